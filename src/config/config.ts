@@ -1,0 +1,73 @@
+import type { Secret } from '../shared/secret.js';
+
+/**
+ * The validated, frozen configuration (design.md "Process and configuration").
+ * Units are in the key names; every duration accepts fractions so tests can run
+ * whole token lifetimes in seconds. Defaults are documented in README.md.
+ */
+export type AppMode = 'classic' | 'stable';
+
+export interface AppConfig {
+  readonly appId: string;
+  readonly mode: AppMode;
+  /** Resolved from secretEnv, secretFile or (dev only, warned) secret. */
+  readonly secret: Secret;
+  /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline". */
+  readonly secretSource: string;
+}
+
+export interface Config {
+  readonly grpc: {
+    /** host:port; port 0 picks a free one. Default 0.0.0.0:50051. */
+    readonly listen: string;
+    /** Largest accepted request, bytes. Default 64 KiB: requests are tiny. */
+    readonly maxRequestBytes: number;
+  };
+  readonly metrics: {
+    /** host:port of GET /metrics; "" disables. Default 0.0.0.0:9464. */
+    readonly listen: string;
+  };
+  readonly wechat: {
+    /** Default https://api.weixin.qq.com. */
+    readonly baseUrl: string;
+    /** Per-request timeout. Default 5000. */
+    readonly timeoutMs: number;
+  };
+  readonly redis: {
+    /** Absent or empty: embedded in-memory store and lease (single instance). */
+    readonly urls: readonly string[];
+    /** Default "wxtoken:". */
+    readonly keyPrefix: string;
+  };
+  readonly lease: {
+    /** Leader lease TTL. Default 10000. */
+    readonly ttlMs: number;
+    /** How often the leader extends; must be < ttlMs / 2. Default ttlMs / 3. */
+    readonly renewIntervalMs: number;
+  };
+  readonly refresh: {
+    /** Classic mode: refresh when this much life remains. Default 300. */
+    readonly aheadSeconds: number;
+    /** Stable mode: WeChat rotates only in its last N seconds. Default 300. */
+    readonly stableWindowSeconds: number;
+    /** Jitter, as a fraction of the ahead window, that spreads refreshes of many apps. Default 0.2. */
+    readonly jitterRatio: number;
+    /** First retry delay after a failed refresh. Default 1000. */
+    readonly retryMinMs: number;
+    /** Cap of the exponential retry backoff. Default 60000. */
+    readonly retryMaxMs: number;
+    /** Retry delay after a configuration error (wrong secret, IP whitelist...). Default 600000. */
+    readonly configErrorRetryMs: number;
+    /** Minimum gap between two forced fetches of one app. Default 10000 (stable: never < 30000). */
+    readonly forceMinIntervalMs: number;
+    /** Forced fetches allowed per app per Beijing day. Default 50 (stable: capped at 20). */
+    readonly forceDailyBudget: number;
+  };
+  readonly log: {
+    /** trace | debug | info | warn | error | fatal | silent. Default info (env WXTOKEN_LOG_LEVEL). */
+    readonly level: string;
+    /** Human-readable output (wxtoken dev). Default false. */
+    readonly pretty: boolean;
+  };
+  readonly apps: readonly AppConfig[];
+}
