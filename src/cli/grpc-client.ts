@@ -1,0 +1,50 @@
+import * as grpc from '@grpc/grpc-js';
+import type { ForceRefreshRequest } from '../grpc/generated/wxtoken/v1/ForceRefreshRequest.js';
+import type { ForceRefreshResponse__Output } from '../grpc/generated/wxtoken/v1/ForceRefreshResponse.js';
+import type { ListAppsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAppsResponse.js';
+import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
+import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto } from '../grpc/proto.js';
+
+/** A TokenService client for the on-call commands (and tests), plaintext by default. */
+export function tokenClient(addr: string): TokenServiceClient {
+  const proto = loadProto();
+  return new proto.wxtoken.v1.TokenService(addr, grpc.credentials.createInsecure());
+}
+
+type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+
+function settle<Res>(resolve: (r: Res) => void, reject: (e: unknown) => void): Callback<Res> {
+  return (err, res) => (err ? reject(err) : resolve(res as Res));
+}
+
+const opts = (timeoutMs: number): grpc.CallOptions => ({ deadline: Date.now() + timeoutMs });
+
+export function getToken(
+  c: TokenServiceClient,
+  appId: string,
+  timeoutMs = 10_000,
+): Promise<Token__Output> {
+  return new Promise((resolve, reject) =>
+    c.GetToken({ app_id: appId }, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+  );
+}
+
+export function forceRefresh(
+  c: TokenServiceClient,
+  req: ForceRefreshRequest,
+  timeoutMs = 15_000,
+): Promise<ForceRefreshResponse__Output> {
+  return new Promise((resolve, reject) =>
+    c.ForceRefresh(req, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+  );
+}
+
+export function listApps(
+  c: TokenServiceClient,
+  timeoutMs = 10_000,
+): Promise<ListAppsResponse__Output> {
+  return new Promise((resolve, reject) =>
+    c.ListApps({}, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+  );
+}

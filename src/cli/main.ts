@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { Command } from 'commander';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfigFile, parseConfig, resolveConfigPath } from '../config/load-config.js';
+import { startServer } from '../main.js';
+import { WeChatSimulator } from '../sim/wechat-simulator.js';
+import { registerOncallCommands } from './oncall-commands.js';
+import { runUntilSignal } from './run-until-signal.js';
+
+const program = new Command()
+  .name('wxtoken')
+  .description('WeChat access_token central control server (中控服务器) over gRPC')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the token server from a YAML config file')
+  .option('-c, --config <file>', 'config file (or WXTOKEN_CONFIG)')
+  .action(async (o: { config?: string }) => {
+    const path = resolveConfigPath(o.config);
+    if (!path) {
+      console.error('wxtoken serve: no config file: pass --config FILE or set WXTOKEN_CONFIG');
+      process.exit(2);
+    }
+    let config;
+    try {
+      config = loadConfigFile(path);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(`${path}: ${err.message}`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const server = await startServer(config);
+    runUntilSignal(server.stop, (err) => server.log.error({ err }, 'shutdown failed'));
+  });
+
+program
+  .command('sim')
+  .description('run the WeChat API simulator alone (for integration tests)')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8090')
+  .option('--app <appId:secret...>', 'preconfigure apps (more can be added via POST /__sim/apps)')
+  .option('--expires-in <seconds>', 'token lifetime for preconfigured apps', '7200')
+  .option('--overlap <seconds>', 'old-token overlap after a re-fetch', '300')
+  .action(async (o: { listen: string; app?: string[]; expiresIn: string; overlap: string }) => {
+    const sim = new WeChatSimulator({
+      apps: (o.app ?? []).map((pair) => {
+        const [appId, secret] = pair.split(':');
+        if (!appId || !secret) {
+          console.error(`wxtoken sim: --app expects appId:secret, got "${pair}"`);
+          process.exit(2);
+        }
+        return {
+          appId,
+          secret,
+          expiresInSeconds: Number(o.expiresIn),
+          overlapSeconds: Number(o.overlap),
+        };
+      }),
+    });
+    const { url } = await sim.listen(o.listen);
+    console.log(`WeChat simulator listening on ${url} (control API under ${url}/__sim/)`);
+    runUntilSignal(
+      () => sim.close(),
+      (err) => console.error(err),
+    );
+  });
+
+program
+  .command('dev')
+  .description('simulator + server on the embedded store with demo apps: try it in one command')
+  .option('--listen <host:port>', 'gRPC address', '127.0.0.1:50051')
+  .option('--sim-listen <host:port>', 'simulator address', '127.0.0.1:0')
+  .option('--expires-in <seconds>', 'demo token lifetime, short to watch rotations', '7200')
+  .action(async (o: { listen: string; simListen: string; expiresIn: string }) => {
+    const demo = [
+      { appId: 'wxdemo0000000001', mode: 'classic' as const },
+      { appId: 'wxdemo0000000002', mode: 'stable' as const },
+    ];
+    const secrets = demo.map(() => randomBytes(16).toString('hex'));
+    const expiresInSeconds = Number(o.expiresIn);
+    const sim = new WeChatSimulator({
+      apps: demo.map((a, i) => ({ appId: a.appId, secret: secrets[i]!, expiresInSeconds })),
+    });
+    const { url } = await sim.listen(o.simListen);
+    const ahead = Math.min(300, expiresInSeconds / 4);
+    const config = parseConfig(
+      {
+        grpc: { listen: o.listen },
+        metrics: { listen: '' },
+        wechat: { baseUrl: url, timeoutMs: 3000 },
+        refresh: { aheadSeconds: ahead, stableWindowSeconds: Math.min(300, expiresInSeconds / 4) },
+        log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
+        apps: demo.map((a, i) => ({ ...a, secret: secrets[i] })),
+      },
+      { env: process.env, readFile: () => '', warn: () => undefined },
+    );
+    const server = await startServer(config);
+    const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
+    console.log(`
+wxtoken dev is running.
+  gRPC           ${addr}   (reflection on: grpcurl -plaintext ${addr} list)
+  simulator      ${url}    (control API: ${url}/__sim/)
+  demo apps      ${demo.map((a) => `${a.appId} (${a.mode})`).join(', ')}
+
+Try:
+  npx wxtoken get ${demo[0]!.appId} --addr ${addr}
+  npx wxtoken status --addr ${addr}
+  npx wxtoken refresh ${demo[0]!.appId} --reason "trying it out" --addr ${addr}
+  grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
+`);
+    runUntilSignal(
+      async () => {
+        await server.stop();
+        await sim.close();
+      },
+      (err) => server.log.error({ err }, 'shutdown failed'),
+    );
+  });
+
+registerOncallCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

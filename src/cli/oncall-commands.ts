@@ -1,0 +1,150 @@
+import type { Command } from 'commander';
+import type * as grpc from '@grpc/grpc-js';
+import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
+import { forceRefresh, getToken, listApps, tokenClient } from './grpc-client.js';
+
+const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
+
+function tsToMs(ts: Timestamp__Output | null | undefined): number | undefined {
+  return ts ? Number(ts.seconds) * 1000 + Math.round(ts.nanos / 1e6) : undefined;
+}
+
+function fmtIn(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const s = Math.round((ms - Date.now()) / 1000);
+  return s >= 0 ? `in ${s}s` : `${-s}s ago`;
+}
+
+function fail(err: unknown, json: boolean): never {
+  const e = err as grpc.ServiceError;
+  const wechat = e.metadata?.get?.('wechat-errcode')?.[0];
+  if (json)
+    console.log(
+      JSON.stringify({
+        error: { code: e.code, details: e.details ?? e.message, wechatErrcode: wechat ?? null },
+      }),
+    );
+  else
+    console.error(
+      `error: ${e.details ?? e.message}${wechat ? ` (WeChat errcode ${String(wechat)})` : ''}`,
+    );
+  process.exit(1);
+}
+
+/** `get`, `refresh`, `status`: thin gRPC clients for on-call, --json for scripts. */
+export function registerOncallCommands(program: Command): void {
+  program
+    .command('get')
+    .description("print an app's current access_token and its expiry")
+    .argument('<app>', 'AppID')
+    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--json', 'machine-readable output')
+    .action(async (app: string, o: { addr: string; json?: boolean }) => {
+      const client = tokenClient(o.addr);
+      try {
+        const t = await getToken(client, app);
+        const expiresAt = tsToMs(t.expires_at);
+        if (o.json) {
+          console.log(
+            JSON.stringify({
+              appId: t.app_id,
+              accessToken: t.access_token,
+              expiresAt: new Date(expiresAt ?? 0).toISOString(),
+              generation: Number(t.generation),
+            }),
+          );
+        } else {
+          console.log(t.access_token);
+          console.error(`expires ${fmtIn(expiresAt)} (generation ${t.generation})`);
+        }
+      } catch (err) {
+        fail(err, Boolean(o.json));
+      } finally {
+        client.close();
+      }
+    });
+
+  program
+    .command('refresh')
+    .description("force a refresh of an app's token (audited)")
+    .argument('<app>', 'AppID')
+    .requiredOption('--reason <text>', 'why, for the audit log')
+    .option('--stale <token>', 'refresh only if this token is still current (compare-and-refresh)')
+    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--json', 'machine-readable output')
+    .action(
+      async (app: string, o: { addr: string; reason: string; stale?: string; json?: boolean }) => {
+        const client = tokenClient(o.addr);
+        try {
+          const r = await forceRefresh(client, {
+            app_id: app,
+            stale_token: o.stale ?? '',
+            reason: o.reason,
+          });
+          const expiresAt = tsToMs(r.token?.expires_at);
+          if (o.json)
+            console.log(
+              JSON.stringify({
+                appId: app,
+                refreshed: r.refreshed,
+                generation: Number(r.token?.generation ?? 0),
+                expiresAt: new Date(expiresAt ?? 0).toISOString(),
+              }),
+            );
+          else
+            console.log(
+              `${app}: ${r.refreshed ? 'refreshed' : 'not refreshed (token unchanged)'}, generation ${r.token?.generation}, expires ${fmtIn(expiresAt)}`,
+            );
+        } catch (err) {
+          fail(err, Boolean(o.json));
+        } finally {
+          client.close();
+        }
+      },
+    );
+
+  program
+    .command('status')
+    .description('show every app: mode, state, generation, expiry, last refresh, last error')
+    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { addr: string; json?: boolean }) => {
+      const client = tokenClient(o.addr);
+      try {
+        const r = await listApps(client);
+        const rows = r.apps.map((a) => ({
+          app: a.app_id,
+          mode: a.mode.replace('APP_MODE_', '').toLowerCase(),
+          state: a.state.replace('APP_STATE_', '').toLowerCase(),
+          generation: Number(a.generation),
+          expiresAt: tsToMs(a.expires_at),
+          lastRefreshAt: tsToMs(a.last_refresh_at),
+          lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
+          leader: a.leader,
+        }));
+        if (o.json) {
+          console.log(
+            JSON.stringify({
+              apps: rows.map((x) => ({
+                ...x,
+                expiresAt: x.expiresAt ? new Date(x.expiresAt).toISOString() : null,
+                lastRefreshAt: x.lastRefreshAt ? new Date(x.lastRefreshAt).toISOString() : null,
+              })),
+            }),
+          );
+        } else {
+          console.table(
+            rows.map((x) => ({
+              ...x,
+              expiresAt: fmtIn(x.expiresAt),
+              lastRefreshAt: fmtIn(x.lastRefreshAt),
+            })),
+          );
+        }
+      } catch (err) {
+        fail(err, Boolean(o.json));
+      } finally {
+        client.close();
+      }
+    });
+}

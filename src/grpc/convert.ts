@@ -1,0 +1,53 @@
+import type { Token } from './generated/wxtoken/v1/Token.js';
+import type { Timestamp } from './generated/google/protobuf/Timestamp.js';
+import type { AppStatus } from './generated/wxtoken/v1/AppStatus.js';
+import type { TokenRecord } from '../token/token.js';
+import type { AppStatusReport } from '../token/token-service.js';
+
+export function toTimestamp(ms: number): Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: String(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+export function toProtoToken(t: TokenRecord): Token {
+  return {
+    app_id: t.appId,
+    access_token: t.accessToken,
+    expires_at: toTimestamp(t.expiresAt),
+    fetched_at: toTimestamp(t.fetchedAt),
+    generation: String(t.generation),
+  };
+}
+
+const STATE = {
+  warming: 'APP_STATE_WARMING',
+  healthy: 'APP_STATE_HEALTHY',
+  degraded: 'APP_STATE_DEGRADED',
+  unavailable: 'APP_STATE_UNAVAILABLE',
+  config_error: 'APP_STATE_CONFIG_ERROR',
+  quota_exhausted: 'APP_STATE_QUOTA_EXHAUSTED',
+} as const;
+
+/** Status only: the token value is deliberately not copied (design.md ListApps). */
+export function toProtoAppStatus(s: AppStatusReport): AppStatus {
+  return {
+    app_id: s.appId,
+    mode: s.mode === 'classic' ? 'APP_MODE_CLASSIC' : 'APP_MODE_STABLE',
+    state: STATE[s.state],
+    expires_at: s.token ? toTimestamp(s.token.expiresAt) : null,
+    generation: String(s.token?.generation ?? 0),
+    last_refresh_at: s.lastRefreshAt !== undefined ? toTimestamp(s.lastRefreshAt) : null,
+    last_error: s.lastError
+      ? {
+          errcode: s.lastError.error.errcode ?? 0,
+          errmsg: s.lastError.error.message,
+          at: toTimestamp(s.lastError.at),
+          kind: s.lastError.error.kind,
+        }
+      : null,
+    next_refresh_at: s.nextRefreshAt !== undefined ? toTimestamp(s.nextRefreshAt) : null,
+    force_budget_remaining: s.forceBudgetRemaining,
+    fetches_today: s.fetchesToday,
+    leader: s.leader,
+  };
+}

@@ -1,0 +1,70 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  AppMisconfiguredError,
+  AppNotFoundError,
+  InvalidArgumentError,
+  RefreshRateLimitedError,
+  ShuttingDownError,
+  TokenUnavailableError,
+} from '../shared/errors.js';
+import { FencedWriteError } from '../token/token-store.js';
+import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
+
+export interface StatusObject {
+  readonly code: grpc.status;
+  readonly details: string;
+  readonly metadata: grpc.Metadata;
+  /** false for errors we did not expect: the boundary logs them with their stack. */
+  readonly expected: boolean;
+}
+
+/**
+ * The one place domain errors become gRPC statuses (style.md point 12). WeChat's errcode and
+ * errmsg travel in trailing metadata (`wechat-errcode`, `wechat-errmsg`, `wechat-error-kind`)
+ * so callers can branch on them; anything unexpected becomes INTERNAL with a generic message.
+ */
+export function toStatus(err: unknown): StatusObject {
+  const metadata = new grpc.Metadata();
+  const status = (code: grpc.status, details: string, wechat?: WeChatError): StatusObject => {
+    if (wechat) addWeChatMetadata(metadata, wechat);
+    return { code, details, metadata, expected: true };
+  };
+  if (err instanceof InvalidArgumentError) return status(grpc.status.INVALID_ARGUMENT, err.message);
+  if (err instanceof AppNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof TokenUnavailableError) {
+    const last = err.lastError ? `; last upstream error: ${err.lastError.message}` : '';
+    return status(grpc.status.UNAVAILABLE, err.message + last, err.lastError);
+  }
+  if (err instanceof RefreshRateLimitedError) {
+    if (err.retryAfterMs > 0) metadata.set('retry-after-ms', String(Math.ceil(err.retryAfterMs)));
+    return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
+  }
+  if (err instanceof AppMisconfiguredError) {
+    return status(grpc.status.FAILED_PRECONDITION, err.message, err.upstream);
+  }
+  if (isWeChatError(err)) {
+    const code =
+      err.kind === 'config'
+        ? grpc.status.FAILED_PRECONDITION
+        : err.kind === 'quota'
+          ? grpc.status.RESOURCE_EXHAUSTED
+          : grpc.status.UNAVAILABLE;
+    return status(code, err.message, err);
+  }
+  if (err instanceof ShuttingDownError) return status(grpc.status.UNAVAILABLE, err.message);
+  if (err instanceof FencedWriteError) {
+    return status(grpc.status.UNAVAILABLE, 'the refresh lost its lock to another replica; retry');
+  }
+  return { code: grpc.status.INTERNAL, details: 'internal error', metadata, expected: false };
+}
+
+function addWeChatMetadata(metadata: grpc.Metadata, err: WeChatError): void {
+  if (err.errcode !== null) metadata.set('wechat-errcode', String(err.errcode));
+  metadata.set('wechat-errmsg', asciiHeaderValue(err.errmsg));
+  metadata.set('wechat-error-kind', err.kind);
+}
+
+/** Metadata values must be printable ASCII; WeChat's errmsg normally is, but never trust it. */
+function asciiHeaderValue(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+}

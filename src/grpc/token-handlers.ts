@@ -1,0 +1,82 @@
+import type * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { fingerprint } from '../shared/secret.js';
+import type { TokenService } from '../token/token-service.js';
+import { toStatus } from './error-mapper.js';
+import { callSignal, unary, type BoundaryDeps } from './call-boundary.js';
+import { toProtoAppStatus, toProtoToken } from './convert.js';
+import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
+import { optionalString, requireAppId } from './validate.js';
+
+/** WeChat reserves up to 512 chars for a token; anything far longer is not one. */
+const MAX_TOKEN_CHARS = 2048;
+const MAX_REASON_CHARS = 512;
+
+export interface StreamRegistry {
+  add(stream: grpc.ServerWritableStream<unknown, unknown>): () => void;
+}
+
+/** Thin handlers: validate, call the service, convert. Errors go through the boundary. */
+export function tokenHandlers(
+  service: TokenService,
+  deps: BoundaryDeps & { readonly log: Logger; readonly streams: StreamRegistry },
+): TokenServiceHandlers {
+  return {
+    GetToken: unary('GetToken', deps, async (req, call) => {
+      const appId = requireAppId(req.app_id);
+      const live = service.peek(appId);
+      return toProtoToken(live ?? (await service.getToken(appId, callSignal(call))));
+    }),
+
+    ForceRefresh: unary('ForceRefresh', deps, async (req) => {
+      const appId = requireAppId(req.app_id);
+      const stale = optionalString(req.stale_token, 'stale_token', MAX_TOKEN_CHARS);
+      const reason = optionalString(req.reason, 'reason', MAX_REASON_CHARS);
+      if (stale === '' && reason.trim() === '') {
+        throw new InvalidArgumentError(
+          'reason',
+          'required when stale_token is empty (an operator refresh is audited)',
+        );
+      }
+      const result = await service.forceRefresh(appId, stale, reason);
+      deps.log.info(
+        {
+          appId,
+          stale: stale === '' ? null : fingerprint(stale),
+          reason,
+          refreshed: result.refreshed,
+          generation: result.token.generation,
+        },
+        'force refresh',
+      );
+      return { token: toProtoToken(result.token), refreshed: result.refreshed };
+    }),
+
+    ListApps: unary('ListApps', deps, async () => ({
+      apps: service.listApps().map(toProtoAppStatus),
+    })),
+
+    WatchToken: (call) => {
+      try {
+        const appId = requireAppId(call.request.app_id);
+        const unregister = deps.streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
+        const unsubscribe = service.watch(appId, (token) => call.write(toProtoToken(token)));
+        const stop = (): void => {
+          unsubscribe();
+          unregister();
+        };
+        call.once('cancelled', stop);
+        call.once('close', stop);
+        call.once('error', stop);
+      } catch (err) {
+        const status = toStatus(err);
+        call.emit('error', {
+          code: status.code,
+          details: status.details,
+          metadata: status.metadata,
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { Clock } from '../shared/clock.js';
+import type { Lease, LeaseHandle } from './lease.js';
+
+export interface LeaderElectorOptions {
+  readonly lease: Lease;
+  readonly clock: Clock;
+  readonly ttlMs: number;
+  /** How often the leader extends; config checks it is < ttlMs / 2. */
+  readonly renewIntervalMs: number;
+  /** How often a follower tries to take the lease. Default renewIntervalMs. */
+  readonly retryIntervalMs?: number;
+  /** Leader-only work; it must stop when `signal` aborts. */
+  readonly onStartedLeading: (signal: AbortSignal) => Promise<void>;
+  readonly onStoppedLeading?: () => void;
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * Leadership as a lease (invariant 7), one loop with callbacks like client-go's
+ * leaderelection: acquire → onStartedLeading(signal) → extend every renewInterval →
+ * on a failed extension, or when the lease could lapse before the extension returns,
+ * abort the signal at once → onStoppedLeading. On shutdown the lease is released so
+ * another replica takes over without waiting for the TTL.
+ */
+export class LeaderElector {
+  #leading = false;
+
+  constructor(private readonly o: LeaderElectorOptions) {}
+
+  isLeader(): boolean {
+    return this.#leading;
+  }
+
+  /** Runs until `signal` aborts; resolves after leader-only work stopped and the lease is released. */
+  async run(signal: AbortSignal): Promise<void> {
+    const retry = this.o.retryIntervalMs ?? this.o.renewIntervalMs;
+    while (!signal.aborted) {
+      const handle = await this.#safe(() => this.o.lease.tryAcquire(this.o.ttlMs));
+      if (handle && handle.expiresAt > this.o.clock.now()) await this.#lead(handle, signal);
+      if (!signal.aborted) await this.o.clock.sleep(retry, signal).catch(() => undefined);
+    }
+  }
+
+  async #lead(first: LeaseHandle, signal: AbortSignal): Promise<void> {
+    const work = new AbortController();
+    let handle: LeaseHandle | null = first;
+    // Watchdog: if an extension has not landed by the time the lease lapses, stop leading.
+    let watchdog = this.#arm(handle, work);
+    this.#leading = true;
+    const done = this.o
+      .onStartedLeading(work.signal)
+      .catch((err: unknown) => this.o.onError?.(err));
+    try {
+      while (!signal.aborted && !work.signal.aborted) {
+        await this.o.clock
+          .sleep(this.o.renewIntervalMs, AbortSignal.any([signal, work.signal]))
+          .catch(() => undefined);
+        if (signal.aborted || work.signal.aborted) break;
+        handle = await this.#safe(() => this.o.lease.extend(handle!, this.o.ttlMs));
+        this.o.clock.clearTimeout(watchdog);
+        if (!handle || handle.expiresAt <= this.o.clock.now()) break;
+        watchdog = this.#arm(handle, work);
+      }
+    } finally {
+      this.o.clock.clearTimeout(watchdog);
+      this.#leading = false;
+      work.abort(new Error('leadership ended'));
+      await done;
+      this.o.onStoppedLeading?.();
+      if (handle && signal.aborted) await this.#safe(() => this.o.lease.release(handle!));
+    }
+  }
+
+  #arm(handle: LeaseHandle, work: AbortController) {
+    return this.o.clock.setTimeout(
+      () => work.abort(new Error('lease lapsed before it could be extended')),
+      handle.expiresAt - this.o.clock.now(),
+    );
+  }
+
+  async #safe<T>(fn: () => Promise<T>): Promise<T | null> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.o.onError?.(err);
+      return null;
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import type { Config } from './config/config.js';
+import { GrpcServer } from './grpc/grpc-server.js';
+import { LeaderElector } from './leader/leader-elector.js';
+import { MemoryLease } from './leader/memory-lease.js';
+import { AppStatusBook } from './refresher/app-status-book.js';
+import { scheduleDayTurn } from './refresher/day-turn.js';
+import { ForceBudget } from './refresher/force-budget.js';
+import { ForceRefresher } from './refresher/force-refresher.js';
+import { RefreshScheduler } from './refresher/refresh-scheduler.js';
+import { TokenRefresher, type RefreshEvent } from './refresher/token-refresher.js';
+import { systemClock, type Clock, type Random } from './shared/clock.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { MemoryTokenStore } from './token/memory-token-store.js';
+import { TokenCache } from './token/token-cache.js';
+import { TokenService } from './token/token-service.js';
+import { HttpWeChatClient } from './wechat/http-wechat-client.js';
+import type { WeChatClient } from './wechat/wechat-client.js';
+
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly service: TokenService;
+  readonly log: Logger;
+  /** Ordered shutdown: stop taking calls, stop leader work, release the lease, close the store. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly log?: Logger;
+  readonly wechat?: WeChatClient;
+}
+
+/** The composition root: the only place that wires the parts together (style.md point 15). */
+export async function startServer(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const log = options.log ?? createLogger(config.log);
+  const apps = config.apps;
+
+  const wechat =
+    options.wechat ??
+    new HttpWeChatClient({
+      baseUrl: config.wechat.baseUrl,
+      timeoutMs: config.wechat.timeoutMs,
+      clock,
+    });
+  // Embedded mode: one process, in-memory store, locks and lease behind the cluster's ports.
+  const store = new MemoryTokenStore(clock);
+  const lease = new MemoryLease(clock);
+  const cache = new TokenCache();
+  const status = new AppStatusBook(apps);
+  const budget = new ForceBudget(config.refresh);
+
+  const refresher = new TokenRefresher({
+    clock,
+    wechat,
+    store,
+    locks: store,
+    cache,
+    status,
+    lockTtlMs: config.wechat.timeoutMs * 2 + 5_000,
+    onRefresh: (e) => logRefresh(log, e),
+  });
+  const scheduler = new RefreshScheduler({
+    clock,
+    random,
+    apps,
+    cache,
+    refresher,
+    status,
+    policy: config.refresh,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  const forcer = new ForceRefresher({
+    clock,
+    wechat,
+    cache,
+    refresher,
+    status,
+    budget,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  const elector = new LeaderElector({
+    lease,
+    clock,
+    ttlMs: config.lease.ttlMs,
+    renewIntervalMs: config.lease.renewIntervalMs,
+    onStartedLeading: (signal) => {
+      log.info({ leader: true }, 'became leader; running the refresh schedule');
+      return scheduler.run(signal);
+    },
+    onStoppedLeading: () => log.warn({ leader: false }, 'stopped leading'),
+    onError: (err) => log.error({ err }, 'leader lease error'),
+  });
+  const service = new TokenService({
+    clock,
+    apps,
+    cache,
+    status,
+    forcer,
+    budget,
+    isRefreshing: (appId) => refresher.isRefreshing(appId),
+    isLeader: () => elector.isLeader(),
+    maxWaitMs: config.wechat.timeoutMs + 1_000,
+  });
+
+  // 1. Warm the cache from the store (a cluster's replicas start with the current tokens).
+  const unsubscribeStore = store.subscribe((token) => cache.offer(token));
+  for (const app of apps) {
+    const stored = await store.read(app.appId);
+    if (stored) cache.offer(stored.current);
+  }
+
+  // 2. Serve at once: GetToken waits for the first fetch of a warming app.
+  const grpcServer = new GrpcServer(service, {
+    listen: config.grpc.listen,
+    maxRequestBytes: config.grpc.maxRequestBytes,
+    log,
+  });
+  const grpcPort = await grpcServer.start();
+  const updateHealth = (): void =>
+    grpcServer.setServing(service.allLive() ? 'SERVING' : 'NOT_SERVING');
+  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, updateHealth));
+  const healthTimer = setInterval(updateHealth, 1_000);
+  healthTimer.unref();
+
+  // 3. Lead (the embedded lease is always free) and refresh ahead.
+  const leadership = new AbortController();
+  const electorDone = elector.run(leadership.signal);
+  const dayTurn = scheduleDayTurn(() => {
+    log.info('Beijing day turned: daily quotas restored');
+    status.clearQuotaFailures();
+    scheduler.wake();
+  });
+
+  log.info(
+    { grpc: grpcPort, apps: apps.map((a) => `${a.appId} (${a.mode})`), store: 'embedded' },
+    'wxtoken serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info('shutting down');
+      clearInterval(healthTimer);
+      for (const u of unsubscribeHealth) u();
+      await grpcServer.stop();
+      dayTurn.stop();
+      leadership.abort(new Error('shutting down'));
+      await electorDone;
+      unsubscribeStore();
+      await store.close();
+      log.info('stopped');
+    })());
+
+  return { grpcPort, service, log, stop };
+}
+
+function logRefresh(log: Logger, e: RefreshEvent): void {
+  const line = {
+    appId: e.appId,
+    trigger: e.trigger,
+    result: e.result,
+    generation: e.generation,
+    durationMs: Math.round(e.durationMs),
+    ...(e.error ? { errcode: e.error.errcode, errmsg: e.error.errmsg, kind: e.error.kind } : {}),
+  };
+  if (e.result === 'error' || e.result === 'fenced') log.warn(line, 'refresh failed');
+  else log.info(line, 'refresh');
+}

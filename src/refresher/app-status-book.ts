@@ -1,0 +1,126 @@
+import type { AppMode } from '../config/config.js';
+import type { WeChatError } from '../wechat/wechat-error.js';
+import { isLive, type TokenRecord } from '../token/token.js';
+import { beijingDayKey } from './refresh-policy.js';
+
+export type AppState =
+  'warming' | 'healthy' | 'degraded' | 'unavailable' | 'config_error' | 'quota_exhausted';
+
+export interface RecordedError {
+  readonly error: WeChatError;
+  readonly at: number;
+}
+
+export interface AppStatusView {
+  readonly appId: string;
+  readonly mode: AppMode;
+  readonly state: AppState;
+  readonly token?: TokenRecord;
+  readonly lastRefreshAt?: number;
+  readonly lastError?: RecordedError;
+  readonly nextRefreshAt?: number;
+  readonly fetchesToday: number;
+}
+
+interface Entry {
+  mode: AppMode;
+  lastRefreshAt?: number;
+  lastError?: RecordedError;
+  /** True while the latest refresh attempt failed (cleared by the next success). */
+  failing: boolean;
+  nextRefreshAt?: number;
+  day: number;
+  fetchesToday: number;
+}
+
+/**
+ * What ListApps, health and logs report about each app: the outcome of the latest refresh
+ * attempts. State is derived on read from these facts plus the cached token and the clock,
+ * so it can never disagree with what GetToken would answer.
+ */
+export class AppStatusBook {
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(apps: readonly { appId: string; mode: AppMode }[]) {
+    for (const app of apps) {
+      this.#entries.set(app.appId, { mode: app.mode, failing: false, day: 0, fetchesToday: 0 });
+    }
+  }
+
+  recordFetch(appId: string, now: number): void {
+    const e = this.#entry(appId);
+    const day = beijingDayKey(now);
+    if (e.day !== day) {
+      e.day = day;
+      e.fetchesToday = 0;
+    }
+    e.fetchesToday++;
+  }
+
+  recordSuccess(appId: string, now: number): void {
+    const e = this.#entry(appId);
+    e.lastRefreshAt = now;
+    e.failing = false;
+  }
+
+  recordFailure(appId: string, error: WeChatError, now: number): void {
+    const e = this.#entry(appId);
+    e.lastError = { error, at: now };
+    e.failing = true;
+  }
+
+  setNextRefreshAt(appId: string, at: number | undefined): void {
+    this.#entry(appId).nextRefreshAt = at;
+  }
+
+  lastError(appId: string): RecordedError | undefined {
+    return this.#entry(appId).lastError;
+  }
+
+  isFailing(appId: string): boolean {
+    return this.#entry(appId).failing;
+  }
+
+  /** The failing error kind that blocks fetching, if any. */
+  blockingKind(appId: string): 'config' | 'quota' | undefined {
+    const e = this.#entry(appId);
+    if (!e.failing || !e.lastError) return undefined;
+    const kind = e.lastError.error.kind;
+    return kind === 'config' || kind === 'quota' ? kind : undefined;
+  }
+
+  /** Forget quota failures at the day turn so the scheduler may fetch again. */
+  clearQuotaFailures(): void {
+    for (const e of this.#entries.values()) {
+      if (e.failing && e.lastError?.error.kind === 'quota') e.failing = false;
+    }
+  }
+
+  view(appId: string, token: TokenRecord | undefined, now: number): AppStatusView {
+    const e = this.#entry(appId);
+    const live = isLive(token, now);
+    const blocking = this.blockingKind(appId);
+    let state: AppState;
+    if (blocking === 'config') state = 'config_error';
+    else if (blocking === 'quota') state = 'quota_exhausted';
+    else if (!token && !e.failing) state = 'warming';
+    else if (!live) state = 'unavailable';
+    else state = e.failing ? 'degraded' : 'healthy';
+    return {
+      appId,
+      mode: e.mode,
+      state,
+      ...(token ? { token } : {}),
+      ...(e.lastRefreshAt !== undefined ? { lastRefreshAt: e.lastRefreshAt } : {}),
+      ...(e.lastError ? { lastError: e.lastError } : {}),
+      ...(e.nextRefreshAt !== undefined ? { nextRefreshAt: e.nextRefreshAt } : {}),
+      fetchesToday: e.day === beijingDayKey(now) ? e.fetchesToday : 0,
+    };
+  }
+
+  #entry(appId: string): Entry {
+    const e = this.#entries.get(appId);
+    if (!e) throw new Error(`AppStatusBook: unknown app ${appId}`);
+    return e;
+  }
+}

@@ -1,0 +1,77 @@
+import type { AppMode } from '../config/config.js';
+import { RefreshRateLimitedError } from '../shared/errors.js';
+import { beijingDayKey } from './refresh-policy.js';
+
+export interface ForceLimits {
+  readonly forceMinIntervalMs: number;
+  readonly forceDailyBudget: number;
+}
+
+/** WeChat's own limits on stable_token force_refresh (wechat-api.md §2). */
+const STABLE_FORCE_MIN_INTERVAL_MS = 30_000;
+const STABLE_FORCE_DAILY_LIMIT = 20;
+
+interface Usage {
+  day: number;
+  used: number;
+  lastAt: number;
+}
+
+/**
+ * Per-app rate limit on forced fetches (invariant 6), protecting WeChat's daily quota from
+ * a misbehaving caller: a minimum interval between forced fetches and a daily budget that
+ * rolls over at midnight Beijing time. Stable apps never go beyond WeChat's 20/day, 30 s.
+ */
+export class ForceBudget {
+  readonly #usage = new Map<string, Usage>();
+
+  constructor(private readonly limits: ForceLimits) {}
+
+  limitsFor(mode: AppMode): { minIntervalMs: number; daily: number } {
+    return mode === 'stable'
+      ? {
+          minIntervalMs: Math.max(this.limits.forceMinIntervalMs, STABLE_FORCE_MIN_INTERVAL_MS),
+          daily: Math.min(this.limits.forceDailyBudget, STABLE_FORCE_DAILY_LIMIT),
+        }
+      : { minIntervalMs: this.limits.forceMinIntervalMs, daily: this.limits.forceDailyBudget };
+  }
+
+  /** Throws RefreshRateLimitedError when a forced fetch is not allowed now. */
+  check(appId: string, mode: AppMode, now: number): void {
+    const { minIntervalMs, daily } = this.limitsFor(mode);
+    const u = this.#current(appId, now);
+    if (u.used >= daily) {
+      throw new RefreshRateLimitedError(appId, 'daily_budget', nextDayIn(now));
+    }
+    const wait = u.lastAt + minIntervalMs - now;
+    if (u.used > 0 && wait > 0) throw new RefreshRateLimitedError(appId, 'min_interval', wait);
+  }
+
+  consume(appId: string, now: number): void {
+    const u = this.#current(appId, now);
+    u.used++;
+    u.lastAt = now;
+  }
+
+  remaining(appId: string, mode: AppMode, now: number): number {
+    return Math.max(0, this.limitsFor(mode).daily - this.#current(appId, now).used);
+  }
+
+  #current(appId: string, now: number): Usage {
+    const day = beijingDayKey(now);
+    let u = this.#usage.get(appId);
+    if (!u) {
+      u = { day, used: 0, lastAt: 0 };
+      this.#usage.set(appId, u);
+    }
+    if (u.day !== day) {
+      u.day = day;
+      u.used = 0;
+    }
+    return u;
+  }
+}
+
+function nextDayIn(now: number): number {
+  return (beijingDayKey(now) + 1) * 86_400_000 - 8 * 3_600_000 - now;
+}

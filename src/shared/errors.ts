@@ -1,0 +1,74 @@
+import type { WeChatError } from '../wechat/wechat-error.js';
+
+/**
+ * The domain's error classes. Each carries data fields rather than formatted strings;
+ * src/grpc/error-mapper.ts is the one place that turns them into gRPC statuses.
+ */
+
+/** A request field is malformed (invariant 9). */
+export class InvalidArgumentError extends Error {
+  override readonly name = 'InvalidArgumentError';
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+/** The app is not configured on this server. */
+export class AppNotFoundError extends Error {
+  override readonly name = 'AppNotFoundError';
+  constructor(readonly appId: string) {
+    super(`app ${appId} is not configured`);
+  }
+}
+
+/** No live token exists (invariant 3); carries the last upstream error when there is one. */
+export class TokenUnavailableError extends Error {
+  override readonly name = 'TokenUnavailableError';
+  constructor(
+    readonly appId: string,
+    readonly reason: string,
+    readonly lastError?: WeChatError,
+  ) {
+    super(`no live token for ${appId}: ${reason}`, { cause: lastError });
+  }
+}
+
+/** A forced refresh was refused to protect WeChat's daily quota. */
+export class RefreshRateLimitedError extends Error {
+  override readonly name = 'RefreshRateLimitedError';
+  constructor(
+    readonly appId: string,
+    readonly limit: 'min_interval' | 'daily_budget' | 'upstream_quota',
+    readonly retryAfterMs: number,
+  ) {
+    super(
+      limit === 'min_interval'
+        ? `forced refresh of ${appId} refused: the last one was less than the minimum interval ago; retry in ${Math.ceil(retryAfterMs / 1000)} s`
+        : limit === 'daily_budget'
+          ? `forced refresh of ${appId} refused: today's forced-refresh budget is spent`
+          : `forced refresh of ${appId} refused: WeChat's daily token quota is spent (45009)`,
+    );
+  }
+}
+
+/** WeChat rejected the app's configuration; retrying cannot fix it (FAILED_PRECONDITION). */
+export class AppMisconfiguredError extends Error {
+  override readonly name = 'AppMisconfiguredError';
+  constructor(
+    readonly appId: string,
+    readonly upstream: WeChatError,
+  ) {
+    super(`app ${appId} is misconfigured: ${upstream.message}`, { cause: upstream });
+  }
+}
+
+/** The server is shutting down or not ready. */
+export class ShuttingDownError extends Error {
+  override readonly name = 'ShuttingDownError';
+  constructor() {
+    super('server is shutting down');
+  }
+}

@@ -1,0 +1,52 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+import pinoPretty from 'pino-pretty';
+
+export type { Logger };
+
+/**
+ * Paths pino masks in every log line (invariant 8). Domain code already avoids logging
+ * secrets (they are Secret objects, tokens are logged as fingerprints); this is the net
+ * under that rope, for objects logged whole by mistake.
+ */
+export const REDACT_PATHS = [
+  'secret',
+  '*.secret',
+  'accessToken',
+  '*.accessToken',
+  'access_token',
+  '*.access_token',
+  'staleToken',
+  '*.staleToken',
+  'stale_token',
+  '*.stale_token',
+  'sessionKey',
+  '*.sessionKey',
+  'session_key',
+  '*.session_key',
+  'jsCode',
+  '*.jsCode',
+  'js_code',
+  '*.js_code',
+  'authorization',
+  '*.authorization',
+];
+
+export interface LoggerOptions {
+  readonly level: string;
+  readonly pretty?: boolean;
+  /** Defaults to stdout. Tests pass a stream to capture output. */
+  readonly destination?: DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const base = {
+    level: options.level,
+    base: { service: 'wxtoken' },
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (options.pretty) {
+    return pino(base, pinoPretty({ colorize: true, sync: true, ignore: 'pid,hostname,service' }));
+  }
+  return options.destination ? pino(base, options.destination) : pino(base);
+}

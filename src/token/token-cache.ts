@@ -1,0 +1,74 @@
+import type { TokenRecord } from './token.js';
+
+type Listener = (token: TokenRecord) => void;
+
+/**
+ * This replica's in-memory view of every app's token: what GetToken answers from
+ * (design.md: the hot path never waits on the store or WeChat). Updates only move
+ * forward in generation, so a late or duplicated notification can never roll back.
+ */
+export class TokenCache {
+  readonly #current = new Map<string, TokenRecord>();
+  readonly #previous = new Map<string, TokenRecord>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+
+  get(appId: string): TokenRecord | undefined {
+    return this.#current.get(appId);
+  }
+
+  /** The token the current one replaced (still valid at WeChat during the overlap). */
+  previous(appId: string): TokenRecord | undefined {
+    return this.#previous.get(appId);
+  }
+
+  /** Applies `token` if it is newer than what is cached; returns whether it was applied. */
+  offer(token: TokenRecord): boolean {
+    const cached = this.#current.get(token.appId);
+    if (cached && cached.generation >= token.generation) return false;
+    if (cached && cached.accessToken !== token.accessToken) this.#previous.set(token.appId, cached);
+    this.#current.set(token.appId, token);
+    for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
+    return true;
+  }
+
+  /** Calls `listener` with every token applied for `appId` from now on. */
+  subscribe(appId: string, listener: Listener): () => void {
+    let set = this.#listeners.get(appId);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(appId, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /**
+   * Resolves with the first applied token (current or future) that satisfies `accept`;
+   * rejects with the signal's reason when it aborts first.
+   */
+  waitFor(
+    appId: string,
+    accept: (token: TokenRecord) => boolean,
+    signal: AbortSignal,
+  ): Promise<TokenRecord> {
+    const cached = this.#current.get(appId);
+    if (cached && accept(cached)) return Promise.resolve(cached);
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        unsubscribe();
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason);
+      };
+      const unsubscribe = this.subscribe(appId, (token) => {
+        if (!accept(token)) return;
+        done();
+        resolve(token);
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
