@@ -132,8 +132,12 @@ export class ForceRefresher {
         ...(current ? { ifGeneration: current.generation } : {}),
         forceStable,
       });
-      if (result.outcome !== 'superseded')
+      // Budget what costs quota: a classic fetch, a stable force_refresh. A normal-mode stable
+      // call is cheap (500,000/day) and rotates nothing.
+      const costly = app.mode === 'classic' || forceStable;
+      if (costly && result.outcome !== 'superseded') {
         this.deps.budget.consume(app.appId, this.deps.clock.now());
+      }
       return result;
     } catch (err) {
       if (isWeChatError(err) && err.kind === 'config')
