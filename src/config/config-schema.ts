@@ -1,0 +1,329 @@
+import { isIPv6 } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
+import * as z from 'zod';
+import { Secret } from '../shared/secret.js';
+import type { AppConfig } from './config.js';
+
+/**
+ * The one schema of the YAML configuration (design.md "Process and configuration").
+ * Every object is strict, so a misspelt key is an error rather than a silently ignored
+ * default. Per-field checks, defaults, secret resolution and cross-field invariants all live
+ * here; load-config.ts turns the issues into a ConfigError and freezes the result.
+ */
+
+/** What resolving the configuration may touch: injected so tests need no real env or files. */
+export interface ConfigDeps {
+  env: NodeJS.ProcessEnv;
+  /** Reads a secretFile (utf-8). Relative paths are resolved against `baseDir` first. */
+  readFile: (path: string) => string;
+  warn: (msg: string) => void;
+  /** Directory relative secretFile paths are resolved against (loadConfigFile: the file's dir). */
+  baseDir?: string;
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const APP_MODES = ['classic', 'stable'] as const;
+export const LOG_LEVEL_ENV = 'WXTOKEN_LOG_LEVEL';
+
+/** Defaults, as documented on the `Config` type in config.ts. */
+export const CONFIG_DEFAULTS = Object.freeze({
+  grpcListen: '0.0.0.0:50051',
+  grpcMaxRequestBytes: 64 * 1024,
+  metricsListen: '0.0.0.0:9464',
+  wechatBaseUrl: 'https://api.weixin.qq.com',
+  wechatTimeoutMs: 5000,
+  redisKeyPrefix: 'wxtoken:',
+  leaseTtlMs: 10_000,
+  /** lease.renewIntervalMs defaults to lease.ttlMs divided by this. */
+  leaseRenewDivisor: 3,
+  refreshAheadSeconds: 300,
+  refreshStableWindowSeconds: 300,
+  refreshJitterRatio: 0.2,
+  refreshRetryMinMs: 1000,
+  refreshRetryMaxMs: 60_000,
+  refreshConfigErrorRetryMs: 600_000,
+  refreshForceMinIntervalMs: 10_000,
+  refreshForceDailyBudget: 50,
+  logLevel: 'info',
+});
+
+const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const positive = () => z.number().positive();
+const positiveInt = () => z.number().int().positive();
+
+/** An absent or empty (`key:` with nothing under it) section means "all defaults". */
+function section<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.preprocess((v) => v ?? {}, z.strictObject(shape));
+}
+
+/** `host:port`, IPv6 hosts in brackets; port 0 picks a free one. */
+export function listenAddressProblem(value: string): string | undefined {
+  const match = /^(\[[^\]]*\]|[^:[\]]*):(\d{1,5})$/.exec(value);
+  if (!match) return `expected host:port (IPv6 as [::1]:port), got ${JSON.stringify(value)}`;
+  const host = match[1] ?? '';
+  const port = Number(match[2]);
+  if (host.startsWith('[')) {
+    if (!isIPv6(host.slice(1, -1))) return `${JSON.stringify(host)} is not an IPv6 address`;
+  } else if (!/^[A-Za-z0-9.-]+$/.test(host)) {
+    return `expected host:port with a non-empty host name or IP, got ${JSON.stringify(value)}`;
+  }
+  if (port > 65535) return `port ${port} is out of range 0..65535`;
+  return undefined;
+}
+
+function listenAddress(opts: { allowEmpty: boolean }) {
+  return z.string().superRefine((value, ctx) => {
+    if (opts.allowEmpty && value === '') return;
+    const problem = listenAddressProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
+}
+
+/** http(s) URL without query, fragment or credentials; one trailing slash is stripped. */
+const baseUrl = z.string().transform((value, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // Never echo the value: a URL may carry credentials.
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    ctx.issues.push({ code: 'custom', message: 'expected an http:// or https:// URL', input: '' });
+    return z.NEVER;
+  }
+  if (url.search || url.hash || url.username || url.password || value.includes('?')) {
+    ctx.issues.push({
+      code: 'custom',
+      message: 'expected a base URL without query, fragment or credentials',
+      input: '',
+    });
+    return z.NEVER;
+  }
+  return value.endsWith('/') ? value.slice(0, -1) : value;
+});
+
+const redisUrl = z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value), {
+  // Never echo the value: a Redis URL may carry a password.
+  message: 'expected a redis:// or rediss:// URL',
+});
+
+const grpcShape = {
+  listen: listenAddress({ allowEmpty: false }).default(CONFIG_DEFAULTS.grpcListen),
+  maxRequestBytes: positiveInt().default(CONFIG_DEFAULTS.grpcMaxRequestBytes),
+};
+const metricsShape = {
+  listen: listenAddress({ allowEmpty: true }).default(CONFIG_DEFAULTS.metricsListen),
+};
+const wechatShape = {
+  baseUrl: baseUrl.default(CONFIG_DEFAULTS.wechatBaseUrl),
+  timeoutMs: positive().default(CONFIG_DEFAULTS.wechatTimeoutMs),
+};
+const redisShape = {
+  urls: z
+    .array(redisUrl)
+    .nullish()
+    .transform((urls) => urls ?? []),
+  keyPrefix: z
+    .string()
+    .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
+    .default(CONFIG_DEFAULTS.redisKeyPrefix),
+};
+const leaseShape = {
+  ttlMs: positive().default(CONFIG_DEFAULTS.leaseTtlMs),
+  renewIntervalMs: positive().optional(),
+};
+const refreshShape = {
+  aheadSeconds: positive().default(CONFIG_DEFAULTS.refreshAheadSeconds),
+  stableWindowSeconds: positive().default(CONFIG_DEFAULTS.refreshStableWindowSeconds),
+  jitterRatio: z.number().min(0).lt(1).default(CONFIG_DEFAULTS.refreshJitterRatio),
+  retryMinMs: positive().default(CONFIG_DEFAULTS.refreshRetryMinMs),
+  retryMaxMs: positive().default(CONFIG_DEFAULTS.refreshRetryMaxMs),
+  configErrorRetryMs: positive().default(CONFIG_DEFAULTS.refreshConfigErrorRetryMs),
+  forceMinIntervalMs: positive().default(CONFIG_DEFAULTS.refreshForceMinIntervalMs),
+  forceDailyBudget: positiveInt().default(CONFIG_DEFAULTS.refreshForceDailyBudget),
+};
+const logShape = {
+  level: z.enum(LOG_LEVELS).optional(),
+  pretty: z.boolean().default(false),
+};
+const appShape = {
+  appId: z
+    .string()
+    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)'),
+  mode: z.enum(APP_MODES),
+  secretEnv: z
+    .string()
+    .regex(ENV_NAME, 'expected an environment variable name such as WX_APP1_SECRET')
+    .optional(),
+  secretFile: z.string().min(1, 'expected a file path').optional(),
+  secret: z.string().optional(),
+};
+const rootShapeKeys = ['grpc', 'metrics', 'wechat', 'redis', 'lease', 'refresh', 'log', 'apps'];
+
+/** The keys each object accepts, by key path with list indexes removed ("" = top level). */
+export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  '': rootShapeKeys,
+  grpc: Object.keys(grpcShape),
+  metrics: Object.keys(metricsShape),
+  wechat: Object.keys(wechatShape),
+  redis: Object.keys(redisShape),
+  lease: Object.keys(leaseShape),
+  refresh: Object.keys(refreshShape),
+  log: Object.keys(logShape),
+  apps: Object.keys(appShape),
+});
+
+type RawApp = {
+  appId: string;
+  mode: AppConfig['mode'];
+  secretEnv?: string | undefined;
+  secretFile?: string | undefined;
+  secret?: string | undefined;
+};
+type Resolved = { secret: Secret; source: string } | { key: string; problem: string };
+
+/** Reads the one secret source an app names. Problems name keys and paths, never values. */
+function resolveSecret(app: RawApp, deps: ConfigDeps): Resolved {
+  const given = (['secretEnv', 'secretFile', 'secret'] as const).filter(
+    (k) => app[k] !== undefined,
+  );
+  if (given.length !== 1) {
+    return {
+      key: '',
+      problem:
+        given.length === 0
+          ? 'one of secretEnv, secretFile or secret is required'
+          : `set exactly one of secretEnv, secretFile or secret, not ${given.join(' and ')}`,
+    };
+  }
+  if (app.secretEnv !== undefined) {
+    const value = deps.env[app.secretEnv]?.trim();
+    if (!value) {
+      const state = value === undefined ? 'is not set' : 'is empty';
+      return { key: 'secretEnv', problem: `environment variable ${app.secretEnv} ${state}` };
+    }
+    return { secret: new Secret(value), source: `env ${app.secretEnv}` };
+  }
+  if (app.secretFile !== undefined) {
+    const path =
+      deps.baseDir !== undefined && !isAbsolute(app.secretFile)
+        ? resolve(deps.baseDir, app.secretFile)
+        : app.secretFile;
+    let content: string;
+    try {
+      content = deps.readFile(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'read error';
+      return { key: 'secretFile', problem: `cannot read ${path} (${code})` };
+    }
+    const value = content.trim();
+    if (!value) return { key: 'secretFile', problem: `file ${path} is empty` };
+    return { secret: new Secret(value), source: `file ${path}` };
+  }
+  const value = (app.secret ?? '').trim();
+  if (!value) return { key: 'secret', problem: 'is empty' };
+  return { secret: new Secret(value), source: 'inline' };
+}
+
+function appSchema(deps: ConfigDeps) {
+  return z.strictObject(appShape).transform((app, ctx): AppConfig => {
+    const resolved = resolveSecret(app, deps);
+    if ('problem' in resolved) {
+      const path = resolved.key === '' ? [] : [resolved.key];
+      ctx.issues.push({ code: 'custom', message: resolved.problem, input: undefined, path });
+      return z.NEVER;
+    }
+    return {
+      appId: app.appId,
+      mode: app.mode,
+      secret: resolved.secret,
+      secretSource: resolved.source,
+    };
+  });
+}
+
+const APPS_REQUIRED = 'at least one app is required';
+
+function appsSchema(deps: ConfigDeps) {
+  return z
+    .array(appSchema(deps), {
+      error: (iss) => (iss.input === undefined || iss.input === null ? APPS_REQUIRED : undefined),
+    })
+    .min(1, APPS_REQUIRED)
+    .superRefine((apps, ctx) => {
+      // WeChat AppIDs are case-insensitive: two spellings of one id would mean two fetchers.
+      const firstIndex = new Map<string, number>();
+      apps.forEach((app, i) => {
+        const id = app.appId.toLowerCase();
+        const first = firstIndex.get(id);
+        if (first === undefined) firstIndex.set(id, i);
+        else
+          ctx.addIssue({
+            code: 'custom',
+            message: `duplicate appId ${JSON.stringify(app.appId)} (also apps[${first}].appId)`,
+            input: undefined,
+            path: [i, 'appId'],
+          });
+      });
+    });
+}
+
+const leaseSchema = section(leaseShape).transform((lease, ctx) => {
+  const renewIntervalMs = lease.renewIntervalMs ?? lease.ttlMs / CONFIG_DEFAULTS.leaseRenewDivisor;
+  if (!(renewIntervalMs < lease.ttlMs / 2)) {
+    ctx.issues.push({
+      code: 'custom',
+      message: `must be less than lease.ttlMs / 2 (${lease.ttlMs / 2}), got ${renewIntervalMs}`,
+      input: undefined,
+      path: ['renewIntervalMs'],
+    });
+    return z.NEVER;
+  }
+  return { ttlMs: lease.ttlMs, renewIntervalMs };
+});
+
+const refreshSchema = section(refreshShape).superRefine((refresh, ctx) => {
+  if (refresh.retryMinMs > refresh.retryMaxMs) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be <= refresh.retryMaxMs (${refresh.retryMaxMs}), got ${refresh.retryMinMs}`,
+      input: undefined,
+      path: ['retryMinMs'],
+    });
+  }
+});
+
+function logSchema(env: NodeJS.ProcessEnv) {
+  return section(logShape).transform((log, ctx) => {
+    if (log.level !== undefined) return { level: log.level, pretty: log.pretty };
+    const fromEnv = env[LOG_LEVEL_ENV]?.trim();
+    if (!fromEnv) return { level: CONFIG_DEFAULTS.logLevel, pretty: log.pretty };
+    if (!(LOG_LEVELS as readonly string[]).includes(fromEnv)) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `${LOG_LEVEL_ENV}=${JSON.stringify(fromEnv.slice(0, 20))} is not one of ${LOG_LEVELS.join(', ')}`,
+        input: undefined,
+        path: ['level'],
+      });
+      return z.NEVER;
+    }
+    return { level: fromEnv, pretty: log.pretty };
+  });
+}
+
+/** Builds the schema; it closes over `deps` to resolve secrets and the log-level default. */
+export function createConfigSchema(deps: ConfigDeps) {
+  return z.strictObject({
+    grpc: section(grpcShape),
+    metrics: section(metricsShape),
+    wechat: section(wechatShape),
+    redis: section(redisShape),
+    lease: leaseSchema,
+    refresh: refreshSchema,
+    log: logSchema(deps.env),
+    apps: appsSchema(deps),
+  });
+}

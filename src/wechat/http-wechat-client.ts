@@ -1,0 +1,248 @@
+import type { Clock } from '../shared/clock.js';
+import { describeBody, redact } from './redact-url.js';
+import type { AppCredentials, FetchedToken, WeChatClient } from './wechat-client.js';
+import {
+  isTokenInvalid,
+  WeChatError,
+  type WeChatEndpoint,
+  type WeChatErrorKind,
+} from './wechat-error.js';
+
+/** One finished upstream call, for metrics. Carries no token, secret or URL. */
+export interface UpstreamEvent {
+  endpoint: WeChatEndpoint;
+  appId?: string;
+  /** Wall time of the whole call (send to parsed body or failure), monotonic. */
+  durationMs: number;
+  /** 0 on success, WeChat's errcode on an errcode body, null on a transport failure. */
+  errcode: number | null;
+  /** Set on failures only. */
+  kind?: WeChatErrorKind;
+}
+
+/** Metrics hook: called exactly once per upstream call; it must not throw (errors are ignored). */
+export interface UpstreamObserver {
+  onResponse(e: UpstreamEvent): void;
+}
+
+export interface HttpWeChatClientOptions {
+  /** e.g. https://api.weixin.qq.com (a trailing slash is ignored). */
+  baseUrl: string;
+  /** Per request, covering connect, headers and body. */
+  timeoutMs: number;
+  /** Gives `sentAt`, the base of expires_at. */
+  clock: Clock;
+  observer?: UpstreamObserver;
+}
+
+interface Call {
+  endpoint: WeChatEndpoint;
+  appId?: string;
+  /** Credentials this call carries; scrubbed from anything that ends up in a message. */
+  sensitive: readonly string[];
+  path: string;
+  init: RequestInit;
+}
+
+type Body = Record<string, unknown>;
+
+/**
+ * WeChatClient over HTTPS with Node's fetch. Bodies are parsed as JSON whatever the
+ * Content-Type (wechat-api.md §0). Every failure is a WeChatError; messages never contain
+ * the request URL, the AppSecret or a token.
+ */
+export class HttpWeChatClient implements WeChatClient {
+  readonly #baseUrl: string;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+  readonly #observer: UpstreamObserver | undefined;
+
+  constructor(options: HttpWeChatClientOptions) {
+    if (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs)) {
+      throw new RangeError(`timeoutMs must be a positive number, got ${options.timeoutMs}`);
+    }
+    this.#baseUrl = options.baseUrl.replace(/\/$/, '');
+    this.#timeoutMs = options.timeoutMs;
+    this.#clock = options.clock;
+    this.#observer = options.observer;
+  }
+
+  async getToken(app: AppCredentials): Promise<FetchedToken> {
+    const secret = app.secret.reveal();
+    const query = new URLSearchParams({
+      grant_type: 'client_credential',
+      appid: app.appId,
+      secret,
+    });
+    return this.#fetchToken({
+      endpoint: 'token',
+      appId: app.appId,
+      sensitive: [secret],
+      path: `/cgi-bin/token?${query.toString()}`,
+      init: { method: 'GET' },
+    });
+  }
+
+  async getStableToken(app: AppCredentials, forceRefresh: boolean): Promise<FetchedToken> {
+    const secret = app.secret.reveal();
+    return this.#fetchToken({
+      endpoint: 'stable_token',
+      appId: app.appId,
+      sensitive: [secret],
+      path: '/cgi-bin/stable_token',
+      init: {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          grant_type: 'client_credential',
+          appid: app.appId,
+          secret,
+          force_refresh: forceRefresh,
+        }),
+      },
+    });
+  }
+
+  async checkToken(accessToken: string): Promise<boolean> {
+    const query = new URLSearchParams({ access_token: accessToken });
+    try {
+      const { body } = await this.#call({
+        endpoint: 'get_api_domain_ip',
+        sensitive: [accessToken],
+        path: `/cgi-bin/get_api_domain_ip?${query.toString()}`,
+        init: { method: 'GET' },
+      });
+      if (!Array.isArray(body.ip_list)) {
+        throw WeChatError.transport('get_api_domain_ip', 'malformed success body: no ip_list');
+      }
+      return true;
+    } catch (err) {
+      if (isTokenInvalid(err)) return false;
+      throw err;
+    }
+  }
+
+  async #fetchToken(call: Call): Promise<FetchedToken> {
+    const { body, sentAt } = await this.#call(call, (b) => tokenProblem(b));
+    return {
+      accessToken: body.access_token as string,
+      expiresInSeconds: body.expires_in as number,
+      sentAt,
+    };
+  }
+
+  /**
+   * One request: send, read, parse, map errcodes, then `validate` the success body; reports
+   * the outcome to the observer exactly once.
+   */
+  async #call(
+    call: Call,
+    validate: (body: Body) => string | undefined = () => undefined,
+  ): Promise<{ body: Body; sentAt: number }> {
+    const started = performance.now();
+    const report = (errcode: number | null, kind?: WeChatErrorKind): void => {
+      const event: UpstreamEvent = {
+        endpoint: call.endpoint,
+        durationMs: performance.now() - started,
+        errcode,
+      };
+      if (call.appId !== undefined) event.appId = call.appId;
+      if (kind !== undefined) event.kind = kind;
+      try {
+        this.#observer?.onResponse(event);
+      } catch {
+        // Metrics must never change the outcome of a call.
+      }
+    };
+    try {
+      const sentAt = this.#clock.now();
+      const body = await this.#send(call);
+      throwOnErrcode(call, body);
+      const problem = validate(body);
+      if (problem) throw WeChatError.transport(call.endpoint, `malformed success body: ${problem}`);
+      report(0);
+      return { body, sentAt };
+    } catch (err) {
+      const wx = err instanceof WeChatError ? err : this.#failure(call, err, undefined);
+      report(wx.errcode, wx.kind);
+      throw wx;
+    }
+  }
+
+  /** 1. fetch with a timeout; 2. reject non-2xx; 3. read the body as text; 4. JSON.parse it. */
+  async #send(call: Call): Promise<Body> {
+    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(this.#timeoutMs)));
+    let text: string;
+    try {
+      // redirect: 'manual' so a 3xx never re-sends the credentials somewhere else.
+      const res = await fetch(this.#baseUrl + call.path, {
+        ...call.init,
+        signal,
+        redirect: 'manual',
+      });
+      if (res.status < 200 || res.status > 299) {
+        await res.body?.cancel().catch(() => undefined);
+        throw WeChatError.transport(call.endpoint, `HTTP ${res.status}`);
+      }
+      text = await res.text();
+    } catch (err) {
+      if (err instanceof WeChatError) throw err;
+      throw this.#failure(call, err, signal);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw WeChatError.transport(
+        call.endpoint,
+        `non-JSON body (${describeBody(text, call.sensitive)})`,
+      );
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      throw WeChatError.transport(call.endpoint, 'non-JSON body (not a JSON object)');
+    }
+    return json as Body;
+  }
+
+  /** A timeout, a refused connection, a reset...: always a redacted transport error. */
+  #failure(call: Call, err: unknown, signal: AbortSignal | undefined): WeChatError {
+    const reason: unknown = signal?.reason;
+    if (signal?.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
+      return WeChatError.transport(call.endpoint, `timeout after ${this.#timeoutMs}ms`);
+    }
+    // undici: TypeError('fetch failed') whose cause says what happened (ECONNREFUSED...).
+    const cause: unknown = err instanceof Error && err.cause !== undefined ? err.cause : err;
+    const raw = cause instanceof Error ? cause.message : String(cause);
+    const code = (cause as { code?: unknown } | null)?.code;
+    const message = redact(raw, call.sensitive).slice(0, 200);
+    const safeCause = new Error(message);
+    if (typeof code === 'string') Object.assign(safeCause, { code });
+    return WeChatError.transport(call.endpoint, `request failed: ${message}`, safeCause);
+  }
+}
+
+/** A nonzero errcode body becomes WeChatError(errcode, errmsg); errmsg is scrubbed too. */
+function throwOnErrcode(call: Call, body: Body): void {
+  let errcode = body.errcode;
+  if (errcode === undefined || errcode === 0) return;
+  if (typeof errcode === 'string' && /^-?\d+$/.test(errcode)) errcode = Number(errcode);
+  if (typeof errcode !== 'number' || !Number.isInteger(errcode)) {
+    throw WeChatError.transport(call.endpoint, 'malformed body: errcode is not an integer');
+  }
+  if (errcode === 0) return;
+  const errmsg = typeof body.errmsg === 'string' ? redact(body.errmsg, call.sensitive) : '';
+  throw new WeChatError(call.endpoint, errcode, errmsg.slice(0, 300));
+}
+
+/** Why a token success body cannot be used, or undefined when it can. */
+function tokenProblem(body: Body): string | undefined {
+  const token = body.access_token;
+  const expiresIn = body.expires_in;
+  if (typeof token !== 'string' || token === '') return 'access_token missing or empty';
+  // Printable ASCII only: the token goes into URLs and headers of business servers.
+  if (!/^[\x21-\x7e]+$/.test(token)) return 'access_token has unexpected characters';
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
+    return 'expires_in is not a positive number';
+  }
+  return undefined;
+}

@@ -1,0 +1,55 @@
+/**
+ * Helpers that keep credentials out of error messages (invariant 8). WeChat puts the
+ * AppSecret and the access_token in query strings, and undici quotes the URL in some of its
+ * errors, so anything derived from a request is passed through these before it is shown.
+ */
+
+export const REDACTED = '[REDACTED]';
+
+/** Query parameters whose values are credentials in the WeChat API. */
+const SENSITIVE_PARAM =
+  /(?<![A-Za-z0-9])(secret|appsecret|access_token|js_code|session_key)=[^&\s#"'<>]*/gi;
+
+/** Replaces the value of every secret=, appsecret=, access_token=, js_code=, session_key= parameter. */
+export function redactUrl(text: string): string {
+  return text.replace(SENSITIVE_PARAM, (_match, name: string) => `${name}=${REDACTED}`);
+}
+
+/** Replaces every occurrence of the given values (and their URL-encoded forms). */
+export function scrubValues(text: string, values: readonly string[]): string {
+  let out = text;
+  for (const value of values) {
+    if (value === '') continue;
+    for (const form of new Set([value, encodeURIComponent(value)])) {
+      out = out.split(form).join(REDACTED);
+    }
+  }
+  return out;
+}
+
+/** redactUrl, then scrubValues: the one call to make on text that may quote a request. */
+export function redact(text: string, values: readonly string[] = []): string {
+  return scrubValues(redactUrl(text), values);
+}
+
+/**
+ * A short, safe excerpt of an unexpected response body, for a message: its length and its
+ * first `max` printable characters after redaction. A trailing fragment that could be the
+ * start of a credential (4+ chars) is cut, so truncation can never expose part of one.
+ */
+export function describeBody(body: string, values: readonly string[], max = 40): string {
+  const printable = redact(body.replace(/\p{Cc}+/gu, ' ').trim(), values);
+  let head = printable.slice(0, max);
+  for (const value of values) {
+    for (let n = Math.min(value.length, head.length); n >= 4; n--) {
+      if (head.endsWith(value.slice(0, n))) {
+        head = head.slice(0, head.length - n);
+        break;
+      }
+    }
+  }
+  const more = printable.length > head.length ? '...' : '';
+  return head
+    ? `${body.length} bytes, starts with ${JSON.stringify(head + more)}`
+    : `${body.length} bytes`;
+}

@@ -1,0 +1,409 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock, type Clock } from '../../src/shared/clock.js';
+import { Secret } from '../../src/shared/secret.js';
+import {
+  HttpWeChatClient,
+  type UpstreamEvent,
+  type UpstreamObserver,
+} from '../../src/wechat/http-wechat-client.js';
+import { WeChatError, type WeChatErrorKind } from '../../src/wechat/wechat-error.js';
+
+/**
+ * HttpWeChatClient against a small real HTTP server answering canned bodies. The full
+ * simulator (src/sim) is tested elsewhere; here only the client's wire behaviour matters.
+ */
+
+const APP_ID = 'wxdemo0000000001';
+const SECRET = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+const TOKEN = '86_' + 'tOkEnVaLuE0123456789_-'.repeat(6);
+const APP = { appId: APP_ID, secret: new Secret(SECRET) };
+const T0 = Date.UTC(2026, 10, 25, 4, 0, 0);
+
+interface Recorded {
+  method: string;
+  url: URL;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+type Handler = (req: Recorded, res: ServerResponse) => void;
+
+let server: Server;
+let baseUrl: string;
+let handler: Handler;
+let requests: Recorded[];
+const timers = new Set<NodeJS.Timeout>();
+
+/** Every message and observer event produced by any test, checked for leaks at the end. */
+const seen: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const rec: Recorded = {
+        method: req.method ?? '',
+        url: new URL(req.url ?? '/', 'http://localhost'),
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      requests.push(rec);
+      handler(rec, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  // Invariant 8: no message or metrics event, in any test, carried a credential.
+  expect(seen.length).toBeGreaterThan(20);
+  for (const text of seen) {
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(TOKEN.slice(0, 12));
+  }
+});
+
+beforeEach(() => {
+  requests = [];
+  handler = (_req, res) => reply(res, 200, '{"errcode":-1,"errmsg":"no handler"}');
+});
+
+afterEach(() => {
+  for (const t of timers) clearTimeout(t);
+  timers.clear();
+});
+
+function reply(res: ServerResponse, status: number, body: string, type = 'text/plain'): void {
+  res.writeHead(status, { 'content-type': type });
+  res.end(body);
+}
+
+function later(ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    timers.delete(t);
+    fn();
+  }, ms);
+  timers.add(t);
+}
+
+/** A clock whose time the server handler moves, to prove sentAt is taken before sending. */
+function steppedClock(): Clock & { t: number } {
+  const clock = { ...systemClock, t: T0, now: () => clock.t };
+  return clock;
+}
+
+function makeClient(opts: { timeoutMs?: number; url?: string; clock?: Clock } = {}) {
+  const events: UpstreamEvent[] = [];
+  const observer: UpstreamObserver = {
+    onResponse: (e) => {
+      events.push(e);
+      seen.push(JSON.stringify(e));
+    },
+  };
+  const client = new HttpWeChatClient({
+    baseUrl: opts.url ?? baseUrl,
+    timeoutMs: opts.timeoutMs ?? 2000,
+    clock: opts.clock ?? steppedClock(),
+    observer,
+  });
+  return { client, events };
+}
+
+async function failure(promise: Promise<unknown>): Promise<WeChatError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WeChatError);
+    const wx = err as WeChatError;
+    seen.push(wx.message, String(wx.cause), inspect(wx, { depth: 5 }));
+    return wx;
+  }
+  throw new Error('expected a WeChatError');
+}
+
+describe('getToken (classic)', () => {
+  it('GETs /cgi-bin/token and returns the token with sentAt from the injected clock', async () => {
+    const clock = steppedClock();
+    handler = (_req, res) => {
+      clock.t += 5_000; // the response "arrives" 5 s after sending
+      reply(res, 200, JSON.stringify({ access_token: TOKEN, expires_in: 7200 }));
+    };
+    const { client, events } = makeClient({ clock });
+    const token = await client.getToken(APP);
+
+    expect(token).toEqual({ accessToken: TOKEN, expiresInSeconds: 7200, sentAt: T0 });
+    // expires_at = sentAt + expires_in, based on when the request was SENT
+    expect(token.sentAt + token.expiresInSeconds * 1000).toBe(T0 + 7_200_000);
+    expect(requests).toHaveLength(1);
+    const req = requests[0]!;
+    expect(req.method).toBe('GET');
+    expect(req.url.pathname).toBe('/cgi-bin/token');
+    expect(Object.fromEntries(req.url.searchParams)).toEqual({
+      grant_type: 'client_credential',
+      appid: APP_ID,
+      secret: SECRET,
+    });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ endpoint: 'token', appId: APP_ID, errcode: 0 });
+    expect(events[0]?.kind).toBeUndefined();
+    expect(events[0]?.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('honours whatever expires_in WeChat returns, fractions included', async () => {
+    handler = (_req, res) =>
+      reply(res, 200, JSON.stringify({ access_token: TOKEN, expires_in: 2.5 }));
+    const { client } = makeClient();
+    expect((await client.getToken(APP)).expiresInSeconds).toBe(2.5);
+  });
+
+  it('ignores the Content-Type (WeChat sends odd ones)', async () => {
+    handler = (_req, res) =>
+      reply(res, 200, `{"access_token":"${TOKEN}","expires_in":7200}`, 'text/html; charset=gbk');
+    const { client } = makeClient();
+    expect((await client.getToken(APP)).accessToken).toBe(TOKEN);
+  });
+});
+
+describe('errcode bodies become WeChatError with the right kind', () => {
+  const cases: Array<[number, WeChatErrorKind, string]> = [
+    [-1, 'retryable', 'system error'],
+    [45011, 'retryable', 'api minute-quota reach limit mustslower retry next minute'],
+    [45009, 'quota', 'reach max api daily quota limit'],
+    [40013, 'config', 'invalid appid'],
+    [40125, 'config', 'invalid appsecret'],
+    [40164, 'config', 'invalid ip 10.0.0.1 ipv6 ::ffff:10.0.0.1, not in whitelist'],
+    [89503, 'config', 'waiting for admin confirmation'],
+    [40001, 'token_invalid', 'invalid credential, access_token is invalid or not latest'],
+    [48001, 'unknown', 'api unauthorized'],
+  ];
+
+  it.each(cases)('errcode %i → %s', async (errcode, kind, text) => {
+    const errmsg = `${text} rid: 652d44d0-1d0af18b-5b069232`;
+    handler = (_req, res) =>
+      reply(res, 200, JSON.stringify({ errcode, errmsg }), 'application/json; encoding=utf-8');
+    const { client, events } = makeClient();
+    for (const call of [() => client.getToken(APP), () => client.getStableToken(APP, false)]) {
+      const err = await failure(call());
+      expect(err.errcode).toBe(errcode);
+      expect(err.kind).toBe(kind);
+      expect(err.errmsg).toBe(errmsg);
+    }
+    expect(events.map((e) => [e.endpoint, e.errcode, e.kind])).toEqual([
+      ['token', errcode, kind],
+      ['stable_token', errcode, kind],
+    ]);
+  });
+
+  it('scrubs a credential that an upstream errmsg echoes', async () => {
+    handler = (req, res) =>
+      reply(res, 200, JSON.stringify({ errcode: 40125, errmsg: `bad secret ${req.url.search}` }));
+    const { client } = makeClient();
+    const err = await failure(client.getToken(APP));
+    expect(err.errmsg).toContain('secret=[REDACTED]');
+  });
+});
+
+describe('transport failures are retryable WeChatErrors with errcode null', () => {
+  it('HTML body → non-JSON body, described by length and a short head', async () => {
+    handler = (req, res) =>
+      reply(res, 200, `<html><body>Bad request ${req.url.pathname}${req.url.search}</body></html>`);
+    const { client, events } = makeClient();
+    const err = await failure(client.getToken(APP));
+    expect(err.errcode).toBeNull();
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toMatch(/^WeChat token: non-JSON body \(\d+ bytes, starts with "<html>/);
+    expect(err.message.length).toBeLessThan(120);
+    expect(events[0]).toMatchObject({ endpoint: 'token', errcode: null, kind: 'retryable' });
+  });
+
+  it.each([
+    ['[]', 'non-JSON body (not a JSON object)'],
+    ['"text"', 'non-JSON body (not a JSON object)'],
+    ['', 'non-JSON body (0 bytes)'],
+  ])('JSON that is not an object (%s)', async (body, message) => {
+    handler = (_req, res) => reply(res, 200, body);
+    const { client } = makeClient();
+    expect((await failure(client.getToken(APP))).errmsg).toBe(message);
+  });
+
+  it.each([502, 503, 404, 302])('HTTP %i', async (status) => {
+    handler = (req, res) => {
+      res.writeHead(status, { location: `http://evil.test/${req.url.search}` });
+      res.end(`<html>${status} ${req.url.search}</html>`);
+    };
+    const { client, events } = makeClient();
+    const err = await failure(client.getToken(APP));
+    expect(err.message).toBe(`WeChat token: HTTP ${status}`);
+    expect(err.kind).toBe('retryable');
+    expect(requests).toHaveLength(1); // a redirect is never followed with the secret
+    expect(events[0]).toMatchObject({ errcode: null, kind: 'retryable' });
+  });
+
+  it('no response within timeoutMs → timeout', async () => {
+    handler = (_req, res) => later(1000, () => reply(res, 200, '{"errcode":-1}'));
+    const { client, events } = makeClient({ timeoutMs: 200 });
+    const started = Date.now();
+    const err = await failure(client.getToken(APP));
+    expect(err.message).toBe('WeChat token: timeout after 200ms');
+    expect(err.kind).toBe('retryable');
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(events[0]).toMatchObject({ endpoint: 'token', errcode: null, kind: 'retryable' });
+  });
+
+  it('a body that stalls past timeoutMs → timeout', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"access_token":');
+      later(1000, () => res.end(`"${TOKEN}","expires_in":7200}`));
+    };
+    const { client } = makeClient({ timeoutMs: 200 });
+    const err = await failure(client.getStableToken(APP, false));
+    expect(err.message).toBe('WeChat stable_token: timeout after 200ms');
+  });
+
+  it('connection refused → request failed, with a redacted cause', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const { client, events } = makeClient({ url: `http://127.0.0.1:${port}` });
+    const err = await failure(client.getToken(APP));
+    expect(err.message).toMatch(/^WeChat token: request failed: .*ECONNREFUSED/);
+    expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED');
+    expect(events[0]).toMatchObject({ errcode: null, kind: 'retryable' });
+  });
+
+  it('an unusable base URL (undici quotes the URL with the secret) → redacted', async () => {
+    const { client } = makeClient({ url: 'http://127.0.0.1:99999' });
+    const err = await failure(client.getToken(APP));
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toMatch(/^WeChat token: request failed: /);
+  });
+
+  it.each([
+    ['no access_token', { expires_in: 7200 }],
+    ['empty access_token', { access_token: '', expires_in: 7200 }],
+    ['access_token not a string', { access_token: 12, expires_in: 7200 }],
+    ['access_token with spaces', { access_token: 'a b', expires_in: 7200 }],
+    ['no expires_in', { access_token: TOKEN }],
+    ['expires_in 0', { access_token: TOKEN, expires_in: 0 }],
+    ['expires_in negative', { access_token: TOKEN, expires_in: -5 }],
+    ['expires_in a string', { access_token: TOKEN, expires_in: '7200' }],
+    ['expires_in null', { access_token: TOKEN, expires_in: null }],
+    ['expires_in huge (1e999 → Infinity)', '{"access_token":"x","expires_in":1e999}'],
+  ])('malformed success body: %s', async (_name, body) => {
+    handler = (_req, res) =>
+      reply(res, 200, typeof body === 'string' ? body : JSON.stringify(body));
+    const { client, events } = makeClient();
+    const err = await failure(client.getToken(APP));
+    expect(err.errcode).toBeNull();
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toMatch(/^WeChat token: malformed success body: /);
+    expect(events[0]).toMatchObject({ errcode: null, kind: 'retryable' });
+  });
+
+  it('an observer that throws does not change the outcome', async () => {
+    handler = (_req, res) =>
+      reply(res, 200, JSON.stringify({ access_token: TOKEN, expires_in: 60 }));
+    const client = new HttpWeChatClient({
+      baseUrl,
+      timeoutMs: 2000,
+      clock: systemClock,
+      observer: {
+        onResponse: () => {
+          throw new Error('metrics broke');
+        },
+      },
+    });
+    expect((await client.getToken(APP)).accessToken).toBe(TOKEN);
+  });
+});
+
+describe('getStableToken', () => {
+  it.each([false, true])('POSTs the JSON body with force_refresh=%s', async (force) => {
+    const clock = steppedClock();
+    handler = (_req, res) => {
+      clock.t += 1234;
+      reply(res, 200, JSON.stringify({ access_token: TOKEN, expires_in: 345 }));
+    };
+    const { client, events } = makeClient({ clock });
+    const token = await client.getStableToken(APP, force);
+
+    expect(token).toEqual({ accessToken: TOKEN, expiresInSeconds: 345, sentAt: T0 });
+    const req = requests[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.url.pathname).toBe('/cgi-bin/stable_token');
+    expect(req.url.search).toBe('');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(req.body)).toStrictEqual({
+      grant_type: 'client_credential',
+      appid: APP_ID,
+      secret: SECRET,
+      force_refresh: force,
+    });
+    expect(events[0]).toMatchObject({ endpoint: 'stable_token', appId: APP_ID, errcode: 0 });
+  });
+});
+
+describe('checkToken', () => {
+  it('GETs get_api_domain_ip with the token and resolves true on ip_list', async () => {
+    handler = (_req, res) => reply(res, 200, JSON.stringify({ ip_list: ['101.89.47.18'] }));
+    const { client, events } = makeClient();
+    expect(await client.checkToken(TOKEN)).toBe(true);
+    const req = requests[0]!;
+    expect(req.method).toBe('GET');
+    expect(req.url.pathname).toBe('/cgi-bin/get_api_domain_ip');
+    expect(req.url.searchParams.get('access_token')).toBe(TOKEN);
+    expect(events).toEqual([
+      { endpoint: 'get_api_domain_ip', durationMs: expect.any(Number), errcode: 0 },
+    ]);
+  });
+
+  it.each([40001, 40014, 42001])('resolves false on %i', async (errcode) => {
+    handler = (_req, res) => reply(res, 200, JSON.stringify({ errcode, errmsg: 'x rid: 1' }));
+    const { client, events } = makeClient();
+    expect(await client.checkToken(TOKEN)).toBe(false);
+    expect(events[0]).toMatchObject({ errcode, kind: 'token_invalid' });
+  });
+
+  it.each([
+    ['-1 busy', JSON.stringify({ errcode: -1, errmsg: 'system error' }), -1],
+    ['40013', JSON.stringify({ errcode: 40013, errmsg: 'invalid appid' }), 40013],
+    ['45009', JSON.stringify({ errcode: 45009, errmsg: 'quota' }), 45009],
+    ['no ip_list', JSON.stringify({ foo: 1 }), null],
+    ['HTML', '<html>oops</html>', null],
+  ])('throws on %s', async (_name, body, errcode) => {
+    handler = (_req, res) => reply(res, 200, body);
+    const { client } = makeClient();
+    const err = await failure(client.checkToken(TOKEN));
+    expect(err.endpoint).toBe('get_api_domain_ip');
+    expect(err.errcode).toBe(errcode);
+  });
+
+  it('throws a timeout like the token calls', async () => {
+    handler = (_req, res) => later(1000, () => reply(res, 200, '{"ip_list":[]}'));
+    const { client } = makeClient({ timeoutMs: 200 });
+    expect((await failure(client.checkToken(TOKEN))).message).toBe(
+      'WeChat get_api_domain_ip: timeout after 200ms',
+    );
+  });
+
+  it('never echoes the token, even when the upstream does', async () => {
+    handler = (req, res) => reply(res, 200, `<pre>${req.url.search} ${TOKEN}</pre>`);
+    const { client } = makeClient();
+    const err = await failure(client.checkToken(TOKEN));
+    expect(err.message).not.toContain(TOKEN.slice(0, 8));
+  });
+});

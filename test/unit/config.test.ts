@@ -1,0 +1,631 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/config-error.js';
+import { createConfigSchema, KNOWN_KEYS } from '../../src/config/config-schema.js';
+import {
+  loadConfigFile,
+  parseConfig,
+  parseConfigYaml,
+  resolveConfigPath,
+  type ConfigDeps,
+} from '../../src/config/load-config.js';
+
+const SECRET = 'f00dfeedcafebabe0123456789abcdef';
+const FILE_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const APP = { appId: 'wxdemo0000000001', mode: 'classic', secretEnv: 'WX_SECRET' };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wxtoken-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function makeDeps(overrides: Partial<ConfigDeps> = {}): ConfigDeps & { warnings: string[] } {
+  const warnings: string[] = [];
+  return {
+    env: { WX_SECRET: SECRET },
+    readFile: () => {
+      throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    },
+    warn: (msg) => warnings.push(msg),
+    ...overrides,
+    warnings,
+  };
+}
+
+/** The base config plus top-level overrides. */
+function cfg(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { apps: [APP], ...overrides };
+}
+
+function configError(raw: unknown, deps: ConfigDeps = makeDeps()): ConfigError {
+  try {
+    parseConfig(raw, deps);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig: a bad value is reported under its exact key', () => {
+  const cases: Array<{ name: string; raw: unknown; key: string; says: string; env?: object }> = [
+    { name: 'no apps key', raw: {}, key: 'apps', says: 'at least one app is required' },
+    { name: 'empty apps', raw: cfg({ apps: [] }), key: 'apps', says: 'at least one app' },
+    { name: 'apps: (null)', raw: cfg({ apps: null }), key: 'apps', says: 'at least one app' },
+    {
+      name: 'unknown mode',
+      raw: cfg({ apps: [APP, { ...APP, appId: 'b', mode: 'fast' }] }),
+      key: 'apps[1].mode',
+      says: 'expected "classic" or "stable", got "fast"',
+    },
+    {
+      name: 'missing mode',
+      raw: cfg({ apps: [{ appId: 'a', secretEnv: 'WX_SECRET' }] }),
+      key: 'apps[0].mode',
+      says: 'is required',
+    },
+    {
+      name: 'appId with a space',
+      raw: cfg({ apps: [APP, { ...APP, appId: 'bad id' }] }),
+      key: 'apps[1].appId',
+      says: 'expected 1 to 64 characters',
+    },
+    {
+      name: 'empty appId',
+      raw: cfg({ apps: [{ ...APP, appId: '' }] }),
+      key: 'apps[0].appId',
+      says: '1 to 64',
+    },
+    {
+      name: '65-character appId',
+      raw: cfg({ apps: [{ ...APP, appId: 'a'.repeat(65) }] }),
+      key: 'apps[0].appId',
+      says: '1 to 64',
+    },
+    {
+      name: 'duplicate appId (case-insensitive)',
+      raw: cfg({ apps: [APP, { ...APP, appId: APP.appId.toUpperCase() }] }),
+      key: 'apps[1].appId',
+      says: 'duplicate appId',
+    },
+    {
+      name: 'no secret source',
+      raw: cfg({ apps: [{ appId: 'a', mode: 'stable' }] }),
+      key: 'apps[0]',
+      says: 'one of secretEnv, secretFile or secret is required',
+    },
+    {
+      name: 'two secret sources',
+      raw: cfg({ apps: [{ ...APP, secret: SECRET }] }),
+      key: 'apps[0]',
+      says: 'exactly one of secretEnv, secretFile or secret',
+    },
+    {
+      name: 'secretEnv not set',
+      raw: cfg({ apps: [APP, { ...APP, appId: 'b', secretEnv: 'WX_B_SECRET' }] }),
+      key: 'apps[1].secretEnv',
+      says: 'environment variable WX_B_SECRET is not set',
+    },
+    {
+      name: 'secretEnv empty',
+      raw: cfg(),
+      env: { WX_SECRET: '  ' },
+      key: 'apps[0].secretEnv',
+      says: 'environment variable WX_SECRET is empty',
+    },
+    {
+      name: 'secretEnv not a variable name',
+      raw: cfg({ apps: [{ ...APP, secretEnv: 'WX-SECRET' }] }),
+      key: 'apps[0].secretEnv',
+      says: 'expected an environment variable name',
+    },
+    {
+      name: 'secretFile unreadable',
+      raw: cfg({ apps: [{ appId: 'a', mode: 'classic', secretFile: '/nonexistent/wx.secret' }] }),
+      key: 'apps[0].secretFile',
+      says: 'cannot read /nonexistent/wx.secret (ENOENT)',
+    },
+    {
+      name: 'inline secret empty',
+      raw: cfg({ apps: [{ appId: 'a', mode: 'classic', secret: '' }] }),
+      key: 'apps[0].secret',
+      says: 'is empty',
+    },
+    {
+      name: 'listen without port',
+      raw: cfg({ grpc: { listen: 'localhost' } }),
+      key: 'grpc.listen',
+      says: 'expected host:port',
+    },
+    {
+      name: 'listen without host',
+      raw: cfg({ grpc: { listen: ':50051' } }),
+      key: 'grpc.listen',
+      says: 'host',
+    },
+    {
+      name: 'listen port > 65535',
+      raw: cfg({ grpc: { listen: '127.0.0.1:65536' } }),
+      key: 'grpc.listen',
+      says: 'out of range 0..65535',
+    },
+    {
+      name: 'listen bad IPv6',
+      raw: cfg({ grpc: { listen: '[zz::1]:80' } }),
+      key: 'grpc.listen',
+      says: 'not an IPv6 address',
+    },
+    {
+      name: 'listen unbracketed IPv6',
+      raw: cfg({ grpc: { listen: '::1:80' } }),
+      key: 'grpc.listen',
+      says: 'host:port',
+    },
+    {
+      name: 'metrics listen',
+      raw: cfg({ metrics: { listen: 'nope' } }),
+      key: 'metrics.listen',
+      says: 'host:port',
+    },
+    {
+      name: 'maxRequestBytes 0',
+      raw: cfg({ grpc: { maxRequestBytes: 0 } }),
+      key: 'grpc.maxRequestBytes',
+      says: 'positive',
+    },
+    {
+      name: 'baseUrl ftp',
+      raw: cfg({ wechat: { baseUrl: 'ftp://example.com' } }),
+      key: 'wechat.baseUrl',
+      says: 'http:// or https://',
+    },
+    {
+      name: 'baseUrl not a URL',
+      raw: cfg({ wechat: { baseUrl: 'api.weixin.qq.com' } }),
+      key: 'wechat.baseUrl',
+      says: 'URL',
+    },
+    {
+      name: 'baseUrl with query',
+      raw: cfg({ wechat: { baseUrl: 'https://x.test/?a=1' } }),
+      key: 'wechat.baseUrl',
+      says: 'without query',
+    },
+    {
+      name: 'timeoutMs 0',
+      raw: cfg({ wechat: { timeoutMs: 0 } }),
+      key: 'wechat.timeoutMs',
+      says: 'must be a positive number, got 0',
+    },
+    {
+      name: 'timeoutMs string',
+      raw: cfg({ wechat: { timeoutMs: '5s' } }),
+      key: 'wechat.timeoutMs',
+      says: 'expected a number, got a string',
+    },
+    {
+      name: 'timeoutMs infinite',
+      raw: cfg({ wechat: { timeoutMs: Infinity } }),
+      key: 'wechat.timeoutMs',
+      says: 'expected a number',
+    },
+    {
+      name: 'redis url scheme',
+      raw: cfg({ redis: { urls: ['redis://a:6379', 'http://b'] } }),
+      key: 'redis.urls[1]',
+      says: 'redis:// or rediss://',
+    },
+    {
+      name: 'redis urls not a list',
+      raw: cfg({ redis: { urls: 'redis://a' } }),
+      key: 'redis.urls',
+      says: 'expected a list',
+    },
+    {
+      name: 'empty keyPrefix',
+      raw: cfg({ redis: { keyPrefix: '' } }),
+      key: 'redis.keyPrefix',
+      says: 'non-empty',
+    },
+    {
+      name: 'ttlMs negative',
+      raw: cfg({ lease: { ttlMs: -1 } }),
+      key: 'lease.ttlMs',
+      says: 'positive',
+    },
+    {
+      name: 'renewIntervalMs >= ttlMs / 2',
+      raw: cfg({ lease: { ttlMs: 10000, renewIntervalMs: 5000 } }),
+      key: 'lease.renewIntervalMs',
+      says: 'must be less than lease.ttlMs / 2 (5000), got 5000',
+    },
+    {
+      name: 'retryMinMs > retryMaxMs',
+      raw: cfg({ refresh: { retryMinMs: 2000, retryMaxMs: 1000 } }),
+      key: 'refresh.retryMinMs',
+      says: 'must be <= refresh.retryMaxMs (1000), got 2000',
+    },
+    {
+      name: 'jitterRatio 1',
+      raw: cfg({ refresh: { jitterRatio: 1 } }),
+      key: 'refresh.jitterRatio',
+      says: 'must be < 1, got 1',
+    },
+    {
+      name: 'jitterRatio negative',
+      raw: cfg({ refresh: { jitterRatio: -0.1 } }),
+      key: 'refresh.jitterRatio',
+      says: '>= 0',
+    },
+    {
+      name: 'aheadSeconds 0',
+      raw: cfg({ refresh: { aheadSeconds: 0 } }),
+      key: 'refresh.aheadSeconds',
+      says: 'positive',
+    },
+    {
+      name: 'stableWindowSeconds negative',
+      raw: cfg({ refresh: { stableWindowSeconds: -300 } }),
+      key: 'refresh.stableWindowSeconds',
+      says: 'positive',
+    },
+    {
+      name: 'configErrorRetryMs 0',
+      raw: cfg({ refresh: { configErrorRetryMs: 0 } }),
+      key: 'refresh.configErrorRetryMs',
+      says: 'positive',
+    },
+    {
+      name: 'forceMinIntervalMs string',
+      raw: cfg({ refresh: { forceMinIntervalMs: 'x' } }),
+      key: 'refresh.forceMinIntervalMs',
+      says: 'number',
+    },
+    {
+      name: 'forceDailyBudget fraction',
+      raw: cfg({ refresh: { forceDailyBudget: 2.5 } }),
+      key: 'refresh.forceDailyBudget',
+      says: 'expected an integer, got 2.5',
+    },
+    {
+      name: 'log level',
+      raw: cfg({ log: { level: 'verbose' } }),
+      key: 'log.level',
+      says: 'got "verbose"',
+    },
+    {
+      name: 'log level from env',
+      raw: cfg(),
+      env: { WX_SECRET: SECRET, WXTOKEN_LOG_LEVEL: 'loud' },
+      key: 'log.level',
+      says: 'WXTOKEN_LOG_LEVEL="loud"',
+    },
+    {
+      name: 'log pretty',
+      raw: cfg({ log: { pretty: 'yes' } }),
+      key: 'log.pretty',
+      says: 'expected true or false, got a string',
+    },
+    {
+      name: 'section not a mapping',
+      raw: cfg({ lease: 5 }),
+      key: 'lease',
+      says: 'expected a mapping, got 5',
+    },
+    { name: 'unknown top-level key', raw: cfg({ extra: 1 }), key: 'extra', says: 'unknown key' },
+    {
+      name: 'misspelt key',
+      raw: cfg({ lease: { ttlMS: 1000 } }),
+      key: 'lease.ttlMS',
+      says: 'unknown key (did you mean "ttlMs"?)',
+    },
+    {
+      name: 'misspelt app key',
+      raw: cfg({ apps: [{ appId: 'a', mode: 'classic', secretenv: 'WX_SECRET' }] }),
+      key: 'apps[0].secretenv',
+      says: 'did you mean "secretEnv"?',
+    },
+    { name: 'empty document', raw: null, key: '', says: 'expected a mapping' },
+  ];
+
+  it.each(cases)('$name → $key', ({ raw, key, says, env }) => {
+    const err = configError(raw, makeDeps(env ? { env: env as NodeJS.ProcessEnv } : {}));
+    expect(err.key).toBe(key);
+    expect(err.name).toBe('ConfigError');
+    const line = err.message.split('\n')[0];
+    expect(line).toContain(key === '' ? 'config: ' : `config: ${key}: `);
+    expect(line).toContain(says);
+  });
+
+  it('words the message as documented', () => {
+    const err = configError(cfg({ apps: [APP, { ...APP, appId: 'b', mode: 'fast' }] }));
+    expect(err.message).toBe('config: apps[1].mode: expected "classic" or "stable", got "fast"');
+  });
+
+  it('reports every problem, one per line, with key = the first', () => {
+    const err = configError({
+      grpc: { listen: 'nope' },
+      lease: { ttlMs: 10000, renewIntervalMs: 9000 },
+      typo: true,
+      apps: [{ ...APP, mode: 'fast' }],
+    });
+    expect(err.key).toBe('grpc.listen');
+    const keys = err.issues.map((i) => i.key);
+    expect(keys).toEqual(
+      expect.arrayContaining(['grpc.listen', 'lease.renewIntervalMs', 'typo', 'apps[0].mode']),
+    );
+    expect(err.message.split('\n')).toHaveLength(err.issues.length);
+    for (const line of err.message.split('\n')) expect(line).toMatch(/^config: /);
+  });
+});
+
+describe('parseConfig: defaults and accepted values', () => {
+  it('applies every documented default', () => {
+    const config = parseConfig(cfg(), makeDeps());
+    const { apps, ...rest } = config;
+    expect(rest).toEqual({
+      grpc: { listen: '0.0.0.0:50051', maxRequestBytes: 65536 },
+      metrics: { listen: '0.0.0.0:9464' },
+      wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
+      redis: { urls: [], keyPrefix: 'wxtoken:' },
+      lease: { ttlMs: 10000, renewIntervalMs: 10000 / 3 },
+      refresh: {
+        aheadSeconds: 300,
+        stableWindowSeconds: 300,
+        jitterRatio: 0.2,
+        retryMinMs: 1000,
+        retryMaxMs: 60000,
+        configErrorRetryMs: 600000,
+        forceMinIntervalMs: 10000,
+        forceDailyBudget: 50,
+      },
+      log: { level: 'info', pretty: false },
+    });
+    expect(apps).toHaveLength(1);
+    expect(apps[0]?.appId).toBe(APP.appId);
+    expect(apps[0]?.mode).toBe('classic');
+    expect(apps[0]?.secretSource).toBe('env WX_SECRET');
+    expect(apps[0]?.secret.reveal()).toBe(SECRET);
+  });
+
+  it('treats empty sections (YAML "key:" with nothing under it) as all defaults', () => {
+    const config = parseConfig(cfg({ grpc: null, redis: { urls: null }, log: null }), makeDeps());
+    expect(config.grpc.listen).toBe('0.0.0.0:50051');
+    expect(config.redis.urls).toEqual([]);
+  });
+
+  it('accepts fractions of a second and small durations', () => {
+    const config = parseConfig(
+      cfg({
+        wechat: { timeoutMs: 250.5 },
+        lease: { ttlMs: 3, renewIntervalMs: 1 },
+        refresh: { aheadSeconds: 0.5, stableWindowSeconds: 0.25, retryMinMs: 0.1, retryMaxMs: 0.2 },
+      }),
+      makeDeps(),
+    );
+    expect(config.refresh.aheadSeconds).toBe(0.5);
+    expect(config.refresh.stableWindowSeconds).toBe(0.25);
+    expect(config.lease).toEqual({ ttlMs: 3, renewIntervalMs: 1 });
+    expect(config.wechat.timeoutMs).toBe(250.5);
+  });
+
+  it('accepts listen forms, strips one trailing slash from baseUrl, keeps redis urls', () => {
+    const config = parseConfig(
+      cfg({
+        grpc: { listen: '[::1]:0' },
+        metrics: { listen: '' },
+        wechat: { baseUrl: 'http://127.0.0.1:8080/' },
+        redis: {
+          urls: ['redis://127.0.0.1:6379', 'rediss://:pw@r2.example:6380/0'],
+          keyPrefix: 't1:',
+        },
+      }),
+      makeDeps(),
+    );
+    expect(config.grpc.listen).toBe('[::1]:0');
+    expect(config.metrics.listen).toBe('');
+    expect(config.wechat.baseUrl).toBe('http://127.0.0.1:8080');
+    expect(config.redis.urls).toHaveLength(2);
+    expect(config.redis.keyPrefix).toBe('t1:');
+  });
+
+  it('takes log.level from WXTOKEN_LOG_LEVEL unless the file sets it', () => {
+    const env = { WX_SECRET: SECRET, WXTOKEN_LOG_LEVEL: 'debug' };
+    expect(parseConfig(cfg(), makeDeps({ env })).log.level).toBe('debug');
+    expect(parseConfig(cfg({ log: { level: 'warn' } }), makeDeps({ env })).log.level).toBe('warn');
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = parseConfig(cfg({ redis: { urls: ['redis://a:1'] } }), makeDeps());
+    for (const part of [
+      config,
+      config.grpc,
+      config.lease,
+      config.redis.urls,
+      config.apps,
+      config.apps[0],
+    ]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(() => {
+      (config.lease as { ttlMs: number }).ttlMs = 1;
+    }).toThrow(TypeError);
+    expect(() => (config.apps as Config['apps'][number][]).push(config.apps[0]!)).toThrow(
+      TypeError,
+    );
+  });
+
+  it('KNOWN_KEYS lists exactly the top-level keys of the schema', () => {
+    expect([...(KNOWN_KEYS[''] ?? [])].sort()).toEqual(
+      Object.keys(createConfigSchema(makeDeps()).shape).sort(),
+    );
+  });
+});
+
+describe('parseConfig: secrets', () => {
+  it('reads secretFile, trimmed, and names it in secretSource', () => {
+    const path = join(dir, 'app.secret');
+    writeFileSync(path, `${FILE_SECRET}\n`);
+    const config = loadFromObject({ apps: [{ appId: 'a', mode: 'stable', secretFile: path }] });
+    expect(config.apps[0]?.secret.reveal()).toBe(FILE_SECRET);
+    expect(config.apps[0]?.secretSource).toBe(`file ${path}`);
+  });
+
+  it('reports an empty secretFile by path', () => {
+    const path = join(dir, 'empty.secret');
+    writeFileSync(path, '\n');
+    const err = loadError({ apps: [{ appId: 'a', mode: 'stable', secretFile: path }] });
+    expect(err.key).toBe('apps[0].secretFile');
+    expect(err.message).toContain(`file ${path} is empty`);
+  });
+
+  it('warns about an inline secret, once the config is valid', () => {
+    const deps = makeDeps();
+    const config = parseConfig(
+      cfg({ apps: [APP, { appId: 'b', mode: 'classic', secret: SECRET }] }),
+      deps,
+    );
+    expect(config.apps[1]?.secretSource).toBe('inline');
+    expect(deps.warnings).toEqual([
+      'config: apps[1].secret is inline; use secretEnv or secretFile outside development',
+    ]);
+  });
+
+  it('never shows a secret in an error message, in JSON or in inspect()', () => {
+    const path = join(dir, 'leak.secret');
+    writeFileSync(path, FILE_SECRET);
+    const deps = makeDeps({ readFile: readFileSyncUtf8 });
+    const config = parseConfig(
+      cfg({
+        apps: [
+          APP,
+          { appId: 'b', mode: 'stable', secretFile: path },
+          { appId: 'c', mode: 'classic', secret: 'inline-secret-value' },
+        ],
+      }),
+      deps,
+    );
+    for (const text of [JSON.stringify(config), inspect(config, { depth: 10 })]) {
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(FILE_SECRET);
+      expect(text).not.toContain('inline-secret-value');
+    }
+    const bad = [
+      cfg({ apps: [{ ...APP, mode: SECRET }] }), // a secret pasted into the wrong key
+      cfg({ apps: [{ ...APP, appId: SECRET + '!' }] }),
+      cfg({ wechat: { timeoutMs: SECRET } }),
+      cfg({ apps: [{ appId: 'a', mode: 'classic', secret: SECRET, secretFile: path }] }),
+      cfg({ log: { level: SECRET } }),
+      cfg({ redis: { urls: [`http://:${SECRET}@h`] } }),
+      cfg({ wechat: { baseUrl: `ftp://u:${SECRET}@h` } }),
+    ];
+    for (const raw of bad) {
+      const err = configError(raw, deps);
+      expect(err.message).not.toContain(SECRET);
+      expect(err.message).not.toContain(FILE_SECRET);
+      expect(JSON.stringify(err.issues)).not.toContain(SECRET);
+    }
+  });
+});
+
+describe('loadConfigFile', () => {
+  it('loads a YAML file with camelCase keys', () => {
+    const path = join(dir, 'ok.yaml');
+    writeFileSync(
+      path,
+      [
+        'grpc:',
+        '  listen: 127.0.0.1:0',
+        'wechat:',
+        '  baseUrl: http://127.0.0.1:9999/',
+        '  timeoutMs: 200',
+        'lease:',
+        '  ttlMs: 3000',
+        'refresh:',
+        '  aheadSeconds: 0.5',
+        'apps:',
+        '  - appId: wxdemo0000000001',
+        '    mode: stable',
+        '    secretEnv: WX_SECRET',
+        '  - appId: wxdemo0000000002',
+        '    mode: classic',
+        '    secretFile: two.secret # relative to the config file',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'two.secret'), FILE_SECRET);
+    const config = loadConfigFile(path, { env: { WX_SECRET: SECRET }, warn: () => undefined });
+    expect(config.grpc.listen).toBe('127.0.0.1:0');
+    expect(config.wechat.baseUrl).toBe('http://127.0.0.1:9999');
+    expect(config.lease.renewIntervalMs).toBe(1000);
+    expect(config.refresh.aheadSeconds).toBe(0.5);
+    expect(config.apps.map((a) => a.mode)).toEqual(['stable', 'classic']);
+    expect(config.apps[1]?.secret.reveal()).toBe(FILE_SECRET);
+    expect(config.apps[1]?.secretSource).toBe(`file ${join(dir, 'two.secret')}`);
+  });
+
+  it('names the line of a YAML syntax error and does not echo the source', () => {
+    const path = join(dir, 'broken.yaml');
+    writeFileSync(path, `apps:\n  - appId: a\n    mode: classic\n    secret: "${SECRET}\n`);
+    const err = loadError(undefined, path);
+    expect(err.key).toBe('');
+    expect(err.message).toMatch(/^config: .*broken\.yaml line \d+, column \d+: invalid YAML: /);
+    expect(err.message).not.toContain(SECRET);
+  });
+
+  it('rejects duplicate YAML keys', () => {
+    const err = loadError(undefined, writeTemp('dup.yaml', 'apps: []\napps: []\n'));
+    expect(err.message).toContain('line 2');
+  });
+
+  it('reports an unreadable file', () => {
+    const err = loadError(undefined, join(dir, 'missing.yaml'));
+    expect(err.message).toBe(`config: cannot read ${join(dir, 'missing.yaml')} (ENOENT)`);
+  });
+
+  it('parseConfigYaml returns plain data', () => {
+    expect(parseConfigYaml('a: [1, 2]\n')).toEqual({ a: [1, 2] });
+  });
+});
+
+describe('resolveConfigPath', () => {
+  it.each([
+    { cli: 'cli.yaml', env: { WXTOKEN_CONFIG: 'env.yaml' }, want: 'cli.yaml' },
+    { cli: undefined, env: { WXTOKEN_CONFIG: 'env.yaml' }, want: 'env.yaml' },
+    { cli: '', env: { WXTOKEN_CONFIG: 'env.yaml' }, want: 'env.yaml' },
+    { cli: undefined, env: { WXTOKEN_CONFIG: '' }, want: undefined },
+    { cli: undefined, env: {}, want: undefined },
+  ])('--config $cli, WXTOKEN_CONFIG=$env.WXTOKEN_CONFIG → $want', ({ cli, env, want }) => {
+    expect(resolveConfigPath(cli, env)).toBe(want);
+  });
+});
+
+function writeTemp(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Real file reads, like loadConfigFile's default. */
+function readFileSyncUtf8(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+function loadFromObject(raw: Record<string, unknown>): Config {
+  return parseConfig(raw, makeDeps({ readFile: readFileSyncUtf8 }));
+}
+
+function loadError(raw?: Record<string, unknown>, path?: string): ConfigError {
+  try {
+    if (path) loadConfigFile(path, { env: { WX_SECRET: SECRET }, warn: () => undefined });
+    else parseConfig(raw, makeDeps({ readFile: readFileSyncUtf8 }));
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classifyErrcode,
+  isConfigError,
+  isQuotaExhausted,
+  isRetryable,
+  isTokenInvalid,
+  isWeChatError,
+  WeChatError,
+  type WeChatErrorKind,
+} from '../../src/wechat/wechat-error.js';
+
+/** Every errcode of wechat-api.md §1 (/cgi-bin/token), §2 (stable_token) and §3 (token validity). */
+const ERRCODES: Array<[errcode: number, kind: WeChatErrorKind, why: string]> = [
+  [-1, 'retryable', 'system error: busy, retry later'],
+  [40001, 'token_invalid', 'invalid credential / not latest'],
+  [40002, 'config', 'invalid grant_type'],
+  [40013, 'config', 'invalid appid'],
+  [40014, 'token_invalid', 'invalid access_token'],
+  [40125, 'config', 'invalid appsecret'],
+  [40164, 'config', 'IP not in whitelist'],
+  [40243, 'config', 'AppSecret frozen'],
+  [41001, 'unknown', 'access_token missing'],
+  [41002, 'config', 'appid missing'],
+  [41004, 'config', 'appsecret missing'],
+  [42001, 'token_invalid', 'access_token expired'],
+  [43002, 'unknown', 'require POST method'],
+  [45009, 'quota', 'daily quota reached'],
+  [45011, 'retryable', 'minute quota reached'],
+  [47001, 'unknown', 'data format error'],
+  [48001, 'unknown', 'api unauthorized: not a token-expiry signal'],
+  [50004, 'config', 'account barred from the token API'],
+  [50007, 'config', 'account frozen'],
+  [61024, 'config', 'third-party platform appid'],
+  [89501, 'config', 'IP waiting for admin confirmation'],
+  [89503, 'config', 'IP needs admin confirmation'],
+  [89506, 'config', 'IP rejected by admin, 24 h'],
+  [89507, 'config', 'IP rejected by admin, 1 h'],
+  [12345, 'unknown', 'a code nobody documented'],
+];
+
+describe('classifyErrcode', () => {
+  it.each(ERRCODES)('%i → %s (%s)', (errcode, kind) => {
+    expect(classifyErrcode(errcode)).toBe(kind);
+    expect(new WeChatError('token', errcode, 'x').kind).toBe(kind);
+  });
+});
+
+describe('WeChatError', () => {
+  it('carries endpoint, errcode and errmsg as data and in the message', () => {
+    const err = new WeChatError('stable_token', 45009, 'reach max api daily quota limit');
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('WeChatError');
+    expect(err.endpoint).toBe('stable_token');
+    expect(err.errcode).toBe(45009);
+    expect(err.message).toBe('WeChat stable_token errcode 45009: reach max api daily quota limit');
+  });
+
+  it('makes transport errors retryable with errcode null', () => {
+    const cause = new Error('connect ECONNREFUSED');
+    const err = WeChatError.transport('token', 'HTTP 502', cause);
+    expect(err.errcode).toBeNull();
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toBe('WeChat token: HTTP 502');
+    expect(err.cause).toBe(cause);
+    expect(isRetryable(err)).toBe(true);
+  });
+
+  it.each([
+    { errcode: 40001, tokenInvalid: true, retryable: false, quota: false, config: false },
+    { errcode: 42001, tokenInvalid: true, retryable: false, quota: false, config: false },
+    { errcode: -1, tokenInvalid: false, retryable: true, quota: false, config: false },
+    { errcode: 48001, tokenInvalid: false, retryable: true, quota: false, config: false },
+    { errcode: 45009, tokenInvalid: false, retryable: false, quota: true, config: false },
+    { errcode: 40125, tokenInvalid: false, retryable: false, quota: false, config: true },
+  ])('predicates for $errcode', ({ errcode, tokenInvalid, retryable, quota, config }) => {
+    const err = new WeChatError('token', errcode, '');
+    expect(isWeChatError(err)).toBe(true);
+    expect(isTokenInvalid(err)).toBe(tokenInvalid);
+    expect(isRetryable(err)).toBe(retryable);
+    expect(isQuotaExhausted(err)).toBe(quota);
+    expect(isConfigError(err)).toBe(config);
+  });
+
+  it('predicates are false for anything that is not a WeChatError', () => {
+    for (const value of [new Error('x'), 'x', null, undefined, { kind: 'token_invalid' }]) {
+      expect(isWeChatError(value)).toBe(false);
+      expect(isTokenInvalid(value)).toBe(false);
+      expect(isRetryable(value)).toBe(false);
+    }
+  });
+});
