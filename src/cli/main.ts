@@ -80,17 +80,24 @@ program
     ];
     const secrets = demo.map(() => randomBytes(16).toString('hex'));
     const expiresInSeconds = Number(o.expiresIn);
+    // Short demo lifetimes scale WeChat's 300-of-7200 s windows down so rotations are visible.
+    const window = Math.min(300, expiresInSeconds / 4);
     const sim = new WeChatSimulator({
-      apps: demo.map((a, i) => ({ appId: a.appId, secret: secrets[i]!, expiresInSeconds })),
+      apps: demo.map((a, i) => ({
+        appId: a.appId,
+        secret: secrets[i]!,
+        expiresInSeconds,
+        overlapSeconds: window,
+        stableWindowSeconds: window,
+      })),
     });
     const { url } = await sim.listen(o.simListen);
-    const ahead = Math.min(300, expiresInSeconds / 4);
     const config = parseConfig(
       {
         grpc: { listen: o.listen },
         metrics: { listen: '' },
         wechat: { baseUrl: url, timeoutMs: 3000 },
-        refresh: { aheadSeconds: ahead, stableWindowSeconds: Math.min(300, expiresInSeconds / 4) },
+        refresh: { aheadSeconds: window, stableWindowSeconds: window },
         log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
         apps: demo.map((a, i) => ({ ...a, secret: secrets[i] })),
       },

@@ -8,7 +8,8 @@ import {
   TokenUnavailableError,
 } from '../shared/errors.js';
 import { FencedWriteError } from '../token/token-store.js';
-import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
+import type { WeChatError } from '../wechat/wechat-error.js';
+import { isWeChatError } from '../wechat/wechat-error.js';
 
 export interface StatusObject {
   readonly code: grpc.status;

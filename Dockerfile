@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile TypeScript and generate gRPC types.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY proto ./proto
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: only what `wxtoken serve` needs, as an unprivileged user.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY proto ./proto
+USER node
+EXPOSE 50051 9464
+ENTRYPOINT ["node", "bin/wxtoken.js"]
+CMD ["serve", "--config", "/etc/wxtoken/wxtoken.yaml"]

@@ -1,0 +1,62 @@
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../shared/clock.js';
+import { WECHAT_JSON, sendJson, sendText } from './http-io.js';
+import type { SimReply } from './sim-backend.js';
+
+/** A held 'timeout' socket is dropped after this long if the client has not given up first. */
+const TIMEOUT_HOLD_MS = 30_000;
+
+const GATEWAY_PAGE =
+  '<!DOCTYPE html><html><head><title>Service Unavailable</title></head>' +
+  '<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>';
+
+const BAD_GATEWAY_PAGE =
+  '<html><head><title>502 Bad Gateway</title></head>' +
+  '<body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>';
+
+/** A token body cut short, as a connection dropped mid-response would leave it. */
+const TRUNCATED_JSON = '{"access_token":"86_Xq3vT9kLmN0pR7';
+
+/**
+ * Sends a reply after the app's latency. `signal` aborts when the client goes away or the
+ * simulator closes; nothing is written then. Waits use the injected clock, so under a fake
+ * clock a latency or a held socket lasts until the test advances it (or closes the simulator).
+ */
+export async function sendReply(
+  res: ServerResponse,
+  reply: SimReply,
+  clock: Clock,
+  signal: AbortSignal,
+): Promise<void> {
+  if (reply.delayMs > 0 && !(await wait(clock, reply.delayMs, signal))) return;
+  if (reply.kind === 'json') {
+    sendJson(res, 200, reply.body, WECHAT_JSON);
+    return;
+  }
+  switch (reply.fault) {
+    case 'html':
+      sendText(res, 200, 'text/html; charset=utf-8', GATEWAY_PAGE);
+      return;
+    case 'http_502':
+      sendText(res, 502, 'text/html', BAD_GATEWAY_PAGE);
+      return;
+    case 'malformed':
+      sendText(res, 200, WECHAT_JSON, TRUNCATED_JSON);
+      return;
+    case 'timeout':
+      // Never answer: the client's own timeout is what the test observes.
+      await wait(clock, TIMEOUT_HOLD_MS, signal);
+      res.destroy();
+      return;
+  }
+}
+
+/** True once `ms` have passed, false if `signal` aborted first. */
+async function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,161 @@
+import { BlockList, isIP } from 'node:net';
+import { FaultQueue } from './fault-queue.js';
+import { mintTokenValue } from './mint-token-value.js';
+import { QuotaCounter, beijingDay, minuteOf } from './quota-counter.js';
+import { TokenChannel, type IssuedToken } from './token-channel.js';
+import type { ResolvedSimAppSettings, SimCounters } from './types.js';
+
+/** getStableAccessToken's fixed quotas (wechat-api.md §2); far above what a test reaches. */
+const STABLE_MINUTE_QUOTA = 10_000;
+const STABLE_DAILY_QUOTA = 500_000;
+
+const CLASSIC_45009 =
+  'reach max api daily quota limit, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r';
+
+/** What a token request came to: a token and the expires_in to report, or a WeChat error. */
+export type IssueOutcome =
+  | { ok: true; token: IssuedToken; expiresInSeconds: number }
+  | { ok: false; errcode: number; errmsg?: string };
+
+/**
+ * One appid as WeChat sees it: its settings, its two token channels, quotas, counters and
+ * injected faults. Pure and clock-free: every method takes `now`, so the whole lifetime of a
+ * token can be tested by passing numbers. Request parsing and errcode precedence live in
+ * SimBackend; this class starts where the appid is known.
+ */
+export class SimApp {
+  readonly classic = new TokenChannel('classic');
+  readonly stable = new TokenChannel('stable');
+  readonly faults = new FaultQueue();
+  readonly counters: SimCounters = {
+    tokenCalls: 0,
+    tokenIssued: 0,
+    stableCalls: 0,
+    stableIssued: 0,
+    stableForceIssued: 0,
+    checkCalls: 0,
+    errors: {},
+    faults: {},
+  };
+  readonly #mint: (length: number) => string;
+  readonly #classicDaily = new QuotaCounter(beijingDay);
+  readonly #stableMinute = new QuotaCounter(minuteOf);
+  readonly #stableDaily = new QuotaCounter(beijingDay);
+  readonly #forceDaily = new QuotaCounter(beijingDay);
+  #lastForceAt: number | undefined;
+  #settings!: ResolvedSimAppSettings;
+  #whitelist: BlockList | undefined;
+
+  constructor(settings: ResolvedSimAppSettings, mint: (length: number) => string = mintTokenValue) {
+    this.#mint = mint;
+    this.update(settings);
+  }
+
+  get settings(): ResolvedSimAppSettings {
+    return this.#settings;
+  }
+
+  /** New settings take effect on the next call; tokens, quotas used and counters are kept. */
+  update(settings: ResolvedSimAppSettings): void {
+    this.#settings = settings;
+    this.#whitelist = settings.ipWhitelist && toBlockList(settings.ipWhitelist);
+  }
+
+  /** The checks both token endpoints make once the appid is known: 40125, then 40164 (§1, §9). */
+  authenticate(secret: string, remoteIp: string): IssueOutcome | undefined {
+    if (secret !== this.#settings.secret) return { ok: false, errcode: 40125 };
+    if (this.#whitelist) {
+      const ip = unmapIpv4(remoteIp);
+      const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+      if (!isIP(ip) || !this.#whitelist.check(ip, family)) {
+        const where = family === 'ipv4' ? `${ip} ipv6 ::ffff:${ip}` : ip;
+        return { ok: false, errcode: 40164, errmsg: `invalid ip ${where}, not in whitelist` };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * /cgi-bin/token after authentication: every success mints a new token (§1). Only mints count
+   * against the daily quota; whether WeChat also counts failed calls is UNCONFIRMED.
+   */
+  issueClassic(now: number): IssueOutcome {
+    if (!this.#classicDaily.tryTake(now, this.#settings.dailyQuota)) {
+      return { ok: false, errcode: 45009, errmsg: CLASSIC_45009 };
+    }
+    const token = this.#rotate(this.classic, now, this.#settings.overlapSeconds);
+    this.counters.tokenIssued++;
+    return { ok: true, token, expiresInSeconds: this.#settings.expiresInSeconds };
+  }
+
+  /** /cgi-bin/stable_token after authentication (§2). */
+  issueStable(now: number, forceRefresh: boolean): IssueOutcome {
+    const s = this.#settings;
+    if (!this.#stableMinute.tryTake(now, STABLE_MINUTE_QUOTA)) return { ok: false, errcode: 45011 };
+    if (!this.#stableDaily.tryTake(now, STABLE_DAILY_QUOTA)) return { ok: false, errcode: 45009 };
+    // UNCONFIRMED (§2): the docs say only that a force call within the minimum interval "will not
+    // refresh". We assume it then behaves as a normal call: the current token, unchanged, and it
+    // does not use up one of the day's force refreshes.
+    const forceDue =
+      forceRefresh &&
+      (this.#lastForceAt === undefined ||
+        now - this.#lastForceAt >= s.stableForceMinIntervalSeconds * 1000);
+    if (forceDue) {
+      // UNCONFIRMED (§2): what the call past the daily limit returns; we answer 45009.
+      if (!this.#forceDaily.tryTake(now, s.stableForceDailyLimit)) {
+        return { ok: false, errcode: 45009 };
+      }
+      this.#lastForceAt = now;
+      this.counters.stableForceIssued++;
+      return this.#mintStable(now, s.overlapSeconds);
+    }
+    const current = this.stable.current;
+    if (current && current.expiresAt - now > s.stableWindowSeconds * 1000) {
+      return { ok: true, token: current, expiresInSeconds: this.#remainingSeconds(current, now) };
+    }
+    // Rotating early: the outgoing token lives out its remaining (<= window) life.
+    return this.#mintStable(now, s.stableWindowSeconds);
+  }
+
+  #mintStable(now: number, overlapSeconds: number): IssueOutcome {
+    const token = this.#rotate(this.stable, now, overlapSeconds);
+    this.counters.stableIssued++;
+    return { ok: true, token, expiresInSeconds: this.#settings.expiresInSeconds };
+  }
+
+  #rotate(channel: TokenChannel, now: number, overlapSeconds: number): IssuedToken {
+    const s = this.#settings;
+    const value = this.#mint(s.tokenLength);
+    return channel.rotate(value, now, s.expiresInSeconds * 1000, overlapSeconds * 1000);
+  }
+
+  /**
+   * Remaining life as WeChat reports it: whole seconds, rounded down so a client never believes
+   * a token outlives its real expiry; rounding down keeps `expires_in >= stableWindowSeconds`
+   * because the window is whole too. Apps with fractional timings (fast tests) get the exact
+   * remainder instead, which rounding could push below a fractional window.
+   */
+  #remainingSeconds(token: IssuedToken, now: number): number {
+    const s = this.#settings;
+    const remainingMs = token.expiresAt - now;
+    const whole = Number.isInteger(s.expiresInSeconds) && Number.isInteger(s.stableWindowSeconds);
+    return whole ? Math.floor(remainingMs / 1000) : remainingMs / 1000;
+  }
+}
+
+/** `::ffff:1.2.3.4` (an IPv4 client on a dual-stack socket) → `1.2.3.4`. */
+function unmapIpv4(ip: string): string {
+  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return match?.[1] ?? ip;
+}
+
+function toBlockList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [ip = '', prefix] = entry.split('/');
+    const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(ip, family);
+    else list.addSubnet(ip, Number(prefix), family);
+  }
+  return list;
+}

@@ -1,0 +1,14 @@
+/** Control-API and module-API misuse; the HTTP layer maps these to 400 and 404. */
+
+/** Rejected settings, fault or request body; the message names the bad key. */
+export class SimInputError extends Error {
+  override readonly name = 'SimInputError';
+}
+
+/** A control call named an app that was never configured (or was forgotten by a reset). */
+export class SimUnknownAppError extends Error {
+  override readonly name = 'SimUnknownAppError';
+  constructor(readonly appId: string) {
+    super(`app ${JSON.stringify(appId)} is not configured`);
+  }
+}

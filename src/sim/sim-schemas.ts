@@ -1,0 +1,77 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { SimInputError } from './sim-errors.js';
+import type { ResolvedSimAppSettings, SimAppSettings, SimFault } from './types.js';
+
+const seconds = z.number().finite().nonnegative();
+const count = z.number().int().nonnegative();
+
+/** An IPv4/IPv6 address, optionally with a /prefix. */
+const ipOrCidr = z.string().refine((s) => {
+  const [ip, prefix, ...rest] = s.split('/');
+  if (rest.length > 0 || ip === undefined) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+}, 'must be an IP address or CIDR range');
+
+// Strict objects: a typo such as `expiresIn` fails loudly instead of silently keeping a default.
+const settingsSchema = z
+  .strictObject({
+    appId: z.string().min(1),
+    secret: z.string().min(1),
+    expiresInSeconds: z.number().finite().positive().default(7200),
+    overlapSeconds: seconds.default(300),
+    stableWindowSeconds: seconds.optional(),
+    stableForceMinIntervalSeconds: seconds.default(30),
+    stableForceDailyLimit: count.default(20),
+    dailyQuota: count.default(2000),
+    latencyMs: seconds.default(0),
+    // 3 for the `NN_` prefix; WeChat only promises tokens fit in 512 characters (wechat-api.md §0).
+    tokenLength: z.number().int().min(16).max(512).default(136),
+    ipWhitelist: z.array(ipOrCidr).optional(),
+  })
+  // WeChat's proportion (300 s of 7200 s), so a test that shortens lifetimes to a few seconds
+  // gets a workable stable window without setting one.
+  .transform((s) => ({
+    ...s,
+    stableWindowSeconds: s.stableWindowSeconds ?? Math.min(300, s.expiresInSeconds / 24),
+  }))
+  // Otherwise every normal-mode stable call would find the token inside the window and rotate.
+  .refine((s) => s.stableWindowSeconds < s.expiresInSeconds, {
+    message: 'must be less than expiresInSeconds',
+    path: ['stableWindowSeconds'],
+  }) satisfies z.ZodType<ResolvedSimAppSettings, SimAppSettings>;
+
+const endpoint = z.enum(['token', 'stable_token', 'get_api_domain_ip']);
+
+const faultSchema = z.strictObject({
+  kind: z.enum([
+    'system_error',
+    'minute_quota',
+    'daily_quota',
+    'html',
+    'http_502',
+    'timeout',
+    'malformed',
+  ]),
+  count: z.number().int().positive(),
+  endpoints: z.array(endpoint).min(1).optional(),
+}) satisfies z.ZodType<SimFault>;
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw new SimInputError(`invalid ${what}: ${z.prettifyError(result.error)}`);
+}
+
+/** Validates app settings and applies the defaults documented on SimAppSettings. */
+export function parseSimAppSettings(input: unknown): ResolvedSimAppSettings {
+  return Object.freeze(parse(settingsSchema, input, 'app settings'));
+}
+
+export function parseSimFault(input: unknown): SimFault {
+  return parse(faultSchema, input, 'fault');
+}

@@ -1,0 +1,109 @@
+/**
+ * The simulator's public vocabulary. Other engineers' tests and business teams' integration
+ * tests speak these shapes over the control API (`/__sim/`), so changes here are breaking.
+ */
+
+/** The WeChat endpoints the simulator serves; also the `endpoint` of a logged call. */
+export type SimEndpoint = 'token' | 'stable_token' | 'get_api_domain_ip';
+
+/** Which token channel issued a token (wechat-api.md §2: the two share nothing). */
+export type SimChannel = 'classic' | 'stable';
+
+/** One app as WeChat knows it. Durations accept fractions so tests run lifetimes in seconds. */
+export interface SimAppSettings {
+  appId: string;
+  secret: string;
+  /** Lifetime of every issued token. Default 7200. */
+  expiresInSeconds?: number;
+  /** Grace of the previous classic (and force-refreshed stable) token after a rotation. Default 300. */
+  overlapSeconds?: number;
+  /**
+   * Stable normal mode rotates once at most this much life remains; must be below
+   * expiresInSeconds. Default 300, or expiresInSeconds / 24 (WeChat's proportion) when tokens
+   * live less than 2 h, so short test lifetimes need no extra setting.
+   */
+  stableWindowSeconds?: number;
+  /** Minimum gap between two effective force refreshes. Default 30. */
+  stableForceMinIntervalSeconds?: number;
+  /** Force refreshes per Beijing day; one more draws 45009. Default 20. */
+  stableForceDailyLimit?: number;
+  /** Classic /cgi-bin/token mints per Beijing day; one more draws 45009. Default 2000. */
+  dailyQuota?: number;
+  /** Added before every answer for this app. Default 0. */
+  latencyMs?: number;
+  /** Total length of an issued token, `NN_` prefix included. Default 136 (what WeChat issues today). */
+  tokenLength?: number;
+  /** IPs or CIDR ranges allowed to fetch tokens; absent means no check (wechat-api.md §9). */
+  ipWhitelist?: string[];
+}
+
+/** Settings with every default applied. */
+export type ResolvedSimAppSettings = Required<Omit<SimAppSettings, 'ipWhitelist'>> &
+  Pick<SimAppSettings, 'ipWhitelist'>;
+
+export type SimFaultKind =
+  /** `-1 system error`. */
+  | 'system_error'
+  /** `45011`, the per-minute quota. */
+  | 'minute_quota'
+  /** `45009`, the daily quota. */
+  | 'daily_quota'
+  /** HTTP 200 with an HTML body, as a gateway in front of WeChat might send. */
+  | 'html'
+  /** HTTP 502 with an HTML body. */
+  | 'http_502'
+  /** No answer: the socket is held open until the client gives up (or 30 s pass). */
+  | 'timeout'
+  /** HTTP 200 with a truncated JSON body. */
+  | 'malformed';
+
+/** A fault consumed by the app's next `count` calls to one of `endpoints`. */
+export interface SimFault {
+  kind: SimFaultKind;
+  count: number;
+  /** Default: token and stable_token. */
+  endpoints?: SimEndpoint[];
+}
+
+/** Per-app counters (`GET /__sim/apps/:appId/counters`). */
+export interface SimCounters {
+  /** Requests to /cgi-bin/token naming this app, whatever their outcome. */
+  tokenCalls: number;
+  /** Classic tokens minted, including those minted by the control API's rotate. */
+  tokenIssued: number;
+  stableCalls: number;
+  /** Stable tokens minted, forced or not. */
+  stableIssued: number;
+  stableForceIssued: number;
+  /** get_api_domain_ip requests carrying one of this app's tokens. */
+  checkCalls: number;
+  /** errcode → how many calls of this app drew it; equals the errcodes in the call log. */
+  errors: Record<string, number>;
+  /** Fault kind → how many calls it answered. */
+  faults: Record<string, number>;
+}
+
+/** One request to a WeChat endpoint, as the call log keeps it. Never holds a secret or a token. */
+export interface SimCall {
+  /** Clock time (ms) the request was handled. */
+  at: number;
+  endpoint: SimEndpoint;
+  /** The appid the request named (or the owner of its token); '' when unknown. */
+  appId: string;
+  /** 0 on success. Faults without a WeChat body (html, 502, timeout, malformed) log -1. */
+  errcode: number;
+  forceRefresh?: boolean;
+  /** Set when an injected fault answered the call. */
+  fault?: SimFaultKind;
+  /** fingerprint() of the token issued or checked, to correlate with wxtoken's own logs. */
+  tokenFingerprint?: string;
+}
+
+/** The verdict on a token, as get_api_domain_ip would give it (wechat-api.md §3, §10). */
+export interface SimCheckResult {
+  valid: boolean;
+  /** 0 when valid, else 40001 or 42001. */
+  errcode: number;
+  appId?: string;
+  channel?: SimChannel;
+}

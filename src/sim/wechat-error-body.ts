@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+
+/** errmsg texts as WeChat actually returns them (wechat-api.md §1-3), before the rid suffix. */
+const ERRMSG: Readonly<Record<number, string>> = {
+  [-1]: 'system error',
+  40001: 'invalid credential, access_token is invalid or not latest',
+  40002: 'invalid grant_type',
+  40013: 'invalid appid',
+  40125: 'invalid appsecret',
+  40164: 'invalid ip, not in whitelist',
+  41001: 'access_token missing',
+  41002: 'appid missing',
+  41004: 'appsecret missing',
+  42001: 'access_token expired',
+  43002: 'require POST method',
+  45009: 'reach max api daily quota limit',
+  45011: 'api minute-quota reach limit mustslower retry next minute',
+  47001: 'data format error',
+};
+
+export interface WeChatErrorBody {
+  errcode: number;
+  errmsg: string;
+}
+
+/**
+ * The error body WeChat sends with HTTP 200: the short text plus a request id in today's
+ * ` rid: xxxxxxxx-xxxxxxxx-xxxxxxxx` form (wechat-api.md §0). The rid is random, so clients that
+ * match on errmsg instead of errcode break here as they would in production.
+ */
+export function wechatErrorBody(errcode: number, text?: string): WeChatErrorBody {
+  const rid = randomBytes(12)
+    .toString('hex')
+    .replace(/^(.{8})(.{8})(.{8})$/, '$1-$2-$3');
+  return { errcode, errmsg: `${text ?? ERRMSG[errcode] ?? 'unknown error'} rid: ${rid}` };
+}
