@@ -104,6 +104,10 @@ export async function startServer(
     forcer,
     budget,
     isRefreshing: (appId) => refresher.isRefreshing(appId),
+    onRefreshFailed: (listener) =>
+      refresher.subscribe((e) => {
+        if (e.result === 'error') listener(e.appId);
+      }),
     isLeader: () => elector.isLeader(),
     maxWaitMs: config.wechat.timeoutMs + 1_000,
   });

@@ -63,8 +63,15 @@ export interface RefresherDeps {
  */
 export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<RefreshResult>>();
+  readonly #listeners = new Set<(event: RefreshEvent) => void>();
 
   constructor(private readonly deps: RefresherDeps) {}
+
+  /** Calls `listener` after every refresh attempt, successful or not. */
+  subscribe(listener: (event: RefreshEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 
   isRefreshing(appId: string): boolean {
     return this.#inFlight.has(appId);
@@ -161,13 +168,15 @@ export class TokenRefresher {
     generation?: number,
     error?: WeChatError,
   ): void {
-    this.deps.onRefresh?.({
+    const event: RefreshEvent = {
       appId,
       trigger,
       result,
       durationMs: this.deps.clock.now() - started,
       ...(generation !== undefined ? { generation } : {}),
       ...(error ? { error } : {}),
-    });
+    };
+    this.deps.onRefresh?.(event);
+    for (const listener of this.#listeners) listener(event);
   }
 }

@@ -46,7 +46,10 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (options.pretty) {
-    return pino(base, pinoPretty({ colorize: true, sync: true, ignore: 'pid,hostname,service' }));
+    return pino(
+      base,
+      pinoPretty({ colorize: true, sync: true, singleLine: true, ignore: 'pid,hostname,service' }),
+    );
   }
   return options.destination ? pino(base, options.destination) : pino(base);
 }

@@ -21,6 +21,8 @@ export interface TokenServiceDeps {
   readonly budget: Pick<ForceBudget, 'remaining'>;
   /** True while a fetch for the app is running in this process. */
   readonly isRefreshing: (appId: string) => boolean;
+  /** Calls `listener` with the app id of every failed refresh attempt. */
+  readonly onRefreshFailed: (listener: (appId: string) => void) => () => void;
   readonly isLeader: () => boolean;
   /** Upper bound on how long GetToken waits for an app's first token. */
   readonly maxWaitMs: number;
@@ -63,12 +65,17 @@ export class TokenService {
     const ac = new AbortController();
     const timer = this.deps.clock.setTimeout(() => ac.abort(), this.deps.maxWaitMs);
     const both = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+    // A failed fetch ends the wait at once: the caller learns why instead of timing out.
+    const unsubscribe = this.deps.onRefreshFailed((failed) => {
+      if (failed === appId) ac.abort();
+    });
     try {
       return await this.deps.cache.waitFor(appId, (t) => isLive(t, this.deps.clock.now()), both);
     } catch {
       const now = this.deps.clock.now();
       throw this.#unavailable(this.deps.status.view(appId, this.deps.cache.get(appId), now));
     } finally {
+      unsubscribe();
       this.deps.clock.clearTimeout(timer);
     }
   }

@@ -14,6 +14,8 @@ let sim: Spawned & { url: string };
 let server: Spawned & { addr: string };
 let control: SimControl;
 let client: TokenServiceClient;
+/** Every token any test received, to look for in the logs at the end. */
+const everServed = new Set<string>();
 
 beforeAll(async () => {
   sim = await startSim();
@@ -72,6 +74,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
         const verdict = await control.check(t.access_token);
         calls++;
         served[appId].add(t.access_token);
+        everServed.add(t.access_token);
         if (!verdict.valid)
           invalid.push(`${appId} errcode ${verdict.errcode} at ${Date.now() - started} ms`);
       }
@@ -118,6 +121,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
     expect(after.checkCalls - before.checkCalls).toBe(1);
     expect(after.tokenCalls - before.tokenCalls).toBe(1);
     const fresh = replies[0]!.token!.access_token;
+    everServed.add(stale).add(fresh);
     expect(fresh).not.toBe(stale);
     for (const r of replies) {
       expect(r.refreshed).toBe(true);
@@ -233,8 +237,10 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
     expect((await control.check(seen[1]!)).valid).toBe(true);
   });
 
-  it('invariant 8: the secret never appears in the server output', () => {
+  it('invariant 8: neither the secret nor any served token appears in the server output', () => {
     expect(server.output()).not.toContain(SECRET);
+    for (const token of everServed) expect(server.output()).not.toContain(token);
+    expect(everServed.size).toBeGreaterThan(10);
     expect(server.output()).toContain('"msg":"refresh"');
   });
 });

@@ -76,6 +76,10 @@ export function coreHarness(o: CoreOptions = {}) {
     forcer,
     budget,
     isRefreshing: (id) => refresher.isRefreshing(id),
+    onRefreshFailed: (listener) =>
+      refresher.subscribe((e) => {
+        if (e.result === 'error') listener(e.appId);
+      }),
     isLeader: () => true,
     maxWaitMs: 5_000,
   });

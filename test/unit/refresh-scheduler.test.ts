@@ -123,6 +123,24 @@ describe('RefreshScheduler', () => {
     await done;
   });
 
+  it('GetToken waiting on a first fetch that fails answers at once with the upstream error', async () => {
+    const h = coreHarness();
+    let open!: () => void;
+    h.wechat.gate = new Promise((r) => (open = r));
+    h.wechat.failures.push(wechatError(40125, 'invalid appsecret'));
+    const leadership = new AbortController();
+    const done = h.scheduler.run(leadership.signal);
+    const pending = h.service.getToken(APP_ID).catch((e: unknown) => e);
+    await h.clock.advance(100);
+    open();
+    await h.clock.advance(0);
+    const err = await pending;
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+    expect((err as TokenUnavailableError).lastError?.errcode).toBe(40125);
+    leadership.abort();
+    await done;
+  });
+
   it('stable mode: a normal-mode call that returns the same token is retried, not counted as a rotation', async () => {
     const h = coreHarness({ mode: 'stable' });
     const leadership = new AbortController();
