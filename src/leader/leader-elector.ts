@@ -56,7 +56,10 @@ export class LeaderElector {
           .sleep(this.o.renewIntervalMs, AbortSignal.any([signal, work.signal]))
           .catch(() => undefined);
         if (signal.aborted || work.signal.aborted) break;
-        handle = await this.#safe(() => this.o.lease.extend(handle!, this.o.ttlMs));
+        // Raced against the watchdog: a hung extend must not keep us "leading" past the lapse.
+        handle = await this.#safe(() =>
+          nullOnAbort(this.o.lease.extend(handle!, this.o.ttlMs), work.signal),
+        );
         this.o.clock.clearTimeout(watchdog);
         if (!handle || handle.expiresAt <= this.o.clock.now()) break;
         watchdog = this.#arm(handle, work);
@@ -86,4 +89,14 @@ export class LeaderElector {
       return null;
     }
   }
+}
+
+/** Settles like `promise`, or with null as soon as `signal` aborts. */
+function nullOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = (): void => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

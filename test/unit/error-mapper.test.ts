@@ -29,20 +29,52 @@ function metadataOf(err: unknown): Record<string, string> {
 describe('toStatus: one error boundary (style.md point 12)', () => {
   it.each([
     // invariant 9: bad input, clear answer
-    ['InvalidArgumentError', new InvalidArgumentError('app_id', 'must not be empty'), status.INVALID_ARGUMENT],
+    [
+      'InvalidArgumentError',
+      new InvalidArgumentError('app_id', 'must not be empty'),
+      status.INVALID_ARGUMENT,
+    ],
     ['AppNotFoundError', new AppNotFoundError(APP), status.NOT_FOUND],
     // invariant 3: no live token → UNAVAILABLE
     ['TokenUnavailableError', new TokenUnavailableError(APP, 'no token yet'), status.UNAVAILABLE],
-    ['TokenUnavailableError with a last error', new TokenUnavailableError(APP, 'expired', busy), status.UNAVAILABLE],
+    [
+      'TokenUnavailableError with a last error',
+      new TokenUnavailableError(APP, 'expired', busy),
+      status.UNAVAILABLE,
+    ],
     // invariant 6: forced refreshes are rate-limited
-    ['RefreshRateLimitedError min_interval', new RefreshRateLimitedError(APP, 'min_interval', 4000), status.RESOURCE_EXHAUSTED],
-    ['RefreshRateLimitedError daily_budget', new RefreshRateLimitedError(APP, 'daily_budget', 0), status.RESOURCE_EXHAUSTED],
-    ['RefreshRateLimitedError upstream_quota', new RefreshRateLimitedError(APP, 'upstream_quota', 0), status.RESOURCE_EXHAUSTED],
-    ['AppMisconfiguredError', new AppMisconfiguredError(APP, badSecret), status.FAILED_PRECONDITION],
+    [
+      'RefreshRateLimitedError min_interval',
+      new RefreshRateLimitedError(APP, 'min_interval', 4000),
+      status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'RefreshRateLimitedError daily_budget',
+      new RefreshRateLimitedError(APP, 'daily_budget', 0),
+      status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'RefreshRateLimitedError upstream_quota',
+      new RefreshRateLimitedError(APP, 'upstream_quota', 0),
+      status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'AppMisconfiguredError',
+      new AppMisconfiguredError(APP, badSecret),
+      status.FAILED_PRECONDITION,
+    ],
     ['ShuttingDownError', new ShuttingDownError(), status.UNAVAILABLE],
     // invariant 2: a refresh that lost its lock is retryable for the caller
-    ['FencedWriteError lock_not_held', new FencedWriteError(APP, 'lock_not_held', 3, 2), status.UNAVAILABLE],
-    ['FencedWriteError stale_generation', new FencedWriteError(APP, 'stale_generation', 2, 2), status.UNAVAILABLE],
+    [
+      'FencedWriteError lock_not_held',
+      new FencedWriteError(APP, 'lock_not_held', 3, 2),
+      status.UNAVAILABLE,
+    ],
+    [
+      'FencedWriteError stale_generation',
+      new FencedWriteError(APP, 'stale_generation', 2, 2),
+      status.UNAVAILABLE,
+    ],
   ])('%s → %s', (_, err, code) => {
     const s = toStatus(err);
     expect(s.code).toBe(code);
@@ -85,7 +117,11 @@ describe('toStatus: one error boundary (style.md point 12)', () => {
 describe('toStatus: WeChat errcode/errmsg travel in metadata', () => {
   it.each([
     ['a WeChatError', dailyQuota, dailyQuota],
-    ['TokenUnavailableError with a last upstream error', new TokenUnavailableError(APP, 'expired', busy), busy],
+    [
+      'TokenUnavailableError with a last upstream error',
+      new TokenUnavailableError(APP, 'expired', busy),
+      busy,
+    ],
     ['AppMisconfiguredError', new AppMisconfiguredError(APP, badSecret), badSecret],
   ])('%s carries wechat-errcode, wechat-errmsg and wechat-error-kind', (_, err, upstream) => {
     expect(metadataOf(err)).toEqual({
@@ -104,7 +140,9 @@ describe('toStatus: WeChat errcode/errmsg travel in metadata', () => {
 
   it('TokenUnavailableError says why: details include the last upstream error (invariant 3)', () => {
     const s = toStatus(new TokenUnavailableError(APP, 'token expired', busy));
-    expect(s.details).toBe(`no live token for ${APP}: token expired; last upstream error: ${busy.message}`);
+    expect(s.details).toBe(
+      `no live token for ${APP}: token expired; last upstream error: ${busy.message}`,
+    );
   });
 
   it('TokenUnavailableError without an upstream error has no WeChat metadata', () => {

@@ -117,15 +117,17 @@ describe('MemoryTokenStore writes (invariant 2: fenced writes)', () => {
   it('refuses a former holder once another replica re-acquired the lock (lock_not_held)', async () => {
     const { clock, store, seen, token, acquire } = setup();
     const first = await acquire();
-    await store.write(token(1), first);
+    const t1 = token(1);
+    await store.write(t1, first);
     await clock.advance(LOCK_TTL_MS);
     const second = await acquire();
-    await store.write(token(2), second);
+    const t2 = token(2);
+    await store.write(t2, second);
     // The first holder wakes up from its pause and tries to write a newer generation.
     const err = await refusal(store.write(token(3, 'zombie'), first));
     expect(err).toMatchObject({ reason: 'lock_not_held', storedGeneration: 2 });
-    expect(await store.read(APP)).toEqual({ current: token(2), previous: token(1) });
-    expect(seen).toEqual([token(1), token(2)]);
+    expect(await store.read(APP)).toEqual({ current: t2, previous: t1 });
+    expect(seen).toEqual([t1, t2]);
   });
 
   it('refuses a former holder after it released the lock and someone else took it', async () => {

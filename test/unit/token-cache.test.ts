@@ -22,7 +22,12 @@ describe('TokenCache.offer (invariant 5: late or duplicate notifications never r
     ['a duplicate', [1, 1], [true, false], 1],
     ['a late older one', [1, 3, 2], [true, true, false], 3],
     ['a gap then the skipped one', [2, 4, 3], [true, true, false], 4],
-    ['a reconcile poll repeating every token', [1, 1, 2, 2, 2], [true, false, true, false, false], 2],
+    [
+      'a reconcile poll repeating every token',
+      [1, 1, 2, 2, 2],
+      [true, false, true, false, false],
+      2,
+    ],
   ])('%s: %j → applied %j, current generation %d', (_, offered, applied, final) => {
     const cache = new TokenCache();
     expect(offered.map((g) => cache.offer(token(g)))).toEqual(applied);
@@ -116,9 +121,7 @@ describe('TokenCache.waitFor', () => {
   it('resolves at once with an already-cached token that is accepted', async () => {
     const cache = new TokenCache();
     cache.offer(token(1));
-    await expect(cache.waitFor(APP, live, new AbortController().signal)).resolves.toEqual(
-      token(1),
-    );
+    await expect(cache.waitFor(APP, live, new AbortController().signal)).resolves.toEqual(token(1));
   });
 
   it('resolves with a later token when the cached one is not accepted', async () => {

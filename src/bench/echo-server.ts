@@ -1,0 +1,29 @@
+import * as grpc from '@grpc/grpc-js';
+import { toProtoToken } from '../grpc/convert.js';
+import { loadProto } from '../grpc/proto.js';
+
+/**
+ * The ceiling of the stack: a bare grpc-js server answering TokenService/GetToken with a
+ * fixed token of the same size, no validation, no logging, no cache. Prints its port.
+ */
+const proto = loadProto();
+const reply = toProtoToken({
+  appId: 'wxbench000000001',
+  accessToken: '86_' + 'x'.repeat(133),
+  expiresAt: Date.now() + 7_200_000,
+  fetchedAt: Date.now(),
+  generation: 1,
+});
+const server = new grpc.Server();
+server.addService(proto.wxtoken.v1.TokenService.service, {
+  GetToken: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, reply),
+  ForceRefresh: (_c: unknown, cb: grpc.sendUnaryData<unknown>) =>
+    cb({ code: grpc.status.UNIMPLEMENTED }),
+  ListApps: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { apps: [] }),
+  WatchToken: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
+});
+server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+  if (err) throw err;
+  console.log(`echo listening on 127.0.0.1:${port}`);
+});
+process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));

@@ -1,0 +1,67 @@
+import * as grpc from '@grpc/grpc-js';
+import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto } from '../grpc/proto.js';
+
+export interface LoadOptions {
+  readonly addr: string;
+  readonly appId: string;
+  /** Separate HTTP/2 connections (grpc-js shares one per target unless told otherwise). */
+  readonly channels: number;
+  /** Calls kept in flight per channel. */
+  readonly inflight: number;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+}
+
+export interface LoadResult {
+  readonly calls: number;
+  readonly errors: number;
+  readonly callsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** Closed-loop unary GetToken load; latency per call from send to reply. */
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const proto = loadProto();
+  const clients: TokenServiceClient[] = Array.from(
+    { length: o.channels },
+    () =>
+      new proto.wxtoken.v1.TokenService(o.addr, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+      }),
+  );
+  const latencies: number[] = [];
+  let errors = 0;
+  let recording = false;
+  const start = performance.now();
+  const end = start + o.warmupMs + o.durationMs;
+  const loop = (c: TokenServiceClient): Promise<void> =>
+    new Promise((resolve) => {
+      const one = (): void => {
+        if (performance.now() >= end) return resolve();
+        const t0 = performance.now();
+        c.GetToken({ app_id: o.appId }, (err) => {
+          if (recording) {
+            if (err) errors++;
+            else latencies.push(performance.now() - t0);
+          }
+          one();
+        });
+      };
+      one();
+    });
+  setTimeout(() => (recording = true), o.warmupMs).unref();
+  await Promise.all(clients.flatMap((c) => Array.from({ length: o.inflight }, () => loop(c))));
+  for (const c of clients) c.close();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return {
+    calls: latencies.length,
+    errors,
+    callsPerSecond: latencies.length / (o.durationMs / 1000),
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+  };
+}
