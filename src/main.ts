@@ -2,23 +2,18 @@ import type { Config } from './config/config.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { LeaderElector } from './leader/leader-elector.js';
 import { MemoryLease } from './leader/memory-lease.js';
-import { AppStatusBook } from './refresher/app-status-book.js';
 import { scheduleDayTurn } from './refresher/day-turn.js';
-import { ForceBudget } from './refresher/force-budget.js';
-import { ForceRefresher } from './refresher/force-refresher.js';
-import { RefreshScheduler } from './refresher/refresh-scheduler.js';
-import { TokenRefresher, type RefreshEvent } from './refresher/token-refresher.js';
+import type { RefreshEvent } from './refresher/token-refresher.js';
+import { createTokenCore, type TokenCore } from './token-core.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
-import { TokenCache } from './token/token-cache.js';
-import { TokenService } from './token/token-service.js';
 import { HttpWeChatClient } from './wechat/http-wechat-client.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
 
 export interface RunningServer {
   readonly grpcPort: number;
-  readonly service: TokenService;
+  readonly service: TokenCore['service'];
   readonly log: Logger;
   /** Ordered shutdown: stop taking calls, stop leader work, release the lease, close the store. */
   stop(): Promise<void>;
@@ -51,37 +46,20 @@ export async function startServer(
   // Embedded mode: one process, in-memory store, locks and lease behind the cluster's ports.
   const store = new MemoryTokenStore(clock);
   const lease = new MemoryLease(clock);
-  const cache = new TokenCache();
-  const status = new AppStatusBook(apps);
-  const budget = new ForceBudget(config.refresh);
-
-  const refresher = new TokenRefresher({
-    clock,
-    wechat,
-    store,
-    locks: store,
-    cache,
-    status,
-    lockTtlMs: config.wechat.timeoutMs * 2 + 5_000,
-    onRefresh: (e) => logRefresh(log, e),
-  });
-  const scheduler = new RefreshScheduler({
+  // The elector is created below; leadership is read through this late-bound function.
+  let isLeader = (): boolean => false;
+  const { cache, status, scheduler, service } = createTokenCore({
     clock,
     random,
     apps,
-    cache,
-    refresher,
-    status,
-    policy: config.refresh,
-    log: (level, obj, msg) => log[level](obj, msg),
-  });
-  const forcer = new ForceRefresher({
-    clock,
     wechat,
-    cache,
-    refresher,
-    status,
-    budget,
+    store,
+    locks: store,
+    refresh: config.refresh,
+    lockTtlMs: config.wechat.timeoutMs * 2 + 5_000,
+    maxWaitMs: config.wechat.timeoutMs + 1_000,
+    isLeader: () => isLeader(),
+    onRefresh: (e) => logRefresh(log, e),
     log: (level, obj, msg) => log[level](obj, msg),
   });
   const elector = new LeaderElector({
@@ -96,21 +74,7 @@ export async function startServer(
     onStoppedLeading: () => log.warn({ leader: false }, 'stopped leading'),
     onError: (err) => log.error({ err }, 'leader lease error'),
   });
-  const service = new TokenService({
-    clock,
-    apps,
-    cache,
-    status,
-    forcer,
-    budget,
-    isRefreshing: (appId) => refresher.isRefreshing(appId),
-    onRefreshFailed: (listener) =>
-      refresher.subscribe((e) => {
-        if (e.result === 'error') listener(e.appId);
-      }),
-    isLeader: () => elector.isLeader(),
-    maxWaitMs: config.wechat.timeoutMs + 1_000,
-  });
+  isLeader = () => elector.isLeader();
 
   // 1. Warm the cache from the store (a cluster's replicas start with the current tokens).
   const unsubscribeStore = store.subscribe((token) => cache.offer(token));

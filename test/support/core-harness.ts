@@ -1,13 +1,8 @@
 import type { AppConfig, AppMode } from '../../src/config/config.js';
-import { AppStatusBook } from '../../src/refresher/app-status-book.js';
-import { ForceBudget } from '../../src/refresher/force-budget.js';
-import { ForceRefresher } from '../../src/refresher/force-refresher.js';
-import { RefreshScheduler } from '../../src/refresher/refresh-scheduler.js';
-import { TokenRefresher, type RefreshEvent } from '../../src/refresher/token-refresher.js';
+import type { RefreshEvent } from '../../src/refresher/token-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
 import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
-import { TokenCache } from '../../src/token/token-cache.js';
-import { TokenService } from '../../src/token/token-service.js';
+import { createTokenCore } from '../../src/token-core.js';
 import { FakeClock } from './fake-clock.js';
 import { ScriptedWeChat } from './scripted-wechat.js';
 
@@ -20,7 +15,7 @@ export interface CoreOptions {
   forceDailyBudget?: number;
 }
 
-/** The token core wired as main.ts wires it, on a fake clock and a scripted WeChat. */
+/** The token core wired by the same factory as main.ts, on a fake clock and a scripted WeChat. */
 export function coreHarness(o: CoreOptions = {}) {
   const clock = new FakeClock();
   const wechat = new ScriptedWeChat(clock);
@@ -30,71 +25,30 @@ export function coreHarness(o: CoreOptions = {}) {
     secret: new Secret('unit-secret'),
     secretSource: 'inline',
   };
-  const apps = [app];
   const store = new MemoryTokenStore(clock);
-  const cache = new TokenCache();
-  store.subscribe((t) => cache.offer(t));
-  const status = new AppStatusBook(apps);
-  const budget = new ForceBudget({
-    forceMinIntervalMs: o.forceMinIntervalMs ?? 10_000,
-    forceDailyBudget: o.forceDailyBudget ?? 50,
-  });
   const events: RefreshEvent[] = [];
-  const refresher = new TokenRefresher({
+  const core = createTokenCore({
     clock,
+    random: () => 0.5,
+    apps: [app],
     wechat,
     store,
     locks: store,
-    cache,
-    status,
+    refresh: {
+      aheadSeconds: o.aheadSeconds ?? 300,
+      stableWindowSeconds: 300,
+      jitterRatio: 0.2,
+      retryMinMs: 1000,
+      retryMaxMs: 60_000,
+      configErrorRetryMs: 600_000,
+      forceMinIntervalMs: o.forceMinIntervalMs ?? 10_000,
+      forceDailyBudget: o.forceDailyBudget ?? 50,
+    },
     lockTtlMs: 15_000,
+    maxWaitMs: 5_000,
+    isLeader: () => true,
     onRefresh: (e) => events.push(e),
   });
-  const policy = {
-    aheadSeconds: o.aheadSeconds ?? 300,
-    stableWindowSeconds: 300,
-    jitterRatio: 0.2,
-    retryMinMs: 1000,
-    retryMaxMs: 60_000,
-    configErrorRetryMs: 600_000,
-  };
-  const scheduler = new RefreshScheduler({
-    clock,
-    random: () => 0.5,
-    apps,
-    cache,
-    refresher,
-    status,
-    policy,
-  });
-  const forcer = new ForceRefresher({ clock, wechat, cache, refresher, status, budget });
-  const service = new TokenService({
-    clock,
-    apps,
-    cache,
-    status,
-    forcer,
-    budget,
-    isRefreshing: (id) => refresher.isRefreshing(id),
-    onRefreshFailed: (listener) =>
-      refresher.subscribe((e) => {
-        if (e.result === 'error') listener(e.appId);
-      }),
-    isLeader: () => true,
-    maxWaitMs: 5_000,
-  });
-  return {
-    clock,
-    wechat,
-    app,
-    store,
-    cache,
-    status,
-    budget,
-    refresher,
-    scheduler,
-    forcer,
-    service,
-    events,
-  };
+  store.subscribe((t) => core.cache.offer(t));
+  return { clock, wechat, app, store, events, ...core };
 }

@@ -1,14 +1,6 @@
-/** A client of the simulator's control API (/__sim/), as business teams would use it. */
-export interface SimCounters {
-  tokenCalls: number;
-  tokenIssued: number;
-  stableCalls: number;
-  stableIssued: number;
-  stableForceIssued: number;
-  checkCalls: number;
-  errors: Record<string, number>;
-}
+import type { SimCounters } from '../../src/sim/types.js';
 
+/** A client of the simulator's control API (/__sim/), as business teams would use it. */
 export class SimControl {
   constructor(readonly url: string) {}
 

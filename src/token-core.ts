@@ -1,0 +1,76 @@
+import type { AppConfig, Config } from './config/config.js';
+import { AppStatusBook } from './refresher/app-status-book.js';
+import { ForceBudget } from './refresher/force-budget.js';
+import { ForceRefresher } from './refresher/force-refresher.js';
+import { RefreshScheduler } from './refresher/refresh-scheduler.js';
+import { TokenRefresher, type RefreshEvent } from './refresher/token-refresher.js';
+import type { Clock, Random } from './shared/clock.js';
+import { TokenCache } from './token/token-cache.js';
+import type { RefreshLocks, TokenStore } from './token/token-store.js';
+import { TokenService } from './token/token-service.js';
+import type { WeChatClient } from './wechat/wechat-client.js';
+
+export interface TokenCoreDeps {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly apps: readonly AppConfig[];
+  readonly wechat: WeChatClient;
+  readonly store: TokenStore;
+  readonly locks: RefreshLocks;
+  readonly refresh: Config['refresh'];
+  /** Refresh lock TTL: must outlast one upstream call. */
+  readonly lockTtlMs: number;
+  /** Upper bound on how long GetToken waits for an app's first token. */
+  readonly maxWaitMs: number;
+  readonly isLeader: () => boolean;
+  readonly onRefresh?: (event: RefreshEvent) => void;
+  readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
+}
+
+export type TokenCore = ReturnType<typeof createTokenCore>;
+
+/**
+ * The token domain wired together: cache, status, budget, refresher, scheduler, forced
+ * refresh and the service the handlers call. main.ts gives it real ports (store, lease,
+ * WeChat, clock); unit tests give it a fake clock and a scripted WeChat, so both run the
+ * same wiring.
+ */
+export function createTokenCore(d: TokenCoreDeps) {
+  const cache = new TokenCache();
+  const status = new AppStatusBook(d.apps);
+  const budget = new ForceBudget(d.refresh);
+  const refresher = new TokenRefresher({
+    clock: d.clock,
+    wechat: d.wechat,
+    store: d.store,
+    locks: d.locks,
+    cache,
+    status,
+    lockTtlMs: d.lockTtlMs,
+    ...(d.onRefresh ? { onRefresh: d.onRefresh } : {}),
+  });
+  const common = { clock: d.clock, cache, refresher, status, ...(d.log ? { log: d.log } : {}) };
+  const scheduler = new RefreshScheduler({
+    ...common,
+    random: d.random,
+    apps: d.apps,
+    policy: d.refresh,
+  });
+  const forcer = new ForceRefresher({ ...common, wechat: d.wechat, budget });
+  const service = new TokenService({
+    clock: d.clock,
+    apps: d.apps,
+    cache,
+    status,
+    forcer,
+    budget,
+    isRefreshing: (appId) => refresher.isRefreshing(appId),
+    onRefreshFailed: (listener) =>
+      refresher.subscribe((e) => {
+        if (e.result === 'error') listener(e.appId);
+      }),
+    isLeader: d.isLeader,
+    maxWaitMs: d.maxWaitMs,
+  });
+  return { cache, status, budget, refresher, scheduler, forcer, service };
+}
