@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
 import { HttpWeChatClient } from './wechat/http-wechat-client.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
+import { operatorHint } from './wechat/wechat-error.js';
 
 export interface RunningServer {
   readonly grpcPort: number;
@@ -135,7 +136,14 @@ function logRefresh(log: Logger, e: RefreshEvent): void {
     result: e.result,
     generation: e.generation,
     durationMs: Math.round(e.durationMs),
-    ...(e.error ? { errcode: e.error.errcode, errmsg: e.error.errmsg, kind: e.error.kind } : {}),
+    ...(e.error
+      ? {
+          errcode: e.error.errcode,
+          errmsg: e.error.errmsg,
+          kind: e.error.kind,
+          hint: operatorHint(e.error),
+        }
+      : {}),
   };
   if (e.result === 'error' || e.result === 'fenced') log.warn(line, 'refresh failed');
   else log.info(line, 'refresh');

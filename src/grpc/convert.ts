@@ -2,6 +2,7 @@ import type { Token } from './generated/wxtoken/v1/Token.js';
 import type { Timestamp } from './generated/google/protobuf/Timestamp.js';
 import type { AppStatus } from './generated/wxtoken/v1/AppStatus.js';
 import type { TokenRecord } from '../token/token.js';
+import { operatorHint } from '../wechat/wechat-error.js';
 import type { AppStatusReport } from '../token/token-service.js';
 
 export function toTimestamp(ms: number): Timestamp {
@@ -43,6 +44,7 @@ export function toProtoAppStatus(s: AppStatusReport): AppStatus {
           errmsg: s.lastError.error.message,
           at: toTimestamp(s.lastError.at),
           kind: s.lastError.error.kind,
+          hint: operatorHint(s.lastError.error) ?? '',
         }
       : null,
     next_refresh_at: s.nextRefreshAt !== undefined ? toTimestamp(s.nextRefreshAt) : null,

@@ -84,3 +84,35 @@ export const isRetryable = (err: unknown): boolean =>
 export const isQuotaExhausted = (err: unknown): boolean =>
   isWeChatError(err) && err.kind === 'quota';
 export const isConfigError = (err: unknown): boolean => isWeChatError(err) && err.kind === 'config';
+
+/** What an operator should do about a configuration or quota error, for logs and ListApps. */
+const HINTS: ReadonlyMap<number, string> = new Map([
+  [40002, 'grant_type rejected: report this as a wxtoken bug'],
+  [40013, 'WeChat does not know this appId: check apps[].appId'],
+  [
+    40125,
+    'wrong AppSecret: check the secretEnv/secretFile value (reset in the WeChat console if leaked)',
+  ],
+  [40164, "this server's egress IP is not in the app's IP whitelist: add it in the WeChat console"],
+  [40243, 'the AppSecret is frozen: unfreeze it in the WeChat console (takes ~10 min)'],
+  [41002, 'appid missing: check apps[].appId'],
+  [41004, 'secret missing: check the secretEnv/secretFile value'],
+  [
+    45009,
+    'daily token quota spent: wait for 00:00 Asia/Shanghai or clear it (clear_quota), then `wxtoken refresh`',
+  ],
+  [50004, 'the account is barred from the token API (possibly a penalty): see the WeChat console'],
+  [50007, 'the account is frozen: see the WeChat console'],
+  [61024, 'a third-party-platform app: it must use the component token API, not this server'],
+  [89501, "this IP awaits the admin's confirmation in WeChat"],
+  [
+    89503,
+    'this IP needs the admin to confirm it: ask the account admin to approve the WeChat notice',
+  ],
+  [89506, 'the admin rejected this IP twice: blocked for 24 h'],
+  [89507, 'the admin rejected this IP: blocked for 1 h'],
+]);
+
+export function operatorHint(err: WeChatError): string | undefined {
+  return err.errcode === null ? undefined : HINTS.get(err.errcode);
+}

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forceRefresh, getToken, listApps, tokenClient } from '../../src/cli/grpc-client.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
@@ -8,6 +9,7 @@ import { SimControl } from '../support/sim-control.js';
 const CLASSIC = 'wxe2eclassic0001';
 const STABLE = 'wxe2estable00001';
 const HERD = 'wxe2eherd0000001';
+const FAULTY = 'wxe2efaulty00001';
 const SECRET = 'e2e-secret-never-printed-7d1f';
 
 let sim: Spawned & { url: string };
@@ -35,6 +37,12 @@ beforeAll(async () => {
     stableWindowSeconds: 1.5,
   });
   await control.configureApp({ appId: HERD, secret: SECRET, expiresInSeconds: 7200 });
+  await control.configureApp({
+    appId: FAULTY,
+    secret: SECRET,
+    expiresInSeconds: 6,
+    overlapSeconds: 2,
+  });
   server = await startServe(
     `
 grpc: { listen: "127.0.0.1:0" }
@@ -45,6 +53,7 @@ apps:
   - { appId: ${CLASSIC}, mode: classic, secretEnv: E2E_SECRET }
   - { appId: ${STABLE}, mode: stable, secretEnv: E2E_SECRET }
   - { appId: ${HERD}, mode: classic, secretEnv: E2E_SECRET }
+  - { appId: ${FAULTY}, mode: classic, secretEnv: E2E_SECRET }
 `,
     { E2E_SECRET: SECRET },
   );
@@ -106,6 +115,58 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
         `(normal-mode calls ${after.stable.stableCalls - before.stable.stableCalls}), invalid ${invalid.length}`,
     );
   }, 60_000);
+
+  it('invariants 3 + 4: upstream faults (-1, 45011, HTML, 502, malformed) are retried while the current token is served', async () => {
+    const first = await getToken(client, FAULTY);
+    const before = await control.counters(FAULTY);
+    for (const kind of ['system_error', 'minute_quota', 'html', 'http_502', 'malformed']) {
+      await control.fault(FAULTY, { kind, count: 1, endpoints: ['token'] });
+    }
+    let errors = 0;
+    const invalid: string[] = [];
+    const seen = new Set<string>([first.access_token]);
+    const until = Date.now() + 9_000;
+    while (Date.now() < until) {
+      const t = await getToken(client, FAULTY).catch(() => undefined);
+      if (!t) {
+        errors++;
+        continue;
+      }
+      seen.add(t.access_token);
+      everServed.add(t.access_token);
+      if (!(await control.check(t.access_token)).valid) invalid.push(t.access_token.slice(0, 6));
+    }
+    const after = await control.counters(FAULTY);
+    const faultsAnswered =
+      Object.values(after.faults).reduce((a, b) => a + b, 0) -
+      Object.values(before.faults).reduce((a, b) => a + b, 0);
+    expect(faultsAnswered).toBe(5);
+    expect(invalid).toEqual([]);
+    expect(errors).toBe(0);
+    expect(seen.size).toBeGreaterThanOrEqual(2); // rotated despite the faults
+    const status = (await listApps(client)).apps.find((a) => a.app_id === FAULTY)!;
+    expect(status.state).toBe('APP_STATE_HEALTHY');
+  }, 30_000);
+
+  it('grpc.health.v1 reports SERVING once every app has a live token', async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
+    const health = new Health(
+      server.addr,
+      grpc.credentials.createInsecure(),
+    ) as unknown as grpc.Client & {
+      check(
+        req: { service: string },
+        cb: (err: grpc.ServiceError | null, res: { status: string }) => void,
+      ): void;
+    };
+    for (const service of ['', 'wxtoken.v1.TokenService']) {
+      const res = await new Promise<{ status: string }>((resolve, reject) =>
+        health.check({ service }, (err, r) => (err ? reject(err) : resolve(r))),
+      );
+      expect(res.status).toBe('SERVING');
+    }
+    health.close();
+  });
 
   it('invariant 6: 200 concurrent ForceRefresh with a token WeChat invalidated cost one check and one fetch', async () => {
     const stale = (await getToken(client, HERD)).access_token;
@@ -209,7 +270,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
 
   it('ListApps shows status, never a token or a secret', async () => {
     const r = await listApps(client);
-    expect(r.apps.map((a) => a.app_id).sort()).toEqual([CLASSIC, HERD, STABLE].sort());
+    expect(r.apps.map((a) => a.app_id).sort()).toEqual([CLASSIC, FAULTY, HERD, STABLE].sort());
     for (const a of r.apps) {
       expect(['APP_STATE_HEALTHY', 'APP_STATE_DEGRADED']).toContain(a.state);
       expect(Number(a.generation)).toBeGreaterThan(0);
