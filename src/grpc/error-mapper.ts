@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   RefreshRateLimitedError,
   ShuttingDownError,
+  StoreUnavailableError,
   TokenUnavailableError,
 } from '../shared/errors.js';
 import { FencedWriteError } from '../token/token-store.js';
@@ -53,6 +54,7 @@ export function toStatus(err: unknown): StatusObject {
     return status(code, err.message, err);
   }
   if (err instanceof ShuttingDownError) return status(grpc.status.UNAVAILABLE, err.message);
+  if (err instanceof StoreUnavailableError) return status(grpc.status.UNAVAILABLE, err.message);
   if (err instanceof FencedWriteError) {
     return status(grpc.status.UNAVAILABLE, 'the refresh lost its lock to another replica; retry');
   }

@@ -72,3 +72,14 @@ export class ShuttingDownError extends Error {
     super('server is shutting down');
   }
 }
+
+/** The shared store (Redis) cannot be reached or did not reach quorum; retry later. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`store unavailable: ${operation}`, options);
+  }
+}

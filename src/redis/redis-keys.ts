@@ -1,0 +1,33 @@
+/**
+ * Every Redis key wxtoken uses, built in one place. Per-app keys share the hash tag
+ * `{app:<appId>}` so the fenced-write script, which touches the record and the lock,
+ * runs on Redis Cluster (both keys hash to one slot).
+ */
+export class RedisKeys {
+  constructor(private readonly prefix: string) {}
+
+  /** Hash with the current and previous token of one app. */
+  record(appId: string): string {
+    return `${this.prefix}{app:${appId}}:token`;
+  }
+
+  /** The app's refresh lock (invariant 1); its value fences the record write (invariant 2). */
+  refreshLock(appId: string): string {
+    return `${this.prefix}{app:${appId}}:lock`;
+  }
+
+  /** "WeChat still accepts this token" verdicts of forced refreshes, by token fingerprint. */
+  verdict(appId: string, tokenFingerprint: string): string {
+    return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
+  }
+
+  /** The leader lease. */
+  leader(): string {
+    return `${this.prefix}leader`;
+  }
+
+  /** Pub/sub channel announcing every accepted token write. */
+  events(): string {
+    return `${this.prefix}events`;
+  }
+}
