@@ -5,6 +5,8 @@ import { MemoryLease } from './leader/memory-lease.js';
 import { scheduleDayTurn } from './refresher/day-turn.js';
 import type { RefreshEvent } from './refresher/token-refresher.js';
 import { createTokenCore, type TokenCore } from './token-core.js';
+import { createRedisBackend, type Backend } from './redis/redis-backend.js';
+import { StoreReconciler } from './token/store-reconciler.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
@@ -44,22 +46,26 @@ export async function startServer(
       timeoutMs: config.wechat.timeoutMs,
       clock,
     });
-  // Embedded mode: one process, in-memory store, locks and lease behind the cluster's ports.
-  const store = new MemoryTokenStore(clock);
-  const lease = new MemoryLease(clock);
+  // Embedded mode (no redis.urls): in-memory store, locks and lease behind the cluster's ports.
+  const backend: Backend = config.redis.urls.length
+    ? await createRedisBackend(config, clock, log)
+    : embeddedBackend(clock);
+  const { store, locks, lease } = backend;
   // The elector is created below; leadership is read through this late-bound function.
   let isLeader = (): boolean => false;
-  const { cache, status, scheduler, service } = createTokenCore({
+  let storeHealth = (): string => backend.kind;
+  const { cache, status, scheduler, service, refresher } = createTokenCore({
     clock,
     random,
     apps,
     wechat,
     store,
-    locks: store,
+    locks,
     refresh: config.refresh,
     lockTtlMs: config.wechat.timeoutMs * 2 + 5_000,
     maxWaitMs: config.wechat.timeoutMs + 1_000,
     isLeader: () => isLeader(),
+    storeHealth: () => storeHealth(),
     onRefresh: (e) => logRefresh(log, e),
     log: (level, obj, msg) => log[level](obj, msg),
   });
@@ -97,9 +103,24 @@ export async function startServer(
   const healthTimer = setInterval(updateHealth, 1_000);
   healthTimer.unref();
 
-  // 3. Lead (the embedded lease is always free) and refresh ahead.
+  // 3. Lead when the lease is ours (the embedded one always is) and refresh ahead; every
+  //    replica reconciles its cache with the store.
   const leadership = new AbortController();
   const electorDone = elector.run(leadership.signal);
+  const reconciler = new StoreReconciler({
+    clock,
+    apps,
+    store,
+    cache,
+    repair: (app) => refresher.repair(app),
+    isLeader: () => elector.isLeader(),
+    intervalMs: config.redis.reconcileIntervalMs,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  const reconciling = backend.kind === 'redis' ? reconciler.run(leadership.signal) : undefined;
+  if (backend.kind === 'redis') {
+    storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
+  }
   const dayTurn = scheduleDayTurn(() => {
     log.info('Beijing day turned: daily quotas restored');
     status.clearQuotaFailures();
@@ -107,7 +128,7 @@ export async function startServer(
   });
 
   log.info(
-    { grpc: grpcPort, apps: apps.map((a) => `${a.appId} (${a.mode})`), store: 'embedded' },
+    { grpc: grpcPort, apps: apps.map((a) => `${a.appId} (${a.mode})`), store: backend.kind },
     'wxtoken serving',
   );
 
@@ -120,13 +141,19 @@ export async function startServer(
       await grpcServer.stop();
       dayTurn.stop();
       leadership.abort(new Error('shutting down'));
-      await electorDone;
+      await electorDone; // leader work stopped, lease released
+      await reconciling;
       unsubscribeStore();
       await store.close();
       log.info('stopped');
     })());
 
   return { grpcPort, service, log, stop };
+}
+
+function embeddedBackend(clock: Clock): Backend {
+  const store = new MemoryTokenStore(clock);
+  return { kind: 'embedded', store, locks: store, lease: new MemoryLease(clock) };
 }
 
 function logRefresh(log: Logger, e: RefreshEvent): void {

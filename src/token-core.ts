@@ -23,6 +23,7 @@ export interface TokenCoreDeps {
   /** Upper bound on how long GetToken waits for an app's first token. */
   readonly maxWaitMs: number;
   readonly isLeader: () => boolean;
+  readonly storeHealth?: () => string;
   readonly onRefresh?: (event: RefreshEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
 }
@@ -48,6 +49,7 @@ export function createTokenCore(d: TokenCoreDeps) {
     status,
     lockTtlMs: d.lockTtlMs,
     ...(d.onRefresh ? { onRefresh: d.onRefresh } : {}),
+    ...(d.log ? { log: d.log } : {}),
   });
   const common = { clock: d.clock, cache, refresher, status, ...(d.log ? { log: d.log } : {}) };
   const scheduler = new RefreshScheduler({
@@ -56,7 +58,7 @@ export function createTokenCore(d: TokenCoreDeps) {
     apps: d.apps,
     policy: d.refresh,
   });
-  const forcer = new ForceRefresher({ ...common, wechat: d.wechat, budget });
+  const forcer = new ForceRefresher({ ...common, wechat: d.wechat, budget, store: d.store });
   const service = new TokenService({
     clock: d.clock,
     apps: d.apps,
@@ -70,6 +72,7 @@ export function createTokenCore(d: TokenCoreDeps) {
         if (e.result === 'error') listener(e.appId);
       }),
     isLeader: d.isLeader,
+    ...(d.storeHealth ? { storeHealth: d.storeHealth } : {}),
     maxWaitMs: d.maxWaitMs,
   });
   return { cache, status, budget, refresher, scheduler, forcer, service };

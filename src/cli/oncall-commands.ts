@@ -121,6 +121,7 @@ export function registerOncallCommands(program: Command): void {
           lastRefreshAt: tsToMs(a.last_refresh_at),
           lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
           leader: a.leader,
+          store: a.store,
         }));
         if (o.json) {
           console.log(

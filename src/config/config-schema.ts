@@ -33,6 +33,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   wechatBaseUrl: 'https://api.weixin.qq.com',
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',
+  redisReconcileIntervalMs: 2000,
+  redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,
   /** lease.renewIntervalMs defaults to lease.ttlMs divided by this. */
   leaseRenewDivisor: 3,
@@ -130,6 +132,8 @@ const redisShape = {
     .string()
     .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
     .default(CONFIG_DEFAULTS.redisKeyPrefix),
+  reconcileIntervalMs: positive().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
+  commandTimeoutMs: positive().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
 };
 const leaseShape = {
   ttlMs: positive().default(CONFIG_DEFAULTS.leaseTtlMs),

@@ -38,6 +38,10 @@ export interface Config {
     readonly urls: readonly string[];
     /** Default "wxtoken:". */
     readonly keyPrefix: string;
+    /** Every replica re-reads all records this often: bounds staleness if pub/sub loses a message. Default 2000. */
+    readonly reconcileIntervalMs: number;
+    /** Per-command timeout: a lock or write that cannot answer fast has failed. Default 1000. */
+    readonly commandTimeoutMs: number;
   };
   readonly lease: {
     /** Leader lease TTL. Default 10000. */

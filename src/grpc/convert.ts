@@ -51,5 +51,6 @@ export function toProtoAppStatus(s: AppStatusReport): AppStatus {
     force_budget_remaining: s.forceBudgetRemaining,
     fetches_today: s.fetchesToday,
     leader: s.leader,
+    store: s.store,
   };
 }

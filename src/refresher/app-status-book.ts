@@ -111,7 +111,10 @@ export class AppStatusBook {
       mode: e.mode,
       state,
       ...(token ? { token } : {}),
-      ...(e.lastRefreshAt !== undefined ? { lastRefreshAt: e.lastRefreshAt } : {}),
+      // A follower never fetches: its last refresh is when the current token was fetched.
+      ...(e.lastRefreshAt !== undefined || token
+        ? { lastRefreshAt: Math.max(e.lastRefreshAt ?? 0, token?.fetchedAt ?? 0) }
+        : {}),
       ...(e.lastError ? { lastError: e.lastError } : {}),
       ...(e.nextRefreshAt !== undefined ? { nextRefreshAt: e.nextRefreshAt } : {}),
       fetchesToday: e.day === beijingDayKey(now) ? e.fetchesToday : 0,

@@ -4,11 +4,15 @@ import { AppMisconfiguredError, RefreshRateLimitedError } from '../shared/errors
 import { fingerprint } from '../shared/secret.js';
 import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
+import type { TokenStore } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 import type { ForceBudget } from './force-budget.js';
-import type { RefreshResult, TokenRefresher } from './token-refresher.js';
+import type { RefreshOptions, RefreshResult, TokenRefresher } from './token-refresher.js';
+
+/** How long a "WeChat still accepts this token" verdict answers further reports of it. */
+const VERDICT_TTL_MS = 10_000;
 
 export interface ForceRefreshResult {
   readonly token: TokenRecord;
@@ -22,6 +26,7 @@ export interface ForceRefresherDeps {
   readonly refresher: Pick<TokenRefresher, 'refresh'>;
   readonly status: AppStatusBook;
   readonly budget: ForceBudget;
+  readonly store: Pick<TokenStore, 'isKnownValid' | 'rememberValid'>;
   readonly log?: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
 
@@ -66,13 +71,25 @@ export class ForceRefresher {
     staleToken: string,
     current: TokenRecord | undefined,
   ): Promise<ForceRefreshResult> {
-    const { clock } = this.deps;
-    if (current && isLive(current, clock.now())) {
-      const verdict = await this.#stillValid(app.appId, staleToken);
-      if (verdict === true) return { token: current, refreshed: false };
-    }
-    this.#guard(app);
-    const result = await this.#fetch(app, current, false);
+    const fp = fingerprint(staleToken);
+    const live = current !== undefined && isLive(current, this.deps.clock.now());
+    // Under the app's refresh lock (cluster-wide), after the store re-read: one validity check
+    // for the whole herd, whichever replicas it lands on; its verdict is shared through the
+    // store so callers waiting on other replicas stop waiting too.
+    const precheck = async (): Promise<'keep' | 'fetch'> => {
+      if (live) {
+        if (await this.deps.store.isKnownValid(app.appId, fp)) return 'keep';
+        if ((await this.#stillValid(app.appId, staleToken)) === true) {
+          await this.deps.store.rememberValid(app.appId, fp, VERDICT_TTL_MS);
+          return 'keep';
+        }
+      }
+      this.#guard(app);
+      return 'fetch';
+    };
+    const keptElsewhere = () => this.deps.store.isKnownValid(app.appId, fp);
+    const result = await this.#fetch(app, current, false, { precheck, keptElsewhere });
+    if (result.outcome === 'kept') return { token: result.token, refreshed: false };
     if (
       app.mode === 'stable' &&
       result.outcome === 'unchanged' &&
@@ -125,17 +142,19 @@ export class ForceRefresher {
     app: AppConfig,
     current: TokenRecord | undefined,
     forceStable: boolean,
+    checks: Pick<RefreshOptions, 'precheck' | 'keptElsewhere'> = {},
   ): Promise<RefreshResult> {
     const trigger = 'force';
     try {
       const result = await this.deps.refresher.refresh(app, trigger, {
         ...(current ? { ifGeneration: current.generation } : {}),
         forceStable,
+        ...checks,
       });
       // Budget what costs quota: a classic fetch, a stable force_refresh. A normal-mode stable
       // call is cheap (500,000/day) and rotates nothing.
       const costly = app.mode === 'classic' || forceStable;
-      if (costly && result.outcome !== 'superseded') {
+      if (costly && (result.outcome === 'fetched' || result.outcome === 'unchanged')) {
         this.deps.budget.consume(app.appId, this.deps.clock.now());
       }
       return result;

@@ -1,8 +1,14 @@
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import type { TokenRecord } from '../token/token.js';
+import { StoreUnavailableError } from '../shared/errors.js';
+import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
-import { FencedWriteError, type RefreshLocks, type TokenStore } from '../token/token-store.js';
+import {
+  FencedWriteError,
+  type LockHandle,
+  type RefreshLocks,
+  type TokenStore,
+} from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
@@ -17,6 +23,17 @@ export interface RefreshOptions {
   readonly ifGeneration?: number;
   /** Stable mode only: call with force_refresh=true (invalidates the previous token). */
   readonly forceStable?: boolean;
+  /**
+   * Forced refresh: runs under the lock after the store re-read, before the fetch. 'keep' ends
+   * the refresh without fetching (WeChat still accepts the reported token). It may throw (e.g.
+   * a rate limit), which aborts the refresh.
+   */
+  readonly precheck?: () => Promise<'keep' | 'fetch'>;
+  /**
+   * While another replica holds the lock: resolves true once that holder found the reported
+   * token still valid (a cluster-wide verdict), so this caller stops waiting.
+   */
+  readonly keptElsewhere?: () => Promise<boolean>;
 }
 
 export type RefreshOutcome =
@@ -25,7 +42,9 @@ export type RefreshOutcome =
   /** A newer token was already stored (by another refresh); nothing fetched. */
   | 'superseded'
   /** Stable mode: WeChat returned the token we already had (it has not rotated yet). */
-  | 'unchanged';
+  | 'unchanged'
+  /** Forced refresh: WeChat still accepts the reported token; nothing fetched. */
+  | 'kept';
 
 export interface RefreshResult {
   readonly token: TokenRecord;
@@ -51,7 +70,11 @@ export interface RefresherDeps {
   /** Refresh lock TTL: must outlast one upstream call (timeout) with margin. */
   readonly lockTtlMs: number;
   readonly onRefresh?: (event: RefreshEvent) => void;
+  readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
 }
+
+/** How often a caller waiting on another replica's refresh re-checks for a verdict or a free lock. */
+const POLL_MS = 50;
 
 /**
  * The one routine that fetches a token upstream. Every fetch, scheduled or forced:
@@ -103,16 +126,41 @@ export class TokenRefresher {
     return promise;
   }
 
+  /** Takes the lock, or waits for whoever holds it and retries, bounded by the lock TTL. */
   async #refreshLocked(app: AppConfig, options: RefreshOptions): Promise<RefreshResult> {
-    const { locks, clock } = this.deps;
-    const lock = await locks.tryAcquire(app.appId, this.deps.lockTtlMs);
-    if (!lock) return this.#awaitOtherHolder(app.appId, options.ifGeneration);
+    const { locks, clock, cache } = this.deps;
+    const known = options.ifGeneration ?? cache.get(app.appId)?.generation ?? 0;
+    const deadline = clock.now() + this.deps.lockTtlMs;
+    for (;;) {
+      const lock = await locks.tryAcquire(app.appId, this.deps.lockTtlMs);
+      if (lock) return this.#underLock(app, options, lock);
+      // Another replica is fetching; its fenced write reaches this cache through the store.
+      const newer = await this.#waitForNewer(app.appId, known, POLL_MS);
+      if (newer) return { token: newer, outcome: 'superseded' };
+      const current = cache.get(app.appId);
+      if (current && (await options.keptElsewhere?.())) return { token: current, outcome: 'kept' };
+      if (clock.now() >= deadline) {
+        throw WeChatError.transport('token', 'timed out waiting for another replica to refresh');
+      }
+    }
+  }
+
+  async #underLock(
+    app: AppConfig,
+    options: RefreshOptions,
+    lock: LockHandle,
+  ): Promise<RefreshResult> {
+    const { clock, cache, store } = this.deps;
     try {
-      const stored = await this.deps.store.read(app.appId);
+      const stored = await store.read(app.appId);
       const storedGen = stored?.current.generation ?? 0;
-      if (stored) this.deps.cache.offer(stored.current);
+      if (stored) cache.offer(stored.current);
       if (stored && options.ifGeneration !== undefined && storedGen > options.ifGeneration) {
         return { token: stored.current, outcome: 'superseded' };
+      }
+      const current = cache.get(app.appId);
+      if (current && options.precheck && (await options.precheck()) === 'keep') {
+        return { token: current, outcome: 'kept' };
       }
       const fetched =
         app.mode === 'classic'
@@ -120,41 +168,73 @@ export class TokenRefresher {
           : await this.deps.wechat.getStableToken(app, options.forceStable ?? false);
       this.deps.status.recordFetch(app.appId, clock.now());
       this.deps.status.recordSuccess(app.appId, clock.now());
-      if (stored && fetched.accessToken === stored.current.accessToken) {
-        return { token: stored.current, outcome: 'unchanged' };
+      if (current && fetched.accessToken === current.accessToken) {
+        return { token: current, outcome: 'unchanged' };
       }
       const token: TokenRecord = {
         appId: app.appId,
         accessToken: fetched.accessToken,
         expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
         fetchedAt: fetched.sentAt,
-        generation: Math.max(storedGen, this.deps.cache.get(app.appId)?.generation ?? 0) + 1,
+        generation: Math.max(storedGen, current?.generation ?? 0) + 1,
       };
-      // The store re-checks the lock atomically; this early check only saves a doomed write.
-      if (lock.expiresAt <= clock.now()) {
-        throw new FencedWriteError(app.appId, 'lock_not_held', token.generation, storedGen);
-      }
-      await this.deps.store.write(token, lock);
-      this.deps.cache.offer(token);
+      await this.#write(token, lock, storedGen);
       return { token, outcome: 'fetched' };
     } finally {
-      await locks.release(lock).catch(() => undefined);
+      await this.deps.locks.release(lock).catch(() => undefined);
     }
   }
 
-  /** Another holder is fetching: its fenced write reaches our cache; wait for it, bounded by the lock TTL. */
-  async #awaitOtherHolder(appId: string, ifGeneration?: number): Promise<RefreshResult> {
-    const known = ifGeneration ?? this.deps.cache.get(appId)?.generation ?? 0;
-    const ac = new AbortController();
-    const timer = this.deps.clock.setTimeout(
-      () => ac.abort(new Error('timed out waiting for another refresh of this app')),
-      this.deps.lockTtlMs,
-    );
+  /**
+   * Fenced write of a token just fetched. If the store is unreachable the token is still the
+   * one WeChat now considers current, so this replica serves it at once and the reconciler
+   * writes it back (repair) when the store returns; fetching again would only burn quota.
+   */
+  async #write(token: TokenRecord, lock: LockHandle, storedGen: number): Promise<void> {
+    // The store re-checks the lock atomically; this early check only saves a doomed write.
+    if (lock.expiresAt <= this.deps.clock.now()) {
+      throw new FencedWriteError(token.appId, 'lock_not_held', token.generation, storedGen);
+    }
     try {
-      const token = await this.deps.cache.waitFor(appId, (t) => t.generation > known, ac.signal);
-      return { token, outcome: 'superseded' };
+      await this.deps.store.write(token, lock);
     } catch (err) {
-      throw WeChatError.transport('token', (err as Error).message);
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      this.deps.log?.(
+        'warn',
+        { appId: token.appId, err },
+        'token fetched but not stored; serving it and repairing later',
+      );
+    }
+    this.deps.cache.offer(token);
+  }
+
+  /**
+   * Writes this replica's cached token back to a store that lost it (flush, failover to an
+   * empty replica, an earlier write that found Redis down). No upstream call: the cached
+   * token is live and current at WeChat. Only the leader calls this.
+   */
+  async repair(app: AppConfig): Promise<boolean> {
+    const cached = this.deps.cache.get(app.appId);
+    if (!isLive(cached, this.deps.clock.now())) return false;
+    const lock = await this.deps.locks.tryAcquire(app.appId, this.deps.lockTtlMs);
+    if (!lock) return false;
+    try {
+      const stored = await this.deps.store.read(app.appId);
+      if (stored && stored.current.generation >= cached.generation) return false;
+      await this.deps.store.write(cached, lock);
+      return true;
+    } finally {
+      await this.deps.locks.release(lock).catch(() => undefined);
+    }
+  }
+
+  async #waitForNewer(appId: string, known: number, ms: number): Promise<TokenRecord | undefined> {
+    const ac = new AbortController();
+    const timer = this.deps.clock.setTimeout(() => ac.abort(), ms);
+    try {
+      return await this.deps.cache.waitFor(appId, (t) => t.generation > known, ac.signal);
+    } catch {
+      return undefined;
     } finally {
       this.deps.clock.clearTimeout(timer);
     }

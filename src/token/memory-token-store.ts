@@ -6,6 +6,7 @@ import {
   type LockHandle,
   type RefreshLocks,
   type StoredTokens,
+  type StoreHealth,
   type TokenStore,
 } from './token-store.js';
 
@@ -18,6 +19,7 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
   readonly #records = new Map<string, StoredTokens>();
   readonly #locks = new Map<string, LockHandle>();
   readonly #listeners = new Set<(token: TokenRecord) => void>();
+  readonly #verdicts = new Map<string, number>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -67,6 +69,18 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
   subscribe(listener: (token: TokenRecord) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  async rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void> {
+    this.#verdicts.set(`${appId}\0${tokenFingerprint}`, this.clock.now() + ttlMs);
+  }
+
+  async isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean> {
+    return (this.#verdicts.get(`${appId}\0${tokenFingerprint}`) ?? 0) > this.clock.now();
+  }
+
+  health(): StoreHealth {
+    return 'ok';
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import type { TokenCache } from './token-cache.js';
 export interface AppStatusReport extends AppStatusView {
   readonly forceBudgetRemaining: number;
   readonly leader: boolean;
+  readonly store: string;
 }
 
 export interface TokenServiceDeps {
@@ -24,6 +25,7 @@ export interface TokenServiceDeps {
   /** Calls `listener` with the app id of every failed refresh attempt. */
   readonly onRefreshFailed: (listener: (appId: string) => void) => () => void;
   readonly isLeader: () => boolean;
+  readonly storeHealth?: () => string;
   /** Upper bound on how long GetToken waits for an app's first token. */
   readonly maxWaitMs: number;
 }
@@ -99,6 +101,7 @@ export class TokenService {
       ...this.deps.status.view(app.appId, this.deps.cache.get(app.appId), now),
       forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode, now),
       leader: this.deps.isLeader(),
+      store: this.deps.storeHealth?.() ?? 'embedded',
     }));
   }
 

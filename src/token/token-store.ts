@@ -33,10 +33,20 @@ export interface TokenStore {
   read(appId: string): Promise<StoredTokens | null>;
   /** Throws FencedWriteError when the write is refused; nothing is written then. */
   write(token: TokenRecord, lock: LockHandle): Promise<void>;
-  /** Called after every accepted write (any replica's, once pub/sub exists). */
+  /** Called after every accepted write, this replica's or (through pub/sub) any other's. */
   subscribe(listener: (token: TokenRecord) => void): () => void;
+  /**
+   * Remembers, cluster-wide and for `ttlMs`, that WeChat still accepts the token with this
+   * fingerprint, so a herd of forced refreshes spread over replicas costs one validity check.
+   */
+  rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void>;
+  isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean>;
+  /** ok: every node answers; degraded: a quorum answers; down: no quorum. */
+  health(): StoreHealth;
   close(): Promise<void>;
 }
+
+export type StoreHealth = 'ok' | 'degraded' | 'down';
 
 export type FenceFailure = 'lock_not_held' | 'stale_generation';
 

@@ -372,7 +372,7 @@ describe('parseConfig: defaults and accepted values', () => {
       grpc: { listen: '0.0.0.0:50051', maxRequestBytes: 65536 },
       metrics: { listen: '0.0.0.0:9464' },
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
-      redis: { urls: [], keyPrefix: 'wxtoken:' },
+      redis: { urls: [], keyPrefix: 'wxtoken:', reconcileIntervalMs: 2000, commandTimeoutMs: 1000 },
       lease: { ttlMs: 10000, renewIntervalMs: 10000 / 3 },
       refresh: {
         aheadSeconds: 300,

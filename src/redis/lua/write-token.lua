@@ -1,0 +1,39 @@
+--[[
+  Fenced token write (invariant 2). Atomically: the writer must still hold the app's refresh
+  lock, and the generation must grow; then the current token moves to "previous" (WeChat keeps
+  it valid during the overlap), the new one becomes current, and every replica is told.
+
+  KEYS[1]  record hash   <prefix>{app:<appId>}:token
+  KEYS[2]  refresh lock  <prefix>{app:<appId>}:lock
+  ARGV[1]  lock value (the writer's Redlock value)
+  ARGV[2]  generation (integer, must be > stored)
+  ARGV[3]  access token
+  ARGV[4]  expires_at (ms since epoch)
+  ARGV[5]  fetched_at (ms since epoch)
+  ARGV[6]  pub/sub channel
+  ARGV[7]  pub/sub message (JSON of the record)
+  ARGV[8]  record TTL in ms (kept well past expiry, then garbage)
+
+  Returns {code, stored_generation}:
+     1  written
+    -1  lock not held by this writer (expired, released, or taken by another)
+    -2  generation not greater than the stored one
+]]
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return {-1, tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')}
+end
+local stored = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+local generation = tonumber(ARGV[2])
+if stored >= generation then
+  return {-2, stored}
+end
+local cur = redis.call('HMGET', KEYS[1], 'token', 'expires_at', 'fetched_at', 'generation')
+if cur[1] and cur[1] ~= ARGV[3] then
+  redis.call('HSET', KEYS[1], 'prev_token', cur[1], 'prev_expires_at', cur[2],
+    'prev_fetched_at', cur[3], 'prev_generation', cur[4])
+end
+redis.call('HSET', KEYS[1], 'token', ARGV[3], 'expires_at', ARGV[4], 'fetched_at', ARGV[5],
+  'generation', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return {1, generation}

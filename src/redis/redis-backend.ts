@@ -1,0 +1,41 @@
+import type { Config } from '../config/config.js';
+import type { Lease } from '../leader/lease.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { RefreshLocks, TokenStore } from '../token/token-store.js';
+import { createRedisClient, waitReady } from './redis-clients.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisTokenStore } from './redis-token-store.js';
+import { createRedlockLocks } from './redlock-locks.js';
+
+export interface Backend {
+  readonly kind: 'embedded' | 'redis';
+  readonly store: TokenStore;
+  readonly locks: RefreshLocks;
+  readonly lease: Lease;
+}
+
+/** Redis for the store, the per-app locks and the leader lease: 1 node, or 3/5 masters with quorum. */
+export async function createRedisBackend(
+  config: Config,
+  clock: Clock,
+  log: Logger,
+): Promise<Backend> {
+  const clients = config.redis.urls.map((url, i) =>
+    createRedisClient(url, {
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+      connectionName: `wxtoken-${process.pid}-${i}`,
+    }),
+  );
+  // A node that is down at start must not stop the replica: quorum decides, not start order.
+  const ready = await Promise.all(clients.map((c) => waitReady(c, 3_000)));
+  const up = ready.filter(Boolean).length;
+  if (up < clients.length) {
+    log.warn({ nodes: clients.length, ready: up }, 'some Redis nodes are not reachable at start');
+  }
+  const keys = new RedisKeys(config.redis.keyPrefix);
+  const store = new RedisTokenStore(clients, keys, clock);
+  await store.start();
+  const { lease, locks } = createRedlockLocks(clients, keys, clock);
+  return { kind: 'redis', store, locks, lease };
+}

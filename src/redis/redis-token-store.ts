@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../shared/clock.js';
+import { StoreUnavailableError } from '../shared/errors.js';
+import type { TokenRecord } from '../token/token.js';
+import type { LockHandle, StoredTokens, StoreHealth, TokenStore } from '../token/token-store.js';
+import { WRITE_OK, fenceError } from './fence-codes.js';
+import type { RedisKeys } from './redis-keys.js';
+
+const WRITE_TOKEN_LUA = readFileSync(new URL('./lua/write-token.lua', import.meta.url), 'utf8');
+/** Records outlive their token by a day, then Redis drops them. */
+const RECORD_TTL_AFTER_EXPIRY_MS = 86_400_000;
+
+type WriteTokenCommand = (
+  record: string,
+  lock: string,
+  ...argv: string[]
+) => Promise<[number, number]>;
+
+/**
+ * The token store on one Redis node or on N independent masters (3 or 5).
+ *
+ * - write: the fenced Lua script runs on every node; it counts only when a majority accepts.
+ *   Each node checks its own copy of the Redlock value, so a writer that lost the lock on a
+ *   majority cannot write (invariant 2): Redlock alone gives no fencing, this script does.
+ * - read: every node is asked; a majority must answer; the highest generation wins, so losing
+ *   a minority of nodes (or one node restarting empty) changes nothing a client sees.
+ * - subscribe: one subscriber connection per node; duplicates and stale messages are harmless
+ *   because the cache only moves forward in generation.
+ */
+export class RedisTokenStore implements TokenStore {
+  readonly #quorum: number;
+  readonly #subscribers: Redis[] = [];
+  readonly #listeners = new Set<(token: TokenRecord) => void>();
+
+  constructor(
+    private readonly clients: readonly Redis[],
+    private readonly keys: RedisKeys,
+    private readonly clock: Clock,
+  ) {
+    this.#quorum = Math.floor(clients.length / 2) + 1;
+    for (const client of clients) {
+      client.defineCommand('wxtokenWriteToken', { numberOfKeys: 2, lua: WRITE_TOKEN_LUA });
+    }
+  }
+
+  /** Opens the pub/sub connections (ioredis resubscribes by itself after reconnecting). */
+  async start(): Promise<void> {
+    for (const client of this.clients) {
+      const sub = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+      sub.on('error', () => undefined);
+      sub.on('message', (_channel: string, message: string) => this.#onMessage(message));
+      this.#subscribers.push(sub);
+      sub.subscribe(this.keys.events()).catch(() => undefined);
+    }
+  }
+
+  async read(appId: string): Promise<StoredTokens | null> {
+    const replies = await this.#onQuorum(`read ${appId}`, (c) =>
+      c.hgetall(this.keys.record(appId)),
+    );
+    let best: StoredTokens | null = null;
+    for (const hash of replies) {
+      const parsed = parseRecord(appId, hash);
+      if (parsed && (!best || parsed.current.generation > best.current.generation)) best = parsed;
+    }
+    return best;
+  }
+
+  async write(token: TokenRecord, lock: LockHandle): Promise<void> {
+    const message = JSON.stringify(token);
+    const ttl = String(
+      Math.max(1, token.expiresAt - this.clock.now()) + RECORD_TTL_AFTER_EXPIRY_MS,
+    );
+    const results = await Promise.allSettled(
+      this.clients.map((c) =>
+        (c as unknown as { wxtokenWriteToken: WriteTokenCommand }).wxtokenWriteToken(
+          this.keys.record(token.appId),
+          this.keys.refreshLock(token.appId),
+          lock.value,
+          String(token.generation),
+          token.accessToken,
+          String(token.expiresAt),
+          String(token.fetchedAt),
+          this.keys.events(),
+          message,
+          ttl,
+        ),
+      ),
+    );
+    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (answers.filter(([code]) => code === WRITE_OK).length >= this.#quorum) return;
+    // No majority accepted: a fence refusal on any node names the reason; otherwise the
+    // nodes were unreachable.
+    const refused = answers.find(([code]) => code !== WRITE_OK);
+    if (refused) {
+      throw fenceError(token.appId, refused[0], token.generation, refused[1]);
+    }
+    throw new StoreUnavailableError(`write ${token.appId}`, {
+      cause: results.find((r) => r.status === 'rejected')?.reason,
+    });
+  }
+
+  subscribe(listener: (token: TokenRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void> {
+    const key = this.keys.verdict(appId, tokenFingerprint);
+    await Promise.allSettled(this.clients.map((c) => c.set(key, '1', 'PX', Math.ceil(ttlMs))));
+  }
+
+  async isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean> {
+    const key = this.keys.verdict(appId, tokenFingerprint);
+    const results = await Promise.allSettled(this.clients.map((c) => c.get(key)));
+    return results.some((r) => r.status === 'fulfilled' && r.value === '1');
+  }
+
+  health(): StoreHealth {
+    const ready = this.clients.filter((c) => c.status === 'ready').length;
+    return ready === this.clients.length ? 'ok' : ready >= this.#quorum ? 'degraded' : 'down';
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await Promise.allSettled(
+      [...this.#subscribers, ...this.clients].map((c) => c.quit().catch(() => c.disconnect())),
+    );
+  }
+
+  /** Runs `op` on every node; resolves with the answers once a majority answered. */
+  async #onQuorum<T>(operation: string, op: (c: Redis) => Promise<T>): Promise<T[]> {
+    const results = await Promise.allSettled(this.clients.map(op));
+    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (answers.length < this.#quorum) {
+      throw new StoreUnavailableError(operation, {
+        cause: results.find((r) => r.status === 'rejected')?.reason,
+      });
+    }
+    return answers;
+  }
+
+  #onMessage(message: string): void {
+    let token: TokenRecord;
+    try {
+      token = JSON.parse(message) as TokenRecord;
+    } catch {
+      return;
+    }
+    if (typeof token.appId !== 'string' || typeof token.generation !== 'number') return;
+    for (const listener of this.#listeners) listener(token);
+  }
+}
+
+function parseRecord(appId: string, h: Record<string, string>): StoredTokens | null {
+  if (!h.token || !h.generation) return null;
+  const current: TokenRecord = {
+    appId,
+    accessToken: h.token,
+    expiresAt: Number(h.expires_at),
+    fetchedAt: Number(h.fetched_at),
+    generation: Number(h.generation),
+  };
+  if (!h.prev_token) return { current };
+  return {
+    current,
+    previous: {
+      appId,
+      accessToken: h.prev_token,
+      expiresAt: Number(h.prev_expires_at),
+      fetchedAt: Number(h.prev_fetched_at),
+      generation: Number(h.prev_generation),
+    },
+  };
+}

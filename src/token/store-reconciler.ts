@@ -1,0 +1,88 @@
+import type { AppConfig } from '../config/config.js';
+import type { Clock } from '../shared/clock.js';
+import { isLive } from './token.js';
+import type { TokenCache } from './token-cache.js';
+import type { TokenStore } from './token-store.js';
+
+export interface ReconcilerDeps {
+  readonly clock: Clock;
+  readonly apps: readonly AppConfig[];
+  readonly store: Pick<TokenStore, 'read'>;
+  readonly cache: TokenCache;
+  /** Writes this replica's cached token back to a store that lost it (leader only). */
+  readonly repair: (app: AppConfig) => Promise<boolean>;
+  readonly isLeader: () => boolean;
+  readonly intervalMs: number;
+  readonly log: (level: 'info' | 'warn', obj: object, msg: string) => void;
+}
+
+/** Reads at most this many records at once, so 10,000 apps do not open 10,000 requests. */
+const BATCH = 256;
+
+/**
+ * Invariant 5's safety net: pub/sub delivers new tokens at once but may lose a message
+ * (a reconnect, a partition), so every replica re-reads every record each interval and
+ * offers it to the cache (which only moves forward). The leader also repairs a store that
+ * lost records (flush, failover to an empty replica): it writes its live cached token back
+ * instead of fetching a new one, so a lost key costs no quota and no replica fetches.
+ */
+export class StoreReconciler {
+  #reachable = true;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  get storeReachable(): boolean {
+    return this.#reachable;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.deps.clock.sleep(this.deps.intervalMs, signal);
+      } catch {
+        return;
+      }
+      await this.reconcileOnce();
+    }
+  }
+
+  async reconcileOnce(): Promise<void> {
+    const { apps } = this.deps;
+    let failure: unknown;
+    for (let i = 0; i < apps.length; i += BATCH) {
+      const results = await Promise.allSettled(apps.slice(i, i + BATCH).map((a) => this.#one(a)));
+      failure ??= results.find((r) => r.status === 'rejected')?.reason;
+    }
+    this.#setReachable(failure === undefined, failure);
+  }
+
+  async #one(app: AppConfig): Promise<void> {
+    const stored = await this.deps.store.read(app.appId);
+    if (stored) this.deps.cache.offer(stored.current);
+    const cached = this.deps.cache.get(app.appId);
+    const behind =
+      !stored || (cached !== undefined && stored.current.generation < cached.generation);
+    if (behind && this.deps.isLeader() && isLive(cached, this.deps.clock.now())) {
+      if (await this.deps.repair(app)) {
+        this.deps.log(
+          'warn',
+          { appId: app.appId, generation: cached!.generation },
+          'store had lost the token record; rewrote it from cache',
+        );
+      }
+    }
+  }
+
+  #setReachable(reachable: boolean, err: unknown): void {
+    if (reachable === this.#reachable) return;
+    this.#reachable = reachable;
+    if (reachable)
+      this.deps.log('info', {}, 'store reachable again; caches converge to the highest generation');
+    else
+      this.deps.log(
+        'warn',
+        { err },
+        'store unreachable: serving cached tokens; no classic fetch without the lock',
+      );
+  }
+}
