@@ -113,6 +113,8 @@ export async function startServer(
     store,
     cache,
     repair: (app) => refresher.repair(app),
+    stableFallback: (app) => refresher.stableFallback(app),
+    stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
     isLeader: () => elector.isLeader(),
     intervalMs: config.redis.reconcileIntervalMs,
     log: (level, obj, msg) => log[level](obj, msg),

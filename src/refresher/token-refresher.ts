@@ -13,7 +13,7 @@ import type { WeChatClient } from '../wechat/wechat-client.js';
 import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 
-export type RefreshTrigger = 'startup' | 'schedule' | 'force' | 'operator';
+export type RefreshTrigger = 'startup' | 'schedule' | 'force' | 'operator' | 'fallback';
 
 export interface RefreshOptions {
   /**
@@ -225,6 +225,42 @@ export class TokenRefresher {
       return true;
     } finally {
       await this.deps.locks.release(lock).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Degraded mode for stable apps (the store is unreachable, so there is no lock and no
+   * leader): a normal-mode stable_token call, never force_refresh, served from this replica's
+   * cache. Every replica that does this gets the same token from WeChat, so nothing is
+   * invalidated; the leader writes it back to the store once it returns (repair).
+   */
+  async stableFallback(app: AppConfig): Promise<void> {
+    if (app.mode !== 'stable' || this.#inFlight.has(app.appId)) return;
+    const { clock, cache } = this.deps;
+    const started = clock.now();
+    try {
+      const fetched = await this.deps.wechat.getStableToken(app, false);
+      this.deps.status.recordFetch(app.appId, clock.now());
+      this.deps.status.recordSuccess(app.appId, clock.now());
+      const current = cache.get(app.appId);
+      if (current?.accessToken === fetched.accessToken) {
+        this.#emit(app.appId, 'fallback', started, 'unchanged', current.generation);
+        return;
+      }
+      const generation = (current?.generation ?? 0) + 1;
+      cache.offer({
+        appId: app.appId,
+        accessToken: fetched.accessToken,
+        expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
+        fetchedAt: fetched.sentAt,
+        generation,
+      });
+      this.#emit(app.appId, 'fallback', started, 'fetched', generation);
+    } catch (err) {
+      if (isWeChatError(err)) {
+        this.deps.status.recordFailure(app.appId, err, clock.now());
+        this.#emit(app.appId, 'fallback', started, 'error', undefined, err);
+      }
     }
   }
 

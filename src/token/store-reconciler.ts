@@ -12,6 +12,13 @@ export interface ReconcilerDeps {
   /** Writes this replica's cached token back to a store that lost it (leader only). */
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
+  /**
+   * Stable apps only, while the store is unreachable: fetch in normal mode without the lock
+   * (safe: a normal-mode stable call returns the same token to every caller).
+   */
+  readonly stableFallback: (app: AppConfig) => Promise<void>;
+  /** How much life a cached stable token must have left before the fallback fetches. */
+  readonly stableFallbackMs: number;
   readonly intervalMs: number;
   readonly log: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
@@ -54,6 +61,19 @@ export class StoreReconciler {
       failure ??= results.find((r) => r.status === 'rejected')?.reason;
     }
     this.#setReachable(failure === undefined, failure);
+    if (!this.#reachable) await this.#stableFallbacks();
+  }
+
+  /** Degraded mode: no lock, no leader; a stable token about to expire is fetched normally. */
+  async #stableFallbacks(): Promise<void> {
+    const now = this.deps.clock.now();
+    const due = this.deps.apps.filter((app) => {
+      const cached = this.deps.cache.get(app.appId);
+      return (
+        app.mode === 'stable' && (!cached || cached.expiresAt - now <= this.deps.stableFallbackMs)
+      );
+    });
+    await Promise.allSettled(due.map((app) => this.deps.stableFallback(app)));
   }
 
   async #one(app: AppConfig): Promise<void> {
