@@ -1,0 +1,103 @@
+import { describe, expect, it, vi } from 'vitest';
+import { StoreUnavailableError } from '../../src/shared/errors.js';
+import { StoreReconciler } from '../../src/token/store-reconciler.js';
+import type { TokenRecord } from '../../src/token/token.js';
+import { APP_ID, coreHarness } from '../support/core-harness.js';
+
+type Harness = ReturnType<typeof coreHarness>;
+
+function reconciler(
+  h: Harness,
+  read: (appId: string) => Promise<{ current: TokenRecord } | null>,
+  isLeader = true,
+) {
+  const logs: string[] = [];
+  const r = new StoreReconciler({
+    clock: h.clock,
+    apps: [h.app],
+    store: { read },
+    cache: h.cache,
+    repair: (app) => h.refresher.repair(app),
+    isLeader: () => isLeader,
+    stableFallback: (app) => h.refresher.stableFallback(app),
+    stableFallbackMs: 150_000,
+    intervalMs: 2000,
+    log: (_level, _obj, msg) => logs.push(msg),
+  });
+  return { r, logs };
+}
+
+const unreachable = async (): Promise<never> => {
+  throw new StoreUnavailableError('read');
+};
+
+describe('StoreReconciler', () => {
+  it('invariant 5: offers a newer stored record to the cache (a lost pub/sub message)', async () => {
+    const h = coreHarness();
+    await h.refresher.refresh(h.app, 'startup');
+    const cached = h.cache.get(APP_ID)!;
+    const newer = {
+      ...cached,
+      accessToken: 'from-another-replica',
+      generation: cached.generation + 1,
+    };
+    const { r } = reconciler(h, async () => ({ current: newer }));
+    await r.reconcileOnce();
+    expect(h.cache.get(APP_ID)).toEqual(newer);
+  });
+
+  it('logs once when the store becomes unreachable and once when it is back', async () => {
+    const h = coreHarness();
+    let down = true;
+    const { r, logs } = reconciler(h, (id) => (down ? unreachable() : h.store.read(id)));
+    await r.reconcileOnce();
+    await r.reconcileOnce();
+    expect(r.storeReachable).toBe(false);
+    down = false;
+    await r.reconcileOnce();
+    expect(r.storeReachable).toBe(true);
+    expect(logs.filter((l) => l.startsWith('store unreachable'))).toHaveLength(1);
+    expect(logs.filter((l) => l.startsWith('store reachable again'))).toHaveLength(1);
+  });
+
+  it('degraded classic mode: the store is down, nobody fetches (no storm)', async () => {
+    const h = coreHarness({ mode: 'classic' });
+    await h.refresher.refresh(h.app, 'startup');
+    h.wechat.tokenCalls = 0;
+    const { r } = reconciler(h, unreachable);
+    await h.clock.advance(7_190_000); // the token is about to expire
+    await r.reconcileOnce();
+    expect(h.wechat.tokenCalls).toBe(0);
+  });
+
+  it('degraded stable mode: a token about to expire is refetched in normal mode, never forced', async () => {
+    const h = coreHarness({ mode: 'stable' });
+    await h.refresher.refresh(h.app, 'startup');
+    const first = h.cache.get(APP_ID)!;
+    h.wechat.stableCalls = 0;
+    const { r } = reconciler(h, unreachable);
+    await r.reconcileOnce(); // plenty of life left: nothing
+    expect(h.wechat.stableCalls).toBe(0);
+    await h.clock.advance(first.expiresAt - h.clock.now() - 100_000); // inside the fallback window
+    h.wechat.invalidateAll(); // make the scripted WeChat rotate on the next normal call
+    await r.reconcileOnce();
+    expect(h.wechat.stableCalls).toBe(1);
+    expect(h.wechat.stableForceCalls).toBe(0);
+  });
+
+  it.each([
+    [true, 1],
+    [false, 0],
+  ])(
+    'a store that lost the record is repaired by the leader only (leader %s → %d repairs)',
+    async (leader, repairs) => {
+      const h = coreHarness();
+      await h.refresher.refresh(h.app, 'startup');
+      const repair = vi.spyOn(h.refresher, 'repair');
+      const { r } = reconciler(h, async () => null, leader);
+      await r.reconcileOnce();
+      expect(repair).toHaveBeenCalledTimes(repairs);
+      expect(h.wechat.tokenCalls).toBe(1); // a repair never fetches
+    },
+  );
+});
