@@ -162,6 +162,11 @@ export class TokenRefresher {
       if (current && options.precheck && (await options.precheck()) === 'keep') {
         return { token: current, outcome: 'kept' };
       }
+      // A process paused (GC, SIGSTOP) while holding the lock must not fetch after it lapsed:
+      // a classic fetch would supersede, at WeChat, the token the next holder stored.
+      if (lock.expiresAt <= clock.now()) {
+        throw new FencedWriteError(app.appId, 'lock_not_held', storedGen + 1, storedGen);
+      }
       const fetched =
         app.mode === 'classic'
           ? await this.deps.wechat.getToken(app)
@@ -178,8 +183,7 @@ export class TokenRefresher {
         fetchedAt: fetched.sentAt,
         generation: Math.max(storedGen, current?.generation ?? 0) + 1,
       };
-      await this.#write(token, lock, storedGen);
-      return { token, outcome: 'fetched' };
+      return { token: await this.#write(token, lock, storedGen), outcome: 'fetched' };
     } finally {
       await this.deps.locks.release(lock).catch(() => undefined);
     }
@@ -190,14 +194,23 @@ export class TokenRefresher {
    * one WeChat now considers current, so this replica serves it at once and the reconciler
    * writes it back (repair) when the store returns; fetching again would only burn quota.
    */
-  async #write(token: TokenRecord, lock: LockHandle, storedGen: number): Promise<void> {
+  async #write(token: TokenRecord, lock: LockHandle, storedGen: number): Promise<TokenRecord> {
     // The store re-checks the lock atomically; this early check only saves a doomed write.
     if (lock.expiresAt <= this.deps.clock.now()) {
-      throw new FencedWriteError(token.appId, 'lock_not_held', token.generation, storedGen);
+      const fenced = new FencedWriteError(
+        token.appId,
+        'lock_not_held',
+        token.generation,
+        storedGen,
+      );
+      return this.#rewriteIfLatest(token, fenced);
     }
     try {
       await this.deps.store.write(token, lock);
     } catch (err) {
+      if (err instanceof FencedWriteError && err.reason === 'lock_not_held') {
+        return this.#rewriteIfLatest(token, err);
+      }
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.deps.log?.(
         'warn',
@@ -206,6 +219,36 @@ export class TokenRefresher {
       );
     }
     this.deps.cache.offer(token);
+    return token;
+  }
+
+  /**
+   * Our lock lapsed between the fetch and the write (a pause). For a classic app the token we
+   * fetched may be the newest at WeChat, superseding whatever the next holder stored: then
+   * storing ours is the only way to keep the cluster from serving a token WeChat is about to
+   * drop (after its overlap). So retake the lock and write ours if it was fetched after the
+   * stored one; otherwise the stored one is newer and ours is dropped. Fenced like any write.
+   */
+  async #rewriteIfLatest(token: TokenRecord, fenced: FencedWriteError): Promise<TokenRecord> {
+    const { locks, store, clock } = this.deps;
+    const lock = await locks.tryAcquire(token.appId, this.deps.lockTtlMs).catch(() => null);
+    if (!lock) throw fenced;
+    try {
+      const stored = await store.read(token.appId);
+      if (stored && stored.current.fetchedAt >= token.fetchedAt) throw fenced;
+      const rewritten = { ...token, generation: (stored?.current.generation ?? 0) + 1 };
+      if (lock.expiresAt <= clock.now()) throw fenced;
+      await store.write(rewritten, lock);
+      this.deps.cache.offer(rewritten);
+      this.deps.log?.(
+        'warn',
+        { appId: token.appId, generation: rewritten.generation },
+        'refresh lock lapsed before the write; re-stored the newer token under a new lock',
+      );
+      return rewritten;
+    } finally {
+      await locks.release(lock).catch(() => undefined);
+    }
   }
 
   /**
