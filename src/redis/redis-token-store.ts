@@ -44,14 +44,18 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  /** Opens the pub/sub connections (ioredis resubscribes by itself after reconnecting). */
+  /**
+   * Opens the pub/sub connections and subscribes each one whenever it becomes ready. ioredis
+   * resubscribes after a reconnect only to channels the server had confirmed, so a node that
+   * was down when this replica started would otherwise never deliver (SUBSCRIBE is idempotent).
+   */
   async start(): Promise<void> {
     for (const client of this.clients) {
       const sub = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
       sub.on('error', () => undefined);
       sub.on('message', (_channel: string, message: string) => this.#onMessage(message));
+      sub.on('ready', () => void sub.subscribe(this.keys.events()).catch(() => undefined));
       this.#subscribers.push(sub);
-      sub.subscribe(this.keys.events()).catch(() => undefined);
     }
   }
 
@@ -62,7 +66,7 @@ export class RedisTokenStore implements TokenStore {
     let best: StoredTokens | null = null;
     for (const hash of replies) {
       const parsed = parseRecord(appId, hash);
-      if (parsed && (!best || parsed.current.generation > best.current.generation)) best = parsed;
+      if (parsed && (!best || newer(parsed, best))) best = parsed;
     }
     return best;
   }
@@ -151,6 +155,18 @@ export class RedisTokenStore implements TokenStore {
     if (typeof token.appId !== 'string' || typeof token.generation !== 'number') return;
     for (const listener of this.#listeners) listener(token);
   }
+}
+
+/**
+ * Highest current generation wins. On a tie, the copy with the newer previous token wins: a
+ * node that missed a write (down, restarted empty, or reached before the lock was set there)
+ * holds the same current token but an older previous, or none.
+ */
+function newer(a: StoredTokens, b: StoredTokens): boolean {
+  if (a.current.generation !== b.current.generation) {
+    return a.current.generation > b.current.generation;
+  }
+  return (a.previous?.generation ?? 0) > (b.previous?.generation ?? 0);
 }
 
 function parseRecord(appId: string, h: Record<string, string>): StoredTokens | null {

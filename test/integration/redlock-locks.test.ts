@@ -8,6 +8,7 @@ import { createRedlockLocks } from '../../src/redis/redlock-locks.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { StoreUnavailableError } from '../../src/shared/errors.js';
 import { startRedisNodes, type RedisNode } from '../support/redis-server.js';
+import { timed } from '../support/timed.js';
 
 const COMMAND_TIMEOUT_MS = 500;
 /** A hang check, not a benchmark: an unreachable quorum must settle, and well before this. */
@@ -23,15 +24,6 @@ async function eventually<T>(attempt: () => Promise<T | null>, timeoutMs = 8_000
     if (Date.now() > deadline) throw new Error(`no success within ${timeoutMs} ms`);
     await sleep(100);
   }
-}
-
-/** Runs `work` and measures how long it took to settle (resolve or reject). */
-async function timed<T>(
-  work: () => Promise<T>,
-): Promise<{ ms: number; result: PromiseSettledResult<T> }> {
-  const start = performance.now();
-  const [result] = await Promise.allSettled([work()]);
-  return { ms: performance.now() - start, result: result! };
 }
 
 describe.each([
