@@ -4,7 +4,7 @@ import { AppNotFoundError, TokenUnavailableError } from '../shared/errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
 import type { ForceBudget } from '../refresher/force-budget.js';
 import type { ForceRefresher, ForceRefreshResult } from '../refresher/force-refresher.js';
-import { isLive, type TokenRecord } from './token.js';
+import { isServable, type TokenRecord } from './token.js';
 import type { TokenCache } from './token-cache.js';
 
 export interface AppStatusReport extends AppStatusView {
@@ -51,7 +51,7 @@ export class TokenService {
   /** The live token from memory, or undefined. The hot path: no awaits, no allocation. */
   peek(appId: string): TokenRecord | undefined {
     const token = this.deps.cache.get(appId);
-    return isLive(token, this.deps.clock.now()) ? token : undefined;
+    return isServable(token, this.deps.clock.now()) ? token : undefined;
   }
 
   async getToken(appId: string, signal?: AbortSignal): Promise<TokenRecord> {
@@ -72,7 +72,11 @@ export class TokenService {
       if (failed === appId) ac.abort();
     });
     try {
-      return await this.deps.cache.waitFor(appId, (t) => isLive(t, this.deps.clock.now()), both);
+      return await this.deps.cache.waitFor(
+        appId,
+        (t) => isServable(t, this.deps.clock.now()),
+        both,
+      );
     } catch {
       const now = this.deps.clock.now();
       throw this.#unavailable(this.deps.status.view(appId, this.deps.cache.get(appId), now));

@@ -17,3 +17,14 @@ export function isLive(token: TokenRecord | undefined, now: number): token is To
 export function remainingMs(token: TokenRecord, now: number): number {
   return token.expiresAt - now;
 }
+
+/**
+ * What GetToken hands out: live with a small margin left (2 % of the token's lifetime, at most
+ * 1 s), so a caller never receives a token that expires before it can use it. Refresh-ahead
+ * keeps tokens far from this margin; it matters only when refreshing has been failing.
+ */
+export function isServable(token: TokenRecord | undefined, now: number): token is TokenRecord {
+  if (token === undefined) return false;
+  const margin = Math.min(1000, (token.expiresAt - token.fetchedAt) * 0.02);
+  return token.expiresAt - margin > now;
+}
