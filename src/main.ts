@@ -7,6 +7,8 @@ import type { RefreshEvent } from './refresher/token-refresher.js';
 import { createTokenCore, type TokenCore } from './token-core.js';
 import { createRedisBackend, type Backend } from './redis/redis-backend.js';
 import { StoreReconciler } from './token/store-reconciler.js';
+import { LoginService } from './login/login-service.js';
+import { MemorySessionStore } from './login/memory-session-store.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
@@ -91,7 +93,16 @@ export async function startServer(
   }
 
   // 2. Serve at once: GetToken waits for the first fetch of a warming app.
-  const grpcServer = new GrpcServer(service, {
+  const login = new LoginService({
+    clock,
+    apps,
+    login: config.login,
+    wechat,
+    sessions: backend.sessions,
+    locks,
+    accessToken: async (appId) => (await service.getToken(appId)).accessToken,
+  });
+  const grpcServer = new GrpcServer(service, login, {
     listen: config.grpc.listen,
     maxRequestBytes: config.grpc.maxRequestBytes,
     log,
@@ -155,7 +166,13 @@ export async function startServer(
 
 function embeddedBackend(clock: Clock): Backend {
   const store = new MemoryTokenStore(clock);
-  return { kind: 'embedded', store, locks: store, lease: new MemoryLease(clock) };
+  return {
+    kind: 'embedded',
+    store,
+    locks: store,
+    lease: new MemoryLease(clock),
+    sessions: new MemorySessionStore(clock),
+  };
 }
 
 function logRefresh(log: Logger, e: RefreshEvent): void {

@@ -33,6 +33,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   wechatBaseUrl: 'https://api.weixin.qq.com',
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',
+  loginSessionTtlSeconds: 259_200,
   redisReconcileIntervalMs: 2000,
   redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,
@@ -164,8 +165,23 @@ const appShape = {
     .optional(),
   secretFile: z.string().min(1, 'expected a file path').optional(),
   secret: z.string().optional(),
+  exposeSessionKey: z.boolean().optional(),
 };
-const rootShapeKeys = ['grpc', 'metrics', 'wechat', 'redis', 'lease', 'refresh', 'log', 'apps'];
+const loginShape = {
+  exposeSessionKey: z.boolean().default(false),
+  sessionTtlSeconds: positive().default(CONFIG_DEFAULTS.loginSessionTtlSeconds),
+};
+const rootShapeKeys = [
+  'grpc',
+  'metrics',
+  'wechat',
+  'redis',
+  'lease',
+  'refresh',
+  'log',
+  'login',
+  'apps',
+];
 
 /** The keys each object accepts, by key path with list indexes removed ("" = top level). */
 export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -177,6 +193,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   lease: Object.keys(leaseShape),
   refresh: Object.keys(refreshShape),
   log: Object.keys(logShape),
+  login: Object.keys(loginShape),
   apps: Object.keys(appShape),
 });
 
@@ -245,6 +262,7 @@ function appSchema(deps: ConfigDeps) {
       mode: app.mode,
       secret: resolved.secret,
       secretSource: resolved.source,
+      ...(app.exposeSessionKey !== undefined ? { exposeSessionKey: app.exposeSessionKey } : {}),
     };
   });
 }
@@ -328,6 +346,7 @@ export function createConfigSchema(deps: ConfigDeps) {
     lease: leaseSchema,
     refresh: refreshSchema,
     log: logSchema(deps.env),
+    login: section(loginShape),
     apps: appsSchema(deps),
   });
 }

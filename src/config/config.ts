@@ -14,6 +14,8 @@ export interface AppConfig {
   readonly secret: Secret;
   /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline". */
   readonly secretSource: string;
+  /** Overrides login.exposeSessionKey for this app. */
+  readonly exposeSessionKey?: boolean;
 }
 
 export interface Config {
@@ -72,6 +74,12 @@ export interface Config {
     readonly level: string;
     /** Human-readable output (wxtoken dev). Default false. */
     readonly pretty: boolean;
+  };
+  readonly login: {
+    /** Put session_key in Code2Session replies (default false: it stays inside wxtoken). */
+    readonly exposeSessionKey: boolean;
+    /** How long a login session (handle → openid, session_key) lives. Default 259200 (3 days). */
+    readonly sessionTtlSeconds: number;
   };
   readonly apps: readonly AppConfig[];
 }

@@ -4,11 +4,14 @@ import {
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
+  LoginCodeError,
+  SessionNotFoundError,
   ShuttingDownError,
   StoreUnavailableError,
   TokenUnavailableError,
 } from '../shared/errors.js';
 import { FencedWriteError } from '../token/token-store.js';
+import { UserDataDecryptError, WatermarkMismatchError } from '../login/wechat-crypto.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 
@@ -53,6 +56,20 @@ export function toStatus(err: unknown): StatusObject {
           : grpc.status.UNAVAILABLE;
     return status(code, err.message, err);
   }
+  if (err instanceof LoginCodeError) {
+    const code = {
+      invalid_code: grpc.status.INVALID_ARGUMENT,
+      code_used: grpc.status.FAILED_PRECONDITION,
+      blocked: grpc.status.PERMISSION_DENIED,
+      rate_limited: grpc.status.RESOURCE_EXHAUSTED,
+    }[err.problem];
+    return status(code, err.message, err.upstream);
+  }
+  if (err instanceof SessionNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof WatermarkMismatchError) {
+    return status(grpc.status.PERMISSION_DENIED, err.message);
+  }
+  if (err instanceof UserDataDecryptError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof ShuttingDownError) return status(grpc.status.UNAVAILABLE, err.message);
   if (err instanceof StoreUnavailableError) return status(grpc.status.UNAVAILABLE, err.message);
   if (err instanceof FencedWriteError) {

@@ -6,8 +6,11 @@ import type { TokenService } from '../token/token-service.js';
 import type { CallObserver } from './call-boundary.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { tokenHandlers } from './token-handlers.js';
+import { loginHandlers } from './login-handlers.js';
+import type { LoginService } from '../login/login-service.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
+export const LOGIN_SERVICE_NAME = 'wxtoken.v1.LoginService';
 
 export interface GrpcServerOptions {
   readonly listen: string;
@@ -27,12 +30,14 @@ export class GrpcServer {
   readonly #health = new HealthImplementation({
     '': 'NOT_SERVING',
     [TOKEN_SERVICE_NAME]: 'NOT_SERVING',
+    [LOGIN_SERVICE_NAME]: 'NOT_SERVING',
   });
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #port = 0;
 
   constructor(
     service: TokenService,
+    login: LoginService,
     private readonly options: GrpcServerOptions,
   ) {
     this.#server = new grpc.Server({
@@ -53,6 +58,13 @@ export class GrpcServer {
             return () => this.#streams.delete(stream);
           },
         },
+      }),
+    );
+    this.#server.addService(
+      proto.wxtoken.v1.LoginService.service,
+      loginHandlers(login, {
+        log: options.log,
+        ...(options.observer ? { observer: options.observer } : {}),
       }),
     );
     this.#health.addToServer(this.#server);
@@ -77,6 +89,7 @@ export class GrpcServer {
   setServing(status: ServingStatus): void {
     this.#health.setStatus('', status);
     this.#health.setStatus(TOKEN_SERVICE_NAME, status);
+    this.#health.setStatus(LOGIN_SERVICE_NAME, status);
   }
 
   /** Stops taking calls, ends watch streams, lets in-flight unary calls finish (bounded). */

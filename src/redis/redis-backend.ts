@@ -7,12 +7,15 @@ import { createRedisClient, waitReady } from './redis-clients.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore } from './redis-token-store.js';
 import { createRedlockLocks } from './redlock-locks.js';
+import { RedisSessionStore } from '../login/redis-session-store.js';
+import type { SessionStore } from '../login/session-store.js';
 
 export interface Backend {
   readonly kind: 'embedded' | 'redis';
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
   readonly lease: Lease;
+  readonly sessions: SessionStore;
 }
 
 /** Redis for the store, the per-app locks and the leader lease: 1 node, or 3/5 masters with quorum. */
@@ -37,5 +40,6 @@ export async function createRedisBackend(
   const store = new RedisTokenStore(clients, keys, clock);
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
-  return { kind: 'redis', store, locks, lease };
+  const sessions = new RedisSessionStore(clients, keys, clock);
+  return { kind: 'redis', store, locks, lease, sessions };
 }

@@ -21,6 +21,16 @@ export class RedisKeys {
     return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
   }
 
+  /** A login session, by its random handle. */
+  session(handle: string): string {
+    return `${this.prefix}session:${handle}`;
+  }
+
+  /** The recorded result of exchanging one code, by a hash of (app, code): never the code. */
+  codeExchange(appId: string, codeHash: string): string {
+    return `${this.prefix}{app:${appId}}:code:${codeHash}`;
+  }
+
   /** The leader lease. */
   leader(): string {
     return `${this.prefix}leader`;

@@ -83,3 +83,34 @@ export class StoreUnavailableError extends Error {
     super(`store unavailable: ${operation}`, options);
   }
 }
+
+/** What WeChat said about a login code, as the caller needs to act on it. */
+export type LoginCodeProblem = 'invalid_code' | 'code_used' | 'blocked' | 'rate_limited';
+
+/** jscode2session refused the code (40029, 40163, 40226, 45011). */
+export class LoginCodeError extends Error {
+  override readonly name = 'LoginCodeError';
+  constructor(
+    readonly problem: LoginCodeProblem,
+    readonly upstream: WeChatError,
+  ) {
+    super(
+      problem === 'invalid_code'
+        ? 'js_code: invalid or expired code (40029); get a new one with wx.login()'
+        : problem === 'code_used'
+          ? 'js_code: this code was already exchanged by someone else (40163)'
+          : problem === 'blocked'
+            ? 'login blocked by WeChat for this user (40226, high-risk user)'
+            : 'too many logins for this user; retry next minute (45011)',
+      { cause: upstream },
+    );
+  }
+}
+
+/** No live session for a handle (never issued, expired, or from another deployment). */
+export class SessionNotFoundError extends Error {
+  override readonly name = 'SessionNotFoundError';
+  constructor() {
+    super('session_handle: no such session (expired or never issued)');
+  }
+}

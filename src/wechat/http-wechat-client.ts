@@ -1,14 +1,26 @@
 import type { Clock } from '../shared/clock.js';
+import { Secret } from '../shared/secret.js';
 import { describeBody, redact } from './redact-url.js';
-import type { AppCredentials, FetchedToken, WeChatClient } from './wechat-client.js';
+import { ackProblem, credentialsIn, sessionProblem, tokenProblem } from './success-body.js';
+import type {
+  AppCredentials,
+  Code2SessionResult,
+  FetchedToken,
+  ResetSessionKeyResult,
+  WeChatClient,
+} from './wechat-client.js';
 import {
   isTokenInvalid,
+  isWeChatError,
   WeChatError,
   type WeChatEndpoint,
   type WeChatErrorKind,
 } from './wechat-error.js';
 
-/** One finished upstream call, for metrics. Carries no token, secret or URL. */
+/** checksession's answer for a session_key that is not the user's current one. */
+const INVALID_SIGNATURE = 87009;
+
+/** One finished upstream call, for metrics. Carries no token, secret, code, key or URL. */
 export interface UpstreamEvent {
   endpoint: WeChatEndpoint;
   appId?: string;
@@ -38,7 +50,10 @@ export interface HttpWeChatClientOptions {
 interface Call {
   endpoint: WeChatEndpoint;
   appId?: string;
-  /** Credentials this call carries; scrubbed from anything that ends up in a message. */
+  /**
+   * Credentials this call carries (secret, token, js_code, signature); scrubbed from anything
+   * that ends up in a message. Credentials in the reply are found by name (credentialsIn).
+   */
   sensitive: readonly string[];
   path: string;
   init: RequestInit;
@@ -122,6 +137,55 @@ export class HttpWeChatClient implements WeChatClient {
     }
   }
 
+  async code2Session(app: AppCredentials, jsCode: string): Promise<Code2SessionResult> {
+    const secret = app.secret.reveal();
+    const query = new URLSearchParams({
+      appid: app.appId,
+      secret,
+      js_code: jsCode,
+      grant_type: 'authorization_code',
+    });
+    const { body } = await this.#call(
+      {
+        endpoint: 'jscode2session',
+        appId: app.appId,
+        sensitive: [secret, jsCode],
+        path: `/sns/jscode2session?${query.toString()}`,
+        init: { method: 'GET' },
+      },
+      (b) => sessionProblem(b),
+    );
+    const result: Code2SessionResult = {
+      openid: body.openid as string,
+      sessionKey: new Secret(body.session_key as string),
+    };
+    if (typeof body.unionid === 'string' && body.unionid !== '') result.unionid = body.unionid;
+    return result;
+  }
+
+  async checkSessionKey(accessToken: string, openid: string, signature: string): Promise<boolean> {
+    try {
+      await this.#call(sessionCall('checksession', accessToken, openid, signature), ackProblem);
+      return true;
+    } catch (err) {
+      // Reported to the observer as errcode 87009 like any errcode, then answered as false.
+      if (isWeChatError(err) && err.errcode === INVALID_SIGNATURE) return false;
+      throw err;
+    }
+  }
+
+  async resetSessionKey(
+    accessToken: string,
+    openid: string,
+    signature: string,
+  ): Promise<ResetSessionKeyResult> {
+    const { body } = await this.#call(
+      sessionCall('resetusersessionkey', accessToken, openid, signature),
+      (b) => sessionProblem(b, openid),
+    );
+    return { openid, sessionKey: new Secret(body.session_key as string) };
+  }
+
   async #fetchToken(call: Call): Promise<FetchedToken> {
     const { body, sentAt } = await this.#call(call, (b) => tokenProblem(b));
     return {
@@ -157,7 +221,7 @@ export class HttpWeChatClient implements WeChatClient {
     try {
       const sentAt = this.#clock.now();
       const body = await this.#send(call);
-      throwOnErrcode(call, body);
+      throwOnErrcode({ ...call, sensitive: [...call.sensitive, ...credentialsIn(body)] }, body);
       const problem = validate(body);
       if (problem) throw WeChatError.transport(call.endpoint, `malformed success body: ${problem}`);
       report(0);
@@ -234,15 +298,23 @@ function throwOnErrcode(call: Call, body: Body): void {
   throw new WeChatError(call.endpoint, errcode, errmsg.slice(0, 300));
 }
 
-/** Why a token success body cannot be used, or undefined when it can. */
-function tokenProblem(body: Body): string | undefined {
-  const token = body.access_token;
-  const expiresIn = body.expires_in;
-  if (typeof token !== 'string' || token === '') return 'access_token missing or empty';
-  // Printable ASCII only: the token goes into URLs and headers of business servers.
-  if (!/^[\x21-\x7e]+$/.test(token)) return 'access_token has unexpected characters';
-  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
-    return 'expires_in is not a positive number';
-  }
-  return undefined;
+/** checksession and resetusersessionkey take the same query, signed with the current key. */
+function sessionCall(
+  endpoint: 'checksession' | 'resetusersessionkey',
+  accessToken: string,
+  openid: string,
+  signature: string,
+): Call {
+  const query = new URLSearchParams({
+    access_token: accessToken,
+    openid,
+    signature,
+    sig_method: 'hmac_sha256',
+  });
+  return {
+    endpoint,
+    sensitive: [accessToken, signature],
+    path: `/wxa/${endpoint}?${query.toString()}`,
+    init: { method: 'GET' },
+  };
 }

@@ -6,13 +6,36 @@
 
 export const REDACTED = '[REDACTED]';
 
-/** Query parameters whose values are credentials in the WeChat API. */
+/**
+ * Query parameters whose values are credentials in the WeChat API. `signature` is the
+ * login-state HMAC of the session_key: for a GET it is constant per key, so it is one too.
+ */
 const SENSITIVE_PARAM =
-  /(?<![A-Za-z0-9])(secret|appsecret|access_token|js_code|session_key)=[^&\s#"'<>]*/gi;
+  /(?<![A-Za-z0-9])(secret|appsecret|access_token|js_code|session_key|signature)=[^&\s#"'<>]*/gi;
 
-/** Replaces the value of every secret=, appsecret=, access_token=, js_code=, session_key= parameter. */
+/**
+ * The same names as JSON (or JS-ish) fields, `"session_key":"..."`, quoted or not: a body that
+ * is not valid JSON (cut short, wrapped in HTML) may still carry a credential the caller does
+ * not know yet, such as the session_key or access_token WeChat was returning.
+ */
+const SENSITIVE_FIELD =
+  /(?<![A-Za-z0-9_])(["']?)(secret|appsecret|access_token|js_code|session_key|signature)\1(\s*:\s*["']?)[^"'\s,;&{}<>]*/gi;
+
+/**
+ * Replaces the value of every secret=, appsecret=, access_token=, js_code=, session_key=,
+ * signature= parameter.
+ */
 export function redactUrl(text: string): string {
   return text.replace(SENSITIVE_PARAM, (_match, name: string) => `${name}=${REDACTED}`);
+}
+
+/** Replaces the value of every `"secret": "..."`-style field with one of the names above. */
+export function redactFields(text: string): string {
+  return text.replace(
+    SENSITIVE_FIELD,
+    (_match, quote: string, name: string, sep: string) =>
+      `${quote}${name}${quote}${sep}${REDACTED}`,
+  );
 }
 
 /** Replaces every occurrence of the given values (and their URL-encoded forms). */
@@ -27,9 +50,12 @@ export function scrubValues(text: string, values: readonly string[]): string {
   return out;
 }
 
-/** redactUrl, then scrubValues: the one call to make on text that may quote a request. */
+/**
+ * redactUrl, redactFields, then scrubValues: the one call to make on text that may quote a
+ * request or a response body.
+ */
 export function redact(text: string, values: readonly string[] = []): string {
-  return scrubValues(redactUrl(text), values);
+  return scrubValues(redactFields(redactUrl(text)), values);
 }
 
 /**

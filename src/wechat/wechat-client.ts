@@ -13,6 +13,21 @@ export interface AppCredentials {
   secret: Secret;
 }
 
+/** A user's login, from /sns/jscode2session. */
+export interface Code2SessionResult {
+  openid: string;
+  /** Only when the mini program is bound to an Open Platform account. */
+  unionid?: string;
+  /** base64 of the 16-byte AES key of the user's open data; also the HMAC key of `signature`. */
+  sessionKey: Secret;
+}
+
+/** A user's new session_key, from /wxa/resetusersessionkey. */
+export interface ResetSessionKeyResult {
+  openid: string;
+  sessionKey: Secret;
+}
+
 /**
  * The WeChat calls wxtoken makes. Every failure is thrown as a WeChatError.
  * Implementations must never put the secret or a token in an error or a log line.
@@ -27,4 +42,24 @@ export interface WeChatClient {
    * the token, false on 40001/40014/42001; throws WeChatError for anything else.
    */
   checkToken(accessToken: string): Promise<boolean>;
+  /**
+   * GET /sns/jscode2session: exchanges a wx.login code (single-use, valid 5 min) for the
+   * user's openid and session_key. The code and the session_key never appear in an error.
+   */
+  code2Session(app: AppCredentials, jsCode: string): Promise<Code2SessionResult>;
+  /**
+   * GET /wxa/checksession. `signature` = sessionSignature(session_key) (login/wechat-crypto).
+   * Resolves true when the key is the user's current one, false on 87009; throws WeChatError
+   * for anything else (40001/40014/42001 as token_invalid: the access_token was rejected).
+   */
+  checkSessionKey(accessToken: string, openid: string, signature: string): Promise<boolean>;
+  /**
+   * GET /wxa/resetusersessionkey: replaces the user's session_key (the old one dies at once;
+   * the new one keeps the old expiry). `signature` is made with the CURRENT key.
+   */
+  resetSessionKey(
+    accessToken: string,
+    openid: string,
+    signature: string,
+  ): Promise<ResetSessionKeyResult>;
 }

@@ -42,7 +42,52 @@ export function classifyErrcode(errcode: number): WeChatErrorKind {
 }
 
 /** The endpoints wxtoken calls, as metric/log labels. */
-export type WeChatEndpoint = 'token' | 'stable_token' | 'get_api_domain_ip' | 'jscode2session';
+export type WeChatEndpoint =
+  | 'token'
+  | 'stable_token'
+  | 'get_api_domain_ip'
+  | 'jscode2session'
+  | 'checksession'
+  | 'resetusersessionkey';
+
+/**
+ * What a login-endpoint errcode (wechat-api.md §4-§6) says about the user's request, for the
+ * login service. The kinds above still apply to these errors (-1 and 45011 are `retryable`,
+ * 40001/40014/42001 `token_invalid`, 40013/40125 `config`), but the codes below classify as
+ * `unknown`, which `isRetryable` treats as retryable: a login caller must ask
+ * `loginErrorKind` first, because retrying a used or invalid code can never succeed.
+ */
+export type LoginErrorKind =
+  /** 40029: the code is wrong, older than 5 minutes, or from another appid. */
+  | 'invalid_code'
+  /** 40163: the code was already exchanged (codes are single-use). */
+  | 'code_used'
+  /** 40226: WeChat blocked this (high-risk) user's login. */
+  | 'blocked'
+  /** 45011: the per-user (code2Session) or per-appid (reset) minute limit. */
+  | 'rate_limited'
+  /** 87009: the signature does not match the user's current session_key (stale or wrong). */
+  | 'invalid_signature'
+  /** 87007: the user has no session_key any more (expired or never existed). */
+  | 'session_gone';
+
+/**
+ * The login errcodes with a meaning for the caller. Deliberately absent: 87008 (invalid
+ * sig_method) and 40097 (invalid args), which mean wxtoken built a bad request, and -1.
+ */
+const LOGIN_KIND_BY_ERRCODE: ReadonlyMap<number, LoginErrorKind> = new Map([
+  [40029, 'invalid_code'],
+  [40163, 'code_used'],
+  [40226, 'blocked'],
+  [45011, 'rate_limited'],
+  [87009, 'invalid_signature'],
+  [87007, 'session_gone'],
+]);
+
+/** The login meaning of an errcode, or undefined (null, the transport case, included). */
+export function loginErrorKind(errcode: number | null): LoginErrorKind | undefined {
+  return errcode === null ? undefined : LOGIN_KIND_BY_ERRCODE.get(errcode);
+}
 
 /**
  * A failed WeChat call. `errcode` is WeChat's, or null for transport failures (timeout,

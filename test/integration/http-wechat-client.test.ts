@@ -14,7 +14,13 @@ import {
   type UpstreamEvent,
   type UpstreamObserver,
 } from '../../src/wechat/http-wechat-client.js';
-import { WeChatError, type WeChatErrorKind } from '../../src/wechat/wechat-error.js';
+import { sessionSignature } from '../../src/login/wechat-crypto.js';
+import {
+  loginErrorKind,
+  WeChatError,
+  type LoginErrorKind,
+  type WeChatErrorKind,
+} from '../../src/wechat/wechat-error.js';
 
 /**
  * HttpWeChatClient against a small real HTTP server answering canned bodies. The full
@@ -26,6 +32,14 @@ const SECRET = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const TOKEN = '86_' + 'tOkEnVaLuE0123456789_-'.repeat(6);
 const APP = { appId: APP_ID, secret: new Secret(SECRET) };
 const T0 = Date.UTC(2026, 10, 25, 4, 0, 0);
+/** Login credentials: like the secret and the token, never in a message or an event. */
+const JS_CODE = '0c3Xq8Ga1Yk2pR9Lm4Tz0Wb7Nd6Vh5Jx';
+const SESSION_KEY = 'HyVFkGl5F5OQWJZZaNzBBg==';
+const NEW_SESSION_KEY = 'tiihtNczf5v6AKRyjwEUhQ==';
+const SIGNATURE = sessionSignature(SESSION_KEY);
+const OPENID = 'oGZUI0egBJY1zhBYw2KhdUfwVJJE';
+const UNIONID = 'ocMvos6NjeKLIBqg5Mr9QjxrP1FA';
+const CREDENTIALS = [SECRET, TOKEN, JS_CODE, SESSION_KEY, NEW_SESSION_KEY, SIGNATURE];
 
 interface Recorded {
   method: string;
@@ -69,9 +83,10 @@ afterAll(async () => {
   // Invariant 8: no message or metrics event, in any test, carried a credential.
   expect(seen.length).toBeGreaterThan(20);
   for (const text of seen) {
-    expect(text).not.toContain(SECRET);
-    expect(text).not.toContain(TOKEN);
-    expect(text).not.toContain(TOKEN.slice(0, 12));
+    for (const credential of CREDENTIALS) {
+      expect(text).not.toContain(credential);
+      expect(text).not.toContain(credential.slice(0, 12));
+    }
   }
 });
 
@@ -405,5 +420,303 @@ describe('checkToken', () => {
     const { client } = makeClient();
     const err = await failure(client.checkToken(TOKEN));
     expect(err.message).not.toContain(TOKEN.slice(0, 8));
+  });
+});
+
+/** The query of the last request, as an object. */
+function lastQuery(): Record<string, string> {
+  return Object.fromEntries(requests.at(-1)!.url.searchParams);
+}
+
+describe('code2Session', () => {
+  it('GETs /sns/jscode2session and parses a text/plain reply (with unionid)', async () => {
+    handler = (_req, res) =>
+      reply(
+        res,
+        200,
+        JSON.stringify({ session_key: SESSION_KEY, openid: OPENID, unionid: UNIONID }),
+        'text/plain',
+      );
+    const { client, events } = makeClient();
+    const session = await client.code2Session(APP, JS_CODE);
+
+    expect(session.openid).toBe(OPENID);
+    expect(session.unionid).toBe(UNIONID);
+    expect(session.sessionKey.reveal()).toBe(SESSION_KEY);
+    expect(inspect(session)).not.toContain(SESSION_KEY);
+    expect(JSON.stringify(session)).not.toContain(SESSION_KEY);
+    const req = requests[0]!;
+    expect(req.method).toBe('GET');
+    expect(req.url.pathname).toBe('/sns/jscode2session');
+    expect(lastQuery()).toEqual({
+      appid: APP_ID,
+      secret: SECRET,
+      js_code: JS_CODE,
+      grant_type: 'authorization_code',
+    });
+    expect(events).toEqual([
+      { endpoint: 'jscode2session', appId: APP_ID, durationMs: expect.any(Number), errcode: 0 },
+    ]);
+  });
+
+  it.each([
+    ['no unionid', { openid: OPENID, session_key: SESSION_KEY }],
+    ['an empty unionid', { openid: OPENID, session_key: SESSION_KEY, unionid: '' }],
+    [
+      'errcode 0 and expires_in',
+      { openid: OPENID, session_key: SESSION_KEY, errcode: 0, expires_in: 7200 },
+    ],
+  ])('succeeds with %s, leaving unionid out', async (_name, body) => {
+    handler = (_req, res) => reply(res, 200, JSON.stringify(body), 'application/json');
+    const { client } = makeClient();
+    const session = await client.code2Session(APP, JS_CODE);
+    expect(session.openid).toBe(OPENID);
+    expect('unionid' in session).toBe(false);
+  });
+
+  const errcodes: Array<[number, WeChatErrorKind, LoginErrorKind | undefined, string]> = [
+    [40029, 'unknown', 'invalid_code', 'invalid code'],
+    [40163, 'unknown', 'code_used', 'code been used'],
+    [40226, 'unknown', 'blocked', 'code blocked'],
+    [
+      45011,
+      'retryable',
+      'rate_limited',
+      'api minute-quota reach limit mustslower retry next minute',
+    ],
+    [-1, 'retryable', undefined, 'system error'],
+    [40125, 'config', undefined, 'invalid appsecret'],
+  ];
+
+  it.each(errcodes)(
+    'errcode %i → %s / %s, the code scrubbed',
+    async (errcode, kind, login, text) => {
+      // The upstream echoes the request (code and secret) into errmsg: both must be scrubbed.
+      handler = (req, res) =>
+        reply(
+          res,
+          200,
+          JSON.stringify({ errcode, errmsg: `${text} ${JS_CODE} ${req.url.search}` }),
+        );
+      const { client, events } = makeClient();
+      const err = await failure(client.code2Session(APP, JS_CODE));
+      expect(err.endpoint).toBe('jscode2session');
+      expect(err.errcode).toBe(errcode);
+      expect(err.kind).toBe(kind);
+      expect(loginErrorKind(err.errcode)).toBe(login);
+      expect(err.errmsg).toContain('js_code=[REDACTED]');
+      expect(err.errmsg).not.toContain(JS_CODE);
+      expect(events).toEqual([
+        {
+          endpoint: 'jscode2session',
+          appId: APP_ID,
+          durationMs: expect.any(Number),
+          errcode,
+          kind,
+        },
+      ]);
+    },
+  );
+
+  it.each([
+    ['no openid', { session_key: SESSION_KEY }, 'openid missing or empty'],
+    ['empty openid', { openid: '', session_key: SESSION_KEY }, 'openid missing or empty'],
+    ['no session_key', { openid: OPENID }, 'session_key missing or empty'],
+    ['session_key null', { openid: OPENID, session_key: null }, 'session_key missing or empty'],
+    [
+      'session_key with spaces',
+      { openid: OPENID, session_key: `${SESSION_KEY} x` },
+      'session_key has unexpected characters',
+    ],
+    [
+      'unionid a number',
+      { openid: OPENID, session_key: SESSION_KEY, unionid: 7 },
+      'unionid is not a string',
+    ],
+  ])('malformed success body: %s', async (_name, body, problem) => {
+    handler = (_req, res) => reply(res, 200, JSON.stringify(body));
+    const { client, events } = makeClient();
+    const err = await failure(client.code2Session(APP, JS_CODE));
+    expect(err.errcode).toBeNull();
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toBe(`WeChat jscode2session: malformed success body: ${problem}`);
+    expect(events[0]).toMatchObject({ endpoint: 'jscode2session', errcode: null });
+  });
+
+  it.each([
+    ['JSON cut short', `{"session_key":"${SESSION_KEY}","openid":"${OPENID}`],
+    ['JSON with spaces, cut', `{ "session_key" : "${SESSION_KEY}" ,`],
+    ['an HTML page quoting it', `<pre>session_key: ${SESSION_KEY}</pre>`],
+  ])('a non-JSON body carrying a session_key never shows it (%s)', async (_name, body) => {
+    handler = (_req, res) => reply(res, 200, body);
+    const { client } = makeClient();
+    const err = await failure(client.code2Session(APP, JS_CODE));
+    expect(err.message).toMatch(/^WeChat jscode2session: non-JSON body \(\d+ bytes, starts with /);
+    expect(err.message).toContain('[REDACTED]');
+    expect(err.message).not.toContain(SESSION_KEY.slice(0, 4));
+  });
+
+  it('an errcode body that carries a session_key has it scrubbed from errmsg', async () => {
+    handler = (_req, res) =>
+      reply(
+        res,
+        200,
+        JSON.stringify({
+          errcode: -1,
+          errmsg: `busy for ${SESSION_KEY}`,
+          session_key: SESSION_KEY,
+        }),
+      );
+    const { client } = makeClient();
+    const err = await failure(client.code2Session(APP, JS_CODE));
+    expect(err.errmsg).toBe('busy for [REDACTED]');
+  });
+
+  it('a refused connection names neither the code nor the secret', async () => {
+    const { client } = makeClient({ url: 'http://127.0.0.1:99999' });
+    const err = await failure(client.code2Session(APP, JS_CODE));
+    expect(err.message).toMatch(/^WeChat jscode2session: request failed: /);
+  });
+});
+
+describe('checkSessionKey', () => {
+  it('GETs /wxa/checksession with the hmac_sha256 signature and resolves true on errcode 0', async () => {
+    handler = (_req, res) => reply(res, 200, '{"errcode":0,"errmsg":"ok"}', 'text/plain');
+    const { client, events } = makeClient();
+    expect(await client.checkSessionKey(TOKEN, OPENID, SIGNATURE)).toBe(true);
+    const req = requests[0]!;
+    expect(req.method).toBe('GET');
+    expect(req.url.pathname).toBe('/wxa/checksession');
+    expect(lastQuery()).toEqual({
+      access_token: TOKEN,
+      openid: OPENID,
+      signature: SIGNATURE,
+      sig_method: 'hmac_sha256',
+    });
+    expect(events).toEqual([
+      { endpoint: 'checksession', durationMs: expect.any(Number), errcode: 0 },
+    ]);
+  });
+
+  it('resolves false on 87009 (stale, replaced or wrong key), reported as errcode 87009', async () => {
+    handler = (_req, res) =>
+      reply(res, 200, '{"errcode":87009,"errmsg":"invalid signature rid: 1-2-3"}');
+    const { client, events } = makeClient();
+    expect(await client.checkSessionKey(TOKEN, OPENID, SIGNATURE)).toBe(false);
+    expect(events).toEqual([
+      { endpoint: 'checksession', durationMs: expect.any(Number), errcode: 87009, kind: 'unknown' },
+    ]);
+  });
+
+  it.each<[string, string, number | null, WeChatErrorKind]>([
+    ['40001 (token)', '{"errcode":40001,"errmsg":"invalid credential"}', 40001, 'token_invalid'],
+    ['42001 (token)', '{"errcode":42001,"errmsg":"access_token expired"}', 42001, 'token_invalid'],
+    [
+      '87007',
+      '{"errcode":87007,"errmsg":"session_key is not existd or expired"}',
+      87007,
+      'unknown',
+    ],
+    ['87008', '{"errcode":87008,"errmsg":"invalid sig_method"}', 87008, 'unknown'],
+    ['-1', '{"errcode":-1,"errmsg":"system error"}', -1, 'retryable'],
+    ['errcode as a string', '{"errcode":"45011","errmsg":"slow down"}', 45011, 'retryable'],
+    ['no errcode', '{"errmsg":"ok"}', null, 'retryable'],
+    ['HTML', '<html>502</html>', null, 'retryable'],
+  ])('throws on %s', async (_name, body, errcode, kind) => {
+    handler = (_req, res) => reply(res, 200, body);
+    const { client, events } = makeClient();
+    const err = await failure(client.checkSessionKey(TOKEN, OPENID, SIGNATURE));
+    expect(err.endpoint).toBe('checksession');
+    expect(err.errcode).toBe(errcode);
+    expect(err.kind).toBe(kind);
+    expect(events[0]).toMatchObject({ endpoint: 'checksession', errcode, kind });
+  });
+
+  it('never echoes the token or the signature, even when the upstream does', async () => {
+    for (const body of [
+      (q: string) => JSON.stringify({ errcode: 40097, errmsg: `invalid args ${q} ${SIGNATURE}` }),
+      (q: string) => `<pre>${q}\n${SIGNATURE} ${TOKEN}</pre>`,
+      (q: string) => `{"signature":"${SIGNATURE}","access_token":"${TOKEN}" ${q}`,
+    ]) {
+      handler = (req, res) => reply(res, 200, body(req.url.search));
+      const { client } = makeClient();
+      const err = await failure(client.checkSessionKey(TOKEN, OPENID, SIGNATURE));
+      expect(err.message).not.toContain(SIGNATURE.slice(0, 8));
+      expect(err.message).not.toContain(TOKEN.slice(0, 8));
+    }
+  });
+});
+
+describe('resetSessionKey', () => {
+  it('GETs /wxa/resetusersessionkey and returns the new key as a Secret', async () => {
+    handler = (_req, res) =>
+      reply(
+        res,
+        200,
+        JSON.stringify({ errcode: 0, errmsg: 'ok', openid: OPENID, session_key: NEW_SESSION_KEY }),
+        'text/plain',
+      );
+    const { client, events } = makeClient();
+    const reset = await client.resetSessionKey(TOKEN, OPENID, SIGNATURE);
+    expect(reset.openid).toBe(OPENID);
+    expect(reset.sessionKey.reveal()).toBe(NEW_SESSION_KEY);
+    expect(inspect(reset)).not.toContain(NEW_SESSION_KEY);
+    expect(requests[0]!.url.pathname).toBe('/wxa/resetusersessionkey');
+    expect(lastQuery()).toEqual({
+      access_token: TOKEN,
+      openid: OPENID,
+      signature: SIGNATURE,
+      sig_method: 'hmac_sha256',
+    });
+    expect(events).toEqual([
+      { endpoint: 'resetusersessionkey', durationMs: expect.any(Number), errcode: 0 },
+    ]);
+  });
+
+  it('keeps the new key when the reply leaves out openid (the old key is already dead)', async () => {
+    handler = (_req, res) =>
+      reply(res, 200, JSON.stringify({ errcode: 0, errmsg: 'ok', session_key: NEW_SESSION_KEY }));
+    const { client } = makeClient();
+    const reset = await client.resetSessionKey(TOKEN, OPENID, SIGNATURE);
+    expect(reset.openid).toBe(OPENID);
+    expect(reset.sessionKey.reveal()).toBe(NEW_SESSION_KEY);
+  });
+
+  it.each([
+    [
+      'no session_key',
+      { errcode: 0, errmsg: 'ok', openid: OPENID },
+      'session_key missing or empty',
+    ],
+    [
+      'another openid',
+      { errcode: 0, openid: 'oOTHER', session_key: NEW_SESSION_KEY },
+      'openid is not the one asked for',
+    ],
+  ])('malformed success body: %s', async (_name, body, problem) => {
+    handler = (_req, res) => reply(res, 200, JSON.stringify(body));
+    const { client } = makeClient();
+    const err = await failure(client.resetSessionKey(TOKEN, OPENID, SIGNATURE));
+    expect(err.message).toBe(`WeChat resetusersessionkey: malformed success body: ${problem}`);
+  });
+
+  it.each<[number, WeChatErrorKind, LoginErrorKind | undefined]>([
+    [87009, 'unknown', 'invalid_signature'],
+    [87007, 'unknown', 'session_gone'],
+    [87008, 'unknown', undefined],
+    [40097, 'unknown', undefined],
+    [45011, 'retryable', 'rate_limited'],
+    [-1, 'retryable', undefined],
+    [40001, 'token_invalid', undefined],
+  ])('errcode %i → throws (%s / %s)', async (errcode, kind, login) => {
+    handler = (req, res) =>
+      reply(res, 200, JSON.stringify({ errcode, errmsg: `no ${req.url.search}` }));
+    const { client, events } = makeClient();
+    const err = await failure(client.resetSessionKey(TOKEN, OPENID, SIGNATURE));
+    expect(err.endpoint).toBe('resetusersessionkey');
+    expect(err.kind).toBe(kind);
+    expect(loginErrorKind(err.errcode)).toBe(login);
+    expect(err.errmsg).toContain('signature=[REDACTED]');
+    expect(events[0]).toMatchObject({ endpoint: 'resetusersessionkey', errcode, kind });
   });
 });

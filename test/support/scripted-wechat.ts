@@ -1,4 +1,10 @@
-import type { AppCredentials, FetchedToken, WeChatClient } from '../../src/wechat/wechat-client.js';
+import type {
+  AppCredentials,
+  Code2SessionResult,
+  FetchedToken,
+  ResetSessionKeyResult,
+  WeChatClient,
+} from '../../src/wechat/wechat-client.js';
 import { WeChatError } from '../../src/wechat/wechat-error.js';
 import type { FakeClock } from './fake-clock.js';
 
@@ -45,6 +51,23 @@ export class ScriptedWeChat implements WeChatClient {
   async checkToken(accessToken: string): Promise<boolean> {
     this.checkCalls++;
     return this.valid.has(accessToken);
+  }
+
+  // The login calls are not scripted (yet): a test that reaches one fails loudly.
+  async code2Session(_app: AppCredentials, _jsCode: string): Promise<Code2SessionResult> {
+    throw new Error('ScriptedWeChat does not script code2Session');
+  }
+
+  async checkSessionKey(_token: string, _openid: string, _signature: string): Promise<boolean> {
+    throw new Error('ScriptedWeChat does not script checkSessionKey');
+  }
+
+  async resetSessionKey(
+    _token: string,
+    _openid: string,
+    _signature: string,
+  ): Promise<ResetSessionKeyResult> {
+    throw new Error('ScriptedWeChat does not script resetSessionKey');
   }
 
   /** What another system fetching the same app would do: everything issued before dies. */

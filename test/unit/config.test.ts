@@ -385,6 +385,7 @@ describe('parseConfig: defaults and accepted values', () => {
         forceDailyBudget: 50,
       },
       log: { level: 'info', pretty: false },
+      login: { exposeSessionKey: false, sessionTtlSeconds: 259200 },
     });
     expect(apps).toHaveLength(1);
     expect(apps[0]?.appId).toBe(APP.appId);

@@ -6,7 +6,9 @@ import {
   isRetryable,
   isTokenInvalid,
   isWeChatError,
+  loginErrorKind,
   WeChatError,
+  type LoginErrorKind,
   type WeChatErrorKind,
 } from '../../src/wechat/wechat-error.js';
 
@@ -88,5 +90,51 @@ describe('WeChatError', () => {
       expect(isTokenInvalid(value)).toBe(false);
       expect(isRetryable(value)).toBe(false);
     }
+  });
+});
+
+/** The errcodes of the login endpoints, wechat-api.md §4 (jscode2session), §5, §6. */
+const LOGIN_ERRCODES: Array<
+  [errcode: number, login: LoginErrorKind | undefined, kind: WeChatErrorKind, why: string]
+> = [
+  [-1, undefined, 'retryable', 'system error: busy, retry later'],
+  [40029, 'invalid_code', 'unknown', 'invalid code: wrong, older than 5 min, other appid'],
+  [40163, 'code_used', 'unknown', 'code been used: codes are single-use'],
+  [40226, 'blocked', 'unknown', 'code blocked: high-risk user'],
+  [45011, 'rate_limited', 'retryable', 'minute quota: 100 calls per user per minute'],
+  [87007, 'session_gone', 'unknown', 'session_key is not existd or expired'],
+  [87008, undefined, 'unknown', 'invalid sig_method: a wxtoken bug'],
+  [87009, 'invalid_signature', 'unknown', 'invalid signature: stale or wrong session_key'],
+  [40097, undefined, 'unknown', 'invalid args: a wxtoken bug'],
+  [40125, undefined, 'config', 'invalid appsecret on jscode2session'],
+  [40013, undefined, 'config', 'invalid appid'],
+  [40001, undefined, 'token_invalid', 'access_token rejected by checksession/reset'],
+  [42001, undefined, 'token_invalid', 'access_token expired'],
+];
+
+describe('loginErrorKind', () => {
+  it.each(LOGIN_ERRCODES)('%i → %s, kind %s (%s)', (errcode, login, kind) => {
+    expect(loginErrorKind(errcode)).toBe(login);
+    expect(classifyErrcode(errcode)).toBe(kind);
+    for (const endpoint of ['jscode2session', 'checksession', 'resetusersessionkey'] as const) {
+      const err = new WeChatError(endpoint, errcode, 'x');
+      expect(err.kind).toBe(kind);
+      expect(err.endpoint).toBe(endpoint);
+    }
+  });
+
+  it('keeps -1 and 45011 retryable whatever the endpoint', () => {
+    for (const errcode of [-1, 45011]) {
+      expect(isRetryable(new WeChatError('jscode2session', errcode, ''))).toBe(true);
+    }
+  });
+
+  it('is undefined for transport failures and unknown codes', () => {
+    expect(loginErrorKind(null)).toBeUndefined();
+    expect(loginErrorKind(WeChatError.transport('jscode2session', 'HTTP 502').errcode)).toBe(
+      undefined,
+    );
+    expect(loginErrorKind(0)).toBeUndefined();
+    expect(loginErrorKind(12345)).toBeUndefined();
   });
 });

@@ -1,0 +1,76 @@
+import type { LoginService } from '../login/login-service.js';
+import type { LoginSession } from '../login/session-store.js';
+import { InvalidArgumentError } from '../shared/errors.js';
+import { fingerprint } from '../shared/secret.js';
+import { unary, type BoundaryDeps } from './call-boundary.js';
+import { toTimestamp } from './convert.js';
+import type { LoginServiceHandlers } from './generated/wxtoken/v1/LoginService.js';
+import type { Session } from './generated/wxtoken/v1/Session.js';
+import { optionalString, requireAppId } from './validate.js';
+
+/** wx.login codes are short (~32 chars); anything far longer is not one. */
+const MAX_CODE_CHARS = 256;
+/** encryptedData of getUserInfo/getPhoneNumber is a few KB at most. */
+const MAX_ENCRYPTED_CHARS = 32_768;
+const HANDLE = /^[A-Za-z0-9_-]{32}$/;
+
+function requireHandle(value: unknown): string {
+  const handle = optionalString(value, 'session_handle', 64);
+  if (handle === '') throw new InvalidArgumentError('session_handle', 'must not be empty');
+  if (!HANDLE.test(handle))
+    throw new InvalidArgumentError('session_handle', 'is not a session handle');
+  return handle;
+}
+
+function required(value: unknown, field: string, max: number): string {
+  const v = optionalString(value, field, max);
+  if (v === '') throw new InvalidArgumentError(field, 'must not be empty');
+  return v;
+}
+
+function toSession(s: LoginSession): Session {
+  return {
+    app_id: s.appId,
+    openid: s.openid,
+    unionid: s.unionid ?? '',
+    expires_at: toTimestamp(s.expiresAt),
+  };
+}
+
+/** Thin handlers for LoginService; codes, keys and handles are logged as fingerprints only. */
+export function loginHandlers(login: LoginService, deps: BoundaryDeps): LoginServiceHandlers {
+  return {
+    Code2Session: unary('Code2Session', deps, async (req) => {
+      const appId = requireAppId(req.app_id);
+      const code = required(req.js_code, 'js_code', MAX_CODE_CHARS);
+      const r = await login.code2Session(appId, code);
+      deps.log.info(
+        { appId, code: fingerprint(code), session: fingerprint(r.session.handle) },
+        'code2session',
+      );
+      return {
+        openid: r.session.openid,
+        unionid: r.session.unionid ?? '',
+        session_handle: r.session.handle,
+        expires_at: toTimestamp(r.session.expiresAt),
+        session_key: r.exposedSessionKey ?? '',
+      };
+    }),
+    GetSession: unary('GetSession', deps, async (req) =>
+      toSession(await login.getSession(requireHandle(req.session_handle))),
+    ),
+    DecryptUserData: unary('DecryptUserData', deps, async (req) => ({
+      json: await login.decryptUserData(
+        requireHandle(req.session_handle),
+        required(req.encrypted_data, 'encrypted_data', MAX_ENCRYPTED_CHARS),
+        required(req.iv, 'iv', 64),
+      ),
+    })),
+    CheckSession: unary('CheckSession', deps, async (req) => ({
+      valid: await login.checkSession(requireHandle(req.session_handle)),
+    })),
+    ResetSessionKey: unary('ResetSessionKey', deps, async (req) =>
+      toSession(await login.resetSessionKey(requireHandle(req.session_handle))),
+    ),
+  };
+}

@@ -1,0 +1,220 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { AppConfig, Config } from '../config/config.js';
+import type { Clock } from '../shared/clock.js';
+import {
+  AppNotFoundError,
+  LoginCodeError,
+  SessionNotFoundError,
+  type LoginCodeProblem,
+} from '../shared/errors.js';
+import type { RefreshLocks } from '../token/token-store.js';
+import type { WeChatClient } from '../wechat/wechat-client.js';
+import { WeChatError, isRetryable, isWeChatError } from '../wechat/wechat-error.js';
+import type { LoginSession, SessionStore } from './session-store.js';
+import { decryptUserData, sessionSignature } from './wechat-crypto.js';
+
+/** A code lives 5 minutes at WeChat (wechat-api.md §4); its exchange result lives as long. */
+const CODE_LIFETIME_MS = 300_000;
+const LOCK_TTL_MS = 15_000;
+const POLL_MS = 25;
+const RETRIES = 2;
+
+const PROBLEM_BY_ERRCODE: ReadonlyMap<number, LoginCodeProblem> = new Map([
+  [40029, 'invalid_code'],
+  [40163, 'code_used'],
+  [40226, 'blocked'],
+  [45011, 'rate_limited'],
+]);
+
+export interface Code2SessionResult {
+  readonly session: LoginSession;
+  /** Present only when the app's config allows exposing it. */
+  readonly exposedSessionKey?: string;
+}
+
+export interface LoginServiceDeps {
+  readonly clock: Clock;
+  readonly apps: readonly AppConfig[];
+  readonly login: Config['login'];
+  readonly wechat: Pick<WeChatClient, 'code2Session' | 'checkSessionKey' | 'resetSessionKey'>;
+  readonly sessions: SessionStore;
+  readonly locks: RefreshLocks;
+  /** The app's current access token (the TokenService), for checksession/reset. */
+  readonly accessToken: (appId: string) => Promise<string>;
+  readonly onExchange?: (appId: string, result: 'upstream' | 'dedup' | 'error') => void;
+}
+
+/**
+ * The login exchange, done the way WeChat asks: AppSecret and session_key stay inside.
+ * A code is exchanged upstream at most once: concurrent calls in this process share one
+ * promise, and across replicas a lock keyed by a hash of (app, code) plus a short-lived
+ * result record make every duplicate or retry get the first answer, never 40163.
+ */
+export class LoginService {
+  readonly #apps: ReadonlyMap<string, AppConfig>;
+  readonly #inFlight = new Map<string, Promise<LoginSession>>();
+
+  constructor(private readonly deps: LoginServiceDeps) {
+    this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
+  }
+
+  async code2Session(appId: string, jsCode: string): Promise<Code2SessionResult> {
+    const app = this.#app(appId);
+    const hash = codeHash(appId, jsCode);
+    let pending = this.#inFlight.get(hash);
+    if (pending) this.deps.onExchange?.(appId, 'dedup');
+    else {
+      pending = this.#exchangeOnce(app, jsCode, hash).finally(() => this.#inFlight.delete(hash));
+      this.#inFlight.set(hash, pending);
+    }
+    const session = await pending;
+    const expose = app.exposeSessionKey ?? this.deps.login.exposeSessionKey;
+    return { session, ...(expose ? { exposedSessionKey: session.sessionKey.reveal() } : {}) };
+  }
+
+  async getSession(handle: string): Promise<LoginSession> {
+    const session = await this.deps.sessions.getSession(handle);
+    if (!session) throw new SessionNotFoundError();
+    return session;
+  }
+
+  async decryptUserData(handle: string, encryptedData: string, iv: string): Promise<string> {
+    const s = await this.getSession(handle);
+    const data = decryptUserData({
+      encryptedData,
+      iv,
+      sessionKey: s.sessionKey.reveal(),
+      appId: s.appId,
+    });
+    return JSON.stringify(data);
+  }
+
+  async checkSession(handle: string): Promise<boolean> {
+    const s = await this.getSession(handle);
+    const token = await this.deps.accessToken(s.appId);
+    return this.deps.wechat.checkSessionKey(
+      token,
+      s.openid,
+      sessionSignature(s.sessionKey.reveal()),
+    );
+  }
+
+  /** New session key from WeChat; it inherits the old one's expiry, and so does the session. */
+  async resetSessionKey(handle: string): Promise<LoginSession> {
+    const s = await this.getSession(handle);
+    const token = await this.deps.accessToken(s.appId);
+    const reset = await this.deps.wechat.resetSessionKey(
+      token,
+      s.openid,
+      sessionSignature(s.sessionKey.reveal()),
+    );
+    const next: LoginSession = { ...s, sessionKey: reset.sessionKey };
+    await this.deps.sessions.putSession(next);
+    return next;
+  }
+
+  /** 1. a recorded answer; 2. the lock, or wait for its holder's answer; 3. exchange and record. */
+  async #exchangeOnce(app: AppConfig, jsCode: string, hash: string): Promise<LoginSession> {
+    const { sessions, locks, clock } = this.deps;
+    const deadline = clock.now() + LOCK_TTL_MS;
+    for (;;) {
+      const recorded = await sessions.getExchange(app.appId, hash);
+      if (recorded) {
+        this.deps.onExchange?.(app.appId, 'dedup');
+        return this.#replay(recorded);
+      }
+      const lock = await locks.tryAcquire(`${app.appId}:code:${hash}`, LOCK_TTL_MS);
+      if (lock) {
+        try {
+          const again = await sessions.getExchange(app.appId, hash);
+          if (again) return this.#replay(again);
+          return await this.#exchange(app, jsCode, hash);
+        } finally {
+          await locks.release(lock).catch(() => undefined);
+        }
+      }
+      if (clock.now() >= deadline) {
+        throw WeChatError.transport(
+          'jscode2session',
+          'timed out waiting for another replica to exchange this code',
+        );
+      }
+      await clock.sleep(POLL_MS);
+    }
+  }
+
+  async #exchange(app: AppConfig, jsCode: string, hash: string): Promise<LoginSession> {
+    const { sessions, clock } = this.deps;
+    try {
+      const r = await this.#withRetry(() => this.deps.wechat.code2Session(app, jsCode));
+      const session: LoginSession = {
+        handle: randomBytes(24).toString('base64url'),
+        appId: app.appId,
+        openid: r.openid,
+        ...(r.unionid ? { unionid: r.unionid } : {}),
+        sessionKey: r.sessionKey,
+        expiresAt: clock.now() + this.deps.login.sessionTtlSeconds * 1000,
+      };
+      await sessions.putSession(session);
+      await sessions.putExchange(
+        app.appId,
+        hash,
+        { ok: { handle: session.handle } },
+        CODE_LIFETIME_MS,
+      );
+      this.deps.onExchange?.(app.appId, 'upstream');
+      return session;
+    } catch (err) {
+      this.deps.onExchange?.(app.appId, 'error');
+      const problem =
+        isWeChatError(err) && err.errcode !== null
+          ? PROBLEM_BY_ERRCODE.get(err.errcode)
+          : undefined;
+      if (!problem) throw err;
+      // A code's verdict does not change: record it so a replay gets the same answer.
+      if (problem !== 'rate_limited') {
+        const e = err as WeChatError;
+        await sessions
+          .putExchange(
+            app.appId,
+            hash,
+            { error: { errcode: e.errcode!, errmsg: e.errmsg } },
+            CODE_LIFETIME_MS,
+          )
+          .catch(() => undefined);
+      }
+      throw new LoginCodeError(problem, err as WeChatError);
+    }
+  }
+
+  /** -1 and timeouts are retried a bounded number of times; a code error never is. */
+  async #withRetry<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const transient = isRetryable(err) && !(isWeChatError(err) && err.errcode === 45011);
+        if (!transient || attempt >= RETRIES) throw err;
+        await this.deps.clock.sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  async #replay(record: Awaited<ReturnType<SessionStore['getExchange']>>): Promise<LoginSession> {
+    if (record && 'ok' in record) return this.getSession(record.ok.handle);
+    const { errcode, errmsg } = record!.error;
+    const upstream = new WeChatError('jscode2session', errcode, errmsg);
+    throw new LoginCodeError(PROBLEM_BY_ERRCODE.get(errcode) ?? 'invalid_code', upstream);
+  }
+
+  #app(appId: string): AppConfig {
+    const app = this.#apps.get(appId);
+    if (!app) throw new AppNotFoundError(appId);
+    return app;
+  }
+}
+
+/** SHA-256 of (app, code): the only form in which a code is ever stored or logged. */
+export function codeHash(appId: string, jsCode: string): string {
+  return createHash('sha256').update(`${appId}\0${jsCode}`).digest('hex');
+}

@@ -1,0 +1,94 @@
+import type { Redis } from 'ioredis';
+import { StoreUnavailableError } from '../shared/errors.js';
+import { Secret } from '../shared/secret.js';
+import type { RedisKeys } from '../redis/redis-keys.js';
+import type { Clock } from '../shared/clock.js';
+import type { ExchangeRecord, LoginSession, SessionStore } from './session-store.js';
+
+interface StoredSession {
+  appId: string;
+  openid: string;
+  unionid?: string;
+  sessionKey: string;
+  expiresAt: number;
+}
+
+/**
+ * Sessions on the same Redis node(s) as tokens, each a JSON string with a TTL. Written to every
+ * node (a majority must accept) and read from all (any copy wins: a session never changes
+ * except through ResetSessionKey, which rewrites every copy).
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly #quorum: number;
+
+  constructor(
+    private readonly clients: readonly Redis[],
+    private readonly keys: RedisKeys,
+    private readonly clock: Clock,
+  ) {
+    this.#quorum = Math.floor(clients.length / 2) + 1;
+  }
+
+  async getSession(handle: string): Promise<LoginSession | null> {
+    const raw = await this.#readAny(`get session`, this.keys.session(handle));
+    if (!raw) return null;
+    const s = JSON.parse(raw) as StoredSession;
+    if (s.expiresAt <= this.clock.now()) return null;
+    return {
+      handle,
+      appId: s.appId,
+      openid: s.openid,
+      ...(s.unionid ? { unionid: s.unionid } : {}),
+      sessionKey: new Secret(s.sessionKey),
+      expiresAt: s.expiresAt,
+    };
+  }
+
+  async putSession(session: LoginSession): Promise<void> {
+    const value: StoredSession = {
+      appId: session.appId,
+      openid: session.openid,
+      ...(session.unionid ? { unionid: session.unionid } : {}),
+      sessionKey: session.sessionKey.reveal(),
+      expiresAt: session.expiresAt,
+    };
+    const ttl = Math.max(1, Math.ceil(session.expiresAt - this.clock.now()));
+    await this.#writeAll(
+      'put session',
+      this.keys.session(session.handle),
+      JSON.stringify(value),
+      ttl,
+    );
+  }
+
+  async getExchange(appId: string, codeHash: string): Promise<ExchangeRecord | null> {
+    const raw = await this.#readAny('get exchange', this.keys.codeExchange(appId, codeHash));
+    return raw ? (JSON.parse(raw) as ExchangeRecord) : null;
+  }
+
+  async putExchange(
+    appId: string,
+    codeHash: string,
+    record: ExchangeRecord,
+    ttlMs: number,
+  ): Promise<void> {
+    const key = this.keys.codeExchange(appId, codeHash);
+    await this.#writeAll('put exchange', key, JSON.stringify(record), Math.ceil(ttlMs));
+  }
+
+  async #readAny(operation: string, key: string): Promise<string | null> {
+    const results = await Promise.allSettled(this.clients.map((c) => c.get(key)));
+    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (answers.length < this.#quorum) throw new StoreUnavailableError(operation);
+    return answers.find((v) => v !== null) ?? null;
+  }
+
+  async #writeAll(operation: string, key: string, value: string, ttlMs: number): Promise<void> {
+    const results = await Promise.allSettled(
+      this.clients.map((c) => c.set(key, value, 'PX', ttlMs)),
+    );
+    if (results.filter((r) => r.status === 'fulfilled').length < this.#quorum) {
+      throw new StoreUnavailableError(operation);
+    }
+  }
+}

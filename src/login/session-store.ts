@@ -1,0 +1,36 @@
+import type { Secret } from '../shared/secret.js';
+
+/** A server-side login session: what a session handle stands for. Times in ms. */
+export interface LoginSession {
+  readonly handle: string;
+  readonly appId: string;
+  readonly openid: string;
+  readonly unionid?: string;
+  readonly sessionKey: Secret;
+  readonly expiresAt: number;
+}
+
+/**
+ * What exchanging one code gave, kept for the code's lifetime so a duplicated or retried
+ * code gets the same answer instead of WeChat's 40163. Errors that will not change on retry
+ * (invalid, used, blocked code) are kept too; transient ones are not.
+ */
+export type ExchangeRecord =
+  | { readonly ok: { readonly handle: string } }
+  | { readonly error: { readonly errcode: number; readonly errmsg: string } };
+
+/**
+ * Sessions and code-exchange results, in the same store as tokens (memory or Redis).
+ * Codes are never stored: exchange records are keyed by a hash of (app, code).
+ */
+export interface SessionStore {
+  getSession(handle: string): Promise<LoginSession | null>;
+  putSession(session: LoginSession): Promise<void>;
+  getExchange(appId: string, codeHash: string): Promise<ExchangeRecord | null>;
+  putExchange(
+    appId: string,
+    codeHash: string,
+    record: ExchangeRecord,
+    ttlMs: number,
+  ): Promise<void>;
+}
