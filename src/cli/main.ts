@@ -116,6 +116,10 @@ Try:
   npx wxtoken status --addr ${addr}
   npx wxtoken refresh ${demo[0]!.appId} --reason "trying it out" --addr ${addr}
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
+
+Mini-program login (what wx.login() gives the device, then your server exchanges it):
+  curl -s -X POST -H 'content-type: application/json' -d '{}' ${url}/__sim/apps/${demo[0]!.appId}/codes
+  grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}","js_code":"<code from above>"}' ${addr} wxtoken.v1.LoginService/Code2Session
 `);
     runUntilSignal(
       async () => {

@@ -193,7 +193,10 @@ export class LoginService {
       try {
         return await call();
       } catch (err) {
-        const transient = isRetryable(err) && !(isWeChatError(err) && err.errcode === 45011);
+        // A code error (40029, 40163, 40226, 45011) is WeChat's verdict, not a blip.
+        const codeProblem =
+          isWeChatError(err) && err.errcode !== null && PROBLEM_BY_ERRCODE.has(err.errcode);
+        const transient = isRetryable(err) && !codeProblem;
         if (!transient || attempt >= RETRIES) throw err;
         await this.deps.clock.sleep(100 * 2 ** attempt);
       }

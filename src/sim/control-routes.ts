@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-io.js';
 import type { SimBackend } from './sim-backend.js';
-import { SimInputError, SimUnknownAppError } from './sim-errors.js';
+import { SimInputError, SimUnknownAppError, SimUnknownUserError } from './sim-errors.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
 /** Prefix of the control API; nothing under it exists on the real WeChat. */
@@ -16,8 +16,9 @@ const OK: Answer = { body: { ok: true } };
 
 /**
  * The control API (design.md "Simulator"): tests configure apps, inject faults, rotate tokens
- * as another system would, and read counters and the call log. Bad input → 400, unknown app or
- * route → 404, each with `{ ok: false, error }`.
+ * as another system would, play a mini program's device (wx.login codes, encrypted open data),
+ * and read counters, users and the call log. Bad input → 400, unknown app, user or route → 404,
+ * each with `{ ok: false, error }`.
  */
 export async function handleControlRequest(
   req: IncomingMessage,
@@ -30,7 +31,11 @@ export async function handleControlRequest(
     if (answer) sendJson(res, answer.status ?? 200, answer.body);
     else sendJson(res, 404, { ok: false, error: `no such route: ${req.method} ${url.pathname}` });
   } catch (err) {
-    if (err instanceof SimInputError || err instanceof SimUnknownAppError) {
+    if (
+      err instanceof SimInputError ||
+      err instanceof SimUnknownAppError ||
+      err instanceof SimUnknownUserError
+    ) {
       sendJson(res, err instanceof SimInputError ? 400 : 404, { ok: false, error: err.message });
     } else {
       throw err;
@@ -44,8 +49,12 @@ async function route(
   backend: SimBackend,
 ): Promise<Answer | undefined> {
   const path = url.pathname.slice(CONTROL_PREFIX.length);
-  const key = `${req.method ?? 'GET'} ${path.replace(/^apps\/[^/]+\//, 'apps/:appId/')}`;
+  const route = path
+    .replace(/^apps\/[^/]+\//, 'apps/:appId/')
+    .replace(/^apps\/:appId\/users\/[^/]+/, 'apps/:appId/users/:openid');
+  const key = `${req.method ?? 'GET'} ${route}`;
   const appId = decodeURIComponent(/^apps\/([^/]+)\//.exec(path)?.[1] ?? '');
+  const openid = decodeURIComponent(/^apps\/[^/]+\/users\/([^/]+)/.exec(path)?.[1] ?? '');
   switch (key) {
     case 'GET health':
       return OK;
@@ -65,6 +74,12 @@ async function route(
       return OK;
     case 'POST apps/:appId/rotate':
       return rotate(backend, appId, await readJson(req, {}));
+    case 'POST apps/:appId/codes':
+      return { body: backend.login.issueCode(appId, await readJson(req, {})) };
+    case 'GET apps/:appId/users/:openid':
+      return { body: backend.login.user(appId, openid) };
+    case 'POST apps/:appId/users/:openid/encrypt':
+      return { body: backend.login.encrypt(appId, openid, await readJson(req)) };
     case 'POST check':
       return { body: backend.check(accessTokenOf(await readJson(req))) };
     case 'GET calls':

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { FaultQueue } from './fault-queue.js';
+import { LoginState } from './login-state.js';
 import { mintTokenValue } from './mint-token-value.js';
 import { QuotaCounter, beijingDay, minuteOf } from './quota-counter.js';
 import { TokenChannel, type IssuedToken } from './token-channel.js';
@@ -18,14 +19,15 @@ export type IssueOutcome =
   | { ok: false; errcode: number; errmsg?: string };
 
 /**
- * One appid as WeChat sees it: its settings, its two token channels, quotas, counters and
- * injected faults. Pure and clock-free: every method takes `now`, so the whole lifetime of a
- * token can be tested by passing numbers. Request parsing and errcode precedence live in
- * SimBackend; this class starts where the appid is known.
+ * One appid as WeChat sees it: its settings, its two token channels, its mini-program users
+ * (`login`), quotas, counters and injected faults. Pure and clock-free: every method takes
+ * `now`, so the whole lifetime of a token can be tested by passing numbers. Request parsing and
+ * errcode precedence live in SimBackend and SimLogin; this class starts where the appid is known.
  */
 export class SimApp {
   readonly classic = new TokenChannel('classic');
   readonly stable = new TokenChannel('stable');
+  readonly login = new LoginState();
   readonly faults = new FaultQueue();
   readonly counters: SimCounters = {
     tokenCalls: 0,
@@ -34,6 +36,10 @@ export class SimApp {
     stableIssued: 0,
     stableForceIssued: 0,
     checkCalls: 0,
+    code2sessionCalls: 0,
+    code2sessionOk: 0,
+    checkSessionCalls: 0,
+    resetSessionKeyCalls: 0,
     errors: {},
     faults: {},
   };
@@ -55,7 +61,7 @@ export class SimApp {
     return this.#settings;
   }
 
-  /** New settings take effect on the next call; tokens, quotas used and counters are kept. */
+  /** New settings apply from the next call; tokens, users, quotas used and counters are kept. */
   update(settings: ResolvedSimAppSettings): void {
     this.#settings = settings;
     this.#whitelist = settings.ipWhitelist && toBlockList(settings.ipWhitelist);

@@ -12,3 +12,14 @@ export class SimUnknownAppError extends Error {
     super(`app ${JSON.stringify(appId)} is not configured`);
   }
 }
+
+/** A control call named an openid the app never issued a code for. */
+export class SimUnknownUserError extends Error {
+  override readonly name = 'SimUnknownUserError';
+  constructor(
+    readonly appId: string,
+    readonly openid: string,
+  ) {
+    super(`app ${JSON.stringify(appId)} has no user with openid ${JSON.stringify(openid)}`);
+  }
+}

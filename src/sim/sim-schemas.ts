@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SimInputError } from './sim-errors.js';
-import type { ResolvedSimAppSettings, SimAppSettings, SimFault } from './types.js';
+import type { ResolvedSimAppSettings, SimAppSettings, SimCodeRequest, SimFault } from './types.js';
 
 const seconds = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -32,6 +32,13 @@ const settingsSchema = z
     // 3 for the `NN_` prefix; WeChat only promises tokens fit in 512 characters (wechat-api.md §0).
     tokenLength: z.number().int().min(16).max(512).default(136),
     ipWhitelist: z.array(ipOrCidr).optional(),
+    codeLifetimeSeconds: z.number().finite().positive().default(300),
+    sessionKeyLifetimeSeconds: z
+      .number()
+      .finite()
+      .positive()
+      .default(3 * 86_400),
+    unionidBound: z.boolean().default(true),
   })
   // WeChat's proportion (300 s of 7200 s), so a test that shortens lifetimes to a few seconds
   // gets a workable stable window without setting one.
@@ -45,7 +52,14 @@ const settingsSchema = z
     path: ['stableWindowSeconds'],
   }) satisfies z.ZodType<ResolvedSimAppSettings, SimAppSettings>;
 
-const endpoint = z.enum(['token', 'stable_token', 'get_api_domain_ip']);
+const endpoint = z.enum([
+  'token',
+  'stable_token',
+  'get_api_domain_ip',
+  'jscode2session',
+  'checksession',
+  'resetusersessionkey',
+]);
 
 const faultSchema = z.strictObject({
   kind: z.enum([
@@ -61,6 +75,16 @@ const faultSchema = z.strictObject({
   endpoints: z.array(endpoint).min(1).optional(),
 }) satisfies z.ZodType<SimFault>;
 
+const codeRequestSchema = z.strictObject({
+  user: z.string().min(1).max(128).optional(),
+  blocked: z.boolean().optional(),
+  unionid: z.boolean().optional(),
+}) satisfies z.ZodType<SimCodeRequest>;
+
+const encryptRequestSchema = z.strictObject({
+  data: z.record(z.string(), z.unknown()),
+});
+
 function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
@@ -74,4 +98,13 @@ export function parseSimAppSettings(input: unknown): ResolvedSimAppSettings {
 
 export function parseSimFault(input: unknown): SimFault {
   return parse(faultSchema, input, 'fault');
+}
+
+export function parseSimCodeRequest(input: unknown): SimCodeRequest {
+  return parse(codeRequestSchema, input, 'code request');
+}
+
+/** The body of `POST /__sim/apps/:appId/users/:openid/encrypt`: `{ data: object }`. */
+export function parseSimEncryptRequest(input: unknown): { data: Record<string, unknown> } {
+  return parse(encryptRequestSchema, input, 'encrypt request');
 }

@@ -4,7 +4,16 @@
  */
 
 /** The WeChat endpoints the simulator serves; also the `endpoint` of a logged call. */
-export type SimEndpoint = 'token' | 'stable_token' | 'get_api_domain_ip';
+export type SimEndpoint =
+  | 'token'
+  | 'stable_token'
+  | 'get_api_domain_ip'
+  /** GET /sns/jscode2session (wechat-api.md §4). */
+  | 'jscode2session'
+  /** GET /wxa/checksession (§5). */
+  | 'checksession'
+  /** GET /wxa/resetusersessionkey (§6). */
+  | 'resetusersessionkey';
 
 /** Which token channel issued a token (wechat-api.md §2: the two share nothing). */
 export type SimChannel = 'classic' | 'stable';
@@ -35,6 +44,18 @@ export interface SimAppSettings {
   tokenLength?: number;
   /** IPs or CIDR ranges allowed to fetch tokens; absent means no check (wechat-api.md §9). */
   ipWhitelist?: string[];
+  /** How long a wx.login() code can be exchanged at jscode2session. Default 300 (§4). */
+  codeLifetimeSeconds?: number;
+  /**
+   * Lifetime of a session_key from the exchange that issued it; a reset keeps the expiry.
+   * WeChat documents none (§4). Default 259200 (3 days).
+   */
+  sessionKeyLifetimeSeconds?: number;
+  /**
+   * Whether the app is bound to an Open Platform account, so that jscode2session returns a
+   * unionid (§4). A user's own `unionid` flag (SimCodeRequest) overrides it. Default true.
+   */
+  unionidBound?: boolean;
 }
 
 /** Settings with every default applied. */
@@ -77,6 +98,14 @@ export interface SimCounters {
   stableForceIssued: number;
   /** get_api_domain_ip requests carrying one of this app's tokens. */
   checkCalls: number;
+  /** Requests to /sns/jscode2session naming this app, whatever their outcome. */
+  code2sessionCalls: number;
+  /** Codes exchanged for a session_key. */
+  code2sessionOk: number;
+  /** /wxa/checksession requests carrying one of this app's tokens. */
+  checkSessionCalls: number;
+  /** /wxa/resetusersessionkey requests carrying one of this app's tokens. */
+  resetSessionKeyCalls: number;
   /** errcode → how many calls of this app drew it; equals the errcodes in the call log. */
   errors: Record<string, number>;
   /** Fault kind → how many calls it answered. */
@@ -97,6 +126,10 @@ export interface SimCall {
   fault?: SimFaultKind;
   /** fingerprint() of the token issued or checked, to correlate with wxtoken's own logs. */
   tokenFingerprint?: string;
+  /** Login endpoints: the user the code or the openid parameter named, once known. */
+  openid?: string;
+  /** fingerprint() of the session_key issued (jscode2session, resetusersessionkey). */
+  sessionKeyFingerprint?: string;
 }
 
 /** The verdict on a token, as get_api_domain_ip would give it (wechat-api.md §3, §10). */
@@ -106,4 +139,43 @@ export interface SimCheckResult {
   errcode: number;
   appId?: string;
   channel?: SimChannel;
+}
+
+/**
+ * `POST /__sim/apps/:appId/codes`: what the device's wx.login() would do. Flags given here
+ * stick to the user for later codes; flags left out keep the user's current ones.
+ */
+export interface SimCodeRequest {
+  /** A stable user id of the test's choosing; the same id gives the same openid. Default random. */
+  user?: string;
+  /** A high-risk user: exchanging this user's codes draws 40226. Default false. */
+  blocked?: boolean;
+  /** Whether this user gets a unionid; absent follows the app's `unionidBound`. */
+  unionid?: boolean;
+}
+
+/** A wx.login() code, and who it stands for, so a test knows the openid to expect. */
+export interface SimIssuedCode {
+  code: string;
+  openid: string;
+  unionid?: string;
+}
+
+/** `GET /__sim/apps/:appId/users/:openid`: a user as WeChat knows them. Never the key itself. */
+export interface SimUserView {
+  openid: string;
+  unionid?: string;
+  blocked: boolean;
+  /** fingerprint() of the current session_key; absent until a code has been exchanged. */
+  sessionKeyFingerprint?: string;
+  /** Clock time (ms) the current session_key expires. */
+  sessionKeyExpiresAt?: number;
+}
+
+/** Open data as the mini program hands it to the device (wechat-api.md §8). */
+export interface SimEncryptedData {
+  /** base64 of AES-128-CBC/PKCS#7 ciphertext. */
+  encryptedData: string;
+  /** base64 of the 16-byte IV. */
+  iv: string;
 }

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 
-/** errmsg texts as WeChat actually returns them (wechat-api.md §1-3), before the rid suffix. */
+/** errmsg texts as WeChat actually returns them (wechat-api.md §1-6), before the rid suffix. */
 const ERRMSG: Readonly<Record<number, string>> = {
   [-1]: 'system error',
   40001: 'invalid credential, access_token is invalid or not latest',
   40002: 'invalid grant_type',
   40013: 'invalid appid',
+  40029: 'invalid code',
   40125: 'invalid appsecret',
+  40163: 'code been used',
   40164: 'invalid ip, not in whitelist',
+  40226: 'code blocked',
   41001: 'access_token missing',
   41002: 'appid missing',
   41004: 'appsecret missing',
@@ -16,6 +19,10 @@ const ERRMSG: Readonly<Record<number, string>> = {
   45009: 'reach max api daily quota limit',
   45011: 'api minute-quota reach limit mustslower retry next minute',
   47001: 'data format error',
+  // The typo is WeChat's (§6).
+  87007: 'session_key is not existd or expired',
+  87008: 'invalid sig_method',
+  87009: 'invalid signature',
 };
 
 export interface WeChatErrorBody {

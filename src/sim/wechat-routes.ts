@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../shared/clock.js';
 import { WECHAT_JSON, readBody, remoteIp, sendJson } from './http-io.js';
+import { loginRequestFromQuery } from './login-request.js';
 import type { SimBackend, SimReply } from './sim-backend.js';
 import { sendReply } from './send-reply.js';
 import { tokenRequestFromQuery } from './token-request.js';
@@ -43,6 +44,12 @@ async function route(
     }
     case '/cgi-bin/get_api_domain_ip':
       return backend.apiDomainIp(url.searchParams.get('access_token') ?? undefined);
+    case '/sns/jscode2session':
+      return backend.login.code2Session(loginRequestFromQuery(url.searchParams));
+    case '/wxa/checksession':
+      return backend.login.checkSession(loginRequestFromQuery(url.searchParams));
+    case '/wxa/resetusersessionkey':
+      return backend.login.resetSessionKey(loginRequestFromQuery(url.searchParams));
     default:
       return undefined;
   }

@@ -5,18 +5,22 @@ import { CONTROL_PREFIX, handleControlRequest } from './control-routes.js';
 import { sendJson } from './http-io.js';
 import { SimBackend } from './sim-backend.js';
 import { SimInputError } from './sim-errors.js';
-import type { SimAppSettings, SimFault } from './types.js';
+import type { SimAppSettings, SimCodeRequest, SimFault, SimIssuedCode } from './types.js';
 import { handleWeChatRequest } from './wechat-routes.js';
 
-export { SimInputError, SimUnknownAppError } from './sim-errors.js';
+export { SimInputError, SimUnknownAppError, SimUnknownUserError } from './sim-errors.js';
 export type {
   SimAppSettings,
   SimCall,
   SimCheckResult,
+  SimCodeRequest,
   SimCounters,
+  SimEncryptedData,
   SimEndpoint,
   SimFault,
   SimFaultKind,
+  SimIssuedCode,
+  SimUserView,
 } from './types.js';
 
 export interface WeChatSimulatorOptions {
@@ -54,6 +58,11 @@ export class WeChatSimulator {
   /** Throws SimUnknownAppError for an app that is not configured. */
   injectFault(appId: string, fault: SimFault): void {
     this.backend.injectFault(appId, fault);
+  }
+
+  /** What wx.login() would return on a device of `request.user`; see SimCodeRequest. */
+  issueCode(appId: string, request: SimCodeRequest = {}): SimIssuedCode {
+    return this.backend.login.issueCode(appId, request);
   }
 
   /** Listens on `host:port` (`[::1]:0` for IPv6; port 0 picks a free one). */

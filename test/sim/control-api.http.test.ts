@@ -76,6 +76,10 @@ describe('control API /__sim/ (design.md "Simulator")', () => {
       stableIssued: 2,
       stableForceIssued: 1,
       checkCalls: 1,
+      code2sessionCalls: 0,
+      code2sessionOk: 0,
+      checkSessionCalls: 0,
+      resetSessionKeyCalls: 0,
       errors: { '40125': 1 },
       faults: {},
     });
