@@ -4,6 +4,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
+import { loginLatency } from './login-latency.js';
 import { runLoad, type LoadResult } from './load.js';
 
 /**
@@ -91,6 +92,12 @@ async function main(): Promise<void> {
   const serve = pinned([BIN, 'serve', '--config', config]);
   const port = (await waitFor(serve, /"grpc":(\d+).*"msg":"wxtoken serving"/))[1]!;
   const serveResult = await measure('wxtoken serve', serve, `127.0.0.1:${port}`);
+  const login = await loginLatency(url, `127.0.0.1:${port}`, APP, 'bench-secret', 310);
+  console.log(
+    `Code2Session     direct to simulator p50 ${login.direct.p50Ms.toFixed(2)} ms p99 ${login.direct.p99Ms.toFixed(2)} ms; ` +
+      `via wxtoken p50 ${login.viaWxtoken.p50Ms.toFixed(2)} ms p99 ${login.viaWxtoken.p99Ms.toFixed(2)} ms; ` +
+      `added p50 ${(login.viaWxtoken.p50Ms - login.direct.p50Ms).toFixed(2)} ms`,
+  );
   serve.kill('SIGTERM');
   await sim.close();
 
