@@ -1,4 +1,8 @@
+import * as grpc from '@grpc/grpc-js';
 import type { Config } from './config/config.js';
+import { startMetricsServer } from './metrics/metrics-server.js';
+import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
+import type { AppStatusReport } from './token/token-service.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { LeaderElector } from './leader/leader-elector.js';
 import { MemoryLease } from './leader/memory-lease.js';
@@ -41,12 +45,22 @@ export async function startServer(
   const log = options.log ?? createLogger(config.log);
   const apps = config.apps;
 
+  // Metrics read state at scrape time through these late-bound sources.
+  let ready = false;
+  let sources = { apps: (): AppStatusReport[] => [], isLeader: () => false, storeUp: () => true };
+  const metrics = new WxtokenMetrics({
+    apps: () => sources.apps(),
+    isLeader: () => sources.isLeader(),
+    storeUp: () => sources.storeUp(),
+    ready: () => ready,
+  });
   const wechat =
     options.wechat ??
     new HttpWeChatClient({
       baseUrl: config.wechat.baseUrl,
       timeoutMs: config.wechat.timeoutMs,
       clock,
+      observer: { onResponse: (e) => metrics.onUpstream(e) },
     });
   // Embedded mode (no redis.urls): in-memory store, locks and lease behind the cluster's ports.
   const backend: Backend = config.redis.urls.length
@@ -68,7 +82,10 @@ export async function startServer(
     maxWaitMs: config.wechat.timeoutMs + 1_000,
     isLeader: () => isLeader(),
     storeHealth: () => storeHealth(),
-    onRefresh: (e) => logRefresh(log, e),
+    onRefresh: (e) => {
+      logRefresh(log, e);
+      metrics.onRefresh(e);
+    },
     log: (level, obj, msg) => log[level](obj, msg),
   });
   const elector = new LeaderElector({
@@ -77,16 +94,26 @@ export async function startServer(
     ttlMs: config.lease.ttlMs,
     renewIntervalMs: config.lease.renewIntervalMs,
     onStartedLeading: (signal) => {
+      metrics.onLeadershipChange();
       log.info({ leader: true }, 'became leader; running the refresh schedule');
       return scheduler.run(signal);
     },
-    onStoppedLeading: () => log.warn({ leader: false }, 'stopped leading'),
+    onStoppedLeading: () => {
+      metrics.onLeadershipChange();
+      log.warn({ leader: false }, 'stopped leading');
+    },
+    onExtensionFailed: () => {
+      metrics.onLeaseExtensionFailed();
+      log.warn('leader lease could not be extended in time; stepping down');
+    },
     onError: (err) => log.error({ err }, 'leader lease error'),
   });
   isLeader = () => elector.isLeader();
 
   // 1. Warm the cache from the store (a cluster's replicas start with the current tokens).
-  const unsubscribeStore = store.subscribe((token) => cache.offer(token));
+  const unsubscribeStore = store.subscribe((token) => {
+    if (cache.offer(token)) metrics.onTokenApplied(token, clock.now());
+  });
   for (const app of apps) {
     const stored = await store.read(app.appId);
     if (stored) cache.offer(stored.current);
@@ -101,15 +128,29 @@ export async function startServer(
     sessions: backend.sessions,
     locks,
     accessToken: async (appId) => (await service.getToken(appId)).accessToken,
+    onExchange: (appId, result) => metrics.onCode2Session(appId, result),
   });
+  sources = {
+    apps: () => service.listApps(),
+    isLeader: () => isLeader(),
+    storeUp: () => storeHealth() !== 'down',
+  };
+  const metricsServer = config.metrics.listen
+    ? await startMetricsServer(config.metrics.listen, metrics.registry)
+    : undefined;
   const grpcServer = new GrpcServer(service, login, {
+    observer: {
+      onCallEnd: (method, code, ms) => metrics.onCallEnd(method, grpc.status[code], ms),
+    },
     listen: config.grpc.listen,
     maxRequestBytes: config.grpc.maxRequestBytes,
     log,
   });
   const grpcPort = await grpcServer.start();
-  const updateHealth = (): void =>
-    grpcServer.setServing(service.allLive() ? 'SERVING' : 'NOT_SERVING');
+  const updateHealth = (): void => {
+    ready = service.allLive();
+    grpcServer.setServing(ready ? 'SERVING' : 'NOT_SERVING');
+  };
   const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, updateHealth));
   const healthTimer = setInterval(updateHealth, 1_000);
   healthTimer.unref();
@@ -141,7 +182,12 @@ export async function startServer(
   });
 
   log.info(
-    { grpc: grpcPort, apps: apps.map((a) => `${a.appId} (${a.mode})`), store: backend.kind },
+    {
+      grpc: grpcPort,
+      metrics: metricsServer?.port ?? null,
+      apps: apps.map((a) => `${a.appId} (${a.mode})`),
+      store: backend.kind,
+    },
     'wxtoken serving',
   );
 
@@ -158,6 +204,7 @@ export async function startServer(
       await reconciling;
       unsubscribeStore();
       await store.close();
+      await metricsServer?.close();
       log.info('stopped');
     })());
 

@@ -12,6 +12,8 @@ export interface LeaderElectorOptions {
   /** Leader-only work; it must stop when `signal` aborts. */
   readonly onStartedLeading: (signal: AbortSignal) => Promise<void>;
   readonly onStoppedLeading?: () => void;
+  /** The lease could not be extended (lost, or could lapse first): leadership ends now. */
+  readonly onExtensionFailed?: () => void;
   readonly onError?: (err: unknown) => void;
 }
 
@@ -61,7 +63,10 @@ export class LeaderElector {
           nullOnAbort(this.o.lease.extend(handle!, this.o.ttlMs), work.signal),
         );
         this.o.clock.clearTimeout(watchdog);
-        if (!handle || handle.expiresAt <= this.o.clock.now()) break;
+        if (!handle || handle.expiresAt <= this.o.clock.now()) {
+          this.o.onExtensionFailed?.();
+          break;
+        }
         watchdog = this.#arm(handle, work);
       }
     } finally {

@@ -1,0 +1,213 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RefreshEvent } from '../refresher/token-refresher.js';
+import type { TokenRecord } from '../token/token.js';
+import type { AppStatusReport } from '../token/token-service.js';
+import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
+
+/** Default metrics that promtool rejects (gauges named like counters), per stack-notes.md. */
+const PROMTOOL_REJECTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+const STATES = ['warming', 'healthy', 'degraded', 'unavailable', 'config_error', 'quota_exhausted'];
+
+export interface MetricsSources {
+  /** Per-app status, read at scrape time (app ids come from config only: bounded labels). */
+  readonly apps: () => readonly AppStatusReport[];
+  readonly isLeader: () => boolean;
+  readonly storeUp: () => boolean;
+  readonly ready: () => boolean;
+}
+
+/**
+ * Every wxtoken metric, on the service's own registry (never prom-client's global one).
+ * Domain code reports through the small `on*` methods; gauges that mirror state are read
+ * at scrape time from `sources`, so they cannot drift from what ListApps says.
+ */
+export class WxtokenMetrics {
+  readonly registry = new Registry();
+  readonly #refreshes: Counter<'app' | 'trigger' | 'result'>;
+  readonly #upstreamDuration: Histogram<'endpoint' | 'result'>;
+  readonly #upstreamErrors: Counter<'endpoint' | 'errcode' | 'kind'>;
+  readonly #leadershipChanges: Counter;
+  readonly #leaseFailures: Counter;
+  readonly #propagation: Histogram;
+  readonly #grpcRequests: Counter<'method' | 'code'>;
+  readonly #grpcDuration: Histogram<'method'>;
+  readonly #code2session: Counter<'app' | 'result'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of PROMTOOL_REJECTS) this.registry.removeSingleMetric(name);
+
+    const perApp = (
+      name: string,
+      help: string,
+      value: (a: AppStatusReport) => number | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of sources.apps()) {
+            const v = value(a);
+            if (v !== undefined) this.set({ app: a.appId }, v);
+          }
+        },
+      });
+    perApp(
+      'wxtoken_token_expiry_timestamp_seconds',
+      'Expiry of the current token (unix seconds).',
+      (a) => (a.token ? a.token.expiresAt / 1000 : undefined),
+    );
+    perApp(
+      'wxtoken_token_generation',
+      'Generation of the current token.',
+      (a) => a.token?.generation,
+    );
+    perApp(
+      'wxtoken_token_last_refresh_timestamp_seconds',
+      'When the current token was fetched (unix seconds).',
+      (a) => (a.lastRefreshAt !== undefined ? a.lastRefreshAt / 1000 : undefined),
+    );
+    perApp(
+      'wxtoken_force_refresh_budget_remaining',
+      'Forced refreshes still allowed today.',
+      (a) => a.forceBudgetRemaining,
+    );
+    perApp(
+      'wxtoken_upstream_token_fetches_today',
+      'Token fetches by this replica since 00:00 Asia/Shanghai (WeChat quota: 2000/day classic).',
+      (a) => a.fetchesToday,
+    );
+    new Gauge({
+      name: 'wxtoken_app_state',
+      help: '1 for the app state in effect, 0 for the others.',
+      labelNames: ['app', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const a of sources.apps()) {
+          for (const state of STATES) this.set({ app: a.appId, state }, a.state === state ? 1 : 0);
+        }
+      },
+    });
+    const flag = (name: string, help: string, read: () => boolean) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read() ? 1 : 0);
+        },
+      });
+    flag(
+      'wxtoken_leader',
+      '1 when this replica leads (runs the refresh schedule).',
+      sources.isLeader,
+    );
+    flag('wxtoken_store_up', '1 when the store has quorum (or is embedded).', sources.storeUp);
+    flag('wxtoken_ready', '1 when gRPC health is SERVING.', sources.ready);
+
+    this.#refreshes = new Counter({
+      name: 'wxtoken_refreshes_total',
+      help: 'Refresh attempts by trigger and result.',
+      labelNames: ['app', 'trigger', 'result'],
+      registers,
+    });
+    this.#upstreamDuration = new Histogram({
+      name: 'wxtoken_upstream_request_duration_seconds',
+      help: 'WeChat API request duration.',
+      labelNames: ['endpoint', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'wxtoken_upstream_errors_total',
+      help: 'WeChat API errors by endpoint, errcode ("none" for transport errors) and kind.',
+      labelNames: ['endpoint', 'errcode', 'kind'],
+      registers,
+    });
+    this.#leadershipChanges = new Counter({
+      name: 'wxtoken_leadership_changes_total',
+      help: 'Times this replica started or stopped leading.',
+      registers,
+    });
+    this.#leaseFailures = new Counter({
+      name: 'wxtoken_lease_extension_failures_total',
+      help: 'Leader lease extensions that failed (leadership ended).',
+      registers,
+    });
+    this.#propagation = new Histogram({
+      name: 'wxtoken_propagation_lag_seconds',
+      help: "Time from a token's fetch to its arrival in this replica's cache.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.#grpcRequests = new Counter({
+      name: 'wxtoken_grpc_requests_total',
+      help: 'gRPC calls by method and status code.',
+      labelNames: ['method', 'code'],
+      registers,
+    });
+    this.#grpcDuration = new Histogram({
+      name: 'wxtoken_grpc_request_duration_seconds',
+      help: 'gRPC unary call duration.',
+      labelNames: ['method'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
+      registers,
+    });
+    this.#code2session = new Counter({
+      name: 'wxtoken_code2session_total',
+      help: 'Code2Session exchanges: upstream call, answered from a duplicate, or error.',
+      labelNames: ['app', 'result'],
+      registers,
+    });
+  }
+
+  onRefresh(e: RefreshEvent): void {
+    this.#refreshes.inc({ app: e.appId, trigger: e.trigger, result: e.result });
+  }
+
+  onUpstream(e: UpstreamEvent): void {
+    const ok = e.errcode === 0;
+    this.#upstreamDuration.observe(
+      { endpoint: e.endpoint, result: ok ? 'ok' : 'error' },
+      e.durationMs / 1000,
+    );
+    if (!ok) {
+      this.#upstreamErrors.inc({
+        endpoint: e.endpoint,
+        errcode: e.errcode === null ? 'none' : String(e.errcode),
+        kind: e.kind ?? 'unknown',
+      });
+    }
+  }
+
+  onCallEnd(method: string, code: string, durationMs: number): void {
+    this.#grpcRequests.inc({ method, code });
+    this.#grpcDuration.observe({ method }, durationMs / 1000);
+  }
+
+  onLeadershipChange(): void {
+    this.#leadershipChanges.inc();
+  }
+
+  onLeaseExtensionFailed(): void {
+    this.#leaseFailures.inc();
+  }
+
+  onTokenApplied(token: TokenRecord, now: number): void {
+    this.#propagation.observe(Math.max(0, now - token.fetchedAt) / 1000);
+  }
+
+  onCode2Session(appId: string, result: 'upstream' | 'dedup' | 'error'): void {
+    this.#code2session.inc({ app: appId, result });
+  }
+}

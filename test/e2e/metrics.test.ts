@@ -1,0 +1,102 @@
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forceRefresh, getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import { startServe, startSim, waitForOutput, type Spawned } from '../support/processes.js';
+import { SimControl } from '../support/sim-control.js';
+
+const APP = 'wxe2emetrics0001';
+const SECRET = 'metrics-e2e-secret-77aa';
+let sim: Spawned & { url: string };
+let server: Spawned & { addr: string };
+let metricsUrl: string;
+
+beforeAll(async () => {
+  sim = await startSim();
+  await new SimControl(sim.url).configureApp({
+    appId: APP,
+    secret: SECRET,
+    expiresInSeconds: 7200,
+  });
+  server = await startServe(
+    `
+grpc: { listen: "127.0.0.1:0" }
+metrics: { listen: "127.0.0.1:0" }
+wechat: { baseUrl: "${sim.url}" }
+apps: [{ appId: ${APP}, mode: classic, secretEnv: M_SECRET }]
+`,
+    { M_SECRET: SECRET },
+  );
+  const m = await waitForOutput(server, /"metrics":(\d+)/);
+  metricsUrl = `http://127.0.0.1:${m[1]}/metrics`;
+  const client = tokenClient(server.addr);
+  const token = await getToken(client, APP);
+  await getToken(client, 'wxunknown').catch(() => undefined);
+  await forceRefresh(client, { app_id: APP, stale_token: token.access_token, reason: 'e2e' });
+  client.close();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await sim?.stop();
+});
+
+describe('GET /metrics', () => {
+  it('exposes the wxtoken metrics with the values of this run, and never a token or secret', async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    for (const name of [
+      'wxtoken_token_expiry_timestamp_seconds',
+      'wxtoken_token_generation',
+      'wxtoken_token_last_refresh_timestamp_seconds',
+      'wxtoken_refreshes_total',
+      'wxtoken_force_refresh_budget_remaining',
+      'wxtoken_upstream_token_fetches_today',
+      'wxtoken_upstream_request_duration_seconds',
+      'wxtoken_app_state',
+      'wxtoken_leader',
+      'wxtoken_leadership_changes_total',
+      'wxtoken_lease_extension_failures_total',
+      'wxtoken_store_up',
+      'wxtoken_ready',
+      'wxtoken_grpc_requests_total',
+      'wxtoken_grpc_request_duration_seconds',
+      'wxtoken_code2session_total',
+      'process_resident_memory_bytes',
+    ]) {
+      expect(text, name).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toMatch(new RegExp(`wxtoken_token_generation\\{app="${APP}"\\} 1`));
+    expect(text).toMatch(
+      new RegExp(`wxtoken_refreshes_total\\{app="${APP}",trigger="startup",result="fetched"\\} 1`),
+    );
+    expect(text).toMatch(
+      new RegExp(`wxtoken_refreshes_total\\{app="${APP}",trigger="force",result="kept"\\} 1`),
+    );
+    expect(text).toMatch(/wxtoken_grpc_requests_total\{method="GetToken",code="NOT_FOUND"\} 1/);
+    expect(text).toMatch(
+      /wxtoken_upstream_request_duration_seconds_count\{endpoint="get_api_domain_ip",result="ok"\} 1/,
+    );
+    expect(text).toMatch(new RegExp(`wxtoken_app_state\\{app="${APP}",state="healthy"\\} 1`));
+    expect(text).toMatch(/^wxtoken_leader 1$/m);
+    expect(text).toMatch(/^wxtoken_ready 1$/m);
+    expect(text).not.toContain(SECRET);
+    // Labels are bounded: an unknown app from a request never becomes a label value.
+    expect(text).not.toContain('wxunknown');
+  });
+
+  it('passes `promtool check metrics` (Prometheus naming conventions)', async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    const probe = spawnSync('promtool', ['--version']);
+    if (probe.error) {
+      throw new Error(
+        'promtool is required: apt-get install -y prometheus (Debian); .ci/run installs it',
+      );
+    }
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text });
+    expect(r.stdout.toString() + r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('answers 404 off /metrics', async () => {
+    expect((await fetch(metricsUrl.replace('/metrics', '/other'))).status).toBe(404);
+  });
+});
