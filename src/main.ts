@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from './config/config.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
+import { Authorizer } from './auth/authorizer.js';
+import { createCallGuard } from './auth/call-guard.js';
+import { CallerRateLimiter } from './auth/caller-rate-limiter.js';
 import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
 import type { AppStatusReport } from './token/token-service.js';
 import { GrpcServer } from './grpc/grpc-server.js';
@@ -138,7 +141,21 @@ export async function startServer(
   const metricsServer = config.metrics.listen
     ? await startMetricsServer(config.metrics.listen, metrics.registry)
     : undefined;
+  const authorizer = new Authorizer(config.auth.callers);
+  const limiter = new CallerRateLimiter(clock, {
+    ForceRefresh: {
+      perSecond: config.limits.forceRefreshPerMinute / 60,
+      burst: config.limits.forceRefreshPerMinute,
+    },
+    Code2Session: {
+      perSecond: config.limits.code2SessionPerSecond,
+      burst: config.limits.code2SessionPerSecond,
+    },
+  });
   const grpcServer = new GrpcServer(service, login, {
+    ...(config.tls ? { tls: config.tls } : {}),
+    guard: createCallGuard(authorizer, limiter),
+    canUseApp: (caller, appId) => authorizer.canUseApp(caller, appId),
     observer: {
       onCallEnd: (method, code, ms) => metrics.onCallEnd(method, grpc.status[code], ms),
     },

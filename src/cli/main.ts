@@ -16,7 +16,8 @@ program
   .command('serve')
   .description('run the token server from a YAML config file')
   .option('-c, --config <file>', 'config file (or WXTOKEN_CONFIG)')
-  .action(async (o: { config?: string }) => {
+  .option('--insecure', 'serve without caller auth on a non-loopback address (not for production)')
+  .action(async (o: { config?: string; insecure?: boolean }) => {
     const path = resolveConfigPath(o.config);
     if (!path) {
       console.error('wxtoken serve: no config file: pass --config FILE or set WXTOKEN_CONFIG');
@@ -31,6 +32,20 @@ program
         process.exit(2);
       }
       throw err;
+    }
+    // Safe by default: without caller auth, only loopback callers can reach the server.
+    if (config.auth.callers.length === 0 && !isLoopback(config.grpc.listen)) {
+      if (!o.insecure) {
+        console.error(
+          `${path}: grpc.listen ${config.grpc.listen} is not a loopback address and auth.callers is empty: ` +
+            'anyone who can reach it could act as your WeChat apps. Configure auth.callers (README "Security") ' +
+            'or pass --insecure to accept the risk.',
+        );
+        process.exit(2);
+      }
+      console.error(
+        `wxtoken serve: --insecure: serving ${config.grpc.listen} with NO caller authentication`,
+      );
     }
     const server = await startServer(config);
     runUntilSignal(server.stop, (err) => server.log.error({ err }, 'shutdown failed'));
@@ -136,3 +151,8 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });
+
+function isLoopback(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

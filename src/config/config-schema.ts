@@ -1,3 +1,4 @@
+import { SCOPES } from '../auth/scopes.js';
 import { isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
@@ -34,6 +35,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',
   loginSessionTtlSeconds: 259_200,
+  limitsForceRefreshPerMinute: 600,
+  limitsCode2SessionPerSecond: 200,
   redisReconcileIntervalMs: 2000,
   redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,
@@ -167,6 +170,42 @@ const appShape = {
   secret: z.string().optional(),
   exposeSessionKey: z.boolean().optional(),
 };
+const callerShape = {
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_.-]{1,64}$/,
+      'expected 1 to 64 characters of A-Z, a-z, 0-9, "_", "." or "-"',
+    ),
+  keySha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the key as 64 lowercase hex characters')
+    .optional(),
+  certCommonName: z.string().min(1).optional(),
+  apps: z.array(z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, 'expected an appId or "*"')).min(1),
+  scopes: z.array(z.enum(SCOPES)).min(1),
+};
+const authShape = {
+  callers: z
+    .array(
+      z
+        .strictObject(callerShape)
+        .refine((c) => c.keySha256 !== undefined || c.certCommonName !== undefined, {
+          message: 'set keySha256 (bearer key) or certCommonName (mTLS)',
+        }),
+    )
+    .default([]),
+};
+const tlsShape = {
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  /** Set: clients must present a certificate signed by this CA (mTLS). */
+  clientCaFile: z.string().min(1).optional(),
+};
+const limitsShape = {
+  forceRefreshPerMinute: positive().default(CONFIG_DEFAULTS.limitsForceRefreshPerMinute),
+  code2SessionPerSecond: positive().default(CONFIG_DEFAULTS.limitsCode2SessionPerSecond),
+};
 const loginShape = {
   exposeSessionKey: z.boolean().default(false),
   sessionTtlSeconds: positive().default(CONFIG_DEFAULTS.loginSessionTtlSeconds),
@@ -180,6 +219,9 @@ const rootShapeKeys = [
   'refresh',
   'log',
   'login',
+  'auth',
+  'tls',
+  'limits',
   'apps',
 ];
 
@@ -194,6 +236,10 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   refresh: Object.keys(refreshShape),
   log: Object.keys(logShape),
   login: Object.keys(loginShape),
+  auth: Object.keys(authShape),
+  'auth.callers': Object.keys(callerShape),
+  tls: Object.keys(tlsShape),
+  limits: Object.keys(limitsShape),
   apps: Object.keys(appShape),
 });
 
@@ -347,6 +393,9 @@ export function createConfigSchema(deps: ConfigDeps) {
     refresh: refreshSchema,
     log: logSchema(deps.env),
     login: section(loginShape),
+    auth: section(authShape),
+    tls: z.strictObject(tlsShape).optional(),
+    limits: section(limitsShape),
     apps: appsSchema(deps),
   });
 }

@@ -1,3 +1,4 @@
+import type { CallerConfig } from '../auth/authorizer.js';
 import type { Secret } from '../shared/secret.js';
 
 /**
@@ -80,6 +81,23 @@ export interface Config {
     readonly exposeSessionKey: boolean;
     /** How long a login session (handle → openid, session_key) lives. Default 259200 (3 days). */
     readonly sessionTtlSeconds: number;
+  };
+  readonly auth: {
+    /** Empty: no caller auth (then wxtoken listens on loopback only unless started with --insecure). */
+    readonly callers: readonly CallerConfig[];
+  };
+  /** Server TLS; with clientCaFile, clients must present certificates (mTLS). Reloaded on change. */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly clientCaFile?: string;
+  };
+  /** Per-caller rate limits. */
+  readonly limits: {
+    /** ForceRefresh calls per authenticated caller per minute (burst of the same size). Default 600. */
+    readonly forceRefreshPerMinute: number;
+    /** Code2Session calls per authenticated caller per second (burst of the same size). Default 200. */
+    readonly code2SessionPerSecond: number;
   };
   readonly apps: readonly AppConfig[];
 }

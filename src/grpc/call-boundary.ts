@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../shared/logger.js';
+import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
+import type { CallGuard } from '../auth/call-guard.js';
 import { toStatus } from './error-mapper.js';
 
 export interface CallObserver {
@@ -12,6 +14,8 @@ export interface BoundaryDeps {
   readonly observer?: CallObserver;
   /** Methods whose successful calls are logged only at debug level (the hot path). */
   readonly quietMethods?: ReadonlySet<string>;
+  /** Authentication, authorization and rate limits; runs before every handler. */
+  readonly guard?: CallGuard;
 }
 
 type ServerUnary<Req, Res> = grpc.ServerUnaryCall<Req, Res>;
@@ -44,16 +48,21 @@ export function callSignal(call: {
 export function unary<Req, Res>(
   method: string,
   deps: BoundaryDeps,
-  handler: (request: Req, call: ServerUnary<Req, Res>) => Promise<Res>,
+  handler: (request: Req, call: ServerUnary<Req, Res>, caller: Caller) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
-    handler(call.request, call).then(
+    let caller: Caller = ANONYMOUS;
+    const run = async (): Promise<Res> => {
+      if (deps.guard) caller = deps.guard(method, call, call.request);
+      return handler(call.request, call, caller);
+    };
+    run().then(
       (reply) => {
         const ms = performance.now() - started;
         deps.observer?.onCallEnd?.(method, grpc.status.OK, ms);
         if (!deps.quietMethods?.has(method)) {
-          deps.log.info({ method, code: 'OK', durationMs: round(ms) }, 'rpc');
+          deps.log.info({ method, code: 'OK', caller: caller.name, durationMs: round(ms) }, 'rpc');
         } else if (deps.log.isLevelEnabled('debug')) {
           deps.log.debug({ method, code: 'OK', durationMs: round(ms) }, 'rpc');
         }
@@ -63,7 +72,12 @@ export function unary<Req, Res>(
         const ms = performance.now() - started;
         const status = toStatus(err);
         deps.observer?.onCallEnd?.(method, status.code, ms);
-        const line = { method, code: grpc.status[status.code], durationMs: round(ms) };
+        const line = {
+          method,
+          code: grpc.status[status.code],
+          caller: caller.name,
+          durationMs: round(ms),
+        };
         if (status.expected) deps.log.warn({ ...line, details: status.details }, 'rpc failed');
         else deps.log.error({ ...line, err }, 'rpc failed unexpectedly');
         callback({ code: status.code, details: status.details, metadata: status.metadata });

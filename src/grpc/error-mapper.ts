@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   AppMisconfiguredError,
+  CallerRateLimitedError,
+  PermissionDeniedError,
+  UnauthenticatedError,
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
@@ -34,6 +37,13 @@ export function toStatus(err: unknown): StatusObject {
     if (wechat) addWeChatMetadata(metadata, wechat);
     return { code, details, metadata, expected: true };
   };
+  if (err instanceof UnauthenticatedError) return status(grpc.status.UNAUTHENTICATED, err.message);
+  if (err instanceof PermissionDeniedError)
+    return status(grpc.status.PERMISSION_DENIED, err.message);
+  if (err instanceof CallerRateLimitedError) {
+    metadata.set('retry-after-ms', String(Math.ceil(err.retryAfterMs)));
+    return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
+  }
   if (err instanceof InvalidArgumentError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof AppNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
   if (err instanceof TokenUnavailableError) {

@@ -4,6 +4,8 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
 import type { CallObserver } from './call-boundary.js';
+import type { Caller } from '../auth/authorizer.js';
+import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
@@ -17,6 +19,16 @@ export interface GrpcServerOptions {
   readonly maxRequestBytes: number;
   readonly log: Logger;
   readonly observer?: CallObserver;
+  /** Authentication, authorization and rate limits for every RPC. */
+  readonly guard?: CallGuard;
+  /** Who may see which app (for ListApps and session lookups). */
+  readonly canUseApp?: (caller: Caller, appId: string) => boolean;
+  /** Server TLS from files, re-read every few seconds so a renewed certificate is picked up. */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly clientCaFile?: string;
+  };
   /** How long in-flight calls get to finish on shutdown before they are cut. */
   readonly drainMs?: number;
 }
@@ -51,6 +63,8 @@ export class GrpcServer {
       tokenHandlers(service, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),
+        ...(options.guard ? { guard: options.guard } : {}),
+        canUseApp: options.canUseApp ?? (() => true),
         quietMethods: new Set(['GetToken']),
         streams: {
           add: (stream) => {
@@ -65,6 +79,8 @@ export class GrpcServer {
       loginHandlers(login, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),
+        ...(options.guard ? { guard: options.guard } : {}),
+        canUseApp: options.canUseApp ?? (() => true),
       }),
     );
     this.#health.addToServer(this.#server);
@@ -79,7 +95,7 @@ export class GrpcServer {
     this.#port = await new Promise<number>((resolve, reject) =>
       this.#server.bindAsync(
         this.options.listen,
-        grpc.ServerCredentials.createInsecure(),
+        serverCredentials(this.options.tls),
         (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
@@ -103,4 +119,28 @@ export class GrpcServer {
     );
     if ((await Promise.race([drained, timeout])) === 'timeout') this.#server.forceShutdown();
   }
+}
+
+/** Certificate reload interval: a renewed certificate is served within this time. */
+const TLS_REFRESH_MS = 5_000;
+
+function serverCredentials(tls: GrpcServerOptions['tls']): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const identity = new grpc.experimental.FileWatcherCertificateProvider({
+    certificateFile: tls.certFile,
+    privateKeyFile: tls.keyFile,
+    refreshIntervalMs: TLS_REFRESH_MS,
+  });
+  const clientCa = tls.clientCaFile
+    ? new grpc.experimental.FileWatcherCertificateProvider({
+        caCertificateFile: tls.clientCaFile,
+        refreshIntervalMs: TLS_REFRESH_MS,
+      })
+    : null;
+  // grpc-js's parameter names are swapped in its typings: the identity provider comes first.
+  return grpc.experimental.createCertificateProviderServerCredentials(
+    identity,
+    clientCa,
+    clientCa !== null,
+  );
 }

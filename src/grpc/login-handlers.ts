@@ -1,6 +1,7 @@
 import type { LoginService } from '../login/login-service.js';
 import type { LoginSession } from '../login/session-store.js';
-import { InvalidArgumentError } from '../shared/errors.js';
+import type { Caller } from '../auth/authorizer.js';
+import { InvalidArgumentError, SessionNotFoundError } from '../shared/errors.js';
 import { fingerprint } from '../shared/secret.js';
 import { unary, type BoundaryDeps } from './call-boundary.js';
 import { toTimestamp } from './convert.js';
@@ -38,14 +39,28 @@ function toSession(s: LoginSession): Session {
 }
 
 /** Thin handlers for LoginService; codes, keys and handles are logged as fingerprints only. */
-export function loginHandlers(login: LoginService, deps: BoundaryDeps): LoginServiceHandlers {
+export function loginHandlers(
+  login: LoginService,
+  deps: BoundaryDeps & { readonly canUseApp: (caller: Caller, appId: string) => boolean },
+): LoginServiceHandlers {
+  /** A session of an app the caller may not use looks exactly like one that does not exist. */
+  const session = async (handle: string, caller: Caller): Promise<LoginSession> => {
+    const s = await login.getSession(handle);
+    if (!deps.canUseApp(caller, s.appId)) throw new SessionNotFoundError();
+    return s;
+  };
   return {
-    Code2Session: unary('Code2Session', deps, async (req) => {
+    Code2Session: unary('Code2Session', deps, async (req, _call, caller) => {
       const appId = requireAppId(req.app_id);
       const code = required(req.js_code, 'js_code', MAX_CODE_CHARS);
       const r = await login.code2Session(appId, code);
       deps.log.info(
-        { appId, code: fingerprint(code), session: fingerprint(r.session.handle) },
+        {
+          appId,
+          caller: caller.name,
+          code: fingerprint(code),
+          session: fingerprint(r.session.handle),
+        },
         'code2session',
       );
       return {
@@ -53,24 +68,31 @@ export function loginHandlers(login: LoginService, deps: BoundaryDeps): LoginSer
         unionid: r.session.unionid ?? '',
         session_handle: r.session.handle,
         expires_at: toTimestamp(r.session.expiresAt),
-        session_key: r.exposedSessionKey ?? '',
+        // Two keys must turn: the app's config and the caller's login:session_key scope.
+        session_key: caller.scopes.has('login:session_key') ? (r.exposedSessionKey ?? '') : '',
       };
     }),
-    GetSession: unary('GetSession', deps, async (req) =>
-      toSession(await login.getSession(requireHandle(req.session_handle))),
+    GetSession: unary('GetSession', deps, async (req, _call, caller) =>
+      toSession(await session(requireHandle(req.session_handle), caller)),
     ),
-    DecryptUserData: unary('DecryptUserData', deps, async (req) => ({
+    DecryptUserData: unary('DecryptUserData', deps, async (req, _call, caller) => ({
       json: await login.decryptUserData(
-        requireHandle(req.session_handle),
+        (await session(requireHandle(req.session_handle), caller)).handle,
         required(req.encrypted_data, 'encrypted_data', MAX_ENCRYPTED_CHARS),
         required(req.iv, 'iv', 64),
       ),
     })),
-    CheckSession: unary('CheckSession', deps, async (req) => ({
-      valid: await login.checkSession(requireHandle(req.session_handle)),
+    CheckSession: unary('CheckSession', deps, async (req, _call, caller) => ({
+      valid: await login.checkSession(
+        (await session(requireHandle(req.session_handle), caller)).handle,
+      ),
     })),
-    ResetSessionKey: unary('ResetSessionKey', deps, async (req) =>
-      toSession(await login.resetSessionKey(requireHandle(req.session_handle))),
+    ResetSessionKey: unary('ResetSessionKey', deps, async (req, _call, caller) =>
+      toSession(
+        await login.resetSessionKey(
+          (await session(requireHandle(req.session_handle), caller)).handle,
+        ),
+      ),
     ),
   };
 }

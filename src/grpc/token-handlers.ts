@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import type { Caller } from '../auth/authorizer.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { fingerprint } from '../shared/secret.js';
@@ -20,7 +21,11 @@ export interface StreamRegistry {
 /** Thin handlers: validate, call the service, convert. Errors go through the boundary. */
 export function tokenHandlers(
   service: TokenService,
-  deps: BoundaryDeps & { readonly log: Logger; readonly streams: StreamRegistry },
+  deps: BoundaryDeps & {
+    readonly log: Logger;
+    readonly streams: StreamRegistry;
+    readonly canUseApp: (caller: Caller, appId: string) => boolean;
+  },
 ): TokenServiceHandlers {
   return {
     GetToken: unary('GetToken', deps, async (req, call) => {
@@ -29,7 +34,7 @@ export function tokenHandlers(
       return toProtoToken(live ?? (await service.getToken(appId, callSignal(call))));
     }),
 
-    ForceRefresh: unary('ForceRefresh', deps, async (req) => {
+    ForceRefresh: unary('ForceRefresh', deps, async (req, _call, caller) => {
       const appId = requireAppId(req.app_id);
       const stale = optionalString(req.stale_token, 'stale_token', MAX_TOKEN_CHARS);
       const reason = optionalString(req.reason, 'reason', MAX_REASON_CHARS);
@@ -43,6 +48,8 @@ export function tokenHandlers(
       deps.log.info(
         {
           appId,
+          caller: caller.name,
+          audit: stale === '',
           stale: stale === '' ? null : fingerprint(stale),
           reason,
           refreshed: result.refreshed,
@@ -53,12 +60,16 @@ export function tokenHandlers(
       return { token: toProtoToken(result.token), refreshed: result.refreshed };
     }),
 
-    ListApps: unary('ListApps', deps, async () => ({
-      apps: service.listApps().map(toProtoAppStatus),
+    ListApps: unary('ListApps', deps, async (_req, _call, caller) => ({
+      apps: service
+        .listApps()
+        .filter((a) => deps.canUseApp(caller, a.appId))
+        .map(toProtoAppStatus),
     })),
 
     WatchToken: (call) => {
       try {
+        deps.guard?.('WatchToken', call, call.request);
         const appId = requireAppId(call.request.app_id);
         const unregister = deps.streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
         const unsubscribe = service.watch(appId, (token) => call.write(toProtoToken(token)));

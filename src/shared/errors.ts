@@ -114,3 +114,27 @@ export class SessionNotFoundError extends Error {
     super('session_handle: no such session (expired or never issued)');
   }
 }
+
+/** No or unknown credentials (UNAUTHENTICATED). */
+export class UnauthenticatedError extends Error {
+  override readonly name = 'UnauthenticatedError';
+}
+
+/** Known caller, not allowed (PERMISSION_DENIED); never says whether an app exists. */
+export class PermissionDeniedError extends Error {
+  override readonly name = 'PermissionDeniedError';
+}
+
+/** A caller exceeded its own rate limit (RESOURCE_EXHAUSTED). */
+export class CallerRateLimitedError extends Error {
+  override readonly name = 'CallerRateLimitedError';
+  constructor(
+    readonly caller: string,
+    readonly method: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(
+      `caller ${caller} exceeded its ${method} rate limit; retry in ${Math.ceil(retryAfterMs)} ms`,
+    );
+  }
+}

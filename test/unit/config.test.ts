@@ -386,6 +386,8 @@ describe('parseConfig: defaults and accepted values', () => {
       },
       log: { level: 'info', pretty: false },
       login: { exposeSessionKey: false, sessionTtlSeconds: 259200 },
+      auth: { callers: [] },
+      limits: { forceRefreshPerMinute: 600, code2SessionPerSecond: 200 },
     });
     expect(apps).toHaveLength(1);
     expect(apps[0]?.appId).toBe(APP.appId);

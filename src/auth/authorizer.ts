@@ -1,0 +1,95 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { PermissionDeniedError, UnauthenticatedError } from '../shared/errors.js';
+import type { Scope } from './scopes.js';
+
+export interface CallerConfig {
+  readonly name: string;
+  /** SHA-256 (hex) of the bearer key; the key itself is never configured. */
+  readonly keySha256?: string;
+  /** mTLS alternative: the client certificate's subject common name. */
+  readonly certCommonName?: string;
+  /** App ids this caller may use; "*" for all. */
+  readonly apps: readonly string[];
+  readonly scopes: readonly Scope[];
+}
+
+export interface Caller {
+  readonly name: string;
+  readonly apps: ReadonlySet<string>;
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+/** Used when no auth is configured (loopback only, or --insecure): may do everything. */
+export const ANONYMOUS: Caller = {
+  name: 'anonymous',
+  apps: new Set(['*']),
+  scopes: new Set(['token:read', 'token:refresh', 'login', 'login:session_key', 'admin']),
+};
+
+/**
+ * Who is calling, and may they. Authentication: `authorization: Bearer <key>` metadata, matched
+ * by SHA-256 in constant time, or the mTLS client certificate's CN. Authorization: the caller's
+ * scopes and apps. A caller asking for an app it may not use gets PERMISSION_DENIED whether or
+ * not the app exists, so the answer never reveals which apps are configured.
+ */
+export class Authorizer {
+  readonly #byKey: { digest: Buffer; caller: Caller }[];
+  readonly #byCert: Map<string, Caller>;
+
+  constructor(callers: readonly CallerConfig[]) {
+    const toCaller = (c: CallerConfig): Caller => ({
+      name: c.name,
+      apps: new Set(c.apps),
+      scopes: new Set(c.scopes),
+    });
+    this.#byKey = callers
+      .filter((c) => c.keySha256)
+      .map((c) => ({ digest: Buffer.from(c.keySha256!, 'hex'), caller: toCaller(c) }));
+    this.#byCert = new Map(
+      callers.filter((c) => c.certCommonName).map((c) => [c.certCommonName!, toCaller(c)]),
+    );
+  }
+
+  get enabled(): boolean {
+    return this.#byKey.length > 0 || this.#byCert.size > 0;
+  }
+
+  authenticate(metadata: grpc.Metadata, peerCommonName?: string): Caller {
+    if (!this.enabled) return ANONYMOUS;
+    const header = metadata.get('authorization')[0];
+    if (typeof header === 'string' && header.startsWith('Bearer ')) {
+      const digest = createHash('sha256').update(header.slice(7).trim()).digest();
+      // Compare against every key, in constant time, so timing says nothing about which matched.
+      let found: Caller | undefined;
+      for (const k of this.#byKey) {
+        if (k.digest.length === digest.length && timingSafeEqual(k.digest, digest))
+          found ??= k.caller;
+      }
+      if (found) return found;
+      throw new UnauthenticatedError('the bearer key is not recognised');
+    }
+    if (peerCommonName) {
+      const caller = this.#byCert.get(peerCommonName);
+      if (caller) return caller;
+      throw new UnauthenticatedError('the client certificate is not a configured caller');
+    }
+    throw new UnauthenticatedError(
+      'missing credentials: send "authorization: Bearer <key>" metadata',
+    );
+  }
+
+  /** Throws PermissionDeniedError unless `caller` has `scope` (and may use `appId`, if given). */
+  authorize(caller: Caller, scope: Scope, appId?: string): void {
+    if (!caller.scopes.has(scope)) {
+      throw new PermissionDeniedError(`caller ${caller.name} lacks scope ${scope}`);
+    }
+    if (appId !== undefined && !this.canUseApp(caller, appId)) {
+      throw new PermissionDeniedError(`caller ${caller.name} may not use app ${appId}`);
+    }
+  }
+
+  canUseApp(caller: Caller, appId: string): boolean {
+    return caller.apps.has('*') || caller.apps.has(appId);
+  }
+}

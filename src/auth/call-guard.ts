@@ -1,0 +1,39 @@
+import type * as grpc from '@grpc/grpc-js';
+import { ANONYMOUS, type Caller, type Authorizer } from './authorizer.js';
+import type { CallerRateLimiter } from './caller-rate-limiter.js';
+import { METHOD_SCOPES } from './scopes.js';
+
+/** What the guard reads from a call: metadata and the TLS peer. */
+export interface GuardedCall {
+  readonly metadata: grpc.Metadata;
+  getAuthContext(): { sslPeerCertificate?: { subject?: unknown } } | null;
+}
+
+export type CallGuard = (method: string, call: GuardedCall, request: unknown) => Caller;
+
+/**
+ * The one place every RPC is authenticated, authorized and rate-limited, before any handler
+ * runs (style.md point 13): the method's scope, the request's app_id against the caller's
+ * apps, `admin` for an operator refresh (ForceRefresh without a stale token), and the
+ * caller's rate limit for the methods that spend WeChat quota.
+ */
+export function createCallGuard(authorizer: Authorizer, limiter: CallerRateLimiter): CallGuard {
+  return (method, call, request) => {
+    const caller = authorizer.authenticate(call.metadata, peerCommonName(call));
+    const req = (request ?? {}) as { app_id?: unknown; stale_token?: unknown };
+    const appId = typeof req.app_id === 'string' && req.app_id !== '' ? req.app_id : undefined;
+    const scope = METHOD_SCOPES[method];
+    if (scope) authorizer.authorize(caller, scope, appId);
+    if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
+    // Limits are per caller identity; without auth there is none to limit by (loopback only).
+    if (caller !== ANONYMOUS) limiter.take(caller.name, method);
+    return caller;
+  };
+}
+
+function peerCommonName(call: GuardedCall): string | undefined {
+  const subject = call.getAuthContext()?.sslPeerCertificate?.subject as
+    { CN?: string | string[] } | undefined;
+  const cn = subject?.CN;
+  return Array.isArray(cn) ? cn[0] : cn;
+}
