@@ -20,5 +20,6 @@ COPY bin ./bin
 COPY proto ./proto
 USER node
 EXPOSE 50051 9464
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "bin/wxtoken.js", "health", "--addr", "127.0.0.1:50051"]
 ENTRYPOINT ["node", "bin/wxtoken.js"]
 CMD ["serve", "--config", "/etc/wxtoken/wxtoken.yaml"]

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
 import { forceRefresh, getToken, listApps, tokenClient } from './grpc-client.js';
+import { registerHealthCommand } from './health-command.js';
 
 const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
 
@@ -31,7 +32,7 @@ function fail(err: unknown, json: boolean): never {
   process.exit(1);
 }
 
-/** `get`, `refresh`, `status`: thin gRPC clients for on-call, --json for scripts. */
+/** `get`, `refresh`, `status`, `health`: thin gRPC clients for on-call, --json for scripts. */
 export function registerOncallCommands(program: Command): void {
   program
     .command('get')
@@ -148,4 +149,6 @@ export function registerOncallCommands(program: Command): void {
         client.close();
       }
     });
+
+  registerHealthCommand(program, DEFAULT_ADDR);
 }

@@ -52,6 +52,8 @@ export function unary<Req, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
+    const appId = (call.request as { app_id?: unknown } | null)?.app_id;
+    const app = typeof appId === 'string' && appId !== '' ? appId.slice(0, 64) : undefined;
     let caller: Caller = ANONYMOUS;
     const run = async (): Promise<Res> => {
       if (deps.guard) caller = deps.guard(method, call, call.request);
@@ -62,7 +64,10 @@ export function unary<Req, Res>(
         const ms = performance.now() - started;
         deps.observer?.onCallEnd?.(method, grpc.status.OK, ms);
         if (!deps.quietMethods?.has(method)) {
-          deps.log.info({ method, code: 'OK', caller: caller.name, durationMs: round(ms) }, 'rpc');
+          deps.log.info(
+            { method, app, code: 'OK', caller: caller.name, durationMs: round(ms) },
+            'rpc',
+          );
         } else if (deps.log.isLevelEnabled('debug')) {
           deps.log.debug({ method, code: 'OK', durationMs: round(ms) }, 'rpc');
         }
@@ -74,6 +79,7 @@ export function unary<Req, Res>(
         deps.observer?.onCallEnd?.(method, status.code, ms);
         const line = {
           method,
+          app,
           code: grpc.status[status.code],
           caller: caller.name,
           durationMs: round(ms),

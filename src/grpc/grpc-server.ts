@@ -7,6 +7,7 @@ import type { CallObserver } from './call-boundary.js';
 import type { Caller } from '../auth/authorizer.js';
 import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
+import { reflectionDefinition } from './reflection-definition.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import type { LoginService } from '../login/login-service.js';
@@ -84,7 +85,7 @@ export class GrpcServer {
       }),
     );
     this.#health.addToServer(this.#server);
-    new ReflectionService(definition).addToServer(this.#server);
+    new ReflectionService(reflectionDefinition()).addToServer(this.#server);
   }
 
   get port(): number {

@@ -1,0 +1,102 @@
+import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { service as healthService } from 'grpc-health-check';
+
+/** grpc.health.v1 HealthCheckResponse.ServingStatus, as proto-loader gives it (enum names). */
+type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+
+type HealthClient = grpc.Client & {
+  check(
+    request: { service: string },
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: (err: grpc.ServiceError | null, reply?: { status: ServingStatus }) => void,
+  ): grpc.ClientUnaryCall;
+};
+
+const HealthClient = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
+
+export interface HealthResult {
+  /** SERVING, NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN, or UNREACHABLE when no answer came. */
+  readonly status: ServingStatus | 'UNREACHABLE';
+  readonly service: string;
+  /** Why there was no status, for humans. */
+  readonly error?: string;
+}
+
+/** One grpc.health.v1.Health/Check; never throws: an unreachable server is a result too. */
+export async function checkHealth(
+  addr: string,
+  service: string,
+  timeoutMs: number,
+): Promise<HealthResult> {
+  const client = new HealthClient(
+    addr,
+    grpc.credentials.createInsecure(),
+  ) as unknown as HealthClient;
+  try {
+    const status = await new Promise<ServingStatus>((resolve, reject) =>
+      client.check(
+        { service },
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, reply) => (err ? reject(err) : resolve(reply?.status ?? 'UNKNOWN')),
+      ),
+    );
+    return { status, service };
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    // The standard health service answers NOT_FOUND for a service it does not know.
+    if (e.code === grpc.status.NOT_FOUND) {
+      return {
+        status: 'SERVICE_UNKNOWN',
+        service,
+        error: `the health service at ${addr} does not know service "${service}"`,
+      };
+    }
+    const why =
+      e.code === grpc.status.DEADLINE_EXCEEDED
+        ? `no answer within ${timeoutMs} ms`
+        : `${grpc.status[e.code] ?? e.code}: ${(e.details || e.message).replace(/\.?\s*Resolution note:\s*$/, '')}`;
+    return { status: 'UNREACHABLE', service, error: `cannot reach wxtoken at ${addr}: ${why}` };
+  } finally {
+    client.close();
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive integer');
+  return n;
+}
+
+/**
+ * `wxtoken health`: grpc.health.v1.Health/Check, for on-call, scripts and the Docker
+ * HEALTHCHECK. Exit 0 only when SERVING.
+ */
+export function registerHealthCommand(program: Command, defaultAddr: string): void {
+  program
+    .command('health')
+    .description('check grpc.health.v1 status; exit 0 only when SERVING')
+    .option('--addr <host:port>', 'wxtoken gRPC address', defaultAddr)
+    .option('--service <name>', 'service to check ("" = the whole server)', '')
+    .option('--timeout-ms <n>', 'give up after this long', positiveInt, 2000)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { addr: string; service: string; timeoutMs: number; json?: boolean }) => {
+      const r = await checkHealth(o.addr, o.service, o.timeoutMs);
+      if (o.json) {
+        console.log(
+          JSON.stringify({
+            status: r.status,
+            service: r.service,
+            ...(r.error ? { error: r.error } : {}),
+          }),
+        );
+      } else if (r.error) {
+        console.error(`error: ${r.error}`);
+      } else {
+        console.log(r.status);
+      }
+      process.exitCode = r.status === 'SERVING' ? 0 : 1;
+    });
+}
