@@ -57,6 +57,7 @@ export async function startServer(
     storeUp: () => sources.storeUp(),
     ready: () => ready,
   });
+  metrics.initApps(apps.map((a) => a.appId));
   const wechat =
     options.wechat ??
     new HttpWeChatClient({

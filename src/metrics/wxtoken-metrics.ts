@@ -171,6 +171,15 @@ export class WxtokenMetrics {
     });
   }
 
+  /** Creates the series alerts compare at 0, so increase() sees an app's first error or fetch. */
+  initApps(appIds: readonly string[]): void {
+    for (const app of appIds) {
+      for (const trigger of ['schedule', 'force']) {
+        for (const result of ['fetched', 'error']) this.#refreshes.inc({ app, trigger, result }, 0);
+      }
+    }
+  }
+
   onRefresh(e: RefreshEvent): void {
     this.#refreshes.inc({ app: e.appId, trigger: e.trigger, result: e.result });
   }
