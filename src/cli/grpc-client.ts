@@ -6,10 +6,27 @@ import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
 import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto } from '../grpc/proto.js';
 
-/** A TokenService client for the on-call commands (and tests), plaintext by default. */
-export function tokenClient(addr: string): TokenServiceClient {
+/**
+ * A TokenService client for the on-call commands (and tests), plaintext by default. With `key`,
+ * every call carries `authorization: Bearer <key>` (an interceptor, so it works on plaintext
+ * loopback channels too).
+ */
+export function tokenClient(addr: string, key?: string): TokenServiceClient {
   const proto = loadProto();
-  return new proto.wxtoken.v1.TokenService(addr, grpc.credentials.createInsecure());
+  const interceptors: grpc.Interceptor[] = key
+    ? [
+        (options, next) =>
+          new grpc.InterceptingCall(next(options), {
+            start(metadata, listener, start) {
+              metadata.set('authorization', `Bearer ${key}`);
+              start(metadata, listener);
+            },
+          }),
+      ]
+    : [];
+  return new proto.wxtoken.v1.TokenService(addr, grpc.credentials.createInsecure(), {
+    interceptors,
+  });
 }
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;

@@ -39,9 +39,10 @@ export function registerOncallCommands(program: Command): void {
     .description("print an app's current access_token and its expiry")
     .argument('<app>', 'AppID')
     .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
-    .action(async (app: string, o: { addr: string; json?: boolean }) => {
-      const client = tokenClient(o.addr);
+    .action(async (app: string, o: { addr: string; key?: string; json?: boolean }) => {
+      const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
       try {
         const t = await getToken(client, app);
         const expiresAt = tsToMs(t.expires_at);
@@ -72,10 +73,14 @@ export function registerOncallCommands(program: Command): void {
     .requiredOption('--reason <text>', 'why, for the audit log')
     .option('--stale <token>', 'refresh only if this token is still current (compare-and-refresh)')
     .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
     .action(
-      async (app: string, o: { addr: string; reason: string; stale?: string; json?: boolean }) => {
-        const client = tokenClient(o.addr);
+      async (
+        app: string,
+        o: { addr: string; key?: string; reason: string; stale?: string; json?: boolean },
+      ) => {
+        const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
         try {
           const r = await forceRefresh(client, {
             app_id: app,
@@ -108,9 +113,10 @@ export function registerOncallCommands(program: Command): void {
     .command('status')
     .description('show every app: mode, state, generation, expiry, last refresh, last error')
     .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
-    .action(async (o: { addr: string; json?: boolean }) => {
-      const client = tokenClient(o.addr);
+    .action(async (o: { addr: string; key?: string; json?: boolean }) => {
+      const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
       try {
         const r = await listApps(client);
         const rows = r.apps.map((a) => ({
