@@ -19,16 +19,39 @@ export type CallGuard = (method: string, call: GuardedCall, request: unknown) =>
  */
 export function createCallGuard(authorizer: Authorizer, limiter: CallerRateLimiter): CallGuard {
   return (method, call, request) => {
-    const caller = authorizer.authenticate(call.metadata, peerCommonName(call));
-    const req = (request ?? {}) as { app_id?: unknown; stale_token?: unknown };
-    const appId = typeof req.app_id === 'string' && req.app_id !== '' ? req.app_id : undefined;
-    const scope = METHOD_SCOPES[method];
-    if (scope) authorizer.authorize(caller, scope, appId);
-    if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
-    // Limits are per caller identity; without auth there is none to limit by (loopback only).
-    if (caller !== ANONYMOUS) limiter.take(caller.name, method);
+    let caller: Caller;
+    try {
+      caller = authorizer.authenticate(call.metadata, peerCommonName(call));
+    } catch (err) {
+      throw attribute(err, UNAUTHENTICATED);
+    }
+    try {
+      const req = (request ?? {}) as { app_id?: unknown; stale_token?: unknown };
+      const appId = typeof req.app_id === 'string' && req.app_id !== '' ? req.app_id : undefined;
+      const scope = METHOD_SCOPES[method];
+      if (scope) authorizer.authorize(caller, scope, appId);
+      if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
+      // Limits are per caller identity; without auth there is none to limit by (loopback only).
+      if (caller !== ANONYMOUS) limiter.take(caller.name, method);
+    } catch (err) {
+      throw attribute(err, caller);
+    }
     return caller;
   };
+}
+
+/** Who a refused call came from, for its log line: nobody known, or the authenticated caller. */
+const UNAUTHENTICATED: Caller = { name: 'unauthenticated', apps: new Set(), scopes: new Set() };
+const refusedCallers = new WeakMap<object, Caller>();
+
+function attribute(err: unknown, caller: Caller): unknown {
+  if (typeof err === 'object' && err !== null) refusedCallers.set(err, caller);
+  return err;
+}
+
+/** The caller a guard refusal belongs to ("unauthenticated" when authentication failed). */
+export function callerOfFailure(err: unknown): Caller | undefined {
+  return typeof err === 'object' && err !== null ? refusedCallers.get(err) : undefined;
 }
 
 function peerCommonName(call: GuardedCall): string | undefined {

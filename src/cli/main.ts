@@ -47,8 +47,19 @@ program
         `wxtoken serve: --insecure: serving ${config.grpc.listen} with NO caller authentication`,
       );
     }
-    const server = await startServer(config);
-    runUntilSignal(server.stop, (err) => server.log.error({ err }, 'shutdown failed'));
+    let server;
+    try {
+      server = await startServer(config);
+    } catch (err) {
+      // Files named by the config (TLS) are only read at start: still a config error, exit 2.
+      if (err instanceof ConfigError) {
+        console.error(`${path}: ${err.message}`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const running = server;
+    runUntilSignal(running.stop, (err) => running.log.error({ err }, 'shutdown failed'));
   });
 
 program

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../shared/logger.js';
 import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
-import type { CallGuard } from '../auth/call-guard.js';
+import { callerOfFailure, type CallGuard } from '../auth/call-guard.js';
+import { InvalidArgumentError } from '../shared/errors.js';
 import { toStatus } from './error-mapper.js';
 
 export interface CallObserver {
@@ -19,6 +20,39 @@ export interface BoundaryDeps {
 }
 
 type ServerUnary<Req, Res> = grpc.ServerUnaryCall<Req, Res>;
+
+/**
+ * What a request that is not valid protobuf deserializes to (see `tolerantDeserializers`):
+ * grpc-js would answer such a message with INTERNAL before any of our code runs; this way
+ * the caller is authenticated first and then gets INVALID_ARGUMENT (invariant 9).
+ */
+export const MALFORMED_REQUEST: Readonly<Record<string, never>> = Object.freeze({});
+
+/** Throws INVALID_ARGUMENT for a request that did not parse. */
+export function assertWellFormed(request: unknown): void {
+  if (request === MALFORMED_REQUEST) {
+    throw new InvalidArgumentError('request', 'is not a valid protobuf message for this method');
+  }
+}
+
+/** A copy of `service` whose request deserializers yield MALFORMED_REQUEST instead of throwing. */
+export function tolerantDeserializers<S extends grpc.ServiceDefinition>(service: S): S {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, def]) => [
+      name,
+      {
+        ...def,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return def.requestDeserialize(bytes);
+          } catch {
+            return MALFORMED_REQUEST;
+          }
+        },
+      },
+    ]),
+  ) as S;
+}
 
 /** An AbortSignal that fires when the client cancels or the deadline passes. */
 export function callSignal(call: {
@@ -57,6 +91,7 @@ export function unary<Req, Res>(
     let caller: Caller = ANONYMOUS;
     const run = async (): Promise<Res> => {
       if (deps.guard) caller = deps.guard(method, call, call.request);
+      assertWellFormed(call.request);
       return handler(call.request, call, caller);
     };
     run().then(
@@ -81,7 +116,8 @@ export function unary<Req, Res>(
           method,
           app,
           code: grpc.status[status.code],
-          caller: caller.name,
+          // A refused call belongs to whoever the guard authenticated before refusing it.
+          caller: (callerOfFailure(err) ?? caller).name,
           durationMs: round(ms),
         };
         if (status.expected) deps.log.warn({ ...line, details: status.details }, 'rpc failed');

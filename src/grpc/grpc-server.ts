@@ -3,13 +3,14 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
-import type { CallObserver } from './call-boundary.js';
+import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
 import type { Caller } from '../auth/authorizer.js';
 import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { reflectionDefinition } from './reflection-definition.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
+import { TlsFileProvider } from './tls-files.js';
 import type { LoginService } from '../login/login-service.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
@@ -24,7 +25,7 @@ export interface GrpcServerOptions {
   readonly guard?: CallGuard;
   /** Who may see which app (for ListApps and session lookups). */
   readonly canUseApp?: (caller: Caller, appId: string) => boolean;
-  /** Server TLS from files, re-read every few seconds so a renewed certificate is picked up. */
+  /** Server TLS from files, re-read every few seconds and on SIGHUP so a renewed certificate is picked up. */
   readonly tls?: {
     readonly certFile: string;
     readonly keyFile: string;
@@ -47,6 +48,8 @@ export class GrpcServer {
   });
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #port = 0;
+  #tls: TlsFileProvider | undefined;
+  readonly #onHangup = (): void => void this.reloadTls();
 
   constructor(
     service: TokenService,
@@ -60,7 +63,7 @@ export class GrpcServer {
     const definition = loadPackageDefinition();
     const proto = loadProto(definition);
     this.#server.addService(
-      proto.wxtoken.v1.TokenService.service,
+      tolerantDeserializers(proto.wxtoken.v1.TokenService.service),
       tokenHandlers(service, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),
@@ -76,7 +79,7 @@ export class GrpcServer {
       }),
     );
     this.#server.addService(
-      proto.wxtoken.v1.LoginService.service,
+      tolerantDeserializers(proto.wxtoken.v1.LoginService.service),
       loginHandlers(login, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),
@@ -93,14 +96,32 @@ export class GrpcServer {
   }
 
   async start(): Promise<number> {
+    const tls = this.options.tls;
+    if (tls) {
+      // Read and checked now: a missing file or a mismatched key fails the start.
+      this.#tls = new TlsFileProvider(tls, {
+        reloaded: (cert) => this.options.log.info({ tls: cert }, 'TLS certificate reloaded'),
+        rejected: (problem) =>
+          this.options.log.warn({ problem }, 'TLS files not reloaded; keeping the current ones'),
+      });
+    }
     this.#port = await new Promise<number>((resolve, reject) =>
       this.#server.bindAsync(
         this.options.listen,
-        serverCredentials(this.options.tls),
+        serverCredentials(this.#tls, tls?.clientCaFile !== undefined),
         (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
+    if (this.#tls) {
+      this.#tls.watch(TLS_REFRESH_MS);
+      process.on('SIGHUP', this.#onHangup);
+    }
     return this.#port;
+  }
+
+  /** Re-reads the TLS files now (SIGHUP does this); no-op without TLS. */
+  reloadTls(): 'changed' | 'unchanged' | 'rejected' | 'no-tls' {
+    return this.#tls?.reload() ?? 'no-tls';
   }
 
   setServing(status: ServingStatus): void {
@@ -111,6 +132,8 @@ export class GrpcServer {
 
   /** Stops taking calls, ends watch streams, lets in-flight unary calls finish (bounded). */
   async stop(): Promise<void> {
+    process.off('SIGHUP', this.#onHangup);
+    this.#tls?.stop();
     this.setServing('NOT_SERVING');
     for (const stream of this.#streams) stream.end();
     this.#streams.clear();
@@ -122,26 +145,14 @@ export class GrpcServer {
   }
 }
 
-/** Certificate reload interval: a renewed certificate is served within this time. */
+/** Certificate reload interval: a renewed certificate is served within this time (or at once on SIGHUP). */
 const TLS_REFRESH_MS = 5_000;
 
-function serverCredentials(tls: GrpcServerOptions['tls']): grpc.ServerCredentials {
+function serverCredentials(
+  tls: TlsFileProvider | undefined,
+  mtls: boolean,
+): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const identity = new grpc.experimental.FileWatcherCertificateProvider({
-    certificateFile: tls.certFile,
-    privateKeyFile: tls.keyFile,
-    refreshIntervalMs: TLS_REFRESH_MS,
-  });
-  const clientCa = tls.clientCaFile
-    ? new grpc.experimental.FileWatcherCertificateProvider({
-        caCertificateFile: tls.clientCaFile,
-        refreshIntervalMs: TLS_REFRESH_MS,
-      })
-    : null;
   // grpc-js's parameter names are swapped in its typings: the identity provider comes first.
-  return grpc.experimental.createCertificateProviderServerCredentials(
-    identity,
-    clientCa,
-    clientCa !== null,
-  );
+  return grpc.experimental.createCertificateProviderServerCredentials(tls, mtls ? tls : null, mtls);
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import { fingerprint } from '../shared/secret.js';
 import type { TokenService } from '../token/token-service.js';
 import { toStatus } from './error-mapper.js';
-import { callSignal, unary, type BoundaryDeps } from './call-boundary.js';
+import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-boundary.js';
 import { toProtoAppStatus, toProtoToken } from './convert.js';
 import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
 import { optionalString, requireAppId } from './validate.js';
@@ -70,6 +70,7 @@ export function tokenHandlers(
     WatchToken: (call) => {
       try {
         deps.guard?.('WatchToken', call, call.request);
+        assertWellFormed(call.request);
         const appId = requireAppId(call.request.app_id);
         const unregister = deps.streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
         const unsubscribe = service.watch(appId, (token) => call.write(toProtoToken(token)));
