@@ -15,6 +15,7 @@ import {
   type Spawned,
 } from '../support/processes.js';
 import { SimControl } from '../support/sim-control.js';
+import { failure } from '../support/failure.js';
 
 /**
  * Issue 6 from the outside: caller keys (by SHA-256), scopes, per-app authorization that
@@ -73,15 +74,6 @@ function rpc<T = Record<string, unknown>>(
 }
 
 const as = (caller: CallerName) => KEYS[caller];
-
-async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function mintCode(appId: string): Promise<string> {
   const res = await fetch(`${sim.url}/__sim/apps/${appId}/codes`, {

@@ -16,6 +16,7 @@ import {
   type Spawned,
 } from '../support/processes.js';
 import { SimControl } from '../support/sim-control.js';
+import { failure } from '../support/failure.js';
 
 /**
  * Server TLS and mTLS with certificates made in the test (openssl CLI): the client
@@ -56,15 +57,6 @@ function getToken(
       err ? reject(err) : resolve(res as { app_id: string; access_token: string }),
     ),
   );
-}
-
-async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** The serial of the certificate the server presents on a NEW TLS connection. */
