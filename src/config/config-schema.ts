@@ -3,7 +3,7 @@ import { isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { Secret } from '../shared/secret.js';
-import type { AppConfig } from './config.js';
+import type { AppConfig, RedisEncryptionConfig } from './config.js';
 
 /**
  * The one schema of the YAML configuration (design.md "Process and configuration").
@@ -139,6 +139,25 @@ const redisShape = {
   reconcileIntervalMs: positive().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
   commandTimeoutMs: positive().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
 };
+/** redis.encryption (issue 6): AES-256-GCM at rest; key material is resolved here. */
+const encryptionKeyShape = {
+  id: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_.-]{1,32}$/,
+      'expected 1 to 32 characters of A-Z, a-z, 0-9, "_", "." or "-"',
+    ),
+  keyEnv: z
+    .string()
+    .regex(ENV_NAME, 'expected an environment variable name such as WXTOKEN_REDIS_KEY_1')
+    .optional(),
+  keyFile: z.string().min(1, 'expected a file path').optional(),
+};
+const encryptionShape = {
+  currentKeyId: z.string().min(1),
+  keys: z.array(z.strictObject(encryptionKeyShape)).min(1, 'at least one key is required'),
+};
+const ENCRYPTION_KEY_BYTES = 32;
 const leaseShape = {
   ttlMs: positive().default(CONFIG_DEFAULTS.leaseTtlMs),
   renewIntervalMs: positive().optional(),
@@ -231,7 +250,9 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   grpc: Object.keys(grpcShape),
   metrics: Object.keys(metricsShape),
   wechat: Object.keys(wechatShape),
-  redis: Object.keys(redisShape),
+  redis: [...Object.keys(redisShape), 'encryption'],
+  'redis.encryption': Object.keys(encryptionShape),
+  'redis.encryption.keys': Object.keys(encryptionKeyShape),
   lease: Object.keys(leaseShape),
   refresh: Object.keys(refreshShape),
   log: Object.keys(logShape),
@@ -339,6 +360,103 @@ function appsSchema(deps: ConfigDeps) {
     });
 }
 
+type ResolvedKey = { key: Secret; source: string } | { field: string; problem: string };
+
+/**
+ * Reads one at-rest key (base64 of 32 bytes) from its env var or file. Problems name the
+ * variable or path, never the value.
+ */
+function resolveEncryptionKey(
+  entry: { keyEnv?: string | undefined; keyFile?: string | undefined },
+  deps: ConfigDeps,
+): ResolvedKey {
+  const given = (['keyEnv', 'keyFile'] as const).filter((k) => entry[k] !== undefined);
+  if (given.length !== 1) {
+    return { field: '', problem: 'set exactly one of keyEnv or keyFile' };
+  }
+  let raw: string | undefined;
+  let source: string;
+  let field: string;
+  if (entry.keyEnv !== undefined) {
+    field = 'keyEnv';
+    source = `env ${entry.keyEnv}`;
+    raw = deps.env[entry.keyEnv]?.trim();
+    if (!raw) {
+      const state = raw === undefined ? 'is not set' : 'is empty';
+      return { field, problem: `environment variable ${entry.keyEnv} ${state}` };
+    }
+  } else {
+    field = 'keyFile';
+    const file = entry.keyFile!;
+    const path =
+      deps.baseDir !== undefined && !isAbsolute(file) ? resolve(deps.baseDir, file) : file;
+    source = `file ${path}`;
+    try {
+      raw = deps.readFile(path).trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'read error';
+      return { field, problem: `cannot read ${path} (${code})` };
+    }
+    if (!raw) return { field, problem: `file ${path} is empty` };
+  }
+  const valid =
+    /^[A-Za-z0-9+/]{43}=$/.test(raw) && Buffer.from(raw, 'base64').length === ENCRYPTION_KEY_BYTES;
+  if (!valid) {
+    return {
+      field,
+      problem: `${source} must hold ${ENCRYPTION_KEY_BYTES} bytes as base64 (44 characters, e.g. from \`openssl rand -base64 32\`)`,
+    };
+  }
+  return { key: new Secret(raw), source };
+}
+
+function encryptionSchema(deps: ConfigDeps) {
+  return z
+    .strictObject(encryptionShape)
+    .optional()
+    .transform((enc, ctx): RedisEncryptionConfig | undefined => {
+      if (enc === undefined) return undefined;
+      const keys: RedisEncryptionConfig['keys'][number][] = [];
+      let bad = false;
+      const seen = new Set<string>();
+      enc.keys.forEach((entry, i) => {
+        if (seen.has(entry.id)) {
+          bad = true;
+          ctx.issues.push({
+            code: 'custom',
+            message: `duplicate key id ${JSON.stringify(entry.id)}`,
+            input: undefined,
+            path: ['keys', i, 'id'],
+          });
+        }
+        seen.add(entry.id);
+        const resolved = resolveEncryptionKey(entry, deps);
+        if ('problem' in resolved) {
+          bad = true;
+          ctx.issues.push({
+            code: 'custom',
+            message: resolved.problem,
+            input: undefined,
+            path: resolved.field === '' ? ['keys', i] : ['keys', i, resolved.field],
+          });
+          return;
+        }
+        keys.push({ id: entry.id, key: resolved.key, source: resolved.source });
+      });
+      if (!seen.has(enc.currentKeyId)) {
+        bad = true;
+        ctx.issues.push({
+          code: 'custom',
+          message: `${JSON.stringify(enc.currentKeyId)} is not the id of an entry in redis.encryption.keys`,
+          input: undefined,
+          path: ['currentKeyId'],
+        });
+      }
+      if (bad) return z.NEVER;
+      return { currentKeyId: enc.currentKeyId, keys };
+    });
+}
+
 const leaseSchema = section(leaseShape).transform((lease, ctx) => {
   const renewIntervalMs = lease.renewIntervalMs ?? lease.ttlMs / CONFIG_DEFAULTS.leaseRenewDivisor;
   if (!(renewIntervalMs < lease.ttlMs / 2)) {
@@ -388,7 +506,7 @@ export function createConfigSchema(deps: ConfigDeps) {
     grpc: section(grpcShape),
     metrics: section(metricsShape),
     wechat: section(wechatShape),
-    redis: section(redisShape),
+    redis: section({ ...redisShape, encryption: encryptionSchema(deps) }),
     lease: leaseSchema,
     refresh: refreshSchema,
     log: logSchema(deps.env),

@@ -19,6 +19,19 @@ export interface AppConfig {
   readonly exposeSessionKey?: boolean;
 }
 
+/** redis.encryption: AES-256-GCM of tokens and session keys stored in Redis (issue 6). */
+export interface RedisEncryptionConfig {
+  /** New values are sealed under this key; every listed key can still open. */
+  readonly currentKeyId: string;
+  readonly keys: readonly {
+    readonly id: string;
+    /** Base64 of 32 bytes, from keyEnv or keyFile. */
+    readonly key: Secret;
+    /** "env NAME" or "file /path", for messages. */
+    readonly source: string;
+  }[];
+}
+
 export interface Config {
   readonly grpc: {
     /** host:port; port 0 picks a free one. Default 0.0.0.0:50051. */
@@ -45,6 +58,8 @@ export interface Config {
     readonly reconcileIntervalMs: number;
     /** Per-command timeout: a lock or write that cannot answer fast has failed. Default 1000. */
     readonly commandTimeoutMs: number;
+    /** Absent: values are stored in plaintext. Set: tokens and session keys are sealed. */
+    readonly encryption?: RedisEncryptionConfig;
   };
   readonly lease: {
     /** Leader lease TTL. Default 10000. */

@@ -3,12 +3,14 @@ import { StoreUnavailableError } from '../shared/errors.js';
 import { Secret } from '../shared/secret.js';
 import type { RedisKeys } from '../redis/redis-keys.js';
 import type { Clock } from '../shared/clock.js';
+import { NoCipher, type ValueCipher } from '../redis/at-rest-cipher.js';
 import type { ExchangeRecord, LoginSession, SessionStore } from './session-store.js';
 
 interface StoredSession {
   appId: string;
   openid: string;
   unionid?: string;
+  /** Sealed when encryption at rest is on. */
   sessionKey: string;
   expiresAt: number;
 }
@@ -25,6 +27,7 @@ export class RedisSessionStore implements SessionStore {
     private readonly clients: readonly Redis[],
     private readonly keys: RedisKeys,
     private readonly clock: Clock,
+    private readonly cipher: ValueCipher = new NoCipher(),
   ) {
     this.#quorum = Math.floor(clients.length / 2) + 1;
   }
@@ -39,7 +42,7 @@ export class RedisSessionStore implements SessionStore {
       appId: s.appId,
       openid: s.openid,
       ...(s.unionid ? { unionid: s.unionid } : {}),
-      sessionKey: new Secret(s.sessionKey),
+      sessionKey: new Secret(this.cipher.open(s.sessionKey)),
       expiresAt: s.expiresAt,
     };
   }
@@ -49,7 +52,7 @@ export class RedisSessionStore implements SessionStore {
       appId: session.appId,
       openid: session.openid,
       ...(session.unionid ? { unionid: session.unionid } : {}),
-      sessionKey: session.sessionKey.reveal(),
+      sessionKey: this.cipher.seal(session.sessionKey.reveal()),
       expiresAt: session.expiresAt,
     };
     const ttl = Math.max(1, Math.ceil(session.expiresAt - this.clock.now()));

@@ -3,6 +3,7 @@ import type { Lease } from '../leader/lease.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { RefreshLocks, TokenStore } from '../token/token-store.js';
+import { AtRestCipher, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { createRedisClient, waitReady } from './redis-clients.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore } from './redis-token-store.js';
@@ -37,9 +38,18 @@ export async function createRedisBackend(
     log.warn({ nodes: clients.length, ready: up }, 'some Redis nodes are not reachable at start');
   }
   const keys = new RedisKeys(config.redis.keyPrefix);
-  const store = new RedisTokenStore(clients, keys, clock);
+  const cipher = createCipher(config);
+  const store = new RedisTokenStore(clients, keys, clock, cipher);
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
-  const sessions = new RedisSessionStore(clients, keys, clock);
+  const sessions = new RedisSessionStore(clients, keys, clock, cipher);
   return { kind: 'redis', store, locks, lease, sessions };
+}
+
+/** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */
+export function createCipher(config: Config): ValueCipher {
+  const enc = config.redis.encryption;
+  if (!enc) return new NoCipher();
+  const keys = new Map(enc.keys.map((k) => [k.id, Buffer.from(k.key.reveal(), 'base64')]));
+  return new AtRestCipher(keys, enc.currentKeyId);
 }

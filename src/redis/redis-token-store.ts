@@ -4,6 +4,8 @@ import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
 import type { TokenRecord } from '../token/token.js';
 import type { LockHandle, StoredTokens, StoreHealth, TokenStore } from '../token/token-store.js';
+import { fingerprint } from '../shared/secret.js';
+import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -37,6 +39,8 @@ export class RedisTokenStore implements TokenStore {
     private readonly clients: readonly Redis[],
     private readonly keys: RedisKeys,
     private readonly clock: Clock,
+    /** Seals token values and pub/sub messages' tokens at rest (NoCipher: stored as they are). */
+    private readonly cipher: ValueCipher = new NoCipher(),
   ) {
     this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const client of clients) {
@@ -65,14 +69,15 @@ export class RedisTokenStore implements TokenStore {
     );
     let best: StoredTokens | null = null;
     for (const hash of replies) {
-      const parsed = parseRecord(appId, hash);
+      const parsed = parseRecord(appId, hash, this.cipher);
       if (parsed && (!best || newer(parsed, best))) best = parsed;
     }
     return best;
   }
 
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
-    const message = JSON.stringify(token);
+    const message = JSON.stringify({ ...token, accessToken: this.cipher.seal(token.accessToken) });
+    const stored = this.cipher.seal(token.accessToken);
     const ttl = String(
       Math.max(1, token.expiresAt - this.clock.now()) + RECORD_TTL_AFTER_EXPIRY_MS,
     );
@@ -83,12 +88,13 @@ export class RedisTokenStore implements TokenStore {
           this.keys.refreshLock(token.appId),
           lock.value,
           String(token.generation),
-          token.accessToken,
+          stored,
           String(token.expiresAt),
           String(token.fetchedAt),
           this.keys.events(),
           message,
           ttl,
+          fingerprint(token.accessToken),
         ),
       ),
     );
@@ -153,6 +159,13 @@ export class RedisTokenStore implements TokenStore {
       return;
     }
     if (typeof token.appId !== 'string' || typeof token.generation !== 'number') return;
+    if (typeof token.accessToken !== 'string') return;
+    try {
+      token = { ...token, accessToken: this.cipher.open(token.accessToken) };
+    } catch {
+      // Sealed under a key this replica does not have: the reconciler's read reports it.
+      return;
+    }
     for (const listener of this.#listeners) listener(token);
   }
 }
@@ -169,11 +182,15 @@ function newer(a: StoredTokens, b: StoredTokens): boolean {
   return (a.previous?.generation ?? 0) > (b.previous?.generation ?? 0);
 }
 
-function parseRecord(appId: string, h: Record<string, string>): StoredTokens | null {
+function parseRecord(
+  appId: string,
+  h: Record<string, string>,
+  cipher: ValueCipher,
+): StoredTokens | null {
   if (!h.token || !h.generation) return null;
   const current: TokenRecord = {
     appId,
-    accessToken: h.token,
+    accessToken: cipher.open(h.token),
     expiresAt: Number(h.expires_at),
     fetchedAt: Number(h.fetched_at),
     generation: Number(h.generation),
@@ -183,7 +200,7 @@ function parseRecord(appId: string, h: Record<string, string>): StoredTokens | n
     current,
     previous: {
       appId,
-      accessToken: h.prev_token,
+      accessToken: cipher.open(h.prev_token),
       expiresAt: Number(h.prev_expires_at),
       fetchedAt: Number(h.prev_fetched_at),
       generation: Number(h.prev_generation),

@@ -632,3 +632,71 @@ function loadError(raw?: Record<string, unknown>, path?: string): ConfigError {
   }
   throw new Error('expected a ConfigError');
 }
+
+describe('parseConfig: redis.encryption', () => {
+  const KEY1 = Buffer.alloc(32, 7).toString('base64');
+  const KEY2 = Buffer.alloc(32, 9).toString('base64');
+
+  it('resolves keys from env and file', () => {
+    const path = join(dir, 'at-rest.key');
+    writeFileSync(path, `${KEY2}\n`);
+    const config = parseConfig(
+      cfg({
+        redis: {
+          encryption: {
+            currentKeyId: 'k2',
+            keys: [
+              { id: 'k1', keyEnv: 'AT_REST_K1' },
+              { id: 'k2', keyFile: path },
+            ],
+          },
+        },
+      }),
+      makeDeps({ env: { WX_SECRET: SECRET, AT_REST_K1: KEY1 }, readFile: readFileSyncUtf8 }),
+    );
+    const enc = config.redis.encryption;
+    expect(enc?.currentKeyId).toBe('k2');
+    expect(enc?.keys.map((k) => [k.id, k.key.reveal(), k.source])).toEqual([
+      ['k1', KEY1, 'env AT_REST_K1'],
+      ['k2', KEY2, `file ${path}`],
+    ]);
+  });
+
+  it('names the key path on a bad key and never prints key material', () => {
+    const short = Buffer.alloc(16, 1).toString('base64');
+    const err = configError(
+      cfg({
+        redis: {
+          encryption: {
+            currentKeyId: 'k9',
+            keys: [
+              { id: 'k1', keyEnv: 'AT_REST_K1' },
+              { id: 'k2', keyEnv: 'AT_REST_MISSING' },
+              { id: 'k3', keyEnv: 'AT_REST_K1', keyFile: '/x' },
+            ],
+          },
+        },
+      }),
+      makeDeps({ env: { WX_SECRET: SECRET, AT_REST_K1: short } }),
+    );
+    const keysSeen = err.issues.map((i) => i.key);
+    expect(keysSeen).toEqual(
+      expect.arrayContaining([
+        'redis.encryption.keys[0].keyEnv',
+        'redis.encryption.keys[1].keyEnv',
+        'redis.encryption.keys[2]',
+        'redis.encryption.currentKeyId',
+      ]),
+    );
+    expect(err.message).toContain('44 characters');
+    expect(err.message).toContain('AT_REST_MISSING is not set');
+    expect(err.message).not.toContain(short);
+  });
+
+  it('suggests known keys for a typo under redis.encryption', () => {
+    const err = configError(
+      cfg({ redis: { encryption: { currentKeyID: 'k1', keys: [{ id: 'k1', keyEnv: 'X' }] } } }),
+    );
+    expect(err.message).toContain('did you mean "currentKeyId"');
+  });
+});

@@ -7,12 +7,14 @@
   KEYS[2]  refresh lock  <prefix>{app:<appId>}:lock
   ARGV[1]  lock value (the writer's Redlock value)
   ARGV[2]  generation (integer, must be > stored)
-  ARGV[3]  access token
+  ARGV[3]  access token (as stored: sealed when encryption at rest is on)
   ARGV[4]  expires_at (ms since epoch)
   ARGV[5]  fetched_at (ms since epoch)
   ARGV[6]  pub/sub channel
   ARGV[7]  pub/sub message (JSON of the record)
   ARGV[8]  record TTL in ms (kept well past expiry, then garbage)
+  ARGV[9]  fingerprint of the plaintext access token (sealed values differ on every write,
+           so "is this a new token" compares fingerprints; stored as token_fp)
 
   Returns {code, stored_generation}:
      1  written
@@ -27,13 +29,17 @@ local generation = tonumber(ARGV[2])
 if stored >= generation then
   return {-2, stored}
 end
-local cur = redis.call('HMGET', KEYS[1], 'token', 'expires_at', 'fetched_at', 'generation')
-if cur[1] and cur[1] ~= ARGV[3] then
+local cur = redis.call('HMGET', KEYS[1], 'token', 'expires_at', 'fetched_at', 'generation',
+  'token_fp')
+-- A record written before token_fp existed holds no fingerprint: compare the stored values.
+local changed
+if cur[5] then changed = cur[5] ~= ARGV[9] else changed = cur[1] ~= ARGV[3] end
+if cur[1] and changed then
   redis.call('HSET', KEYS[1], 'prev_token', cur[1], 'prev_expires_at', cur[2],
-    'prev_fetched_at', cur[3], 'prev_generation', cur[4])
+    'prev_fetched_at', cur[3], 'prev_generation', cur[4], 'prev_token_fp', cur[5] or '')
 end
 redis.call('HSET', KEYS[1], 'token', ARGV[3], 'expires_at', ARGV[4], 'fetched_at', ARGV[5],
-  'generation', ARGV[2])
+  'generation', ARGV[2], 'token_fp', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 return {1, generation}
