@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
-import { startServe, startSim, type Spawned } from '../support/processes.js';
+import { startServe, startSim, waitForOutput, type Spawned } from '../support/processes.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
 import { SimControl } from '../support/sim-control.js';
 import { loginClient } from '../support/login-client.js';
@@ -175,8 +175,9 @@ describe('LoginService end to end (wxtoken serve + wxtoken sim)', () => {
     const { code } = await mintCode(EXPOSED);
     const r = await login.code2Session({ app_id: EXPOSED, js_code: code });
     login.close();
+    // The log line travels through the child's stdout pipe: wait for it rather than race it.
+    await waitForOutput(server, /"msg":"code2session"/);
     const out = server.output();
-    expect(out).toContain('"msg":"code2session"');
     for (const secret of [code, r.session_key, r.session_handle, SECRET])
       expect(out).not.toContain(secret);
   });

@@ -27,8 +27,9 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // 'close', not 'exit': it fires after stdout and stderr are drained, so output() is complete.
   const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => resolve(code)),
+    proc.once('close', (code) => resolve(code)),
   );
   return {
     proc,
