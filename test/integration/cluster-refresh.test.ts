@@ -15,6 +15,7 @@ import type { AppCredentials, FetchedToken } from '../../src/wechat/wechat-clien
 import { FakeClock } from '../support/fake-clock.js';
 import { startRedisNodes, type RedisNode } from '../support/redis-server.js';
 import { ScriptedWeChat } from '../support/scripted-wechat.js';
+import { until } from '../support/until.js';
 
 const APP: AppConfig = {
   appId: 'wxcluster0000001',
@@ -76,16 +77,6 @@ interface Replica {
   readonly clients: Redis[];
   readonly store: RedisTokenStore;
   readonly core: TokenCore;
-}
-
-/** Polls `probe` until it returns true. */
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe.each([

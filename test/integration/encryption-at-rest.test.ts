@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSessionStore } from '../../src/login/redis-session-store.js';
@@ -17,6 +16,7 @@ import { systemClock } from '../../src/shared/clock.js';
 import { Secret } from '../../src/shared/secret.js';
 import type { TokenRecord } from '../../src/token/token.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
+import { until } from '../support/until.js';
 
 const APP = 'wxencrypt0000001';
 const LOCK_TTL_MS = 10_000;
@@ -36,15 +36,6 @@ const rotatedToK2 = (): AtRestCipher =>
 function token(generation: number, accessToken = `tok-${generation}-${randomUUID()}`): TokenRecord {
   const now = Date.now();
   return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
-}
-
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 8_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('encryption at rest in Redis', () => {

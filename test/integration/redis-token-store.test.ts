@@ -16,6 +16,7 @@ import {
 } from '../../src/token/token-store.js';
 import { startRedisNodes, type RedisNode } from '../support/redis-server.js';
 import { timed } from '../support/timed.js';
+import { until } from '../support/until.js';
 
 const COMMAND_TIMEOUT_MS = 500;
 /** A hang check, not a benchmark: an operation without quorum must settle well before this. */
@@ -47,16 +48,6 @@ function percentile(values: readonly number[], p: number): number {
 function token(generation: number, accessToken = `tok-${generation}-${randomUUID()}`): TokenRecord {
   const now = Date.now();
   return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
-}
-
-/** Polls `probe` until it returns true, for states that follow a socket event. */
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 8_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe.each([
