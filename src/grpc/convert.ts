@@ -10,7 +10,22 @@ export function toTimestamp(ms: number): Timestamp {
   return { seconds: String(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
+/**
+ * Token records are immutable and GetToken returns the same one thousands of times a second:
+ * convert each record once, not per call.
+ */
+const protoTokens = new WeakMap<TokenRecord, Token>();
+
 export function toProtoToken(t: TokenRecord): Token {
+  let proto = protoTokens.get(t);
+  if (!proto) {
+    proto = convertToken(t);
+    protoTokens.set(t, proto);
+  }
+  return proto;
+}
+
+function convertToken(t: TokenRecord): Token {
   return {
     app_id: t.appId,
     access_token: t.accessToken,
