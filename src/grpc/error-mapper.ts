@@ -13,6 +13,7 @@ import {
   StoreUnavailableError,
   TokenUnavailableError,
 } from '../shared/errors.js';
+import { AtRestDecryptError } from '../redis/at-rest-cipher.js';
 import { FencedWriteError } from '../token/token-store.js';
 import { UserDataDecryptError, WatermarkMismatchError } from '../login/wechat-crypto.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
@@ -85,6 +86,17 @@ export function toStatus(err: unknown): StatusObject {
   if (err instanceof FencedWriteError) {
     return status(grpc.status.UNAVAILABLE, 'the refresh lost its lock to another replica; retry');
   }
+  if (err instanceof AtRestDecryptError) {
+    return err.reason === 'unknown_key'
+      ? status(
+          grpc.status.FAILED_PRECONDITION,
+          `a record in Redis is sealed with at-rest key id ${quotedKeyId(err.keyId)}, which is not configured; add it to redis.encryption.keys`,
+        )
+      : status(
+          grpc.status.DATA_LOSS,
+          `stored record failed authentication (at-rest key id ${quotedKeyId(err.keyId)}): malformed, tampered with, or the key changed`,
+        );
+  }
   return { code: grpc.status.INTERNAL, details: 'internal error', metadata, expected: false };
 }
 
@@ -92,6 +104,14 @@ function addWeChatMetadata(metadata: grpc.Metadata, err: WeChatError): void {
   if (err.errcode !== null) metadata.set('wechat-errcode', String(err.errcode));
   metadata.set('wechat-errmsg', asciiHeaderValue(err.errmsg));
   metadata.set('wechat-error-kind', err.kind);
+}
+
+/**
+ * The key id comes from the stored value itself: quote it only when it looks like a key id
+ * (the pattern AtRestCipher accepts), so a corrupt value never leaks ciphertext into a status.
+ */
+function quotedKeyId(keyId: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(keyId) ? JSON.stringify(keyId) : '(unreadable)';
 }
 
 /** Metadata values must be printable ASCII; WeChat's errmsg normally is, but never trust it. */

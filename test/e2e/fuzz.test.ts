@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
+import { service as healthService } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
 import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/LoginService.js';
@@ -13,6 +14,7 @@ import { SimControl } from '../support/sim-control.js';
  * control-character and oversized strings through the real client, and random bytes as raw
  * (often malformed) protobuf through a generic client. Every answer must be OK or a proper
  * status (never INTERNAL/UNKNOWN, never a hang past the deadline), and the process keeps serving.
+ * The library services (grpc.health.v1, server reflection v1 and v1alpha) get raw bytes too.
  */
 
 const APP = 'wxe2efuzz0000001';
@@ -27,6 +29,7 @@ let server: Spawned & { addr: string };
 let tokens: TokenServiceClient;
 let logins: LoginServiceClient;
 let raw: Record<string, (...args: unknown[]) => unknown> & grpc.Client;
+let rawStandard: Record<StandardMethod, (...args: unknown[]) => unknown> & grpc.Client;
 /** A live session, so session methods get past the lookup and reach the crypto. */
 let handle = '';
 
@@ -53,6 +56,24 @@ const FIELDS: Record<Method, readonly string[]> = {
   CheckSession: ['session_handle'],
   ResetSessionKey: ['session_handle'],
 };
+/** The services the server hosts through libraries, with their call types. */
+const STANDARD = {
+  HealthCheck: { path: '/grpc.health.v1.Health/Check', kind: 'unary' },
+  HealthList: { path: '/grpc.health.v1.Health/List', kind: 'unary' },
+  HealthWatch: { path: '/grpc.health.v1.Health/Watch', kind: 'server' },
+  ReflectionV1: {
+    path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+    kind: 'bidi',
+  },
+  ReflectionV1alpha: {
+    path: '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+    kind: 'bidi',
+  },
+} as const;
+type StandardMethod = keyof typeof STANDARD;
+const STANDARD_METHODS = Object.keys(STANDARD) as StandardMethod[];
+/** Raw calls at the library services; a third of the main property's by default. */
+const STANDARD_RUNS = Math.ceil(NUM_RUNS / 3);
 const pathOf = (m: Method): string =>
   `/wxtoken.v1.${(TOKEN_METHODS as readonly string[]).includes(m) ? 'TokenService' : 'LoginService'}/${m}`;
 
@@ -110,6 +131,24 @@ apps:
     'RawFuzz',
   );
   raw = new Raw(server.addr, insecure) as unknown as typeof raw;
+  const RawStandard = grpc.makeGenericClientConstructor(
+    Object.fromEntries(
+      STANDARD_METHODS.map((m) => [
+        m,
+        {
+          path: STANDARD[m].path,
+          requestStream: STANDARD[m].kind === 'bidi',
+          responseStream: STANDARD[m].kind !== 'unary',
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      ]),
+    ),
+    'RawStandardFuzz',
+  );
+  rawStandard = new RawStandard(server.addr, insecure) as unknown as typeof rawStandard;
   await getToken(tokens, APP);
   const { code } = (await fetch(`${sim.url}/__sim/apps/${APP}/codes`, {
     method: 'POST',
@@ -127,6 +166,7 @@ afterAll(async () => {
   tokens?.close();
   logins?.close();
   raw?.close();
+  rawStandard?.close();
   await server?.stop();
   await sim?.stop();
 });
@@ -169,6 +209,63 @@ function send(method: Method, request: Record<string, string> | Buffer): Promise
     fn.call(client, request, new grpc.Metadata(), options, (err: grpc.ServiceError | null) =>
       err ? done(err.code, err.details) : done(grpc.status.OK, ''),
     );
+  });
+}
+
+interface StandardOutcome extends Outcome {
+  /** Response messages received before the status. */
+  readonly replies: number;
+}
+
+/**
+ * One raw call at a library service. Unary and server streaming send `messages[0]` (a watch
+ * answers with its first message, then is cancelled); bidi sends every message, half-closes,
+ * and settles with the final status.
+ */
+function sendStandard(
+  method: StandardMethod,
+  messages: readonly Buffer[],
+): Promise<StandardOutcome> {
+  const started = Date.now();
+  const options: grpc.CallOptions = { deadline: started + DEADLINE_MS };
+  const { kind } = STANDARD[method];
+  const fn = rawStandard[method];
+  return new Promise((resolve) => {
+    let replies = 0;
+    let settled = false;
+    const done = (code: grpc.status, details: string): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ code, details, replies, ms: Date.now() - started });
+    };
+    if (kind === 'unary') {
+      fn.call(
+        rawStandard,
+        messages[0],
+        new grpc.Metadata(),
+        options,
+        (err: grpc.ServiceError | null) =>
+          err ? done(err.code, err.details) : done(grpc.status.OK, ''),
+      );
+      return;
+    }
+    const stream = (
+      kind === 'server'
+        ? fn.call(rawStandard, messages[0], new grpc.Metadata(), options)
+        : fn.call(rawStandard, new grpc.Metadata(), options)
+    ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+    stream.on('data', () => {
+      replies++;
+      if (kind !== 'server') return;
+      done(grpc.status.OK, '');
+      stream.cancel();
+    });
+    stream.on('error', (err: grpc.ServiceError) => done(err.code, err.details));
+    stream.on('status', (s: grpc.StatusObject) => done(s.code, s.details));
+    if (kind === 'bidi') {
+      for (const m of messages) stream.write(m);
+      stream.end();
+    }
   });
 }
 
@@ -285,6 +382,47 @@ const rawCase = fc
   .tuple(fc.constantFrom<Method>(...TOKEN_METHODS, ...LOGIN_METHODS), rawBytes)
   .map(([method, bytes]) => ({ kind: 'raw' as const, method, request: Buffer.from(bytes) }));
 
+/** Well-formed messages, so a bidi call also gets malformed bytes after a valid request. */
+const LIST_SERVICES = Buffer.from([0x3a, 0x01, 0x2a]); // ServerReflectionRequest{list_services: "*"}
+const standardMessage = fc.oneof(
+  { weight: 4, arbitrary: rawBytes.map((b) => Buffer.from(b)) },
+  { weight: 1, arbitrary: fc.constantFrom(Buffer.alloc(0), LIST_SERVICES) },
+);
+const standardCase = fc.tuple(
+  fc.constantFrom(...STANDARD_METHODS),
+  fc.array(standardMessage, { minLength: 1, maxLength: 3 }),
+);
+
+/**
+ * Field 15 with wire type 7, which does not exist: no protobuf parser accepts it. (A string
+ * field whose length overruns the message is not enough: protobufjs reads what is there.)
+ */
+const MALFORMED = Buffer.from([0x7f]);
+
+/** A valid grpc.health.v1 Check through a real client, after all the abuse. */
+function healthCheck(): Promise<string> {
+  const Health = grpc.makeGenericClientConstructor(
+    healthService as unknown as grpc.ServiceDefinition,
+    'Health',
+  );
+  const client = new Health(
+    server.addr,
+    grpc.credentials.createInsecure(),
+  ) as unknown as grpc.Client & {
+    Check(
+      req: { service: string },
+      options: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+    ): void;
+  };
+  return new Promise<string>((resolve, reject) =>
+    client.Check({ service: '' }, { deadline: Date.now() + DEADLINE_MS }, (err, res) => {
+      if (err) reject(err);
+      else resolve(res!.status);
+    }),
+  ).finally(() => client.close());
+}
+
 // ---- the property --------------------------------------------------------------------------
 
 describe('fuzz: hostile input at every RPC (fast-check)', () => {
@@ -328,5 +466,63 @@ describe('fuzz: hostile input at every RPC (fast-check)', () => {
       );
     },
     Math.max(60_000, NUM_RUNS * 200),
+  );
+});
+
+describe('fuzz: raw bytes at the library services (health, reflection)', () => {
+  it.each(STANDARD_METHODS)(
+    '%s answers malformed protobuf with INVALID_ARGUMENT naming the method (invariant 9)',
+    async (method) => {
+      const out = await sendStandard(method, [MALFORMED]);
+      expect(grpc.status[out.code]).toBe('INVALID_ARGUMENT');
+      expect(out.details).toBe(
+        `request: is not a valid protobuf message for ${STANDARD[method].path}`,
+      );
+    },
+  );
+
+  it.each(['ReflectionV1', 'ReflectionV1alpha'] as const)(
+    '%s answers a valid request, then ends the stream with INVALID_ARGUMENT on a malformed one',
+    async (method) => {
+      const out = await sendStandard(method, [LIST_SERVICES, MALFORMED, LIST_SERVICES]);
+      expect(out.replies).toBe(1);
+      expect(grpc.status[out.code]).toBe('INVALID_ARGUMENT');
+    },
+  );
+
+  it(
+    `${STANDARD_RUNS} random raw calls: every answer is OK or a proper status; health still answers`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(standardCase, async ([method, messages]) => {
+          const out = await sendStandard(method, messages);
+          count(`standard ${grpc.status[out.code]}`);
+          if (FORBIDDEN.has(out.code) || out.ms > DEADLINE_MS + 1_000) {
+            throw new Error(
+              `${method}: ${grpc.status[out.code]} "${out.details}" after ${out.ms} ms`,
+            );
+          }
+        }),
+        {
+          numRuns: STANDARD_RUNS,
+          interruptAfterTimeLimit: NUM_RUNS > 300 ? 200_000 : 20_000,
+          markInterruptAsFailure: true,
+        },
+      );
+
+      expect(server.proc.exitCode).toBeNull();
+      expect(server.proc.signalCode).toBeNull();
+      expect(await healthCheck()).toBe('SERVING');
+      const fresh = tokenClient(server.addr);
+      expect((await getToken(fresh, APP)).access_token).not.toBe('');
+      fresh.close();
+      expect(server.output()).not.toMatch(/uncaught|unhandled|"level":60/i);
+
+      const summary = [...counts.entries()].filter(([k]) => k.startsWith('standard '));
+      console.log(
+        `fuzz: ${STANDARD_RUNS} library-service runs: ${summary.map(([k, n]) => `${k}=${n}`).join(', ')}`,
+      );
+    },
+    Math.max(30_000, STANDARD_RUNS * 200),
   );
 });

@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { status } from '@grpc/grpc-js';
+import { toStatus } from '../../src/grpc/error-mapper.js';
 import { RedisSessionStore } from '../../src/login/redis-session-store.js';
 import {
   AtRestCipher,
@@ -212,6 +214,36 @@ describe('encryption at rest in Redis', () => {
     expect((tokenErr as Error).message).not.toContain(a.accessToken);
     const sessionErr = await withoutK1.sessions.getSession(handle).catch((e: unknown) => e);
     expect(sessionErr).toBeInstanceOf(AtRestDecryptError);
+    // What a caller sees: FAILED_PRECONDITION naming the key id and the config key to fix.
+    for (const err of [tokenErr, sessionErr]) {
+      expect((err as AtRestDecryptError).reason).toBe('unknown_key');
+      const s = toStatus(err);
+      expect(s.code).toBe(status.FAILED_PRECONDITION);
+      expect(s.details).toContain('"k1"');
+      expect(s.details).toContain('redis.encryption.keys');
+      expect(s.details).not.toContain(a.accessToken);
+    }
+  });
+
+  it('refuses a record whose ciphertext was altered in Redis: DATA_LOSS, no ciphertext', async () => {
+    const keys = freshKeys();
+    const r = await replica(keys, onlyK1());
+    await r.write(token(1));
+    const sealed = await r.client.hget(keys.record(APP), 'token');
+    const [prefix, ct] = [sealed!.slice(0, sealed!.lastIndexOf(':') + 1), sealed!.split(':')[5]!];
+    const altered = Buffer.from(ct, 'base64').map((b) => b ^ 1);
+    await r.client.hset(
+      keys.record(APP),
+      'token',
+      prefix + Buffer.from(altered).toString('base64'),
+    );
+    const err = await r.store.read(APP).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtRestDecryptError);
+    expect((err as AtRestDecryptError).reason).toBe('bad_value');
+    const s = toStatus(err);
+    expect(s.code).toBe(status.DATA_LOSS);
+    expect(s.details).toMatch(/^stored record failed authentication/);
+    expect(s.details).not.toContain(ct);
   });
 
   it('reads plaintext records written before encryption was turned on', async () => {

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { toStatus } from '../../src/grpc/error-mapper.js';
+import { AtRestCipher, AtRestDecryptError } from '../../src/redis/at-rest-cipher.js';
 import {
   AppMisconfiguredError,
   AppNotFoundError,
@@ -75,6 +76,13 @@ describe('toStatus: one error boundary (style.md point 12)', () => {
       new FencedWriteError(APP, 'stale_generation', 2, 2),
       status.UNAVAILABLE,
     ],
+    // a record in Redis that this server cannot open: an operator's fix, not a retry
+    [
+      'AtRestDecryptError unknown_key',
+      new AtRestDecryptError('k1', 'unknown_key'),
+      status.FAILED_PRECONDITION,
+    ],
+    ['AtRestDecryptError bad_value', new AtRestDecryptError('k1', 'bad_value'), status.DATA_LOSS],
   ])('%s → %s', (_, err, code) => {
     const s = toStatus(err);
     expect(s.code).toBe(code);
@@ -177,6 +185,60 @@ describe('toStatus: retry-after-ms for rate-limited forced refreshes (invariant 
   ])('%s: retryAfterMs %d → retry-after-ms %s', (_, retryAfterMs, expected) => {
     const s = toStatus(new RefreshRateLimitedError(APP, 'min_interval', retryAfterMs));
     expect(s.metadata.get('retry-after-ms')[0]).toBe(expected);
+  });
+});
+
+describe('toStatus: at-rest decryption errors say what to fix, never what was stored', () => {
+  const sealedUnder = (keyId: string, plaintext: string): string =>
+    new AtRestCipher(new Map([[keyId, Buffer.alloc(32, 7)]]), keyId).seal(plaintext);
+
+  it('unknown_key names the key id and the config key to fix', () => {
+    const s = toStatus(new AtRestDecryptError('2024-q1', 'unknown_key'));
+    expect(s).toMatchObject({ code: status.FAILED_PRECONDITION, expected: true });
+    expect(s.details).toContain('"2024-q1"');
+    expect(s.details).toContain('redis.encryption.keys');
+    expect(s.metadata.toJSON()).toEqual({});
+  });
+
+  it('bad_value says the stored record failed authentication', () => {
+    const s = toStatus(new AtRestDecryptError('k1', 'bad_value'));
+    expect(s).toMatchObject({ code: status.DATA_LOSS, expected: true });
+    expect(s.details).toMatch(/^stored record failed authentication/);
+    expect(s.details).toContain('"k1"');
+  });
+
+  it.each([
+    ['unknown_key', 'k9'],
+    ['bad_value', 'k1'],
+  ] as const)('%s from a real sealed value: no plaintext, no ciphertext', (reason, configured) => {
+    const sealed = sealedUnder('k1', 'ACCESS_TOKEN_PLAINTEXT');
+    // The last ciphertext characters flipped: the GCM tag no longer authenticates.
+    const tampered = sealed.slice(0, -4) + (sealed.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    const cipher = new AtRestCipher(new Map([[configured, Buffer.alloc(32, 7)]]), configured);
+    const err = (() => {
+      try {
+        return cipher.open(tampered);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(AtRestDecryptError);
+    expect((err as AtRestDecryptError).reason).toBe(reason);
+    const { details } = toStatus(err);
+    expect(details).not.toContain('ACCESS_TOKEN_PLAINTEXT');
+    for (const part of sealed.split(':').slice(3)) expect(details).not.toContain(part);
+  });
+
+  it.each([
+    ['an overlong key id', 'A'.repeat(65)],
+    ['a key id with odd characters', 'k1\u0000/../x'],
+    ['an empty key id', ''],
+  ])('does not echo %s from a corrupt value', (_, keyId) => {
+    for (const reason of ['unknown_key', 'bad_value'] as const) {
+      const { details } = toStatus(new AtRestDecryptError(keyId, reason));
+      expect(details).toContain('(unreadable)');
+      if (keyId !== '') expect(details).not.toContain(keyId);
+    }
   });
 });
 
