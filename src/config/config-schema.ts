@@ -4,6 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { Secret } from '../shared/secret.js';
 import type { AppConfig, RedisEncryptionConfig } from './config.js';
+import { REDIS_TLS_KEYS, redisTlsSchema, requireTlsUrls } from './redis-tls-schema.js';
 
 /**
  * The one schema of the YAML configuration (design.md "Process and configuration").
@@ -51,6 +52,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   refreshForceMinIntervalMs: 10_000,
   refreshForceDailyBudget: 50,
   logLevel: 'info',
+  auditMaxEvents: 10_000,
 });
 
 const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -213,8 +215,39 @@ const authShape = {
           message: 'set keySha256 (bearer key) or certCommonName (mTLS)',
         }),
     )
-    .default([]),
+    .default([])
+    .superRefine(rejectDuplicateCallers),
 };
+
+/**
+ * A caller is found by its key hash or certificate CN, and named in logs and audit by `name`:
+ * two entries with one of these would make a caller's rights depend on list order.
+ */
+function rejectDuplicateCallers(
+  callers: readonly {
+    name: string;
+    keySha256?: string | undefined;
+    certCommonName?: string | undefined;
+  }[],
+  ctx: z.core.$RefinementCtx,
+): void {
+  for (const field of ['name', 'keySha256', 'certCommonName'] as const) {
+    const firstIndex = new Map<string, number>();
+    callers.forEach((caller, i) => {
+      const value = caller[field];
+      if (value === undefined) return;
+      const first = firstIndex.get(value);
+      if (first === undefined) firstIndex.set(value, i);
+      else
+        ctx.addIssue({
+          code: 'custom',
+          message: `duplicate of auth.callers[${first}]`,
+          input: undefined,
+          path: [i, field],
+        });
+    });
+  }
+}
 const tlsShape = {
   certFile: z.string().min(1),
   keyFile: z.string().min(1),
@@ -224,6 +257,9 @@ const tlsShape = {
 const limitsShape = {
   forceRefreshPerMinute: positive().default(CONFIG_DEFAULTS.limitsForceRefreshPerMinute),
   code2SessionPerSecond: positive().default(CONFIG_DEFAULTS.limitsCode2SessionPerSecond),
+};
+const auditShape = {
+  maxEvents: z.number().int().min(100).max(1_000_000).default(CONFIG_DEFAULTS.auditMaxEvents),
 };
 const loginShape = {
   exposeSessionKey: z.boolean().default(false),
@@ -241,6 +277,7 @@ const rootShapeKeys = [
   'auth',
   'tls',
   'limits',
+  'audit',
   'apps',
 ];
 
@@ -250,7 +287,8 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   grpc: Object.keys(grpcShape),
   metrics: Object.keys(metricsShape),
   wechat: Object.keys(wechatShape),
-  redis: [...Object.keys(redisShape), 'encryption'],
+  redis: [...Object.keys(redisShape), 'encryption', 'tls'],
+  'redis.tls': REDIS_TLS_KEYS,
   'redis.encryption': Object.keys(encryptionShape),
   'redis.encryption.keys': Object.keys(encryptionKeyShape),
   lease: Object.keys(leaseShape),
@@ -261,6 +299,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   'auth.callers': Object.keys(callerShape),
   tls: Object.keys(tlsShape),
   limits: Object.keys(limitsShape),
+  audit: Object.keys(auditShape),
   apps: Object.keys(appShape),
 });
 
@@ -506,7 +545,11 @@ export function createConfigSchema(deps: ConfigDeps) {
     grpc: section(grpcShape),
     metrics: section(metricsShape),
     wechat: section(wechatShape),
-    redis: section({ ...redisShape, encryption: encryptionSchema(deps) }),
+    redis: section({
+      ...redisShape,
+      encryption: encryptionSchema(deps),
+      tls: redisTlsSchema(deps),
+    }).superRefine(requireTlsUrls),
     lease: leaseSchema,
     refresh: refreshSchema,
     log: logSchema(deps.env),
@@ -514,6 +557,7 @@ export function createConfigSchema(deps: ConfigDeps) {
     auth: section(authShape),
     tls: z.strictObject(tlsShape).optional(),
     limits: section(limitsShape),
+    audit: section(auditShape),
     apps: appsSchema(deps),
   });
 }

@@ -32,6 +32,25 @@ export interface RedisEncryptionConfig {
   }[];
 }
 
+/**
+ * redis.tls: TLS to Redis for `rediss://` URLs, for a private CA and mutual TLS. The files are
+ * read when the configuration is loaded; `ca`, `cert` and `key` hold their PEM contents.
+ */
+export interface RedisTlsConfig {
+  /** Path as configured, resolved against the config file's directory. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Name checked against the server certificate (and sent as SNI) instead of the URL host. */
+  readonly serverName?: string;
+  /** PEM of the CA(s) that sign the Redis servers' certificates; absent = Node's default CAs. */
+  readonly ca?: string;
+  /** PEM of the client certificate (mutual TLS). */
+  readonly cert?: string;
+  /** PEM of the client certificate's private key (mutual TLS). */
+  readonly key?: Secret;
+}
+
 export interface Config {
   readonly grpc: {
     /** host:port; port 0 picks a free one. Default 0.0.0.0:50051. */
@@ -50,7 +69,11 @@ export interface Config {
     readonly timeoutMs: number;
   };
   readonly redis: {
-    /** Absent or empty: embedded in-memory store and lease (single instance). */
+    /**
+     * Absent or empty: embedded in-memory store and lease (single instance). Each URL is
+     * `redis[s]://[user:password@]host:port[/db]` (ACL user; `rediss` = TLS). URLs may carry a
+     * password: never log them whole.
+     */
     readonly urls: readonly string[];
     /** Default "wxtoken:". */
     readonly keyPrefix: string;
@@ -60,6 +83,8 @@ export interface Config {
     readonly commandTimeoutMs: number;
     /** Absent: values are stored in plaintext. Set: tokens and session keys are sealed. */
     readonly encryption?: RedisEncryptionConfig;
+    /** Absent: `rediss://` URLs trust Node's default CAs. Set: every URL must be `rediss://`. */
+    readonly tls?: RedisTlsConfig;
   };
   readonly lease: {
     /** Leader lease TTL. Default 10000. */
@@ -113,6 +138,10 @@ export interface Config {
     readonly forceRefreshPerMinute: number;
     /** Code2Session calls per authenticated caller per second (burst of the same size). Default 200. */
     readonly code2SessionPerSecond: number;
+  };
+  readonly audit: {
+    /** Audit events kept (ForceRefresh and admin calls); older ones are dropped. 100..1000000, default 10000. */
+    readonly maxEvents: number;
   };
   readonly apps: readonly AppConfig[];
 }

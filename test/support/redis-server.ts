@@ -1,5 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const INSTALL_HINT =
   'redis-server is required for the Redis tests: install it with `apt-get install -y redis-server` (Debian) — .ci/run does this';
@@ -18,8 +21,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** How to start a node; every field is optional (default: plain TCP, no auth). */
+export interface RedisServerOptions {
+  /** `requirepass`: the `default` user's password. */
+  readonly requirepass?: string;
+  /**
+   * ACL file lines, e.g. `user default off` and `user wx on >pw ~* &* +@all`; written to a
+   * temp file passed as `--aclfile` (a server with an aclfile takes no `requirepass`).
+   */
+  readonly aclUsers?: readonly string[];
+  /**
+   * TLS only: the plain port is closed (`--port 0`) and the node listens on `--tls-port`.
+   * `authClients`: whether clients must present a certificate signed by `caFile` (mTLS).
+   */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly caFile: string;
+    readonly authClients: 'yes' | 'no' | 'optional';
+  };
+}
+
 export interface RedisNode {
   readonly port: number;
+  /** `redis://127.0.0.1:PORT`, or `rediss://...` for a TLS node; never with credentials. */
   readonly url: string;
   /** SIGSTOP/SIGCONT: the node hangs without closing sockets, like a partition. */
   pause(): void;
@@ -35,12 +60,45 @@ export function assertRedisInstalled(): void {
   if (spawnSync('redis-server', ['--version']).status !== 0) throw new Error(INSTALL_HINT);
 }
 
-async function launch(port: number): Promise<ChildProcess> {
+/** The arguments that select auth and TLS; files (the aclfile) are written now. */
+function securityArgs(port: number, o: RedisServerOptions): string[] {
+  if (o.requirepass !== undefined && o.aclUsers !== undefined) {
+    throw new Error('startRedis: give requirepass or aclUsers, not both');
+  }
+  const args: string[] = [];
+  if (o.requirepass !== undefined) args.push('--requirepass', o.requirepass);
+  if (o.aclUsers !== undefined) {
+    const file = join(mkdtempSync(join(tmpdir(), 'wxtoken-acl-')), 'users.acl');
+    writeFileSync(file, `${o.aclUsers.join('\n')}\n`);
+    args.push('--aclfile', file);
+  }
+  if (o.tls === undefined) return ['--port', String(port), ...args];
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    o.tls.certFile,
+    '--tls-key-file',
+    o.tls.keyFile,
+    '--tls-ca-cert-file',
+    o.tls.caFile,
+    '--tls-auth-clients',
+    o.tls.authClients,
+    ...args,
+  ];
+}
+
+/** Debian builds redis-server with TLS; a build without it rejects the tls-* directives. */
+const NO_TLS_HINT =
+  'this redis-server was built without TLS support (the tls-* directives are unknown): the Redis TLS tests need a build with BUILD_TLS=yes, as Debian 12 redis-server 7.0 is';
+
+async function launch(port: number, o: RedisServerOptions): Promise<ChildProcess> {
   const proc = spawn(
     'redis-server',
     [
-      '--port',
-      String(port),
+      ...securityArgs(port, o),
       '--bind',
       '127.0.0.1',
       '--save',
@@ -59,18 +117,27 @@ async function launch(port: number): Promise<ChildProcess> {
       if (out.includes('Ready to accept connections')) resolve();
     };
     proc.stdout!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
+    proc.stderr!.on('data', (d: Buffer) => void (out += d.toString()));
+    proc.once('exit', (code) => {
+      // A build without TLS stops at the first tls-* directive, which is tls-port.
+      const noTls = o.tls !== undefined && />>> 'tls-port\b[\s\S]*Bad directive/.test(out);
+      reject(new Error(noTls ? `${NO_TLS_HINT}\n${out}` : `redis-server exited ${code}: ${out}`));
+    });
     proc.once('error', () => reject(new Error(INSTALL_HINT)));
   });
   proc.stdout!.resume();
+  proc.stderr!.resume();
   return proc;
 }
 
-/** Starts a throwaway redis-server on a free loopback port (no persistence). */
-export async function startRedis(): Promise<RedisNode> {
+/**
+ * Starts a throwaway redis-server on a free loopback port (no persistence); `options` add
+ * a password, ACL users or TLS. Fails loudly (never skips) when the server cannot start.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisNode> {
   assertRedisInstalled();
   const port = await freePort();
-  let proc = await launch(port);
+  let proc = await launch(port, options);
   const kill = async (): Promise<void> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -80,17 +147,20 @@ export async function startRedis(): Promise<RedisNode> {
   };
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     pause: () => void proc.kill('SIGSTOP'),
     resume: () => void proc.kill('SIGCONT'),
     stop: kill,
     restart: async () => {
       await kill();
-      proc = await launch(port);
+      proc = await launch(port, options);
     },
   };
 }
 
-export async function startRedisNodes(count: number): Promise<RedisNode[]> {
-  return Promise.all(Array.from({ length: count }, () => startRedis()));
+export async function startRedisNodes(
+  count: number,
+  options: RedisServerOptions = {},
+): Promise<RedisNode[]> {
+  return Promise.all(Array.from({ length: count }, () => startRedis(options)));
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
+import { createTestCa, type IssuedCert, type TestCa } from '../support/certs.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { createConfigSchema, KNOWN_KEYS } from '../../src/config/config-schema.js';
 import {
@@ -17,6 +18,16 @@ import {
 const SECRET = 'f00dfeedcafebabe0123456789abcdef';
 const FILE_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const APP = { appId: 'wxdemo0000000001', mode: 'classic', secretEnv: 'WX_SECRET' };
+const KEY_A = 'a'.repeat(64);
+const KEY_B = 'b'.repeat(64);
+/** A valid auth.callers[] entry; override fields per case. */
+const caller = (o: Record<string, unknown>): Record<string, unknown> => ({
+  name: 'svc',
+  keySha256: KEY_A,
+  apps: ['*'],
+  scopes: ['token:read'],
+  ...o,
+});
 
 let dir: string;
 beforeAll(() => {
@@ -331,6 +342,98 @@ describe('parseConfig: a bad value is reported under its exact key', () => {
       says: 'did you mean "secretEnv"?',
     },
     { name: 'empty document', raw: null, key: '', says: 'expected a mapping' },
+    {
+      name: 'duplicate caller name',
+      raw: cfg({
+        auth: {
+          callers: [
+            caller({ name: 'billing' }),
+            caller({ name: 'orders', keySha256: KEY_B }),
+            caller({ name: 'billing', keySha256: undefined, certCommonName: 'billing-2' }),
+          ],
+        },
+      }),
+      key: 'auth.callers[2].name',
+      says: 'duplicate of auth.callers[0]',
+    },
+    {
+      name: 'duplicate caller keySha256',
+      raw: cfg({ auth: { callers: [caller({ name: 'a' }), caller({ name: 'b' })] } }),
+      key: 'auth.callers[1].keySha256',
+      says: 'duplicate of auth.callers[0]',
+    },
+    {
+      name: 'duplicate caller certCommonName',
+      raw: cfg({
+        auth: {
+          callers: [
+            caller({ name: 'a', keySha256: undefined, certCommonName: 'svc.internal' }),
+            caller({ name: 'b', keySha256: KEY_B, certCommonName: 'svc.internal' }),
+          ],
+        },
+      }),
+      key: 'auth.callers[1].certCommonName',
+      says: 'duplicate of auth.callers[0]',
+    },
+    {
+      name: 'audit.maxEvents below 100',
+      raw: cfg({ audit: { maxEvents: 99 } }),
+      key: 'audit.maxEvents',
+      says: 'must be >= 100, got 99',
+    },
+    {
+      name: 'audit.maxEvents above 1000000',
+      raw: cfg({ audit: { maxEvents: 1_000_001 } }),
+      key: 'audit.maxEvents',
+      says: 'must be <= 1000000, got 1000001',
+    },
+    {
+      name: 'audit.maxEvents fraction',
+      raw: cfg({ audit: { maxEvents: 500.5 } }),
+      key: 'audit.maxEvents',
+      says: 'expected an integer, got 500.5',
+    },
+    {
+      name: 'audit misspelt key',
+      raw: cfg({ audit: { maxEvent: 500 } }),
+      key: 'audit.maxEvent',
+      says: 'unknown key (did you mean "maxEvents"?)',
+    },
+    {
+      name: 'redis.tls.caFile unreadable',
+      raw: cfg({ redis: { urls: ['rediss://r:6380'], tls: { caFile: '/nonexistent/ca.crt' } } }),
+      key: 'redis.tls.caFile',
+      says: 'cannot read /nonexistent/ca.crt (ENOENT)',
+    },
+    {
+      name: 'redis.tls.certFile without keyFile',
+      raw: cfg({ redis: { urls: ['rediss://r:6380'], tls: { certFile: '/x/client.crt' } } }),
+      key: 'redis.tls.keyFile',
+      says: 'is required when redis.tls.certFile is set',
+    },
+    {
+      name: 'redis.tls with a redis:// URL',
+      raw: cfg({
+        redis: {
+          urls: ['rediss://a:6380', 'redis://b:6379'],
+          tls: { serverName: 'redis.internal' },
+        },
+      }),
+      key: 'redis.urls[1]',
+      says: 'expected a rediss:// URL: redis.tls is set',
+    },
+    {
+      name: 'redis.tls.serverName an IP',
+      raw: cfg({ redis: { urls: ['rediss://r:6380'], tls: { serverName: '10.0.0.1' } } }),
+      key: 'redis.tls.serverName',
+      says: 'expected a DNS name',
+    },
+    {
+      name: 'redis.tls misspelt key',
+      raw: cfg({ redis: { urls: ['rediss://r:6380'], tls: { cafile: '/x' } } }),
+      key: 'redis.tls.cafile',
+      says: 'unknown key (did you mean "caFile"?)',
+    },
   ];
 
   it.each(cases)('$name → $key', ({ raw, key, says, env }) => {
@@ -388,6 +491,7 @@ describe('parseConfig: defaults and accepted values', () => {
       login: { exposeSessionKey: false, sessionTtlSeconds: 259200 },
       auth: { callers: [] },
       limits: { forceRefreshPerMinute: 600, code2SessionPerSecond: 200 },
+      audit: { maxEvents: 10000 },
     });
     expect(apps).toHaveLength(1);
     expect(apps[0]?.appId).toBe(APP.appId);
@@ -698,5 +802,113 @@ describe('parseConfig: redis.encryption', () => {
       cfg({ redis: { encryption: { currentKeyID: 'k1', keys: [{ id: 'k1', keyEnv: 'X' }] } } }),
     );
     expect(err.message).toContain('did you mean "currentKeyId"');
+  });
+});
+
+describe('parseConfig: auth.callers and audit', () => {
+  it('accepts distinct callers, and a caller with both a key and a certificate CN', () => {
+    const config = parseConfig(
+      cfg({
+        auth: {
+          callers: [
+            caller({ name: 'a', certCommonName: 'a.internal' }),
+            caller({ name: 'b', keySha256: KEY_B, certCommonName: 'b.internal' }),
+            caller({ name: 'c', keySha256: undefined, certCommonName: 'c.internal' }),
+          ],
+        },
+      }),
+      makeDeps(),
+    );
+    expect(config.auth.callers.map((c) => c.name)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('reports every duplicate, each under its own key', () => {
+    const err = configError(
+      cfg({ auth: { callers: [caller({}), caller({}), caller({ name: 'other' })] } }),
+    );
+    expect(err.issues).toEqual([
+      { key: 'auth.callers[1].name', problem: 'duplicate of auth.callers[0]' },
+      { key: 'auth.callers[1].keySha256', problem: 'duplicate of auth.callers[0]' },
+      { key: 'auth.callers[2].keySha256', problem: 'duplicate of auth.callers[0]' },
+    ]);
+  });
+
+  it('takes audit.maxEvents within 100..1000000', () => {
+    expect(parseConfig(cfg({ audit: { maxEvents: 100 } }), makeDeps()).audit.maxEvents).toBe(100);
+    expect(parseConfig(cfg({ audit: { maxEvents: 1_000_000 } }), makeDeps()).audit.maxEvents).toBe(
+      1_000_000,
+    );
+    expect(parseConfig(cfg({ audit: null }), makeDeps()).audit).toEqual({ maxEvents: 10_000 });
+  });
+});
+
+describe('parseConfig: redis.tls', () => {
+  let ca: TestCa;
+  let client: IssuedCert;
+  beforeAll(() => {
+    ca = createTestCa();
+    client = ca.issueClient('wxtoken');
+  });
+
+  const tlsConfig = (tls: Record<string, unknown>, urls = ['rediss://redis.internal:6380']) =>
+    cfg({ redis: { urls, tls } });
+
+  it('reads caFile, certFile and keyFile (relative to the config dir); the key is a Secret', () => {
+    const config = parseConfig(
+      tlsConfig({
+        caFile: 'ca.crt',
+        certFile: client.certFile,
+        keyFile: client.keyFile,
+        serverName: 'redis.internal',
+      }),
+      makeDeps({ readFile: readFileSyncUtf8, baseDir: ca.dir }),
+    );
+    const tls = config.redis.tls;
+    expect(tls?.caFile).toBe(ca.caFile);
+    expect(tls?.ca).toBe(ca.ca.toString());
+    expect(tls?.cert).toBe(client.cert.toString());
+    expect(tls?.key?.reveal()).toBe(client.key.toString());
+    expect(tls?.serverName).toBe('redis.internal');
+    const keyBody = client.key.toString().split('\n')[1]!;
+    for (const text of [JSON.stringify(config), inspect(config, { depth: 10 })]) {
+      expect(text).not.toContain(keyBody);
+    }
+    expect(Object.isFrozen(tls)).toBe(true);
+  });
+
+  it('accepts rediss:// URLs with an ACL user and no redis.tls (Node default CAs)', () => {
+    const config = parseConfig(
+      cfg({ redis: { urls: ['rediss://wx:p%40ss@r1:6380/0', 'redis://wx:pw@r2:6379'] } }),
+      makeDeps(),
+    );
+    expect(config.redis.tls).toBeUndefined();
+    expect(config.redis.urls).toHaveLength(2);
+  });
+
+  it('rejects a caFile that holds no certificate, and a key of another certificate', () => {
+    const junk = writeTemp('junk.crt', 'not a certificate\n');
+    const other = ca.issueClient('someone-else');
+    const err = loadError(
+      tlsConfig({ caFile: junk, certFile: client.certFile, keyFile: other.keyFile }),
+    );
+    expect(err.issues).toEqual([
+      { key: 'redis.tls.caFile', problem: `file ${junk} holds no PEM certificate` },
+    ]);
+    const mismatch = loadError(
+      tlsConfig({ caFile: ca.caFile, certFile: client.certFile, keyFile: other.keyFile }),
+    );
+    expect(mismatch.key).toBe('redis.tls.keyFile');
+    expect(mismatch.message).toContain('does not match redis.tls.certFile');
+    expect(mismatch.message).not.toContain(other.key.toString().split('\n')[1]!);
+  });
+
+  it('rejects a keyFile that is not a PEM private key, naming the file only', () => {
+    const err = loadError(tlsConfig({ certFile: client.certFile, keyFile: client.certFile }));
+    expect(err.issues).toEqual([
+      {
+        key: 'redis.tls.keyFile',
+        problem: `file ${client.certFile} holds no unencrypted PEM private key`,
+      },
+    ]);
   });
 });
