@@ -16,6 +16,8 @@ import { createRedisBackend, type Backend } from './redis/redis-backend.js';
 import { StoreReconciler } from './token/store-reconciler.js';
 import { LoginService } from './login/login-service.js';
 import { MemorySessionStore } from './login/memory-session-store.js';
+import { MemoryAuditLog } from './audit/memory-audit-log.js';
+import { createRpcAuditor } from './grpc/rpc-audit.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
@@ -69,7 +71,7 @@ export async function startServer(
   // Embedded mode (no redis.urls): in-memory store, locks and lease behind the cluster's ports.
   const backend: Backend = config.redis.urls.length
     ? await createRedisBackend(config, clock, log)
-    : embeddedBackend(clock);
+    : embeddedBackend(clock, config.audit.maxEvents);
   const { store, locks, lease } = backend;
   // The elector is created below; leadership is read through this late-bound function.
   let isLeader = (): boolean => false;
@@ -156,6 +158,14 @@ export async function startServer(
   const grpcServer = new GrpcServer(service, login, {
     ...(config.tls ? { tls: config.tls } : {}),
     guard: createCallGuard(authorizer, limiter),
+    auditLog: backend.audit,
+    audit: createRpcAuditor({
+      log,
+      clock,
+      auditLog: backend.audit,
+      onRecorded: (e) => metrics.onAudit(e.action, e.result),
+      onWriteFailed: () => metrics.onAuditWriteFailed(),
+    }),
     canUseApp: (caller, appId) => authorizer.canUseApp(caller, appId),
     observer: {
       onCallEnd: (method, code, ms) => metrics.onCallEnd(method, grpc.status[code], ms),
@@ -229,7 +239,7 @@ export async function startServer(
   return { grpcPort, service, log, stop };
 }
 
-function embeddedBackend(clock: Clock): Backend {
+function embeddedBackend(clock: Clock, maxAuditEvents: number): Backend {
   const store = new MemoryTokenStore(clock);
   return {
     kind: 'embedded',
@@ -237,6 +247,7 @@ function embeddedBackend(clock: Clock): Backend {
     locks: store,
     lease: new MemoryLease(clock),
     sessions: new MemorySessionStore(clock),
+    audit: new MemoryAuditLog(maxAuditEvents),
   };
 }
 

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { ANONYMOUS, type Caller, type Authorizer } from './authorizer.js';
 import type { CallerRateLimiter } from './caller-rate-limiter.js';
 import { METHOD_SCOPES } from './scopes.js';
+import { PermissionDeniedError } from '../shared/errors.js';
 
 /** What the guard reads from a call: metadata and the TLS peer. */
 export interface GuardedCall {
@@ -29,7 +30,9 @@ export function createCallGuard(authorizer: Authorizer, limiter: CallerRateLimit
       const req = (request ?? {}) as { app_id?: unknown; stale_token?: unknown };
       const appId = typeof req.app_id === 'string' && req.app_id !== '' ? req.app_id : undefined;
       const scope = METHOD_SCOPES[method];
-      if (scope) authorizer.authorize(caller, scope, appId);
+      // Fail closed: a method nobody gave a scope is refused, not merely authenticated.
+      if (!scope) throw new PermissionDeniedError(`method ${method} is not open to callers`);
+      authorizer.authorize(caller, scope, appId);
       if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
       // Limits are per caller identity; without auth there is none to limit by (loopback only).
       if (caller !== ANONYMOUS) limiter.take(caller.name, method);

@@ -17,6 +17,7 @@ export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   WatchToken: 'token:read',
   ForceRefresh: 'token:refresh',
   ListApps: 'admin',
+  ListAuditEvents: 'admin',
   Code2Session: 'login',
   GetSession: 'login',
   DecryptUserData: 'login',

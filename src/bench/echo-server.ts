@@ -20,6 +20,7 @@ server.addService(proto.wxtoken.v1.TokenService.service, {
   ForceRefresh: (_c: unknown, cb: grpc.sendUnaryData<unknown>) =>
     cb({ code: grpc.status.UNIMPLEMENTED }),
   ListApps: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { apps: [] }),
+  ListAuditEvents: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { events: [] }),
   WatchToken: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
 });
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {

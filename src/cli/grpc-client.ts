@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { ForceRefreshRequest } from '../grpc/generated/wxtoken/v1/ForceRefreshRequest.js';
 import type { ForceRefreshResponse__Output } from '../grpc/generated/wxtoken/v1/ForceRefreshResponse.js';
 import type { ListAppsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAppsResponse.js';
+import type { ListAuditEventsRequest } from '../grpc/generated/wxtoken/v1/ListAuditEventsRequest.js';
+import type { ListAuditEventsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAuditEventsResponse.js';
 import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
 import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto } from '../grpc/proto.js';
@@ -63,5 +65,15 @@ export function listApps(
 ): Promise<ListAppsResponse__Output> {
   return new Promise((resolve, reject) =>
     c.ListApps({}, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+  );
+}
+
+export function listAuditEvents(
+  c: TokenServiceClient,
+  req: ListAuditEventsRequest,
+  timeoutMs = 10_000,
+): Promise<ListAuditEventsResponse__Output> {
+  return new Promise((resolve, reject) =>
+    c.ListAuditEvents(req, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
   );
 }

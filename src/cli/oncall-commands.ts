@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
-import { forceRefresh, getToken, listApps, tokenClient } from './grpc-client.js';
+import { forceRefresh, getToken, listApps, listAuditEvents, tokenClient } from './grpc-client.js';
 import { registerHealthCommand } from './health-command.js';
 
 const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
@@ -32,7 +32,7 @@ function fail(err: unknown, json: boolean): never {
   process.exit(1);
 }
 
-/** `get`, `refresh`, `status`, `health`: thin gRPC clients for on-call, --json for scripts. */
+/** `get`, `refresh`, `status`, `audit`, `health`: thin gRPC clients for on-call, --json for scripts. */
 export function registerOncallCommands(program: Command): void {
   program
     .command('get')
@@ -155,6 +155,47 @@ export function registerOncallCommands(program: Command): void {
         client.close();
       }
     });
+
+  program
+    .command('audit')
+    .description('show the audit trail: ForceRefresh and admin calls, newest first (needs admin)')
+    .option('--app <app>', "only this app's events")
+    .option('--limit <n>', 'at most this many events (1-1000)', '50')
+    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
+    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
+    .option('--json', 'machine-readable output (one JSON object)')
+    .action(
+      async (o: { app?: string; limit: string; addr: string; key?: string; json?: boolean }) => {
+        const limit = Number(o.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          console.error(
+            `wxtoken audit: --limit expects a whole number from 1 to 1000, got "${o.limit}"`,
+          );
+          process.exit(2);
+        }
+        const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
+        try {
+          const r = await listAuditEvents(client, { app_id: o.app ?? '', limit });
+          const rows = r.events.map((e) => ({
+            at: new Date(tsToMs(e.at) ?? 0).toISOString(),
+            caller: e.caller,
+            app: e.app_id,
+            action: e.action,
+            result: e.result,
+            reason: e.reason,
+            detail: e.detail,
+            replica: e.replica,
+          }));
+          if (o.json) console.log(JSON.stringify({ events: rows }));
+          else if (rows.length === 0) console.log('no audit events');
+          else console.table(rows);
+        } catch (err) {
+          fail(err, Boolean(o.json));
+        } finally {
+          client.close();
+        }
+      },
+    );
 
   registerHealthCommand(program, DEFAULT_ADDR);
 }

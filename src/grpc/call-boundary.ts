@@ -4,6 +4,7 @@ import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { callerOfFailure, type CallGuard } from '../auth/call-guard.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { toStatus } from './error-mapper.js';
+import type { CallAuditor } from './rpc-audit.js';
 
 export interface CallObserver {
   /** Called once per finished unary call (metrics and access logs hook). */
@@ -17,6 +18,8 @@ export interface BoundaryDeps {
   readonly quietMethods?: ReadonlySet<string>;
   /** Authentication, authorization and rate limits; runs before every handler. */
   readonly guard?: CallGuard;
+  /** Records the audited methods' calls (ForceRefresh, admin), refused ones included. */
+  readonly audit?: CallAuditor;
 }
 
 type ServerUnary<Req, Res> = grpc.ServerUnaryCall<Req, Res>;
@@ -106,22 +109,33 @@ export function unary<Req, Res>(
         } else if (deps.log.isLevelEnabled('debug')) {
           deps.log.debug({ method, code: 'OK', durationMs: round(ms) }, 'rpc');
         }
+        deps.audit?.({
+          method,
+          request: call.request,
+          caller,
+          code: grpc.status.OK,
+          details: '',
+          reply,
+        });
         callback(null, reply);
       },
       (err: unknown) => {
         const ms = performance.now() - started;
         const status = toStatus(err);
         deps.observer?.onCallEnd?.(method, status.code, ms);
+        // A refused call belongs to whoever the guard authenticated before refusing it.
+        const by = callerOfFailure(err) ?? caller;
         const line = {
           method,
           app,
           code: grpc.status[status.code],
-          // A refused call belongs to whoever the guard authenticated before refusing it.
-          caller: (callerOfFailure(err) ?? caller).name,
+          caller: by.name,
           durationMs: round(ms),
         };
         if (status.expected) deps.log.warn({ ...line, details: status.details }, 'rpc failed');
         else deps.log.error({ ...line, err }, 'rpc failed unexpectedly');
+        const request = call.request;
+        deps.audit?.({ method, request, caller: by, code: status.code, details: status.details });
         callback({ code: status.code, details: status.details, metadata: status.metadata });
       },
     );

@@ -1,6 +1,8 @@
 import type { Token } from './generated/wxtoken/v1/Token.js';
 import type { Timestamp } from './generated/google/protobuf/Timestamp.js';
 import type { AppStatus } from './generated/wxtoken/v1/AppStatus.js';
+import type { AuditEvent as ProtoAuditEvent } from './generated/wxtoken/v1/AuditEvent.js';
+import type { AuditEvent } from '../audit/audit-log.js';
 import type { TokenRecord } from '../token/token.js';
 import { operatorHint } from '../wechat/wechat-error.js';
 import type { AppStatusReport } from '../token/token-service.js';
@@ -67,5 +69,19 @@ export function toProtoAppStatus(s: AppStatusReport): AppStatus {
     fetches_today: s.fetchesToday,
     leader: s.leader,
     store: s.store,
+  };
+}
+
+export function toProtoAuditEvent(e: AuditEvent): ProtoAuditEvent {
+  return {
+    id: e.id,
+    at: toTimestamp(e.at),
+    caller: e.caller,
+    app_id: e.appId,
+    action: e.action,
+    reason: e.reason,
+    result: e.result,
+    detail: e.detail,
+    replica: e.replica,
   };
 }

@@ -4,10 +4,13 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { CallAuditor } from './rpc-audit.js';
 import type { Caller } from '../auth/authorizer.js';
 import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { reflectionDefinition } from './reflection-definition.js';
+import { addTolerantly } from './tolerant-services.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import { TlsFileProvider } from './tls-files.js';
@@ -23,6 +26,9 @@ export interface GrpcServerOptions {
   readonly observer?: CallObserver;
   /** Authentication, authorization and rate limits for every RPC. */
   readonly guard?: CallGuard;
+  /** Where ListAuditEvents reads, and what records the audited calls. */
+  readonly auditLog: AuditLog;
+  readonly audit?: CallAuditor;
   /** Who may see which app (for ListApps and session lookups). */
   readonly canUseApp?: (caller: Caller, appId: string) => boolean;
   /** Server TLS from files, re-read every few seconds and on SIGHUP so a renewed certificate is picked up. */
@@ -69,6 +75,8 @@ export class GrpcServer {
         ...(options.observer ? { observer: options.observer } : {}),
         ...(options.guard ? { guard: options.guard } : {}),
         canUseApp: options.canUseApp ?? (() => true),
+        auditLog: options.auditLog,
+        ...(options.audit ? { audit: options.audit } : {}),
         quietMethods: new Set(['GetToken']),
         streams: {
           add: (stream) => {
@@ -87,8 +95,8 @@ export class GrpcServer {
         canUseApp: options.canUseApp ?? (() => true),
       }),
     );
-    this.#health.addToServer(this.#server);
-    new ReflectionService(reflectionDefinition()).addToServer(this.#server);
+    addTolerantly(this.#server, this.#health);
+    addTolerantly(this.#server, new ReflectionService(reflectionDefinition()));
   }
 
   get port(): number {

@@ -2,17 +2,19 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Caller } from '../auth/authorizer.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { fingerprint } from '../shared/secret.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { TokenService } from '../token/token-service.js';
 import { toStatus } from './error-mapper.js';
 import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-boundary.js';
-import { toProtoAppStatus, toProtoToken } from './convert.js';
+import { toProtoAppStatus, toProtoAuditEvent, toProtoToken } from './convert.js';
 import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
 import { optionalString, requireAppId } from './validate.js';
 
 /** WeChat reserves up to 512 chars for a token; anything far longer is not one. */
 const MAX_TOKEN_CHARS = 2048;
 const MAX_REASON_CHARS = 512;
+const DEFAULT_AUDIT_EVENTS = 100;
+const MAX_AUDIT_EVENTS = 1000;
 
 export interface StreamRegistry {
   add(stream: grpc.ServerWritableStream<unknown, unknown>): () => void;
@@ -25,6 +27,7 @@ export function tokenHandlers(
     readonly log: Logger;
     readonly streams: StreamRegistry;
     readonly canUseApp: (caller: Caller, appId: string) => boolean;
+    readonly auditLog: AuditLog;
   },
 ): TokenServiceHandlers {
   return {
@@ -34,7 +37,8 @@ export function tokenHandlers(
       return toProtoToken(live ?? (await service.getToken(appId, callSignal(call))));
     }),
 
-    ForceRefresh: unary('ForceRefresh', deps, async (req, _call, caller) => {
+    // Logged and recorded by the boundary's auditor (src/grpc/rpc-audit.ts), refusals included.
+    ForceRefresh: unary('ForceRefresh', deps, async (req) => {
       const appId = requireAppId(req.app_id);
       const stale = optionalString(req.stale_token, 'stale_token', MAX_TOKEN_CHARS);
       const reason = optionalString(req.reason, 'reason', MAX_REASON_CHARS);
@@ -45,18 +49,6 @@ export function tokenHandlers(
         );
       }
       const result = await service.forceRefresh(appId, stale, reason);
-      deps.log.info(
-        {
-          appId,
-          caller: caller.name,
-          audit: stale === '',
-          stale: stale === '' ? null : fingerprint(stale),
-          reason,
-          refreshed: result.refreshed,
-          generation: result.token.generation,
-        },
-        'force refresh',
-      );
       return { token: toProtoToken(result.token), refreshed: result.refreshed };
     }),
 
@@ -66,6 +58,22 @@ export function tokenHandlers(
         .filter((a) => deps.canUseApp(caller, a.appId))
         .map(toProtoAppStatus),
     })),
+
+    ListAuditEvents: unary('ListAuditEvents', deps, async (req, _call, caller) => {
+      const appId = req.app_id ? requireAppId(req.app_id) : undefined;
+      const limit = req.limit || DEFAULT_AUDIT_EVENTS;
+      if (limit < 0 || limit > MAX_AUDIT_EVENTS) {
+        throw new InvalidArgumentError('limit', `must be between 0 and ${MAX_AUDIT_EVENTS}`);
+      }
+      const events = await deps.auditLog.list({
+        ...(appId !== undefined ? { appId } : {}),
+        limit,
+        // Events of apps the caller may not use stay hidden; app-less ones (ListApps) are
+        // for callers of every app.
+        visible: (e) => deps.canUseApp(caller, e.appId === '' ? '*' : e.appId),
+      });
+      return { events: events.map(toProtoAuditEvent) };
+    }),
 
     WatchToken: (call) => {
       try {

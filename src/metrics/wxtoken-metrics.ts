@@ -37,6 +37,8 @@ export class WxtokenMetrics {
   readonly #grpcRequests: Counter<'method' | 'code'>;
   readonly #grpcDuration: Histogram<'method'>;
   readonly #code2session: Counter<'app' | 'result'>;
+  readonly #auditEvents: Counter<'action' | 'result'>;
+  readonly #auditWriteFailures: Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -169,6 +171,18 @@ export class WxtokenMetrics {
       labelNames: ['app', 'result'],
       registers,
     });
+    this.#auditEvents = new Counter({
+      name: 'wxtoken_audit_events_total',
+      help: 'Audited calls (ForceRefresh and admin methods) by action and gRPC result code.',
+      labelNames: ['action', 'result'],
+      registers,
+    });
+    this.#auditWriteFailures = new Counter({
+      name: 'wxtoken_audit_write_failures_total',
+      help: 'Audit events that could not be stored in the audit stream (they are still in the log).',
+      registers,
+    });
+    this.#auditWriteFailures.inc(0);
   }
 
   /** Creates the series alerts compare at 0, so increase() sees an app's first error or fetch. */
@@ -218,5 +232,13 @@ export class WxtokenMetrics {
 
   onCode2Session(appId: string, result: 'upstream' | 'dedup' | 'error'): void {
     this.#code2session.inc({ app: appId, result });
+  }
+
+  onAudit(action: string, result: string): void {
+    this.#auditEvents.inc({ action, result });
+  }
+
+  onAuditWriteFailed(): void {
+    this.#auditWriteFailures.inc();
   }
 }

@@ -4,12 +4,14 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { RefreshLocks, TokenStore } from '../token/token-store.js';
 import { AtRestCipher, NoCipher, type ValueCipher } from './at-rest-cipher.js';
-import { createRedisClient, waitReady } from './redis-clients.js';
+import { createRedisClient, waitNodesReady } from './redis-clients.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore } from './redis-token-store.js';
 import { createRedlockLocks } from './redlock-locks.js';
 import { RedisSessionStore } from '../login/redis-session-store.js';
 import type { SessionStore } from '../login/session-store.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { RedisAuditLog } from './redis-audit-log.js';
 
 export interface Backend {
   readonly kind: 'embedded' | 'redis';
@@ -17,6 +19,7 @@ export interface Backend {
   readonly locks: RefreshLocks;
   readonly lease: Lease;
   readonly sessions: SessionStore;
+  readonly audit: AuditLog;
 }
 
 /** Redis for the store, the per-app locks and the leader lease: 1 node, or 3/5 masters with quorum. */
@@ -29,10 +32,12 @@ export async function createRedisBackend(
     createRedisClient(url, {
       commandTimeoutMs: config.redis.commandTimeoutMs,
       connectionName: `wxtoken-${process.pid}-${i}`,
+      tls: config.redis.tls,
     }),
   );
   // A node that is down at start must not stop the replica: quorum decides, not start order.
-  const ready = await Promise.all(clients.map((c) => waitReady(c, 3_000)));
+  // One that refuses our credentials or certificate is a ConfigError (exit 2): no retry fixes it.
+  const ready = await waitNodesReady(clients, 3_000);
   const up = ready.filter(Boolean).length;
   if (up < clients.length) {
     log.warn({ nodes: clients.length, ready: up }, 'some Redis nodes are not reachable at start');
@@ -43,7 +48,8 @@ export async function createRedisBackend(
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
-  return { kind: 'redis', store, locks, lease, sessions };
+  const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents);
+  return { kind: 'redis', store, locks, lease, sessions, audit };
 }
 
 /** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */

@@ -36,6 +36,11 @@ export class RedisKeys {
     return `${this.prefix}leader`;
   }
 
+  /** The capped audit stream (ForceRefresh and admin calls). */
+  audit(): string {
+    return `${this.prefix}audit`;
+  }
+
   /** Pub/sub channel announcing every accepted token write. */
   events(): string {
     return `${this.prefix}events`;

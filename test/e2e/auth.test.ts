@@ -261,7 +261,7 @@ describe('scopes', () => {
     // Audited with the caller's name (never its key).
     await waitForOutput(
       server,
-      /"caller":"admin-a"[^\n]*"audit":true|"audit":true[^\n]*"caller":"admin-a"/,
+      /"audit":\{[^}\n]*"caller":"admin-a"[^}\n]*"action":"operator_refresh"[^}\n]*"result":"OK"/,
     );
   });
 

@@ -364,29 +364,37 @@ describe('log scan: a whole scenario at debug level leaks no secret', () => {
     some('scheduled rotation', { msg: 'refresh', appId: ROTATING, trigger: 'schedule' });
     some('scheduled stable rotation', { msg: 'refresh', appId: STABLE, trigger: 'schedule' });
     some('the herd fetch', { msg: 'refresh', appId: HERD, trigger: 'force' });
-    some('the herd', {
-      msg: 'force refresh',
-      appId: HERD,
-      reason: HERD_REASON,
-      refreshed: true,
-    });
-    some('the herd, stale token logged as its fingerprint', {
-      msg: 'force refresh',
-      stale: fingerprint(herdStale),
-    });
+    // Audit lines nest the event: { msg: 'audit', audit: { appId, action, reason, ... } }.
+    const someAudit = (what: string, match: Record<string, unknown>, detail?: RegExp): void => {
+      const found = lines.some((l) => {
+        const e = l.audit as Record<string, unknown> | undefined;
+        if (l.msg !== 'audit' || !e) return false;
+        const same = Object.entries(match).every(([k, v]) => e[k] === v);
+        return same && (!detail || detail.test(String(e.detail)));
+      });
+      expect(found, `${what}: no audit line with ${JSON.stringify(match)} ${detail}`).toBe(true);
+    };
+    someAudit(
+      'the herd',
+      { appId: HERD, action: 'force_refresh', reason: HERD_REASON, result: 'OK' },
+      /refreshed/,
+    );
+    someAudit(
+      'the herd, stale token logged as its fingerprint',
+      { appId: HERD, action: 'force_refresh' },
+      new RegExp(`^stale token ${fingerprint(herdStale)}; `),
+    );
     some('the operator audit line', {
       msg: 'operator forced a token refresh',
       appId: HERD,
       reason: OPERATOR_REASON,
       audit: true,
     });
-    some('the operator refresh, audited with its reason', {
-      msg: 'force refresh',
-      appId: HERD,
-      reason: OPERATOR_REASON,
-      stale: null,
-      refreshed: true,
-    });
+    someAudit(
+      'the operator refresh, audited with its reason',
+      { appId: HERD, action: 'operator_refresh', reason: OPERATOR_REASON, result: 'OK' },
+      /^refreshed, generation \d+$/,
+    );
     some('code2session', { msg: 'code2session', appId: LOGIN });
     some('the config error', { msg: 'refresh failed', appId: BAD, errcode: 40125 });
     some('GetToken of the misconfigured app', { msg: 'rpc failed', method: 'GetToken' });

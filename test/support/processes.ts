@@ -41,6 +41,18 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   };
 }
 
+/** Runs a short-lived CLI command (`get`, `audit`...) to its end: exit code and all output. */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string }> {
+  const p = spawnCli(args, env);
+  const code = await new Promise<number | null>((resolve) =>
+    p.proc.once('close', (c) => resolve(c)),
+  );
+  return { code, out: p.output() };
+}
+
 /** Resolves with the first match of `pattern` in the process output, or fails after `timeoutMs`. */
 export async function waitForOutput(
   p: Spawned,

@@ -147,6 +147,14 @@ describe('createCallGuard: each scope against each method in METHOD_SCOPES', () 
     }
   });
 
+  it('fails closed: a method with no scope in METHOD_SCOPES is refused even for a caller with every scope', () => {
+    const { auth, key } = soloCaller([...SCOPES]);
+    const guard = createCallGuard(auth, unlimited());
+    const err = thrown(() => guard('SomeNewMethod', call(`Bearer ${key}`), {}));
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    expect(err.message).toMatch(/SomeNewMethod/);
+  });
+
   it('authentication comes first: no key → UNAUTHENTICATED for every method, never PERMISSION_DENIED', () => {
     const guard = createCallGuard(new Authorizer(CALLERS), unlimited());
     for (const method of Object.keys(METHOD_SCOPES)) {
