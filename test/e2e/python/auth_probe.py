@@ -13,27 +13,14 @@ import sys
 
 import grpc
 
+# The wire-format helpers of the other probe (same folder, so on sys.path when run as a script).
+from health_and_token import encode_string
+
 TIMEOUT_S = 10
 
 
-def encode_varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def encode_strings(fields):
-    out = bytearray()
-    for number, value in sorted((int(k), v) for k, v in fields.items()):
-        raw = value.encode("utf-8")
-        out += encode_varint(number << 3 | 2) + encode_varint(len(raw)) + raw
-    return bytes(out)
+    return b"".join(encode_string(int(k), v) for k, v in sorted(fields.items(), key=lambda kv: int(kv[0])))
 
 
 def main():
