@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { until } from '../support/until.js';
 import { forceRefresh, getToken } from '../../src/cli/grpc-client.js';
 import {
   Cluster,
@@ -158,6 +159,12 @@ export function clusterSuite(topology: Topology): void {
 
     // Rotations go on under the new leader; a replacement replica joins meanwhile.
     const [replacement] = await Promise.all([cluster.addReplica(), sleep(7_000)]);
+    // A loaded machine may start the replacement late in that window: audit it before closing.
+    await until(
+      'audited calls on the replacement',
+      () => audit.servedBy(replacement.name) > 0,
+      10_000,
+    );
     const f = await fetches.close();
     const a = audit.close();
     log(
@@ -195,6 +202,12 @@ export function clusterSuite(topology: Topology): void {
     expect(leader.logSince(leaderMark)).toMatch(/"msg":"stopped leading"/);
 
     const [replacement] = await Promise.all([cluster.addReplica(), sleep(5_000)]);
+    // A loaded machine may start the replacement late in that window: audit it before closing.
+    await until(
+      'audited calls on the replacement',
+      () => audit.servedBy(replacement.name) > 0,
+      10_000,
+    );
     const f = await fetches.close();
     const a = audit.close();
     log(

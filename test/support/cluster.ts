@@ -560,9 +560,10 @@ export class Audit {
   }
 
   /** Starts accumulating; `close()` stops and summarises. */
-  window(): { close: () => AuditSummary } {
+  window(): { servedBy: (replica: string) => number; close: () => AuditSummary } {
     const w = this.#openWindow();
     return {
+      servedBy: (replica) => Object.values(w.served[replica] ?? {}).reduce((x, y) => x + y, 0),
       close: () => {
         this.#open.delete(w);
         return summarise(w);
