@@ -284,7 +284,7 @@ describe('LeaderElector (invariant 7: leadership is a lease)', () => {
     expect(e.log).toEqual([]);
   });
 
-  it('a tryAcquire that throws is reported to onError and retried every retryIntervalMs', async () => {
+  it('a tryAcquire that throws is reported to onError and retried after renewIntervalMs (an outage does not multiply retries)', async () => {
     const clock = new FakeClock();
     const { lease, calls } = scriptedLease(clock, {
       tryAcquire: (n) => (n <= 2 ? 'throw' : 'grant'),
@@ -294,23 +294,26 @@ describe('LeaderElector (invariant 7: leadership is a lease)', () => {
     expect(e.errors).toHaveLength(1);
     expect(e.elector.isLeader()).toBe(false);
     await clock.advance(RETRY_MS);
+    expect(calls.tryAcquire).toBe(1); // not yet: errors back off to the renew interval
+    await clock.advance(RENEW_MS - RETRY_MS);
     expect(e.errors).toHaveLength(2);
-    await clock.advance(RETRY_MS);
+    await clock.advance(RENEW_MS);
     expect(calls.tryAcquire).toBe(3);
     expect(e.errors).toEqual([
       new Error('redis: connection lost'),
       new Error('redis: connection lost'),
     ]);
     expect(e.elector.isLeader()).toBe(true);
-    expect(e.log).toEqual([`started@${2 * RETRY_MS}`]);
+    expect(e.log).toEqual([`started@${2 * RENEW_MS}`]);
     await e.stop();
   });
 
-  it('retries at renewIntervalMs when no retryIntervalMs is given', async () => {
+  it('without retryIntervalMs a follower retries a held lease every min(renewIntervalMs, 250 ms)', async () => {
     const clock = new FakeClock();
     const { lease, calls } = scriptedLease(clock, { tryAcquire: () => 'lost' });
     const e = startElector(clock, lease, { retryIntervalMs: undefined });
-    await clock.advance(3 * RENEW_MS);
+    const every = Math.min(RENEW_MS, 250);
+    await clock.advance(3 * every);
     expect(calls.tryAcquire).toBe(4);
     await e.stop();
   });
