@@ -93,6 +93,9 @@ export class GrpcServer {
         ...(options.observer ? { observer: options.observer } : {}),
         ...(options.guard ? { guard: options.guard } : {}),
         canUseApp: options.canUseApp ?? (() => true),
+        // Its handler logs one richer 'code2session' line; a second 'rpc' line per login costs
+        // measurable latency (bench: login) and says nothing more. Failures are still logged.
+        quietMethods: new Set(['Code2Session']),
       }),
     );
     addTolerantly(this.#server, this.#health);

@@ -113,25 +113,36 @@ export class LoginService {
     return next;
   }
 
-  /** 1. a recorded answer; 2. the lock, or wait for its holder's answer; 3. exchange and record. */
+  /**
+   * 1. the lock; 2. holding it, a recorded answer or the exchange (recorded before the lock
+   * goes); 3. without it, the holder's recorded answer, polled until it appears. A fresh code
+   * (the common case) costs one lock, one read and one write; a replay of a finished one a
+   * lock more than a bare read, which is rare enough.
+   */
   async #exchangeOnce(app: AppConfig, jsCode: string, hash: string): Promise<LoginSession> {
     const { sessions, locks, clock } = this.deps;
     const deadline = clock.now() + LOCK_TTL_MS;
     for (;;) {
+      const lock = await locks.tryAcquire(`${app.appId}:code:${hash}`, LOCK_TTL_MS);
+      if (lock) {
+        try {
+          const recorded = await sessions.getExchange(app.appId, hash);
+          if (recorded) {
+            this.deps.onExchange?.(app.appId, 'dedup');
+            return await this.#replay(recorded);
+          }
+          return await this.#exchange(app, jsCode, hash);
+        } finally {
+          // Not awaited: a code's verdict is recorded before this point (a transient failure
+          // is not, and the next holder asks again), so a waiter loses nothing, and the caller
+          // does not wait a store round trip for it. A failed release expires (LOCK_TTL_MS).
+          locks.release(lock).catch(() => undefined);
+        }
+      }
       const recorded = await sessions.getExchange(app.appId, hash);
       if (recorded) {
         this.deps.onExchange?.(app.appId, 'dedup');
         return this.#replay(recorded);
-      }
-      const lock = await locks.tryAcquire(`${app.appId}:code:${hash}`, LOCK_TTL_MS);
-      if (lock) {
-        try {
-          const again = await sessions.getExchange(app.appId, hash);
-          if (again) return this.#replay(again);
-          return await this.#exchange(app, jsCode, hash);
-        } finally {
-          await locks.release(lock).catch(() => undefined);
-        }
       }
       if (clock.now() >= deadline) {
         throw WeChatError.transport(
@@ -155,13 +166,7 @@ export class LoginService {
         sessionKey: r.sessionKey,
         expiresAt: clock.now() + this.deps.login.sessionTtlSeconds * 1000,
       };
-      await sessions.putSession(session);
-      await sessions.putExchange(
-        app.appId,
-        hash,
-        { ok: { handle: session.handle } },
-        CODE_LIFETIME_MS,
-      );
+      await sessions.putSessionAndExchange(session, hash, CODE_LIFETIME_MS);
       this.deps.onExchange?.(app.appId, 'upstream');
       return session;
     } catch (err) {

@@ -48,20 +48,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async putSession(session: LoginSession): Promise<void> {
-    const value: StoredSession = {
-      appId: session.appId,
-      openid: session.openid,
-      ...(session.unionid ? { unionid: session.unionid } : {}),
-      sessionKey: this.cipher.seal(session.sessionKey.reveal()),
-      expiresAt: session.expiresAt,
-    };
-    const ttl = Math.max(1, Math.ceil(session.expiresAt - this.clock.now()));
-    await this.#writeAll(
-      'put session',
-      this.keys.session(session.handle),
-      JSON.stringify(value),
-      ttl,
-    );
+    const { key, value, ttlMs } = this.#sessionEntry(session);
+    await this.#writeAll('put session', key, value, ttlMs);
   }
 
   async getExchange(appId: string, codeHash: string): Promise<ExchangeRecord | null> {
@@ -77,6 +65,47 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<void> {
     const key = this.keys.codeExchange(appId, codeHash);
     await this.#writeAll('put exchange', key, JSON.stringify(record), Math.ceil(ttlMs));
+  }
+
+  async putSessionAndExchange(
+    session: LoginSession,
+    codeHash: string,
+    ttlMs: number,
+  ): Promise<void> {
+    const entry = this.#sessionEntry(session);
+    const exchangeKey = this.keys.codeExchange(session.appId, codeHash);
+    const record: ExchangeRecord = { ok: { handle: session.handle } };
+    const recordValue = JSON.stringify(record);
+    // One pipeline per node: one round trip, and the node applies the session before the record.
+    const results = await Promise.allSettled(
+      this.clients.map(async (c) => {
+        const replies = await c
+          .pipeline()
+          .set(entry.key, entry.value, 'PX', entry.ttlMs)
+          .set(exchangeKey, recordValue, 'PX', Math.ceil(ttlMs))
+          .exec();
+        const refused = !replies || replies.some(([err]) => err);
+        if (refused) throw new Error('write refused');
+      }),
+    );
+    if (results.filter((r) => r.status === 'fulfilled').length < this.#quorum) {
+      throw new StoreUnavailableError('put session and exchange');
+    }
+  }
+
+  #sessionEntry(session: LoginSession): { key: string; value: string; ttlMs: number } {
+    const value: StoredSession = {
+      appId: session.appId,
+      openid: session.openid,
+      ...(session.unionid ? { unionid: session.unionid } : {}),
+      sessionKey: this.cipher.seal(session.sessionKey.reveal()),
+      expiresAt: session.expiresAt,
+    };
+    return {
+      key: this.keys.session(session.handle),
+      value: JSON.stringify(value),
+      ttlMs: Math.max(1, Math.ceil(session.expiresAt - this.clock.now())),
+    };
   }
 
   async #readAny(operation: string, key: string): Promise<string | null> {

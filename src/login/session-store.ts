@@ -33,4 +33,10 @@ export interface SessionStore {
     record: ExchangeRecord,
     ttlMs: number,
   ): Promise<void>;
+  /**
+   * A new session and the exchange record that points at it, in one round trip (the hot path
+   * of Code2Session). The session is written first, so a record is never found before its
+   * session; it fails (StoreUnavailableError) unless both writes were accepted.
+   */
+  putSessionAndExchange(session: LoginSession, codeHash: string, ttlMs: number): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import { Secret } from '../shared/secret.js';
+import { KeepAliveTransport, UpstreamTimeoutError } from './keep-alive-transport.js';
 import { describeBody, redact } from './redact-url.js';
 import { ackProblem, credentialsIn, sessionProblem, tokenProblem } from './success-body.js';
 import type {
@@ -56,18 +57,19 @@ interface Call {
    */
   sensitive: readonly string[];
   path: string;
-  init: RequestInit;
+  /** A JSON body to POST; without one the call is a GET. */
+  json?: string;
 }
 
 type Body = Record<string, unknown>;
 
 /**
- * WeChatClient over HTTPS with Node's fetch. Bodies are parsed as JSON whatever the
- * Content-Type (wechat-api.md §0). Every failure is a WeChatError; messages never contain
- * the request URL, the AppSecret or a token.
+ * WeChatClient over HTTPS, on a pool of keep-alive connections (KeepAliveTransport). Bodies
+ * are parsed as JSON whatever the Content-Type (wechat-api.md §0). Every failure is a
+ * WeChatError; messages never contain the request URL, the AppSecret or a token.
  */
 export class HttpWeChatClient implements WeChatClient {
-  readonly #baseUrl: string;
+  readonly #transport: KeepAliveTransport;
   readonly #timeoutMs: number;
   readonly #clock: Clock;
   readonly #observer: UpstreamObserver | undefined;
@@ -76,7 +78,7 @@ export class HttpWeChatClient implements WeChatClient {
     if (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs)) {
       throw new RangeError(`timeoutMs must be a positive number, got ${options.timeoutMs}`);
     }
-    this.#baseUrl = options.baseUrl.replace(/\/$/, '');
+    this.#transport = new KeepAliveTransport(options.baseUrl, options.timeoutMs);
     this.#timeoutMs = options.timeoutMs;
     this.#clock = options.clock;
     this.#observer = options.observer;
@@ -94,7 +96,6 @@ export class HttpWeChatClient implements WeChatClient {
       appId: app.appId,
       sensitive: [secret],
       path: `/cgi-bin/token?${query.toString()}`,
-      init: { method: 'GET' },
     });
   }
 
@@ -105,16 +106,12 @@ export class HttpWeChatClient implements WeChatClient {
       appId: app.appId,
       sensitive: [secret],
       path: '/cgi-bin/stable_token',
-      init: {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          grant_type: 'client_credential',
-          appid: app.appId,
-          secret,
-          force_refresh: forceRefresh,
-        }),
-      },
+      json: JSON.stringify({
+        grant_type: 'client_credential',
+        appid: app.appId,
+        secret,
+        force_refresh: forceRefresh,
+      }),
     });
   }
 
@@ -125,7 +122,6 @@ export class HttpWeChatClient implements WeChatClient {
         endpoint: 'get_api_domain_ip',
         sensitive: [accessToken],
         path: `/cgi-bin/get_api_domain_ip?${query.toString()}`,
-        init: { method: 'GET' },
       });
       if (!Array.isArray(body.ip_list)) {
         throw WeChatError.transport('get_api_domain_ip', 'malformed success body: no ip_list');
@@ -151,7 +147,6 @@ export class HttpWeChatClient implements WeChatClient {
         appId: app.appId,
         sensitive: [secret, jsCode],
         path: `/sns/jscode2session?${query.toString()}`,
-        init: { method: 'GET' },
       },
       (b) => sessionProblem(b),
     );
@@ -227,31 +222,24 @@ export class HttpWeChatClient implements WeChatClient {
       report(0);
       return { body, sentAt };
     } catch (err) {
-      const wx = err instanceof WeChatError ? err : this.#failure(call, err, undefined);
+      const wx = err instanceof WeChatError ? err : this.#failure(call, err);
       report(wx.errcode, wx.kind);
       throw wx;
     }
   }
 
-  /** 1. fetch with a timeout; 2. reject non-2xx; 3. read the body as text; 4. JSON.parse it. */
+  /** 1. send with a timeout; 2. reject non-2xx; 3. take the body as text; 4. JSON.parse it. */
   async #send(call: Call): Promise<Body> {
-    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(this.#timeoutMs)));
     let text: string;
     try {
-      // redirect: 'manual' so a 3xx never re-sends the credentials somewhere else.
-      const res = await fetch(this.#baseUrl + call.path, {
-        ...call.init,
-        signal,
-        redirect: 'manual',
-      });
-      if (res.status < 200 || res.status > 299) {
-        await res.body?.cancel().catch(() => undefined);
-        throw WeChatError.transport(call.endpoint, `HTTP ${res.status}`);
+      const reply = await this.#transport.request(call.path, call.json);
+      if (reply.text === undefined) {
+        throw WeChatError.transport(call.endpoint, `HTTP ${reply.status}`);
       }
-      text = await res.text();
+      text = reply.text;
     } catch (err) {
       if (err instanceof WeChatError) throw err;
-      throw this.#failure(call, err, signal);
+      throw this.#failure(call, err);
     }
     let json: unknown;
     try {
@@ -269,12 +257,11 @@ export class HttpWeChatClient implements WeChatClient {
   }
 
   /** A timeout, a refused connection, a reset...: always a redacted transport error. */
-  #failure(call: Call, err: unknown, signal: AbortSignal | undefined): WeChatError {
-    const reason: unknown = signal?.reason;
-    if (signal?.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
+  #failure(call: Call, err: unknown): WeChatError {
+    if (err instanceof UpstreamTimeoutError) {
       return WeChatError.transport(call.endpoint, `timeout after ${this.#timeoutMs}ms`);
     }
-    // undici: TypeError('fetch failed') whose cause says what happened (ECONNREFUSED...).
+    // A socket error says what happened (ECONNREFUSED...); a wrapped one, its cause does.
     const cause: unknown = err instanceof Error && err.cause !== undefined ? err.cause : err;
     const raw = cause instanceof Error ? cause.message : String(cause);
     const code = (cause as { code?: unknown } | null)?.code;
@@ -315,6 +302,5 @@ function sessionCall(
     endpoint,
     sensitive: [accessToken, signature],
     path: `/wxa/${endpoint}?${query.toString()}`,
-    init: { method: 'GET' },
   };
 }
