@@ -5,6 +5,12 @@ import { loadProto } from '../grpc/proto.js';
 export interface LoadOptions {
   readonly addr: string;
   readonly appId: string;
+  /**
+   * When given, every call names an app id drawn uniformly at random from this list instead
+   * of `appId` (scale scenario). Pass a one-element list for the baseline so both runs pay
+   * for the same draw.
+   */
+  readonly appIds?: readonly string[];
   /** Separate HTTP/2 connections (grpc-js shares one per target unless told otherwise). */
   readonly channels: number;
   /** Calls kept in flight per channel. */
@@ -36,12 +42,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let recording = false;
   const start = performance.now();
   const end = start + o.warmupMs + o.durationMs;
+  const ids = o.appIds ?? [];
+  const pick = ids.length
+    ? (): string => ids[Math.floor(Math.random() * ids.length)]!
+    : (): string => o.appId;
   const loop = (c: TokenServiceClient): Promise<void> =>
     new Promise((resolve) => {
       const one = (): void => {
         if (performance.now() >= end) return resolve();
         const t0 = performance.now();
-        c.GetToken({ app_id: o.appId }, (err) => {
+        c.GetToken({ app_id: pick() }, (err) => {
           if (recording) {
             if (err) errors++;
             else latencies.push(performance.now() - t0);

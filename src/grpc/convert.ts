@@ -21,10 +21,20 @@ const protoTokens = new WeakMap<TokenRecord, Token>();
 export function toProtoToken(t: TokenRecord): Token {
   let proto = protoTokens.get(t);
   if (!proto) {
-    proto = convertToken(t);
+    proto = freezeToken(convertToken(t));
     protoTokens.set(t, proto);
   }
   return proto;
+}
+
+/**
+ * Frozen (timestamps included): the message can never change under the bytes the boundary
+ * encoded from it once (call-boundary.ts encodeFrozenOnce); a write to it throws.
+ */
+function freezeToken(t: Token): Token {
+  if (t.expires_at) Object.freeze(t.expires_at);
+  if (t.fetched_at) Object.freeze(t.fetched_at);
+  return Object.freeze(t);
 }
 
 function convertToken(t: TokenRecord): Token {

@@ -31,10 +31,12 @@ export function tokenHandlers(
   },
 ): TokenServiceHandlers {
   return {
-    GetToken: unary('GetToken', deps, async (req, call) => {
+    // Not async: a live token is answered synchronously (the hot path, see unary()).
+    GetToken: unary('GetToken', deps, (req, call) => {
       const appId = requireAppId(req.app_id);
       const live = service.peek(appId);
-      return toProtoToken(live ?? (await service.getToken(appId, callSignal(call))));
+      if (live) return toProtoToken(live);
+      return service.getToken(appId, callSignal(call)).then(toProtoToken);
     }),
 
     // Logged and recorded by the boundary's auditor (src/grpc/rpc-audit.ts), refusals included.

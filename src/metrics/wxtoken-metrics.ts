@@ -3,6 +3,7 @@ import type { RefreshEvent } from '../refresher/token-refresher.js';
 import type { TokenRecord } from '../token/token.js';
 import type { AppStatusReport } from '../token/token-service.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
+import { CallMetricsBuffer } from './call-metrics-buffer.js';
 
 /** Default metrics that promtool rejects (gauges named like counters), per stack-notes.md. */
 const PROMTOOL_REJECTS = [
@@ -39,6 +40,11 @@ export class WxtokenMetrics {
   readonly #code2session: Counter<'app' | 'result'>;
   readonly #auditEvents: Counter<'action' | 'result'>;
   readonly #auditWriteFailures: Counter;
+  /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
+  readonly #calls = new CallMetricsBuffer({
+    count: (method, code, calls) => this.#grpcRequests.inc({ method, code }, calls),
+    observe: (method, seconds) => this.#grpcDuration.observe({ method }, seconds),
+  });
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -157,6 +163,7 @@ export class WxtokenMetrics {
       help: 'gRPC calls by method and status code.',
       labelNames: ['method', 'code'],
       registers,
+      collect: () => this.#calls.flush(),
     });
     this.#grpcDuration = new Histogram({
       name: 'wxtoken_grpc_request_duration_seconds',
@@ -164,6 +171,7 @@ export class WxtokenMetrics {
       labelNames: ['method'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
       registers,
+      collect: () => this.#calls.flush(),
     });
     this.#code2session = new Counter({
       name: 'wxtoken_code2session_total',
@@ -213,9 +221,9 @@ export class WxtokenMetrics {
     }
   }
 
+  /** Every finished unary call (the hot path): buffered, in the metrics by the next scrape. */
   onCallEnd(method: string, code: string, durationMs: number): void {
-    this.#grpcRequests.inc({ method, code });
-    this.#grpcDuration.observe({ method }, durationMs / 1000);
+    this.#calls.add(method, code, durationMs / 1000);
   }
 
   onLeadershipChange(): void {

@@ -1,9 +1,10 @@
 import type { AppConfig } from '../config/config.js';
-import type { Clock, Random } from '../shared/clock.js';
+import type { Clock, Random, TimerHandle } from '../shared/clock.js';
 import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
+import { DueQueue } from './due-queue.js';
 import { nextRefreshAt, retryDelayMs, type RefreshPolicy } from './refresh-policy.js';
 import type { TokenRefresher } from './token-refresher.js';
 
@@ -13,62 +14,192 @@ export interface SchedulerDeps {
   readonly apps: readonly AppConfig[];
   readonly cache: TokenCache;
   readonly refresher: Pick<TokenRefresher, 'refresh'>;
+  /**
+   * Scheduled attempts in flight at once, across all apps. Due apps beyond it wait, earliest
+   * due first: a startup wave (every app at once) becomes a steady stream of this many.
+   */
+  readonly maxConcurrentFetches: number;
   readonly status: AppStatusBook;
   readonly policy: RefreshPolicy & { readonly configErrorRetryMs: number };
   readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
 }
 
+/** One app's place in a run of the schedule. */
+interface AppPlan {
+  readonly app: AppConfig;
+  /** Failed attempts in a row (0 after a success): drives the backoff. */
+  attempt: number;
+  /** True while an attempt runs (waiting for a fetch slot or fetching). */
+  busy: boolean;
+}
+
+/** The state of one `run` (one term of leadership). */
+interface Run {
+  readonly signal: AbortSignal;
+  readonly plans: ReadonlyMap<string, AppPlan>;
+  /** Idle apps by the time their next attempt is due. */
+  readonly due: DueQueue<AppPlan>;
+  timer: TimerHandle | undefined;
+  /** When `timer` fires (Infinity when none is armed). */
+  armedAt: number;
+  /** Attempts of this run in flight. */
+  busy: number;
+  /** Called once leadership has ended and the last running attempt has settled. */
+  onIdle: (() => void) | undefined;
+}
+
+/** Node timers overflow above 2^31 - 1 ms (~24.8 days) and fire at once; wake up and re-plan. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * The leader's refresh-ahead schedule (invariant 4): one loop per app that sleeps until
- * the policy says to refresh, refreshes, and on failure retries with capped backoff while
- * the current token keeps being served. It runs only under the leadership signal and
- * stops the moment that signal aborts (invariant 7).
+ * The leader's refresh-ahead schedule (invariant 4): each app is refreshed when the policy
+ * says so; on failure it is retried with capped backoff while the current token keeps being
+ * served. It runs only under the leadership signal and stops the moment that signal aborts
+ * (invariant 7).
  *
- * A loop wakes early when a new token reaches the cache (a forced refresh, another
+ * Idle apps wait in one queue ordered by due time, under a single timer for the earliest,
+ * so 10,000 apps cost 10,000 small queue entries rather than 10,000 sleeping timers, promise
+ * chains and abort signals. At most `maxConcurrentFetches` attempts run at once; due apps
+ * beyond that stay queued, earliest due first, and start as running ones finish. Unbounded,
+ * a 10,000-app startup opened 10,000 upstream connections at once.
+ *
+ * An app is re-planned early when a new token reaches the cache (a forced refresh, another
  * replica's write) or when `wake` is called (day turn, operator action).
  */
 export class RefreshScheduler {
-  readonly #wakers = new Map<string, AbortController>();
+  readonly #runs = new Set<Run>();
+  /** Attempts in flight across runs (a new term may start while the last one drains). */
+  #inFlight = 0;
 
-  constructor(private readonly deps: SchedulerDeps) {}
-
-  /** Runs every app's loop until `signal` aborts; resolves once all loops have stopped. */
-  async run(signal: AbortSignal): Promise<void> {
-    const unsubscribes = this.deps.apps.map((app) =>
-      this.deps.cache.subscribe(app.appId, () => this.wake(app.appId)),
-    );
-    try {
-      await Promise.all(this.deps.apps.map((app) => this.#loop(app, signal)));
-    } finally {
-      for (const u of unsubscribes) u();
-      for (const app of this.deps.apps) this.deps.status.setNextRefreshAt(app.appId, undefined);
+  constructor(private readonly deps: SchedulerDeps) {
+    const max = deps.maxConcurrentFetches;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`maxConcurrentFetches must be a positive integer, got ${max}`);
     }
   }
 
-  /** Re-plans one app (or all) now. */
+  /** Runs the schedule until `signal` aborts; resolves once running attempts have settled. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { apps, cache, status } = this.deps;
+    if (signal.aborted) return;
+    const run: Run = {
+      signal,
+      plans: new Map(apps.map((app) => [app.appId, { app, attempt: 0, busy: false }])),
+      due: new DueQueue(),
+      timer: undefined,
+      armedAt: Infinity,
+      busy: 0,
+      onIdle: undefined,
+    };
+    this.#runs.add(run);
+    const unsubscribes = apps.map((app) => cache.subscribe(app.appId, () => this.wake(app.appId)));
+    try {
+      for (const plan of run.plans.values()) this.#schedule(run, plan);
+      await new Promise<void>((resolve) => {
+        signal.addEventListener(
+          'abort',
+          () => {
+            this.#disarm(run);
+            run.due.clear();
+            if (run.busy === 0) resolve();
+            else run.onIdle = resolve;
+          },
+          { once: true },
+        );
+      });
+    } finally {
+      this.#runs.delete(run);
+      for (const u of unsubscribes) u();
+      for (const app of apps) status.setNextRefreshAt(app.appId, undefined);
+    }
+  }
+
+  /** Re-plans one app (or all) now. An app whose attempt is running is re-planned after it. */
   wake(appId?: string): void {
-    if (appId === undefined) {
-      for (const id of [...this.#wakers.keys()]) this.wake(id);
+    for (const run of this.#runs) {
+      if (run.signal.aborted) continue;
+      if (appId === undefined) {
+        for (const plan of run.plans.values()) this.#wake(run, plan);
+      } else {
+        const plan = run.plans.get(appId);
+        if (plan) this.#wake(run, plan);
+      }
+    }
+  }
+
+  #wake(run: Run, plan: AppPlan): void {
+    if (plan.busy) return;
+    // Re-plan from the new facts; a token written meanwhile ends the backoff.
+    if (!this.deps.status.isFailing(plan.app.appId)) plan.attempt = 0;
+    this.#schedule(run, plan);
+  }
+
+  /** Queues an idle app for its next attempt (not at all while WeChat's quota is spent). */
+  #schedule(run: Run, plan: AppPlan): void {
+    const delay = this.#plan(plan.app, plan.attempt);
+    const at = this.deps.clock.now() + delay;
+    this.deps.status.setNextRefreshAt(plan.app.appId, Number.isFinite(delay) ? at : undefined);
+    if (!Number.isFinite(delay)) {
+      run.due.delete(plan);
       return;
     }
-    this.#wakers.get(appId)?.abort();
+    run.due.set(plan, at);
+    if (at < run.armedAt) this.#arm(run, at);
   }
 
-  async #loop(app: AppConfig, signal: AbortSignal): Promise<void> {
-    let attempt = 0;
-    while (!signal.aborted) {
-      const delay = this.#plan(app, attempt);
-      const at = this.deps.clock.now() + delay;
-      this.deps.status.setNextRefreshAt(app.appId, Number.isFinite(delay) ? at : undefined);
-      const woken = await this.#sleep(app.appId, delay, signal);
-      if (signal.aborted) return;
-      if (woken) {
-        // Re-plan from the new facts; a token written meanwhile ends the backoff.
-        if (!this.deps.status.isFailing(app.appId)) attempt = 0;
-        continue;
-      }
-      attempt = await this.#attempt(app, attempt);
+  #arm(run: Run, at: number): void {
+    this.#disarm(run);
+    const { clock } = this.deps;
+    run.armedAt = at;
+    run.timer = clock.setTimeout(
+      () => this.#fire(run),
+      Math.min(MAX_TIMER_MS, Math.max(0, at - clock.now())),
+    );
+  }
+
+  #disarm(run: Run): void {
+    if (run.timer !== undefined) this.deps.clock.clearTimeout(run.timer);
+    run.timer = undefined;
+    run.armedAt = Infinity;
+  }
+
+  #fire(run: Run): void {
+    run.timer = undefined;
+    run.armedAt = Infinity;
+    this.#pump(run);
+  }
+
+  /**
+   * Starts due attempts while fewer than the maximum are in flight, then sleeps until the next
+   * due time. Due apps left over wait for a running attempt to finish (which pumps again).
+   */
+  #pump(run: Run): void {
+    if (run.signal.aborted) return;
+    const now = this.deps.clock.now();
+    while (this.#inFlight < this.deps.maxConcurrentFetches) {
+      const plan = run.due.popDue(now);
+      if (!plan) break;
+      this.#start(run, plan);
     }
+    const next = run.due.peekAt();
+    if (next !== undefined && next > now && next < run.armedAt) this.#arm(run, next);
+  }
+
+  #start(run: Run, plan: AppPlan): void {
+    plan.busy = true;
+    run.busy++;
+    this.#inFlight++;
+    void this.#attempt(plan.app, plan.attempt)
+      .catch(() => plan.attempt + 1)
+      .then((next) => {
+        plan.attempt = next;
+        plan.busy = false;
+        run.busy--;
+        this.#inFlight--;
+        if (!run.signal.aborted) this.#schedule(run, plan);
+        else if (run.busy === 0) run.onIdle?.();
+        for (const r of this.#runs) this.#pump(r);
+      });
   }
 
   /** How long to wait before the next attempt, from the cached token and the failure state. */
@@ -105,27 +236,6 @@ export class RefreshScheduler {
         this.deps.log?.('error', { appId: app.appId, err }, 'refresh failed unexpectedly');
       }
       return attempt + 1;
-    }
-  }
-
-  /** Sleeps `ms`; returns true when woken early (not when the signal aborted). */
-  async #sleep(appId: string, ms: number, signal: AbortSignal): Promise<boolean> {
-    const waker = new AbortController();
-    this.#wakers.set(appId, waker);
-    const both = AbortSignal.any([signal, waker.signal]);
-    try {
-      if (ms === Infinity) {
-        await new Promise<void>((_, reject) =>
-          both.addEventListener('abort', () => reject(both.reason), { once: true }),
-        );
-      } else {
-        await this.deps.clock.sleep(ms, both);
-      }
-      return false;
-    } catch {
-      return !signal.aborted && waker.signal.aborted;
-    } finally {
-      if (this.#wakers.get(appId) === waker) this.#wakers.delete(appId);
     }
   }
 }

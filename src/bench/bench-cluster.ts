@@ -1,0 +1,272 @@
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listApps, tokenClient } from '../cli/grpc-client.js';
+import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto, type ProtoGrpcType } from '../grpc/proto.js';
+import { spawnPinned, wxtokenBin, type Proc } from './procs.js';
+import { SimClient } from './sim-client.js';
+
+/**
+ * A wxtoken cluster for the cluster benchmarks, driven from the outside like production:
+ * one redis-server on a free loopback port, the simulator (`wxtoken sim`), and N `wxtoken
+ * serve` replicas on a generated YAML config. Every process it starts is stopped by `stop()`
+ * (also after a failed start), and SIGKILLed if the bench process exits first.
+ */
+
+export interface BenchApp {
+  readonly appId: string;
+  readonly expiresInSeconds: number;
+  readonly overlapSeconds: number;
+}
+
+export interface BenchClusterOptions {
+  readonly root: string;
+  readonly replicas: number;
+  readonly apps: readonly BenchApp[];
+  readonly lease: { readonly ttlMs: number; readonly renewIntervalMs: number };
+  readonly reconcileIntervalMs: number;
+  /** `refresh:` keys of the config (aheadSeconds, forceMinIntervalMs...). */
+  readonly refresh: Readonly<Record<string, number>>;
+  readonly log: (line: string) => void;
+}
+
+export const BENCH_SECRET = 'bench-cluster-secret-never-printed-7c1e';
+const SECRET_ENV = 'WXT_BENCH_CLUSTER_SECRET';
+/** A gRPC channel per client, so the replicas' clients never share a connection. */
+const OWN_CHANNEL = { 'grpc.use_local_subchannel_pool': 1 };
+let proto: ProtoGrpcType | undefined;
+
+/**
+ * Children alive right now, across clusters: killed if the bench exits without stopping them,
+ * or is interrupted (the signal is then re-raised, so the bench still dies of it).
+ */
+const live = new Set<Proc>();
+const liveDirs = new Set<string>();
+const killAll = (): void => {
+  for (const p of live) p.proc.kill('SIGKILL');
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+};
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
+
+function track(p: Proc): Proc {
+  live.add(p);
+  p.proc.once('close', () => live.delete(p));
+  return p;
+}
+
+/** A free loopback TCP port (bind to 0, read, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One `wxtoken serve` process and a gRPC client to it. */
+export class BenchReplica {
+  readonly client: TokenServiceClient;
+
+  constructor(
+    readonly name: string,
+    readonly proc: Proc,
+    readonly addr: string,
+  ) {
+    this.client = tokenClient(addr);
+  }
+
+  get running(): boolean {
+    return this.proc.proc.exitCode === null && this.proc.proc.signalCode === null;
+  }
+
+  /** A client on a connection of its own (load generators that must not share one). */
+  newClient(): TokenServiceClient {
+    proto ??= loadProto();
+    return new proto.wxtoken.v1.TokenService(
+      this.addr,
+      grpc.credentials.createInsecure(),
+      OWN_CHANNEL,
+    );
+  }
+
+  /** ListApps' `leader`; undefined when the replica does not answer in time. */
+  async isLeader(timeoutMs = 300): Promise<boolean | undefined> {
+    try {
+      return (await listApps(this.client, timeoutMs)).apps.some((a) => a.leader);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export class BenchCluster {
+  readonly replicas: BenchReplica[] = [];
+  sim!: SimClient;
+  #redis: Proc | undefined;
+  #simProc: Proc | undefined;
+  #redisUrl = '';
+  #seq = 0;
+  readonly #dir = mkdtempSync(join(tmpdir(), 'wxtoken-bench-'));
+  readonly #keyPrefix = `wxt-bench-${process.pid}-${Date.now()}:`;
+
+  private constructor(readonly o: BenchClusterOptions) {
+    liveDirs.add(this.#dir);
+  }
+
+  /** Starts Redis, the simulator and the replicas; resolves once one of them leads. */
+  static async start(o: BenchClusterOptions): Promise<BenchCluster> {
+    const c = new BenchCluster(o);
+    try {
+      await c.#start();
+      return c;
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+  }
+
+  async #start(): Promise<void> {
+    const port = await freePort();
+    this.#redis = track(
+      spawnPinned(undefined, 'redis-server', [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ]),
+    );
+    await this.#redis.waitFor(/Ready to accept connections/);
+    this.#redisUrl = `redis://127.0.0.1:${port}`;
+    const bin = wxtokenBin(this.o.root);
+    this.#simProc = track(
+      spawnPinned(undefined, process.execPath, [bin, 'sim', '--listen', '127.0.0.1:0']),
+    );
+    const m = await this.#simProc.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    this.sim = new SimClient(m[1]!);
+    for (const app of this.o.apps) await this.sim.configureApp({ ...app, secret: BENCH_SECRET });
+    // One at a time: replicas starting together would race for the first fetch (that works,
+    // but a start-up storm is not what any scenario measures).
+    for (let i = 0; i < this.o.replicas; i++) await this.addReplica();
+    const leader = await this.waitForLeader(this.replicas, 15_000);
+    this.o.log(
+      `cluster up: redis 127.0.0.1:${port}, simulator ${this.sim.url}, ` +
+        `${this.o.replicas} replicas (${leader.name} leads)`,
+    );
+  }
+
+  yaml(): string {
+    const apps = this.o.apps
+      .map((a) => `  - { appId: ${a.appId}, mode: classic, secretEnv: ${SECRET_ENV} }`)
+      .join('\n');
+    const refresh = Object.entries(this.o.refresh)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+    return [
+      'grpc: { listen: "127.0.0.1:0" }',
+      'metrics: { listen: "" }',
+      `wechat: { baseUrl: "${this.sim.url}", timeoutMs: 2000 }`,
+      `redis: { urls: ["${this.#redisUrl}"], keyPrefix: "${this.#keyPrefix}", ` +
+        `reconcileIntervalMs: ${this.o.reconcileIntervalMs} }`,
+      `lease: { ttlMs: ${this.o.lease.ttlMs}, renewIntervalMs: ${this.o.lease.renewIntervalMs} }`,
+      `refresh: { ${refresh} }`,
+      'apps:',
+      apps,
+      '',
+    ].join('\n');
+  }
+
+  /** Starts one more replica; resolves once it serves gRPC. */
+  async addReplica(): Promise<BenchReplica> {
+    const name = `r${++this.#seq}`;
+    const config = join(this.#dir, `${name}.yaml`);
+    writeFileSync(config, this.yaml());
+    // WXT_BENCH_CPU_PROF=DIR: replicas write V8 CPU profiles there when they exit (SIGTERM).
+    const prof = process.env.WXT_BENCH_CPU_PROF;
+    const args = [wxtokenBin(this.o.root), 'serve', '--config', config];
+    const proc = track(
+      spawnPinned(
+        undefined,
+        process.execPath,
+        prof ? ['--cpu-prof', '--cpu-prof-dir', prof, ...args] : args,
+        { [SECRET_ENV]: BENCH_SECRET, WXTOKEN_LOG_LEVEL: 'info' },
+      ),
+    );
+    let m: RegExpMatchArray;
+    try {
+      m = await proc.waitFor(/"grpc":(\d+).*"msg":"wxtoken serving"/);
+    } catch (err) {
+      await proc.stop('SIGKILL');
+      throw err;
+    }
+    const replica = new BenchReplica(name, proc, `127.0.0.1:${m[1]!}`);
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  /** Every child process running now: replicas, the simulator and Redis. */
+  pids(): number[] {
+    return [this.#redis, this.#simProc, ...this.replicas.map((r) => r.proc)]
+      .filter((p): p is Proc => p !== undefined && p.proc.exitCode === null && !p.proc.signalCode)
+      .map((p) => p.pid);
+  }
+
+  running(): BenchReplica[] {
+    return this.replicas.filter((r) => r.running);
+  }
+
+  /** Polls `among` every `everyMs` until one says it leads. */
+  async waitForLeader(
+    among: readonly BenchReplica[],
+    timeoutMs: number,
+    everyMs = 10,
+  ): Promise<BenchReplica> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const up = among.filter((r) => r.running);
+      const flags = await Promise.all(up.map((r) => r.isLeader()));
+      const leader = up.find((_, i) => flags[i] === true);
+      if (leader) return leader;
+      if (Date.now() > deadline) throw new Error(`no leader among ${up.length} replicas`);
+      await sleep(everyMs);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once it is gone. */
+  async terminate(r: BenchReplica, graceMs = 5_000): Promise<number | null> {
+    r.proc.proc.kill('SIGCONT');
+    const exited = r.proc.stop('SIGTERM');
+    const timer = setTimeout(() => r.proc.proc.kill('SIGKILL'), graceMs);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops everything this cluster started; safe after a failed or partial start. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.replicas.map(async (r) => {
+        r.client.close();
+        await this.terminate(r);
+      }),
+    );
+    await this.#simProc?.stop('SIGKILL');
+    await this.#redis?.stop('SIGKILL');
+    rmSync(this.#dir, { recursive: true, force: true });
+    liveDirs.delete(this.#dir);
+  }
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import type { AppConfig } from '../../src/config/config.js';
+import { DueQueue } from '../../src/refresher/due-queue.js';
+import { Secret } from '../../src/shared/secret.js';
+import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
+import { createTokenCore } from '../../src/token-core.js';
+import type { AppCredentials, FetchedToken } from '../../src/wechat/wechat-client.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { ScriptedWeChat } from '../support/scripted-wechat.js';
+
+/** ScriptedWeChat whose token calls take `latencyMs` of fake time and count how many overlap. */
+class SlowWeChat extends ScriptedWeChat {
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly calledAt: number[] = [];
+
+  constructor(
+    private readonly fake: FakeClock,
+    private readonly latencyMs: number,
+  ) {
+    super(fake);
+  }
+
+  override async getToken(app: AppCredentials): Promise<FetchedToken> {
+    this.calledAt.push(this.fake.now());
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    try {
+      const token = await super.getToken(app);
+      await this.fake.sleep(this.latencyMs);
+      return token;
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+/** A small deterministic PRNG (mulberry32) so jitter is random yet repeatable. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fleet(count: number, maxConcurrentFetches: number) {
+  const clock = new FakeClock();
+  const wechat = new SlowWeChat(clock, 50);
+  const apps: AppConfig[] = Array.from({ length: count }, (_, i) => ({
+    appId: `wxfleet${String(i).padStart(6, '0')}`,
+    mode: 'classic',
+    secret: new Secret('s'),
+    secretSource: 'inline',
+  }));
+  const store = new MemoryTokenStore(clock);
+  const core = createTokenCore({
+    clock,
+    random: seeded(7),
+    apps,
+    wechat,
+    store,
+    locks: store,
+    refresh: {
+      aheadSeconds: 300,
+      stableWindowSeconds: 300,
+      jitterRatio: 0.2,
+      retryMinMs: 1000,
+      retryMaxMs: 60_000,
+      configErrorRetryMs: 600_000,
+      forceMinIntervalMs: 10_000,
+      forceDailyBudget: 50,
+    },
+    maxConcurrentFetches,
+    lockTtlMs: 15_000,
+    maxWaitMs: 5_000,
+    isLeader: () => true,
+  });
+  return { clock, wechat, apps, ...core };
+}
+
+describe('RefreshScheduler with many apps', () => {
+  it('startup: 1,000 apps get a token with never more than maxConcurrentFetches in flight', async () => {
+    const f = fleet(1000, 8);
+    const leadership = new AbortController();
+    const done = f.scheduler.run(leadership.signal);
+    await f.clock.advance(0);
+    expect(f.wechat.inFlight).toBe(8);
+    await f.clock.advance(10_000); // 1000 / 8 × 50 ms = 6.25 s
+    expect(f.wechat.tokenCalls).toBe(1000);
+    expect(f.wechat.maxInFlight).toBe(8);
+    expect(f.apps.every((a) => f.service.peek(a.appId))).toBe(true);
+    // Idle apps wait in one queue under one timer, not one timer each.
+    expect(f.clock.pendingTimers()).toBe(1);
+    leadership.abort();
+    await done;
+    expect(f.clock.pendingTimers()).toBe(0);
+  });
+
+  it('invariant 4: scheduled waves spread over the jitter window, one fetch per app per lifetime, no lapse', async () => {
+    const f = fleet(1000, 64);
+    const leadership = new AbortController();
+    const done = f.scheduler.run(leadership.signal);
+    await f.clock.advance(2_000);
+    const startup = f.wechat.tokenCalls;
+    expect(startup).toBe(1000);
+    for (let s = 0; s < 3 * 7200; s += 60) {
+      await f.clock.advance(60_000);
+      const now = f.clock.now();
+      expect(f.apps.every((a) => (f.service.peek(a.appId)?.expiresAt ?? 0) > now)).toBe(true);
+    }
+    // Three lifetimes of 7200 s, each app refreshed 300–360 s ahead: three waves of 1,000.
+    expect(f.wechat.tokenCalls).toBe(4000);
+    const wave1 = f.wechat.calledAt.slice(1000, 2000);
+    const spread = Math.max(...wave1) - Math.min(...wave1);
+    expect(spread).toBeGreaterThan(50_000); // jitterRatio 0.2 × 300 s = 60 s window
+    expect(spread).toBeLessThan(62_000);
+    leadership.abort();
+    await done;
+  });
+
+  it('an app still queued when another refresh writes its token is not fetched again', async () => {
+    const f = fleet(1000, 8);
+    const leadership = new AbortController();
+    const done = f.scheduler.run(leadership.signal);
+    await f.clock.advance(0);
+    const last = f.apps[999]!;
+    await Promise.all([f.refresher.refresh(last, 'operator'), f.clock.advance(100)]);
+    await f.clock.advance(10_000);
+    expect(f.wechat.tokenCalls).toBe(1000); // 999 scheduled + 1 operator refresh
+    leadership.abort();
+    await done;
+  });
+
+  it('rejects a maxConcurrentFetches that is not a positive integer', () => {
+    expect(() => fleet(1, 0)).toThrow(RangeError);
+  });
+
+  it('invariant 7: leadership ending mid-startup drops the queued fetches at once', async () => {
+    const f = fleet(1000, 8);
+    const leadership = new AbortController();
+    const done = f.scheduler.run(leadership.signal);
+    await f.clock.advance(0);
+    leadership.abort();
+    await f.clock.advance(100); // the 8 fetches in flight finish; nothing else starts
+    await done;
+    expect(f.wechat.tokenCalls).toBe(8);
+    await f.clock.advance(3_600_000);
+    expect(f.wechat.tokenCalls).toBe(8);
+    expect(f.clock.pendingTimers()).toBe(0);
+  });
+});
+
+describe('DueQueue', () => {
+  it('pops keys in due order, after moves and deletes', () => {
+    const q = new DueQueue<string>();
+    const random = seeded(3);
+    const due = new Map<string, number>();
+    for (let i = 0; i < 500; i++) {
+      const key = `k${i % 200}`;
+      if (random() < 0.2) {
+        q.delete(key);
+        due.delete(key);
+      } else {
+        const at = Math.floor(random() * 10_000);
+        q.set(key, at);
+        due.set(key, at);
+      }
+    }
+    expect(q.size).toBe(due.size);
+    expect(q.popDue(-1)).toBeUndefined();
+    const popped: number[] = [];
+    for (let k = q.popDue(Infinity); k !== undefined; k = q.popDue(Infinity)) {
+      popped.push(due.get(k)!);
+    }
+    expect(popped).toEqual([...due.values()].sort((a, b) => a - b));
+  });
+});
