@@ -9,6 +9,7 @@ import { getToken, listApps, tokenClient } from '../cli/grpc-client.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { LOAD_CORE, SERVER_CORE, spawnPinned, wxtokenBin, type Proc } from './procs.js';
 import { runPythonLoad, type PythonLoadResult } from './python-load.js';
+import { commandStats, commandsSince, type CommandWindow } from './redis-command-stats.js';
 import { ms, perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 /**
@@ -233,14 +234,14 @@ function compare(
     row('echo calls/s', `${perSecond(m('echo', (x) => x.callsPerSecond))} (${rounds})`),
     row(
       'wxtoken calls/s',
-      `${perSecond(m('wxtoken', (x) => x.callsPerSecond))} = ${ratio(tput)} × echo`,
+      `${perSecond(m('wxtoken', (x) => x.callsPerSecond))}; ÷ echo, median of rounds: ${ratio(tput)}`,
       '≥ 0.95 × echo',
       median(tput) >= 0.95,
     ),
     row('echo latency', latency('echo')),
     row(
       'wxtoken latency',
-      `${latency('wxtoken')}; p99 = ${ratio(p99)} × echo`,
+      `${latency('wxtoken')}; p99 ÷ echo p99, median of rounds: ${ratio(p99)}`,
       'p99 ≤ 1.1 × echo p99',
       median(p99) <= 1.1,
     ),
@@ -248,8 +249,8 @@ function compare(
     // CPU per call hardly depends on what else runs on the machine: the steadier comparison.
     row(
       'server CPU per call',
-      `echo ${us(m('echo', cpuPerCall))}, wxtoken ${us(m('wxtoken', cpuPerCall))} = ` +
-        `${ratio(perRound((e, w) => cpuPerCall(w) / cpuPerCall(e)))} × echo`,
+      `echo ${us(m('echo', cpuPerCall))}, wxtoken ${us(m('wxtoken', cpuPerCall))}; ` +
+        `wxtoken ÷ echo, median of rounds: ${ratio(perRound((e, w) => cpuPerCall(w) / cpuPerCall(e)))}`,
     ),
     row(
       'load generator',
@@ -300,37 +301,6 @@ async function redisRow(
     // One command per 1000 calls would already be ~100 over idle: background work is ~1/s.
     met: extra < Math.max(10, calls / 1000),
   };
-}
-
-interface CommandStats {
-  readonly at: number;
-  readonly byCommand: ReadonlyMap<string, number>;
-}
-
-interface CommandWindow {
-  readonly ms: number;
-  readonly total: number;
-  readonly byCommand: ReadonlyMap<string, number>;
-}
-
-/** Calls per command so far (INFO commandstats), our own INFO calls left out. */
-async function commandStats(redis: Redis): Promise<CommandStats> {
-  const info = await redis.info('commandstats');
-  const byCommand = new Map<string, number>();
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (m[1] !== 'info') byCommand.set(m[1]!, Number(m[2]));
-  }
-  return { at: Date.now(), byCommand };
-}
-
-function commandsSince(before: CommandStats, after: CommandStats): CommandWindow {
-  const byCommand = new Map<string, number>();
-  for (const [name, n] of after.byCommand) {
-    const d = n - (before.byCommand.get(name) ?? 0);
-    if (d > 0) byCommand.set(name, d);
-  }
-  const total = [...byCommand.values()].reduce((a, b) => a + b, 0);
-  return { ms: after.at - before.at, total, byCommand };
 }
 
 function freePort(): Promise<number> {

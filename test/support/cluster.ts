@@ -87,7 +87,8 @@ async function spawnReady(
   const p = spawnCli(args, env);
   track(p);
   try {
-    return { p, m: await waitForOutput(p, ready, 15_000) };
+    // Generous: on a loaded machine a start (Node, Redis handshakes, warm-up reads) can take long.
+    return { p, m: await waitForOutput(p, ready, 30_000) };
   } catch (err) {
     p.proc.kill('SIGKILL');
     throw err;
