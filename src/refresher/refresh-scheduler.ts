@@ -29,7 +29,7 @@ interface AppPlan {
   readonly app: AppConfig;
   /** Failed attempts in a row (0 after a success): drives the backoff. */
   attempt: number;
-  /** True while an attempt runs (waiting for a fetch slot or fetching). */
+  /** True while its attempt runs (it is then out of the due queue). */
   busy: boolean;
 }
 
