@@ -1,12 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listApps, tokenClient } from '../cli/grpc-client.js';
 import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto, type ProtoGrpcType } from '../grpc/proto.js';
-import { spawnPinned, wxtokenBin, type Proc } from './procs.js';
+import { freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
+
+export { freePort };
 import { SimClient } from './sim-client.js';
 
 /**
@@ -61,20 +62,6 @@ function track(p: Proc): Proc {
   live.add(p);
   p.proc.once('close', () => live.delete(p));
   return p;
-}
-
-/** A free loopback TCP port (bind to 0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { getToken, listApps, tokenClient } from '../cli/grpc-client.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
-import { LOAD_CORE, SERVER_CORE, spawnPinned, wxtokenBin, type Proc } from './procs.js';
+import { LOAD_CORE, SERVER_CORE, freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
 import { runPythonLoad, type PythonLoadResult } from './python-load.js';
 import { commandStats, commandsSince, type CommandWindow } from './redis-command-stats.js';
 import { ms, perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
@@ -301,18 +300,6 @@ async function redisRow(
     // One command per 1000 calls would already be ~100 over idle: background work is ~1/s.
     met: extra < Math.max(10, calls / 1000),
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function median(xs: readonly number[]): number {

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loginLatency, type LoginLatencySamples } from './login-latency.js';
 import {
   canPin,
   cpuSeconds,
+  freePort,
   LOAD_CORE,
   SERVER_CORE,
   spawnPinned,
@@ -187,18 +187,4 @@ function pinAllThreads(cores: string): () => void {
     void spawnSync('taskset', ['-a', '-pc', list, String(process.pid)]);
   pin(cores);
   return () => pin(`0-${cpus().length - 1}`);
-}
-
-/** A free loopback TCP port (bind to 0, read, close). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
@@ -100,4 +101,18 @@ export function pinSelf(core: number, allThreads = false): void {
 /** Undoes pinSelf: lets every thread of the bench driver run on all cores again. */
 export function unpinSelf(): void {
   if (canPin) spawnSync('taskset', ['-a', '-pc', `0-${cpus().length - 1}`, String(process.pid)]);
+}
+
+/** A free loopback TCP port (bind to 0, read, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }

@@ -24,8 +24,8 @@ export interface ScaleServer {
 /**
  * What the scale scenario starts (simulators, `wxtoken serve` processes, config files), and
  * the one place that stops them: `close()` in the scenario's `finally`, and a process 'exit'
- * and SIGINT/SIGTERM hook that SIGKILLs the servers if the driver dies before that (an
- * orphaned 10,000-app server would skew every later figure on the machine).
+ * and SIGINT/SIGTERM hook that SIGKILLs the servers (and removes the files) if the driver dies
+ * before that: an orphaned 10,000-app server would skew every later figure on the machine.
  */
 export class ScaleRig {
   readonly #dir = mkdtempSync(join(tmpdir(), 'wxtoken-scale-'));
@@ -33,6 +33,7 @@ export class ScaleRig {
   readonly #procs = new Set<Proc>();
   readonly #kill = (): void => {
     for (const p of this.#procs) p.proc.kill('SIGKILL');
+    rmSync(this.#dir, { recursive: true, force: true });
   };
   readonly #onSignal = (signal: NodeJS.Signals): void => {
     this.#kill();

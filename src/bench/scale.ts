@@ -67,14 +67,31 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
   ctx.log(`simulator ${url}: ${APPS} apps, expires_in ${EXPIRES_IN_S} s, ${LATENCY_MS} ms`);
   const server = await rig.startServer('waves', url, ids);
   const rss: { at: number; bytes: number }[] = [];
-  const sample = (): number =>
-    rss[rss.push({ at: Date.now(), bytes: rssBytes(server.proc.pid) }) - 1]!.bytes;
-  const sampler = setInterval(sample, 250);
+  const sample = (): number => {
+    const bytes = rssBytes(server.proc.pid);
+    rss.push({ at: Date.now(), bytes });
+    return bytes;
+  };
+  // A server that dies mid-run makes /proc reads throw: the wave loop below reports it.
+  const sampler = setInterval(() => {
+    try {
+      sample();
+    } catch {
+      clearInterval(sampler);
+    }
+  }, 250);
   rig.onClose(async () => clearInterval(sampler));
 
   // 1. Startup: until WeChat has issued a token to every app.
   let allAt: number | undefined;
+  const alive = (): void => {
+    const { exitCode, signalCode } = server.proc.proc;
+    if (exitCode !== null || signalCode !== null) {
+      throw new Error(`wxtoken serve exited (${exitCode ?? signalCode}) during the run`);
+    }
+  };
   while ((allAt = tally.allServedAt()) === undefined) {
+    alive();
     if (Date.now() - server.spawnedAt > 180_000)
       throw new Error('apps still without a token after 180 s');
     await sleep(200);
@@ -89,6 +106,7 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
   for (let t = 0, cpu = cpuAtStart; t < wavesMs; t += 10_000) {
     const slice = Math.min(10_000, wavesMs - t);
     await sleep(slice);
+    alive();
     const used = cpuSeconds(server.proc.pid) - cpu;
     cpu += used;
     busiest = Math.max(busiest, used / (slice / 1000));
