@@ -179,7 +179,16 @@ export async function startServer(
     ready = service.allLive();
     grpcServer.setServing(ready ? 'SERVING' : 'NOT_SERVING');
   };
-  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, updateHealth));
+  // Coalesced: allLive() walks every app, so recomputing it per applied token made a refresh
+  // wave O(N²) with 10,000 apps (bench: scale; 73 % of the leader's CPU during waves).
+  let healthPending: ReturnType<typeof setTimeout> | undefined;
+  const scheduleHealth = (): void => {
+    healthPending ??= setTimeout(() => {
+      healthPending = undefined;
+      updateHealth();
+    }, 100);
+  };
+  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, scheduleHealth));
   const healthTimer = setInterval(updateHealth, 1_000);
   healthTimer.unref();
 
@@ -224,6 +233,7 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('shutting down');
       clearInterval(healthTimer);
+      clearTimeout(healthPending);
       for (const u of unsubscribeHealth) u();
       await grpcServer.stop();
       dayTurn.stop();
