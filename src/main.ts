@@ -120,10 +120,23 @@ export async function startServer(
   const unsubscribeStore = store.subscribe((token) => {
     if (cache.offer(token)) metrics.onTokenApplied(token, clock.now());
   });
-  for (const app of apps) {
-    const stored = await store.read(app.appId);
-    if (stored) cache.offer(stored.current);
-  }
+  const reconciler = new StoreReconciler({
+    clock,
+    apps,
+    store,
+    cache,
+    repair: (app) => refresher.repair(app),
+    stableFallback: (app) => refresher.stableFallback(app),
+    stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
+    isLeader: () => elector.isLeader(),
+    intervalMs: config.redis.reconcileIntervalMs,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  // A Redis outage at start is not fatal (a pod rescheduled during one must not crash-loop):
+  // the first reconcile warms what it can read and marks the store unreachable otherwise;
+  // readiness waits for the store or a live token, and the reconcile loop, the elector and
+  // the pub/sub connections keep retrying until Redis is back.
+  if (backend.kind === 'redis') await reconciler.reconcileOnce();
 
   // 2. Serve at once: GetToken waits for the first fetch of a warming app.
   const login = new LoginService({
@@ -175,12 +188,22 @@ export async function startServer(
     log,
   });
   const grpcPort = await grpcServer.start();
+  // Readiness is the replica's, not any one app's: it can serve once the store is reachable or
+  // its cache holds a live token. An app without a token (a reset AppSecret, a lost IP
+  // whitelist) is NOT_SERVING under its own health name and alerts, but never takes every
+  // replica out of the Service (which would fail GetToken for every other app too).
   const updateHealth = (): void => {
-    ready = service.allLive();
+    let anyLive = false;
+    for (const app of apps) {
+      const live = service.peek(app.appId) !== undefined;
+      anyLive ||= live;
+      grpcServer.setAppServing(app.appId, live ? 'SERVING' : 'NOT_SERVING');
+    }
+    ready = storeHealth() !== 'down' || anyLive;
     grpcServer.setServing(ready ? 'SERVING' : 'NOT_SERVING');
   };
-  // Coalesced: allLive() walks every app, so recomputing it per applied token made a refresh
-  // wave O(N²) with 10,000 apps (bench: scale; 73 % of the leader's CPU during waves).
+  // Coalesced: this walks every app, so recomputing it per applied token made a refresh wave
+  // O(N²) with 10,000 apps (bench: scale; 73 % of the leader's CPU during waves).
   let healthPending: ReturnType<typeof setTimeout> | undefined;
   const scheduleHealth = (): void => {
     healthPending ??= setTimeout(() => {
@@ -196,22 +219,11 @@ export async function startServer(
   //    replica reconciles its cache with the store.
   const leadership = new AbortController();
   const electorDone = elector.run(leadership.signal);
-  const reconciler = new StoreReconciler({
-    clock,
-    apps,
-    store,
-    cache,
-    repair: (app) => refresher.repair(app),
-    stableFallback: (app) => refresher.stableFallback(app),
-    stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
-    isLeader: () => elector.isLeader(),
-    intervalMs: config.redis.reconcileIntervalMs,
-    log: (level, obj, msg) => log[level](obj, msg),
-  });
   const reconciling = backend.kind === 'redis' ? reconciler.run(leadership.signal) : undefined;
   if (backend.kind === 'redis') {
     storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
   }
+  updateHealth();
   const dayTurn = scheduleDayTurn(() => {
     log.info('Beijing day turned: daily quotas restored');
     status.clearQuotaFailures();

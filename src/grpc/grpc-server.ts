@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
@@ -11,6 +11,7 @@ import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { reflectionDefinition } from './reflection-definition.js';
 import { addTolerantly } from './tolerant-services.js';
+import { appHealthName, HealthBoard, LIVENESS_SERVICE_NAME } from './health-board.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import { TlsFileProvider } from './tls-files.js';
@@ -47,10 +48,16 @@ export interface GrpcServerOptions {
  */
 export class GrpcServer {
   readonly #server: grpc.Server;
-  readonly #health = new HealthImplementation({
+  /**
+   * "" is readiness (this replica can serve), and so are the two service names; "liveness" is
+   * SERVING as long as the process answers at all; each app has its own name (SERVING while it
+   * has a live token), so one app without a token never takes the replica out of rotation.
+   */
+  readonly #health = new HealthBoard({
     '': 'NOT_SERVING',
     [TOKEN_SERVICE_NAME]: 'NOT_SERVING',
     [LOGIN_SERVICE_NAME]: 'NOT_SERVING',
+    [LIVENESS_SERVICE_NAME]: 'SERVING',
   });
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #port = 0;
@@ -98,7 +105,7 @@ export class GrpcServer {
         quietMethods: new Set(['Code2Session']),
       }),
     );
-    addTolerantly(this.#server, this.#health);
+    addTolerantly(this.#server, this.#health.implementation);
     addTolerantly(this.#server, new ReflectionService(reflectionDefinition()));
   }
 
@@ -135,10 +142,16 @@ export class GrpcServer {
     return this.#tls?.reload() ?? 'no-tls';
   }
 
+  /** Readiness: "" and the service names. Watchers hear only changes. */
   setServing(status: ServingStatus): void {
-    this.#health.setStatus('', status);
-    this.#health.setStatus(TOKEN_SERVICE_NAME, status);
-    this.#health.setStatus(LOGIN_SERVICE_NAME, status);
+    this.#health.set('', status);
+    this.#health.set(TOKEN_SERVICE_NAME, status);
+    this.#health.set(LOGIN_SERVICE_NAME, status);
+  }
+
+  /** One app's own health service, `wxtoken.v1.TokenService/<appId>`. */
+  setAppServing(appId: string, status: ServingStatus): void {
+    this.#health.set(appHealthName(TOKEN_SERVICE_NAME, appId), status);
   }
 
   /** Stops taking calls, ends watch streams, lets in-flight unary calls finish (bounded). */

@@ -109,11 +109,6 @@ export class TokenService {
     }));
   }
 
-  /** True when every app has a live token: what the health check reports as SERVING. */
-  allLive(): boolean {
-    return this.deps.apps.every((a) => this.peek(a.appId) !== undefined);
-  }
-
   modeOf(appId: string): AppMode {
     return this.app(appId).mode;
   }

@@ -49,7 +49,8 @@ ${apps}
 
 let sim: Spawned & { url: string };
 let serving: Spawned & { addr: string };
-let notServing: Spawned & { addr: string };
+/** One of its two apps has a wrong secret and never gets a token. */
+let oneBadApp: Spawned & { addr: string };
 /** Accepts TCP connections and never answers: a hung server. */
 let silent: Server;
 const sockets = new Set<Socket>();
@@ -60,11 +61,11 @@ beforeAll(async () => {
   for (const appId of [GOOD, BAD]) {
     await control.configureApp({ appId, secret: SECRET, expiresInSeconds: 7200 });
   }
-  [serving, notServing] = await Promise.all([
+  [serving, oneBadApp] = await Promise.all([
     startServe(config(sim.url, `  - { appId: ${GOOD}, mode: classic, secretEnv: H_SECRET }`), {
       H_SECRET: SECRET,
     }),
-    // One app has the wrong secret: it never gets a token, so the server never turns SERVING.
+    // One app has the wrong secret: it never gets a token (the other app must not suffer).
     startServe(
       config(
         sim.url,
@@ -89,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sockets) s.destroy();
   silent?.close();
-  await Promise.all([serving?.stop(), notServing?.stop()]);
+  await Promise.all([serving?.stop(), oneBadApp?.stop()]);
   await sim?.stop();
 });
 
@@ -114,17 +115,26 @@ describe('wxtoken health', () => {
     expect(login).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
-  it('NOT_SERVING while an app has no live token (a wrong secret): exit 1', async () => {
-    const [plain, json] = await Promise.all([
-      health('--addr', notServing.addr),
-      health('--addr', notServing.addr, '--service', 'wxtoken.v1.TokenService', '--json'),
+  it('one app without a live token (a wrong secret): the replica stays SERVING, that app alone is NOT_SERVING, exit 1 for it', async () => {
+    const until = Date.now() + 10_000;
+    while ((await checkHealth(oneBadApp.addr, '', 1000)).status !== 'SERVING') {
+      if (Date.now() > until) throw new Error(`never SERVING:\n${oneBadApp.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [plain, bad, good, live] = await Promise.all([
+      health('--addr', oneBadApp.addr),
+      health('--addr', oneBadApp.addr, '--service', `wxtoken.v1.TokenService/${BAD}`, '--json'),
+      health('--addr', oneBadApp.addr, '--service', `wxtoken.v1.TokenService/${GOOD}`),
+      health('--addr', oneBadApp.addr, '--service', 'liveness'),
     ]);
-    expect(plain).toMatchObject({ code: 1, stdout: 'NOT_SERVING\n' });
-    expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toEqual({
+    expect(plain).toMatchObject({ code: 0, stdout: 'SERVING\n' });
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toEqual({
       status: 'NOT_SERVING',
-      service: 'wxtoken.v1.TokenService',
+      service: `wxtoken.v1.TokenService/${BAD}`,
     });
+    expect(good).toMatchObject({ code: 0, stdout: 'SERVING\n' });
+    expect(live).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
   it('an unknown service: exit 1, saying so', async () => {
