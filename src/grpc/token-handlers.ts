@@ -9,9 +9,8 @@ import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-b
 import { toProtoAppStatus, toProtoAuditEvent, toProtoToken } from './convert.js';
 import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
 import { optionalString, requireAppId } from './validate.js';
+import { MAX_CREDENTIAL_CHARS } from '../wechat/success-body.js';
 
-/** WeChat reserves up to 512 chars for a token; anything far longer is not one. */
-const MAX_TOKEN_CHARS = 2048;
 const MAX_REASON_CHARS = 512;
 const DEFAULT_AUDIT_EVENTS = 100;
 const MAX_AUDIT_EVENTS = 1000;
@@ -42,7 +41,7 @@ export function tokenHandlers(
     // Logged and recorded by the boundary's auditor (src/grpc/rpc-audit.ts), refusals included.
     ForceRefresh: unary('ForceRefresh', deps, async (req) => {
       const appId = requireAppId(req.app_id);
-      const stale = optionalString(req.stale_token, 'stale_token', MAX_TOKEN_CHARS);
+      const stale = optionalString(req.stale_token, 'stale_token', MAX_CREDENTIAL_CHARS);
       const reason = optionalString(req.reason, 'reason', MAX_REASON_CHARS);
       if (stale === '' && reason.trim() === '') {
         throw new InvalidArgumentError(

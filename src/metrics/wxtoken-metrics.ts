@@ -3,6 +3,7 @@ import type { RefreshEvent } from '../refresher/token-refresher.js';
 import type { TokenRecord } from '../token/token.js';
 import type { AppStatusReport } from '../token/token-service.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
+import { errcodeLabel } from '../wechat/wechat-error.js';
 import { CallMetricsBuffer } from './call-metrics-buffer.js';
 
 /** Default metrics that promtool rejects (gauges named like counters), per stack-notes.md. */
@@ -138,7 +139,7 @@ export class WxtokenMetrics {
     });
     this.#upstreamErrors = new Counter({
       name: 'wxtoken_upstream_errors_total',
-      help: 'WeChat API errors by endpoint, errcode ("none" for transport errors) and kind.',
+      help: 'WeChat API errors by endpoint, errcode ("none" for transport errors, "other" for unknown ones) and kind.',
       labelNames: ['endpoint', 'errcode', 'kind'],
       registers,
     });
@@ -215,7 +216,7 @@ export class WxtokenMetrics {
     if (!ok) {
       this.#upstreamErrors.inc({
         endpoint: e.endpoint,
-        errcode: e.errcode === null ? 'none' : String(e.errcode),
+        errcode: errcodeLabel(e.errcode),
         kind: e.kind ?? 'unknown',
       });
     }

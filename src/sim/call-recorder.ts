@@ -5,7 +5,9 @@ import type { SimCall, SimCounters, SimEndpoint, SimFaultKind } from './types.js
 import { wechatErrorBody } from './wechat-error-body.js';
 
 /** Faults that answer without a WeChat JSON body; the HTTP layer renders them. */
-export type TransportFault = 'html' | 'http_502' | 'timeout' | 'malformed';
+/** Faults answered by the transport itself (a body or a silence), not by a WeChat error body. */
+export type TransportFault =
+  'html' | 'http_502' | 'timeout' | 'malformed' | 'huge_body' | 'long_token';
 
 /** Faults that answer with a WeChat error body. */
 const FAULT_ERRCODES: Record<Exclude<SimFaultKind, TransportFault>, number> = {

@@ -14,6 +14,12 @@ const BAD_GATEWAY_PAGE =
   '<html><head><title>502 Bad Gateway</title></head>' +
   '<body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>';
 
+/** huge_body's size, and the size of the chunks it is written in (it is never held in memory). */
+export const HUGE_BODY_BYTES = 100 * 2 ** 20;
+const HUGE_CHUNK = Buffer.alloc(64 * 1024, 'A');
+/** long_token's token length: twice what wxtoken accepts. */
+export const LONG_TOKEN_CHARS = 4096;
+
 /** A token body cut short, as a connection dropped mid-response would leave it. */
 const TRUNCATED_JSON = '{"access_token":"86_Xq3vT9kLmN0pR7';
 
@@ -43,12 +49,46 @@ export async function sendReply(
     case 'malformed':
       sendText(res, 200, WECHAT_JSON, TRUNCATED_JSON);
       return;
+    case 'huge_body':
+      await sendHugeBody(res, signal);
+      return;
+    case 'long_token':
+      sendJson(
+        res,
+        200,
+        { access_token: 'L'.repeat(LONG_TOKEN_CHARS), expires_in: 7200 },
+        WECHAT_JSON,
+      );
+      return;
     case 'timeout':
       // Never answer: the client's own timeout is what the test observes.
       await wait(clock, TIMEOUT_HOLD_MS, signal);
       res.destroy();
       return;
   }
+}
+
+/**
+ * `{"access_token":"AAA…","expires_in":7200}` of HUGE_BODY_BYTES, written chunk by chunk with
+ * backpressure; stops when the client goes away (which is what a capped client does).
+ */
+async function sendHugeBody(res: ServerResponse, signal: AbortSignal): Promise<void> {
+  const head = '{"access_token":"';
+  const tail = '","expires_in":7200}';
+  res.writeHead(200, { 'content-type': WECHAT_JSON, 'content-length': HUGE_BODY_BYTES });
+  res.write(head);
+  let left = HUGE_BODY_BYTES - head.length - tail.length;
+  while (left > 0 && !signal.aborted && !res.destroyed) {
+    const chunk = left >= HUGE_CHUNK.length ? HUGE_CHUNK : HUGE_CHUNK.subarray(0, left);
+    left -= chunk.length;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  if (left === 0 && !res.destroyed) res.end(tail);
 }
 
 /** True once `ms` have passed, false if `signal` aborted first. */

@@ -70,6 +70,8 @@ const faultSchema = z.strictObject({
     'http_502',
     'timeout',
     'malformed',
+    'huge_body',
+    'long_token',
   ]),
   count: z.number().int().positive(),
   endpoints: z.array(endpoint).min(1).optional(),

@@ -76,7 +76,14 @@ export type SimFaultKind =
   /** No answer: the socket is held open until the client gives up (or 30 s pass). */
   | 'timeout'
   /** HTTP 200 with a truncated JSON body. */
-  | 'malformed';
+  | 'malformed'
+  /**
+   * HTTP 200 with a well-formed token body of 100 MiB (a 100 MiB access_token), streamed:
+   * what a hostile or broken upstream can send. wxtoken must stop reading and stay up.
+   */
+  | 'huge_body'
+  /** HTTP 200 with a well-formed token body whose access_token is 4,096 characters long. */
+  | 'long_token';
 
 /** A fault consumed by the app's next `count` calls to one of `endpoints`. */
 export interface SimFault {

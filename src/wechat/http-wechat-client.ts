@@ -1,6 +1,10 @@
 import type { Clock } from '../shared/clock.js';
 import { Secret } from '../shared/secret.js';
-import { KeepAliveTransport, UpstreamTimeoutError } from './keep-alive-transport.js';
+import {
+  KeepAliveTransport,
+  ReplyTooLargeError,
+  UpstreamTimeoutError,
+} from './keep-alive-transport.js';
 import { describeBody, redact } from './redact-url.js';
 import { ackProblem, credentialsIn, sessionProblem, tokenProblem } from './success-body.js';
 import type {
@@ -260,6 +264,12 @@ export class HttpWeChatClient implements WeChatClient {
   #failure(call: Call, err: unknown): WeChatError {
     if (err instanceof UpstreamTimeoutError) {
       return WeChatError.transport(call.endpoint, `timeout after ${this.#timeoutMs}ms`);
+    }
+    if (err instanceof ReplyTooLargeError) {
+      return WeChatError.transport(
+        call.endpoint,
+        `reply body over ${err.maxBytes} bytes; not read`,
+      );
     }
     // A socket error says what happened (ECONNREFUSED...); a wrapped one, its cause does.
     const cause: unknown = err instanceof Error && err.cause !== undefined ? err.cause : err;

@@ -13,6 +13,13 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
  */
 const IDLE_SOCKET_MS = 4_000;
 
+/**
+ * The largest reply body read from WeChat. Its real answers are a few hundred bytes (a token
+ * body ~200, an IP list ~10 KiB); without a cap a broken or hostile upstream's 600 MiB body
+ * crashed the process, and the next leader fetched it and crashed too.
+ */
+export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024;
+
 /** What one request gave: the status, and the body text of a 2xx reply. */
 export interface TransportReply {
   readonly status: number;
@@ -26,6 +33,15 @@ export class UpstreamTimeoutError extends Error {
 
   constructor(readonly timeoutMs: number) {
     super(`no complete reply within ${timeoutMs}ms`);
+  }
+}
+
+/** The reply body grew past the cap: the connection is dropped, nothing of it is kept. */
+export class ReplyTooLargeError extends Error {
+  override readonly name = 'ReplyTooLargeError';
+
+  constructor(readonly maxBytes: number) {
+    super(`reply body over ${maxBytes} bytes`);
   }
 }
 
@@ -49,9 +65,11 @@ type Target =
 export class KeepAliveTransport {
   readonly #target: Target;
   readonly #timeoutMs: number;
+  readonly #maxReplyBytes: number;
 
-  constructor(baseUrl: string, timeoutMs: number) {
+  constructor(baseUrl: string, timeoutMs: number, maxReplyBytes = DEFAULT_MAX_REPLY_BYTES) {
     this.#timeoutMs = Math.max(1, Math.ceil(timeoutMs));
+    this.#maxReplyBytes = maxReplyBytes;
     this.#target = target(baseUrl);
   }
 
@@ -105,11 +123,27 @@ export class KeepAliveTransport {
             finish(undefined, { status });
             return;
           }
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
+          const max = this.#maxReplyBytes;
+          const tooLarge = (): void => {
+            finish(new ReplyTooLargeError(max));
+            res.destroy();
+          };
+          // A declared length over the cap is refused before a byte of the body is read.
+          if (Number(res.headers['content-length'] ?? 0) > max) return tooLarge();
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > max) return tooLarge();
+            chunks.push(chunk);
+          });
           res.on('error', (err) => finish(err));
-          res.on('end', () => finish(undefined, { status, text: withoutBom(text) }));
+          res.on('end', () =>
+            finish(undefined, {
+              status,
+              text: withoutBom(Buffer.concat(chunks, bytes).toString('utf8')),
+            }),
+          );
           res.on('close', () => finish(closedMidReply()));
         });
         r.end(json);

@@ -9,11 +9,23 @@ type Body = Record<string, unknown>;
 /** Printable ASCII only: tokens and session keys go into URLs, headers and HMAC keys. */
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
+/**
+ * WeChat reserves 512 characters for an access_token (and a ticket); four times that is
+ * generous and still small. A 64 MiB "token" was once accepted, written and served: every
+ * client that received it broke.
+ */
+export const MAX_CREDENTIAL_CHARS = 2048;
+/** A session_key is 24 base64 characters; anything far longer is not one. */
+const MAX_SESSION_KEY_CHARS = 256;
+
 /** /cgi-bin/token and /cgi-bin/stable_token. */
 export function tokenProblem(body: Body): string | undefined {
   const token = body.access_token;
   const expiresIn = body.expires_in;
   if (typeof token !== 'string' || token === '') return 'access_token missing or empty';
+  if (token.length > MAX_CREDENTIAL_CHARS) {
+    return `access_token longer than ${MAX_CREDENTIAL_CHARS} characters`;
+  }
   if (!PRINTABLE.test(token)) return 'access_token has unexpected characters';
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
     return 'expires_in is not a positive number';
@@ -42,6 +54,9 @@ export function sessionProblem(body: Body, asked?: string): string | undefined {
   }
   const key = body.session_key;
   if (typeof key !== 'string' || key === '') return 'session_key missing or empty';
+  if (key.length > MAX_SESSION_KEY_CHARS) {
+    return `session_key longer than ${MAX_SESSION_KEY_CHARS} characters`;
+  }
   if (!PRINTABLE.test(key)) return 'session_key has unexpected characters';
   if (body.unionid !== undefined && typeof body.unionid !== 'string') {
     return 'unionid is not a string';

@@ -41,6 +41,18 @@ export function classifyErrcode(errcode: number): WeChatErrorKind {
   return KIND_BY_ERRCODE.get(errcode) ?? 'unknown';
 }
 
+/**
+ * An errcode as a metric label: the ones wxtoken knows keep their number, any other becomes
+ * "other" (its number is in the log line), so an upstream answering a new errcode per call
+ * cannot grow the label set without bound. Transport failures (no errcode) are "none".
+ */
+export function errcodeLabel(errcode: number | null): string {
+  if (errcode === null) return 'none';
+  return KIND_BY_ERRCODE.has(errcode) || LOGIN_KIND_BY_ERRCODE.has(errcode)
+    ? String(errcode)
+    : 'other';
+}
+
 /** The endpoints wxtoken calls, as metric/log labels. */
 export type WeChatEndpoint =
   | 'token'

@@ -266,6 +266,59 @@ describe('transport failures are retryable WeChatErrors with errcode null', () =
     expect(events[0]).toMatchObject({ errcode: null, kind: 'retryable' });
   });
 
+  // Bound what the upstream controls: a 600 MiB body crashed the process before the cap.
+  it.each([
+    ['declared in Content-Length', true],
+    ['chunked, no length', false],
+  ])(
+    'a reply body over 64 KiB (%s) → not read, retryable, the connection dropped',
+    async (_name, declared) => {
+      const body = `{"access_token":"${'A'.repeat(200 * 1024)}","expires_in":7200}`;
+      let written = 0;
+      handler = (_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          ...(declared ? { 'content-length': Buffer.byteLength(body) } : {}),
+        });
+        // In 16 KiB pieces, so an undeclared body is cut while it streams.
+        const step = (): void => {
+          if (written >= body.length || res.destroyed) return void res.end();
+          const piece = body.slice(written, written + 16 * 1024);
+          written += piece.length;
+          if (res.write(piece)) setImmediate(step);
+          else res.once('drain', step);
+        };
+        step();
+      };
+      const { client, events } = makeClient();
+      const err = await failure(client.getToken(APP));
+      expect(err.message).toBe('WeChat token: reply body over 65536 bytes; not read');
+      expect(err.kind).toBe('retryable');
+      expect(events[0]).toMatchObject({ endpoint: 'token', errcode: null, kind: 'retryable' });
+      // The same client still works: the next good reply is read.
+      handler = (_req, res) =>
+        reply(res, 200, JSON.stringify({ access_token: TOKEN, expires_in: 7200 }));
+      expect((await client.getToken(APP)).accessToken).toBe(TOKEN);
+    },
+  );
+
+  it.each([
+    ['access_token of 2,049 characters', 'access_token longer than 2048 characters', 2049],
+    ['access_token of 2,048 characters', undefined, 2048],
+  ])('%s', async (_name, problem, length) => {
+    const long = 'T'.repeat(length);
+    handler = (_req, res) =>
+      reply(res, 200, JSON.stringify({ access_token: long, expires_in: 7200 }));
+    const { client } = makeClient();
+    if (problem) {
+      const err = await failure(client.getToken(APP));
+      expect(err.errmsg).toBe(`malformed success body: ${problem}`);
+      expect(err.kind).toBe('retryable');
+    } else {
+      expect((await client.getToken(APP)).accessToken).toBe(long);
+    }
+  });
+
   it('no response within timeoutMs → timeout', async () => {
     handler = (_req, res) => later(1000, () => reply(res, 200, '{"errcode":-1}'));
     const { client, events } = makeClient({ timeoutMs: 200 });
