@@ -16,7 +16,7 @@ export class RedisKeys {
     return `${this.prefix}{app:${appId}}:lock`;
   }
 
-  /** "WeChat still accepts this token" verdicts of forced refreshes, by token fingerprint. */
+  /** Validity checks of a reported token and their newest verdict, by token fingerprint. */
   verdict(appId: string, tokenFingerprint: string): string {
     return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
   }

@@ -3,15 +3,27 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
 import type { TokenRecord } from '../token/token.js';
-import type { LockHandle, StoredTokens, StoreHealth, TokenStore } from '../token/token-store.js';
+import type {
+  CheckState,
+  LockHandle,
+  StoredTokens,
+  StoreHealth,
+  TokenStore,
+  TokenVerdict,
+} from '../token/token-store.js';
 import { fingerprint } from '../shared/secret.js';
 import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
 import type { RedisKeys } from './redis-keys.js';
 
 const WRITE_TOKEN_LUA = readFileSync(new URL('./lua/write-token.lua', import.meta.url), 'utf8');
+const RAISE_CHECK_LUA = readFileSync(new URL('./lua/raise-check.lua', import.meta.url), 'utf8');
+/** Check bookkeeping of a reported token lasts this long; after it, a report costs one more check. */
+const CHECK_STATE_TTL_MS = 3_600_000;
 /** Records outlive their token by a day, then Redis drops them. */
 const RECORD_TTL_AFTER_EXPIRY_MS = 86_400_000;
+
+type RaiseCheckCommand = (key: string, ...argv: string[]) => Promise<number>;
 
 type WriteTokenCommand = (
   record: string,
@@ -45,6 +57,7 @@ export class RedisTokenStore implements TokenStore {
     this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const client of clients) {
       client.defineCommand('wxtokenWriteToken', { numberOfKeys: 2, lua: WRITE_TOKEN_LUA });
+      client.defineCommand('wxtokenRaiseCheck', { numberOfKeys: 1, lua: RAISE_CHECK_LUA });
     }
   }
 
@@ -116,15 +129,45 @@ export class RedisTokenStore implements TokenStore {
     return () => this.#listeners.delete(listener);
   }
 
-  async rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void> {
-    const key = this.keys.verdict(appId, tokenFingerprint);
-    await Promise.allSettled(this.clients.map((c) => c.set(key, '1', 'PX', Math.ceil(ttlMs))));
+  /**
+   * On N masters, numbers only grow on each node and reads take the highest of a majority:
+   * a check numbered on a majority is seen by every later majority read (they overlap).
+   */
+  async checkState(appId: string, tokenFingerprint: string): Promise<CheckState> {
+    const replies = await this.#onQuorum(`check state ${appId}`, (c) =>
+      c.hmget(this.keys.verdict(appId, tokenFingerprint), 'sent', 'seq', 'valid'),
+    );
+    let sent = 0;
+    let latest: TokenVerdict | undefined;
+    for (const [s, seq, valid] of replies) {
+      sent = Math.max(sent, safeCount(s));
+      const n = safeCount(seq);
+      if (n > 0 && n > (latest?.seq ?? 0)) latest = { seq: n, valid: valid === '1' };
+    }
+    return latest ? { sent, latest } : { sent };
   }
 
-  async isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean> {
-    const key = this.keys.verdict(appId, tokenFingerprint);
-    const results = await Promise.allSettled(this.clients.map((c) => c.get(key)));
-    return results.some((r) => r.status === 'fulfilled' && r.value === '1');
+  async beginCheck(appId: string, tokenFingerprint: string): Promise<number> {
+    const { sent } = await this.checkState(appId, tokenFingerprint);
+    await this.#raise(appId, tokenFingerprint, 'sent', sent + 1);
+    return sent + 1;
+  }
+
+  async recordVerdict(appId: string, fp: string, verdict: TokenVerdict): Promise<void> {
+    await this.#raise(appId, fp, 'seq', verdict.seq, verdict.valid ? '1' : '0');
+  }
+
+  async #raise(appId: string, fp: string, field: string, value: number, valid = ''): Promise<void> {
+    const key = this.keys.verdict(appId, fp);
+    await this.#onQuorum(`check ${appId}`, (c) =>
+      (c as unknown as { wxtokenRaiseCheck: RaiseCheckCommand }).wxtokenRaiseCheck(
+        key,
+        field,
+        String(value),
+        String(CHECK_STATE_TTL_MS),
+        valid,
+      ),
+    );
   }
 
   health(): StoreHealth {
@@ -206,4 +249,10 @@ function parseRecord(
       generation: Number(h.prev_generation),
     },
   };
+}
+
+/** A stored count (a string or nil): anything but a small non-negative integer counts as 0. */
+function safeCount(value: string | null | undefined): number {
+  const n = Number(value ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

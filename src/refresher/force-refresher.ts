@@ -1,6 +1,10 @@
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { AppMisconfiguredError, RefreshRateLimitedError } from '../shared/errors.js';
+import {
+  AppMisconfiguredError,
+  RefreshRateLimitedError,
+  StoreUnavailableError,
+} from '../shared/errors.js';
 import { fingerprint } from '../shared/secret.js';
 import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
@@ -11,8 +15,11 @@ import type { AppStatusBook } from './app-status-book.js';
 import type { ForceBudget } from './force-budget.js';
 import type { RefreshOptions, RefreshResult, TokenRefresher } from './token-refresher.js';
 
-/** How long a "WeChat still accepts this token" verdict answers further reports of it. */
-const VERDICT_TTL_MS = 10_000;
+/**
+ * How many times one report re-enters the refresh path after sharing a refresh whose verdict
+ * predates it (another report's check): each time waits for a check or a fetch to finish.
+ */
+const MAX_ROUNDS = 8;
 
 export interface ForceRefreshResult {
   readonly token: TokenRecord;
@@ -26,7 +33,7 @@ export interface ForceRefresherDeps {
   readonly refresher: Pick<TokenRefresher, 'refresh'>;
   readonly status: AppStatusBook;
   readonly budget: ForceBudget;
-  readonly store: Pick<TokenStore, 'isKnownValid' | 'rememberValid'>;
+  readonly store: Pick<TokenStore, 'checkState' | 'beginCheck' | 'recordVerdict'>;
   readonly log?: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
 
@@ -34,7 +41,9 @@ export interface ForceRefresherDeps {
  * ForceRefresh as a conditional reset (invariant 6, client-go's ResetTokenOlderThan):
  * - a stale token that is no longer current costs nothing: the current one is returned;
  * - concurrent reports of the same token share one validity check and at most one fetch;
- * - a token WeChat still accepts is kept (the caller's error had another cause);
+ * - a token WeChat still accepts is kept (the caller's error had another cause), but a verdict
+ *   answers only the reports that arrived before its check was sent: a token can die at WeChat
+ *   at any moment, and a caller who saw it die must not be told "still valid" by an older check;
  * - forced fetches are rate-limited per app to protect WeChat's daily quota;
  * - an empty stale token is an operator's explicit refresh: no check, audited in the log.
  */
@@ -54,11 +63,16 @@ export class ForceRefresher {
     if (current && isLive(current, now) && current.accessToken !== staleToken) {
       return { token: current, refreshed: false };
     }
-    // Keyed by a fingerprint so the map never holds caller-supplied tokens verbatim.
-    const key = `${app.appId}\0${fingerprint(staleToken)}`;
+    // The report's arrival mark: how many checks of this token were sent before it arrived
+    // (cluster-wide). Only a check numbered above it may answer it.
+    const fp = fingerprint(staleToken);
+    const arrival = await this.#checksSent(app.appId, fp);
+    // Reports with the same mark share one flight. Keyed by a fingerprint so the map never
+    // holds caller-supplied tokens verbatim.
+    const key = `${app.appId}\0${fp}\0${arrival}`;
     let pending = this.#pending.get(key);
     if (!pending) {
-      pending = this.#checkAndRefresh(app, staleToken, current).finally(() =>
+      pending = this.#checkAndRefresh(app, staleToken, fp, arrival, current).finally(() =>
         this.#pending.delete(key),
       );
       this.#pending.set(key, pending);
@@ -66,40 +80,70 @@ export class ForceRefresher {
     return pending;
   }
 
+  async #checksSent(appId: string, fp: string): Promise<number> {
+    try {
+      return (await this.deps.store.checkState(appId, fp)).sent;
+    } catch {
+      // Store unreachable: no verdict can be trusted as fresh; this report needs its own check.
+      return Number.POSITIVE_INFINITY;
+    }
+  }
+
   async #checkAndRefresh(
     app: AppConfig,
     staleToken: string,
+    fp: string,
+    arrival: number,
     current: TokenRecord | undefined,
   ): Promise<ForceRefreshResult> {
-    const fp = fingerprint(staleToken);
     const live = current !== undefined && isLive(current, this.deps.clock.now());
-    // Under the app's refresh lock (cluster-wide), after the store re-read: one validity check
-    // for the whole herd, whichever replicas it lands on; its verdict is shared through the
-    // store so callers waiting on other replicas stop waiting too.
-    const precheck = async (): Promise<'keep' | 'fetch'> => {
-      if (live) {
-        if (await this.deps.store.isKnownValid(app.appId, fp)) return 'keep';
-        if ((await this.#stillValid(app.appId, staleToken)) === true) {
-          await this.deps.store.rememberValid(app.appId, fp, VERDICT_TTL_MS);
-          return 'keep';
+    const { store } = this.deps;
+    const fresh = (state: { latest?: { seq: number; valid: boolean } }): boolean =>
+      state.latest !== undefined && state.latest.seq > arrival && state.latest.valid;
+    for (let round = 1; ; round++) {
+      // Set when this report's own precheck or wait decided to keep the token.
+      let keptFresh = false;
+      // Under the app's refresh lock (cluster-wide), after the store re-read, so checks of one
+      // token run one at a time: a verdict sent after this report arrived answers it; else this
+      // report sends the next check, and its verdict answers every report that came before.
+      const precheck = async (): Promise<'keep' | 'fetch'> => {
+        if (live) {
+          keptFresh = fresh(await store.checkState(app.appId, fp));
+          if (keptFresh) return 'keep';
+          const seq = await store.beginCheck(app.appId, fp);
+          const valid = await this.#stillValid(app.appId, staleToken);
+          if (valid !== undefined) {
+            await store.recordVerdict(app.appId, fp, { seq, valid }).catch(() => undefined);
+          }
+          keptFresh = valid === true;
+          if (keptFresh) return 'keep';
         }
+        this.#guard(app);
+        return 'fetch';
+      };
+      // While another replica holds the lock: its verdict answers this report if it is fresh.
+      const keptElsewhere = async (): Promise<boolean> =>
+        (keptFresh = fresh(await store.checkState(app.appId, fp)));
+      const result = await this.#fetch(app, current, false, { precheck, keptElsewhere });
+      if (result.outcome === 'kept') {
+        // Joined a refresh already under way: its verdict answers this report only if its
+        // check was sent after the report arrived; if not, run again (the next check).
+        keptFresh ||= fresh(await store.checkState(app.appId, fp));
+        if (keptFresh) return { token: result.token, refreshed: false };
+        if (round < MAX_ROUNDS) continue;
+        throw new StoreUnavailableError(`force refresh ${app.appId}: checks kept overlapping`);
       }
-      this.#guard(app);
-      return 'fetch';
-    };
-    const keptElsewhere = () => this.deps.store.isKnownValid(app.appId, fp);
-    const result = await this.#fetch(app, current, false, { precheck, keptElsewhere });
-    if (result.outcome === 'kept') return { token: result.token, refreshed: false };
-    if (
-      app.mode === 'stable' &&
-      result.outcome === 'unchanged' &&
-      result.token.accessToken === staleToken
-    ) {
-      // Normal mode handed back the very token WeChat rejected: only force_refresh replaces it.
-      this.#guard(app);
-      return this.#finish(current, await this.#fetch(app, current, true));
+      if (
+        app.mode === 'stable' &&
+        result.outcome === 'unchanged' &&
+        result.token.accessToken === staleToken
+      ) {
+        // Normal mode handed back the very token WeChat rejected: only force_refresh replaces it.
+        this.#guard(app);
+        return this.#finish(current, await this.#fetch(app, current, true));
+      }
+      return this.#finish(current, result);
     }
-    return this.#finish(current, result);
   }
 
   async #operatorRefresh(app: AppConfig, reason: string): Promise<ForceRefreshResult> {

@@ -3,11 +3,13 @@ import type { Clock } from '../shared/clock.js';
 import type { TokenRecord } from './token.js';
 import {
   FencedWriteError,
+  type CheckState,
   type LockHandle,
   type RefreshLocks,
   type StoredTokens,
   type StoreHealth,
   type TokenStore,
+  type TokenVerdict,
 } from './token-store.js';
 
 /**
@@ -19,7 +21,11 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
   readonly #records = new Map<string, StoredTokens>();
   readonly #locks = new Map<string, LockHandle>();
   readonly #listeners = new Set<(token: TokenRecord) => void>();
-  readonly #verdicts = new Map<string, number>();
+  /**
+   * Check bookkeeping of the one token per app that can be reported (only the current token
+   * reaches the store), so this holds at most one entry per app.
+   */
+  readonly #checks = new Map<string, { fp: string; state: CheckState }>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -71,14 +77,26 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
     return () => this.#listeners.delete(listener);
   }
 
-  async rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void> {
-    this.#verdicts.set(`${appId}\0${tokenFingerprint}`, this.clock.now() + ttlMs);
+  async checkState(appId: string, tokenFingerprint: string): Promise<CheckState> {
+    return this.#state(appId, tokenFingerprint);
   }
 
-  async isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean> {
-    return (this.#verdicts.get(`${appId}\0${tokenFingerprint}`) ?? 0) > this.clock.now();
+  async beginCheck(appId: string, tokenFingerprint: string): Promise<number> {
+    const state = this.#state(appId, tokenFingerprint);
+    this.#checks.set(appId, { fp: tokenFingerprint, state: { ...state, sent: state.sent + 1 } });
+    return state.sent + 1;
   }
 
+  async recordVerdict(appId: string, fp: string, verdict: TokenVerdict): Promise<void> {
+    const state = this.#state(appId, fp);
+    if ((state.latest?.seq ?? 0) >= verdict.seq) return;
+    this.#checks.set(appId, { fp, state: { ...state, latest: verdict } });
+  }
+
+  #state(appId: string, fp: string): CheckState {
+    const entry = this.#checks.get(appId);
+    return entry?.fp === fp ? entry.state : { sent: 0 };
+  }
   health(): StoreHealth {
     return 'ok';
   }

@@ -36,17 +36,35 @@ export interface TokenStore {
   /** Called after every accepted write, this replica's or (through pub/sub) any other's. */
   subscribe(listener: (token: TokenRecord) => void): () => void;
   /**
-   * Remembers, cluster-wide and for `ttlMs`, that WeChat still accepts the token with this
-   * fingerprint, so a herd of forced refreshes spread over replicas costs one validity check.
+   * Validity checks of one reported token (by fingerprint), numbered cluster-wide in the order
+   * they were sent, with the newest verdict. A report reads `sent` when it arrives; a verdict
+   * answers it only if its `seq` is greater, i.e. its check was sent after the report arrived
+   * (invariant 6: verdicts are only as fresh as the report).
    */
-  rememberValid(appId: string, tokenFingerprint: string, ttlMs: number): Promise<void>;
-  isKnownValid(appId: string, tokenFingerprint: string): Promise<boolean>;
+  checkState(appId: string, tokenFingerprint: string): Promise<CheckState>;
+  /** Numbers the check about to be sent (under the app's refresh lock): `sent` + 1. */
+  beginCheck(appId: string, tokenFingerprint: string): Promise<number>;
+  /** Records a check's verdict; an older one never replaces a newer one. */
+  recordVerdict(appId: string, tokenFingerprint: string, verdict: TokenVerdict): Promise<void>;
   /** ok: every node answers; degraded: a quorum answers; down: no quorum. */
   health(): StoreHealth;
   close(): Promise<void>;
 }
 
 export type StoreHealth = 'ok' | 'degraded' | 'down';
+
+/** What one validity check said: WeChat accepted the token or not. `seq` numbers the check. */
+export interface TokenVerdict {
+  readonly seq: number;
+  readonly valid: boolean;
+}
+
+export interface CheckState {
+  /** How many checks of this token were sent so far, cluster-wide. */
+  readonly sent: number;
+  /** The newest check's verdict, if any check finished. */
+  readonly latest?: TokenVerdict;
+}
 
 export type FenceFailure = 'lock_not_held' | 'stale_generation';
 

@@ -260,6 +260,41 @@ export function clusterSuite(topology: Topology): void {
     expect(await cluster.waitConverged(HERD, 1_000)).toBe(fresh);
   }, 30_000);
 
+  it('invariant 6 (verdicts are only as fresh as the report): 50 reports of a live token are kept; it dies; 200 reports 100 ms later get one fetch and the new token, over 3 replicas', async () => {
+    const live = await cluster.waitConverged(HERD, 5_000);
+    const replicas = cluster.running();
+    const herd = (n: number, stale: string) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          forceRefresh(replicas[i % replicas.length]!.client, {
+            app_id: HERD,
+            stale_token: stale,
+            reason: 'e2e verdict freshness',
+          }),
+        ),
+      );
+    // The previous test's forced fetch must be outside the per-app minimum interval (1 s here).
+    await sleep(1_100);
+    const kept = await herd(50, live);
+    expect(kept.every((r) => r.token?.access_token === live && !r.refreshed)).toBe(true);
+    const fetches = await cluster.fetchWindow([HERD]);
+    await cluster.control.rotate(HERD, true); // the live token dies at WeChat
+    await sleep(100);
+    const answers = await herd(200, live);
+    const f = fetchesOf(await fetches.close(), HERD);
+    const tokens = new Set(answers.map((r) => r.token?.access_token ?? ''));
+    log(
+      `verdict freshness: after the token died, 200 reports → fetches ${f.tokenCalls}, checks ${f.checkCalls}, ` +
+        `distinct tokens ${tokens.size}`,
+    );
+    expect(f.tokenCalls, 'upstream token fetches after the token died').toBe(1);
+    expect(f.checkCalls, 'validity checks after the token died').toBeLessThanOrEqual(2);
+    expect(tokens.size).toBe(1);
+    const fresh = [...tokens][0]!;
+    expect(fresh).not.toBe(live);
+    expect((await cluster.control.check(fresh)).valid).toBe(true);
+  }, 30_000);
+
   if (topology.redisNodes >= 3) {
     it('topology: one of three Redis nodes stopped (and restarted empty) is invisible to clients', async () => {
       const fetches = await cluster.fetchWindow([CLASSIC, LONG, HERD]);

@@ -324,19 +324,23 @@ describe.each([
     expect(received[0]).toEqual(second);
   });
 
-  it('rememberValid / isKnownValid: round-trip, per fingerprint and app, and expire', async () => {
+  it('check bookkeeping (invariant 6): numbered cluster-wide, per fingerprint and app; an older verdict never replaces a newer one', async () => {
     const keys = freshKeys();
     const a = await replica(keys, 'a');
     const b = await replica(keys, 'b');
-    expect(await b.store.isKnownValid(APP, 'fp-1')).toBe(false);
+    expect(await b.store.checkState(APP, 'fp-1')).toEqual({ sent: 0 });
 
-    await a.store.rememberValid(APP, 'fp-1', 300);
-    expect(await b.store.isKnownValid(APP, 'fp-1')).toBe(true);
-    expect(await b.store.isKnownValid(APP, 'fp-2')).toBe(false);
-    expect(await b.store.isKnownValid('wx-other', 'fp-1')).toBe(false);
-
-    await sleep(400);
-    expect(await b.store.isKnownValid(APP, 'fp-1')).toBe(false);
+    expect(await a.store.beginCheck(APP, 'fp-1')).toBe(1);
+    expect(await b.store.checkState(APP, 'fp-1')).toEqual({ sent: 1 });
+    expect(await b.store.beginCheck(APP, 'fp-1')).toBe(2);
+    await a.store.recordVerdict(APP, 'fp-1', { seq: 2, valid: false });
+    await b.store.recordVerdict(APP, 'fp-1', { seq: 1, valid: true }); // late: ignored
+    expect(await a.store.checkState(APP, 'fp-1')).toEqual({
+      sent: 2,
+      latest: { seq: 2, valid: false },
+    });
+    expect(await b.store.checkState(APP, 'fp-2')).toEqual({ sent: 0 });
+    expect(await b.store.checkState('wx-other', 'fp-1')).toEqual({ sent: 0 });
   });
 
   it("health() is 'ok' with every node up", async () => {

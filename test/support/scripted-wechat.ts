@@ -23,6 +23,8 @@ export class ScriptedWeChat implements WeChatClient {
   readonly failures: WeChatError[] = [];
   /** Resolve a pending call only when the test says so (to hold a fetch in flight). */
   gate: Promise<void> | undefined;
+  /** Holds validity checks in flight; each is answered as WeChat saw the token when it was sent. */
+  checkGate: Promise<void> | undefined;
   readonly valid = new Set<string>();
   #seq = 0;
   #stable: string | undefined;
@@ -50,7 +52,9 @@ export class ScriptedWeChat implements WeChatClient {
 
   async checkToken(accessToken: string): Promise<boolean> {
     this.checkCalls++;
-    return this.valid.has(accessToken);
+    const valid = this.valid.has(accessToken);
+    await this.checkGate;
+    return valid;
   }
 
   // The login calls are not scripted (yet): a test that reaches one fails loudly.

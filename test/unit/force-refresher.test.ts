@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppMisconfiguredError, RefreshRateLimitedError } from '../../src/shared/errors.js';
 import { APP_ID, coreHarness } from '../support/core-harness.js';
 import { wechatError } from '../support/scripted-wechat.js';
+import { until } from '../support/until.js';
 
 /** Fetches the first token as the scheduler would at start. */
 async function started(options: Parameters<typeof coreHarness>[0] = {}) {
@@ -49,6 +50,44 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
       refreshed: false,
     });
     expect(h.wechat.checkCalls).toBe(1);
+  });
+
+  it('a token that dies after a "still valid" verdict: the next herd gets a new token (verdicts are only as fresh as the report)', async () => {
+    const { h, first } = await started();
+    const report = () => h.service.forceRefresh(APP_ID, first.accessToken, '40001 seen');
+    const live = await Promise.all(Array.from({ length: 50 }, report));
+    for (const r of live) expect(r).toEqual({ token: first, refreshed: false });
+    expect(h.wechat.checkCalls).toBe(1);
+    h.wechat.invalidateAll(); // an admin reset, or another system's fetch
+    await h.clock.advance(100);
+    const dead = await Promise.all(Array.from({ length: 200 }, report));
+    const fresh = h.service.peek(APP_ID)!;
+    expect(fresh.accessToken).not.toBe(first.accessToken);
+    for (const r of dead) expect(r).toEqual({ token: fresh, refreshed: true });
+    expect(h.wechat.tokenCalls).toBe(1);
+    expect(h.wechat.checkCalls).toBe(2);
+  });
+
+  it('reports that arrive while a check is in flight wait for the next check, not its verdict (a herd costs at most two checks)', async () => {
+    const { h, first } = await started();
+    const report = () => h.service.forceRefresh(APP_ID, first.accessToken, '40001 seen');
+    let release!: () => void;
+    h.wechat.checkGate = new Promise((r) => (release = r));
+    const before = Array.from({ length: 50 }, report);
+    await until('the first check to be sent', () => h.wechat.checkCalls === 1);
+    // WeChat answers the check sent a moment ago "valid", but the token dies right after.
+    h.wechat.invalidateAll();
+    const after = Array.from({ length: 200 }, report);
+    h.wechat.checkGate = undefined;
+    release();
+    for (const r of await Promise.all(before))
+      expect(r).toEqual({ token: first, refreshed: false });
+    const answers = await Promise.all(after);
+    const fresh = h.service.peek(APP_ID)!;
+    for (const r of answers) expect(r).toEqual({ token: fresh, refreshed: true });
+    expect(fresh.accessToken).not.toBe(first.accessToken);
+    expect(h.wechat.checkCalls).toBe(2);
+    expect(h.wechat.tokenCalls).toBe(1);
   });
 
   it('a second refresh of the fresh token inside the minimum interval is refused (quota guard)', async () => {
