@@ -117,12 +117,28 @@ export async function startServer(
   isLeader = () => elector.isLeader();
 
   // 1. Warm the cache from the store (a cluster's replicas start with the current tokens).
+  //    A store that is down at start does not stop the replica (a pod rescheduled during a
+  //    Redis outage must not crash-loop): it starts not ready, answers UNAVAILABLE saying
+  //    why, and the reconciler keeps retrying with a backoff until one pass reads every app.
   const unsubscribeStore = store.subscribe((token) => {
     if (cache.offer(token)) metrics.onTokenApplied(token, clock.now());
   });
-  for (const app of apps) {
-    const stored = await store.read(app.appId);
-    if (stored) cache.offer(stored.current);
+  const reconciler = new StoreReconciler({
+    clock,
+    apps,
+    store,
+    cache,
+    repair: (app) => refresher.repair(app),
+    stableFallback: (app) => refresher.stableFallback(app),
+    stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
+    isLeader: () => elector.isLeader(),
+    intervalMs: config.redis.reconcileIntervalMs,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  if (backend.kind === 'redis') {
+    await reconciler.reconcileOnce();
+    storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
+    if (!reconciler.warmed) log.warn('token store not reachable at start: not ready; retrying');
   }
 
   // 2. Serve at once: GetToken waits for the first fetch of a warming app.
@@ -175,20 +191,20 @@ export async function startServer(
     log,
   });
   const grpcPort = await grpcServer.start();
+  // Readiness ("") = this replica can serve: gRPC is up and the cache is warm (one full read
+  // of the store; embedded needs none). It never depends on one app's token: an app without
+  // one is NOT_SERVING under its own name, an alert and a ListApps state, not an outage.
+  const updateApp = (appId: string): void =>
+    grpcServer.setAppServing(appId, service.peek(appId) ? 'SERVING' : 'NOT_SERVING');
   const updateHealth = (): void => {
-    ready = service.allLive();
+    ready = backend.kind === 'embedded' || reconciler.warmed;
     grpcServer.setServing(ready ? 'SERVING' : 'NOT_SERVING');
+    // O(apps) once a second: a token that expires without any event turns its app NOT_SERVING.
+    for (const app of apps) updateApp(app.appId);
   };
-  // Coalesced: allLive() walks every app, so recomputing it per applied token made a refresh
-  // wave O(N²) with 10,000 apps (bench: scale; 73 % of the leader's CPU during waves).
-  let healthPending: ReturnType<typeof setTimeout> | undefined;
-  const scheduleHealth = (): void => {
-    healthPending ??= setTimeout(() => {
-      healthPending = undefined;
-      updateHealth();
-    }, 100);
-  };
-  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, scheduleHealth));
+  // Set before the port is announced, so the first probe and scrape see the real state.
+  updateHealth();
+  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, () => updateApp(a.appId)));
   const healthTimer = setInterval(updateHealth, 1_000);
   healthTimer.unref();
 
@@ -196,22 +212,7 @@ export async function startServer(
   //    replica reconciles its cache with the store.
   const leadership = new AbortController();
   const electorDone = elector.run(leadership.signal);
-  const reconciler = new StoreReconciler({
-    clock,
-    apps,
-    store,
-    cache,
-    repair: (app) => refresher.repair(app),
-    stableFallback: (app) => refresher.stableFallback(app),
-    stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
-    isLeader: () => elector.isLeader(),
-    intervalMs: config.redis.reconcileIntervalMs,
-    log: (level, obj, msg) => log[level](obj, msg),
-  });
   const reconciling = backend.kind === 'redis' ? reconciler.run(leadership.signal) : undefined;
-  if (backend.kind === 'redis') {
-    storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
-  }
   const dayTurn = scheduleDayTurn(() => {
     log.info('Beijing day turned: daily quotas restored');
     status.clearQuotaFailures();
@@ -233,7 +234,6 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('shutting down');
       clearInterval(healthTimer);
-      clearTimeout(healthPending);
       for (const u of unsubscribeHealth) u();
       await grpcServer.stop();
       dayTurn.stop();

@@ -18,6 +18,14 @@ import type { LoginService } from '../login/login-service.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
 export const LOGIN_SERVICE_NAME = 'wxtoken.v1.LoginService';
+/**
+ * Liveness: SERVING while the process answers at all. Unlike readiness it never depends on
+ * Redis, WeChat or an app's token, because a restart cures none of those; a probe that gets
+ * no answer in time (gRPC down, event loop stalled) is what a restart can help.
+ */
+export const LIVENESS_SERVICE_NAME = 'liveness';
+/** Per-app health: SERVING while that app has a live token in this replica. */
+export const appHealthName = (appId: string): string => `${TOKEN_SERVICE_NAME}/${appId}`;
 
 export interface GrpcServerOptions {
   readonly listen: string;
@@ -51,7 +59,10 @@ export class GrpcServer {
     '': 'NOT_SERVING',
     [TOKEN_SERVICE_NAME]: 'NOT_SERVING',
     [LOGIN_SERVICE_NAME]: 'NOT_SERVING',
+    [LIVENESS_SERVICE_NAME]: 'NOT_SERVING',
   });
+  /** The last status set per service: Watch streams get a message only on a change. */
+  readonly #statuses = new Map<string, ServingStatus>();
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #port = 0;
   #tls: TlsFileProvider | undefined;
@@ -127,6 +138,7 @@ export class GrpcServer {
       this.#tls.watch(TLS_REFRESH_MS);
       process.on('SIGHUP', this.#onHangup);
     }
+    this.#setStatus(LIVENESS_SERVICE_NAME, 'SERVING');
     return this.#port;
   }
 
@@ -135,10 +147,23 @@ export class GrpcServer {
     return this.#tls?.reload() ?? 'no-tls';
   }
 
+  /** Readiness: service "" and the two API services. Idempotent: no message to watchers unless it changes. */
   setServing(status: ServingStatus): void {
-    this.#health.setStatus('', status);
-    this.#health.setStatus(TOKEN_SERVICE_NAME, status);
-    this.#health.setStatus(LOGIN_SERVICE_NAME, status);
+    this.#setStatus('', status);
+    this.#setStatus(TOKEN_SERVICE_NAME, status);
+    this.#setStatus(LOGIN_SERVICE_NAME, status);
+  }
+
+  /** One app's health (`wxtoken.v1.TokenService/<appId>`); never touches readiness. */
+  setAppServing(appId: string, status: ServingStatus): void {
+    this.#setStatus(appHealthName(appId), status);
+  }
+
+  #setStatus(service: string, status: ServingStatus): void {
+    // grpc-health-check writes to every watcher of the service on each setStatus, changed or not.
+    if (this.#statuses.get(service) === status) return;
+    this.#statuses.set(service, status);
+    this.#health.setStatus(service, status);
   }
 
   /** Stops taking calls, ends watch streams, lets in-flight unary calls finish (bounded). */
@@ -146,6 +171,7 @@ export class GrpcServer {
     process.off('SIGHUP', this.#onHangup);
     this.#tls?.stop();
     this.setServing('NOT_SERVING');
+    this.#setStatus(LIVENESS_SERVICE_NAME, 'NOT_SERVING');
     for (const stream of this.#streams) stream.end();
     this.#streams.clear();
     const drained = new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));

@@ -64,7 +64,7 @@ beforeAll(async () => {
     startServe(config(sim.url, `  - { appId: ${GOOD}, mode: classic, secretEnv: H_SECRET }`), {
       H_SECRET: SECRET,
     }),
-    // One app has the wrong secret: it never gets a token, so the server never turns SERVING.
+    // One app has the wrong secret: it never gets a token; only its own health is NOT_SERVING.
     startServe(
       config(
         sim.url,
@@ -114,17 +114,23 @@ describe('wxtoken health', () => {
     expect(login).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
-  it('NOT_SERVING while an app has no live token (a wrong secret): exit 1', async () => {
-    const [plain, json] = await Promise.all([
+  it('one app without a live token (a wrong secret): readiness SERVING, that app NOT_SERVING, exit 1', async () => {
+    const app = `wxtoken.v1.TokenService/${BAD}`;
+    const deadline = Date.now() + 10_000;
+    while ((await checkHealth(notServing.addr, app, 1000)).status !== 'NOT_SERVING') {
+      if (Date.now() > deadline) throw new Error(`never NOT_SERVING:\n${notServing.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [plain, json, good] = await Promise.all([
       health('--addr', notServing.addr),
-      health('--addr', notServing.addr, '--service', 'wxtoken.v1.TokenService', '--json'),
+      health('--addr', notServing.addr, '--service', app, '--json'),
+      health('--addr', notServing.addr, '--service', `wxtoken.v1.TokenService/${GOOD}`),
     ]);
-    expect(plain).toMatchObject({ code: 1, stdout: 'NOT_SERVING\n' });
+    // Issue 11 §2: one broken app is an app state, never the process's readiness.
+    expect(plain).toMatchObject({ code: 0, stdout: 'SERVING\n' });
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toEqual({
-      status: 'NOT_SERVING',
-      service: 'wxtoken.v1.TokenService',
-    });
+    expect(JSON.parse(json.stdout)).toEqual({ status: 'NOT_SERVING', service: app });
+    expect(good).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
   it('an unknown service: exit 1, saying so', async () => {
