@@ -64,7 +64,10 @@ export class StoreReconciler {
     while (!signal.aborted) {
       const delay = this.storeReachable
         ? this.deps.intervalMs
-        : Math.min(RETRY_MIN_MS * 2 ** Math.min(this.#failures, 10), this.deps.intervalMs);
+        : Math.min(
+            RETRY_MIN_MS * 2 ** Math.min(Math.max(this.#failures - 1, 0), 10),
+            this.deps.intervalMs,
+          );
       try {
         await this.deps.clock.sleep(delay, signal);
       } catch {
