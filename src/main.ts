@@ -135,6 +135,9 @@ export async function startServer(
     intervalMs: config.redis.reconcileIntervalMs,
     log: (level, obj, msg) => log[level](obj, msg),
   });
+  // Decided: only what a retry cannot fix stops the start. Redis refusing our credentials or
+  // certificate is told apart in createRedisBackend (ConfigError, exit 2); a node that is down,
+  // slow or without quorum is an outage that ends, so the replica starts and waits for it.
   if (backend.kind === 'redis') {
     await reconciler.reconcileOnce();
     storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
