@@ -408,8 +408,11 @@ const modes = {
     if (cport('metrics') !== metricsPort) problem(`k8s Deployment: containerPort metrics != metrics.listen port ${metricsPort}`);
     for (const probe of ['readinessProbe', 'livenessProbe']) {
       if (c[probe]?.grpc?.port !== grpcPort) problem(`k8s Deployment: ${probe} must be a native grpc probe on ${grpcPort}`);
-      if (c[probe]?.grpc?.service) problem(`k8s Deployment: ${probe} must check the server's overall health (service "")`);
     }
+    // Readiness is service "" (this replica can serve); liveness is the separate "liveness"
+    // service, which never follows Redis, WeChat or an app's token (a restart cures none).
+    if (c.readinessProbe?.grpc?.service) problem('k8s Deployment: readinessProbe must check service "" (readiness)');
+    if (c.livenessProbe?.grpc?.service !== 'liveness') problem('k8s Deployment: livenessProbe must check service "liveness", not readiness');
     const preStop = c.lifecycle?.preStop;
     const preStopSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.[1]);
     if (!(preStopSeconds > 0)) problem('k8s Deployment: needs a preStop sleep');

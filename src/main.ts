@@ -117,6 +117,9 @@ export async function startServer(
   isLeader = () => elector.isLeader();
 
   // 1. Warm the cache from the store (a cluster's replicas start with the current tokens).
+  //    A store that is down at start does not stop the replica (a pod rescheduled during a
+  //    Redis outage must not crash-loop): it starts not ready, answers UNAVAILABLE saying
+  //    why, and the reconciler keeps retrying with a backoff until one pass reads every app.
   const unsubscribeStore = store.subscribe((token) => {
     if (cache.offer(token)) metrics.onTokenApplied(token, clock.now());
   });
@@ -132,11 +135,14 @@ export async function startServer(
     intervalMs: config.redis.reconcileIntervalMs,
     log: (level, obj, msg) => log[level](obj, msg),
   });
-  // A Redis outage at start is not fatal (a pod rescheduled during one must not crash-loop):
-  // the first reconcile warms what it can read and marks the store unreachable otherwise;
-  // readiness waits for the store or a live token, and the reconcile loop, the elector and
-  // the pub/sub connections keep retrying until Redis is back.
-  if (backend.kind === 'redis') await reconciler.reconcileOnce();
+  // Decided: only what a retry cannot fix stops the start. Redis refusing our credentials or
+  // certificate is told apart in createRedisBackend (ConfigError, exit 2); a node that is down,
+  // slow or without quorum is an outage that ends, so the replica starts and waits for it.
+  if (backend.kind === 'redis') {
+    await reconciler.reconcileOnce();
+    storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
+    if (!reconciler.warmed) log.warn('token store not reachable at start: not ready; retrying');
+  }
 
   // 2. Serve at once: GetToken waits for the first fetch of a warming app.
   const login = new LoginService({
@@ -188,30 +194,20 @@ export async function startServer(
     log,
   });
   const grpcPort = await grpcServer.start();
-  // Readiness is the replica's, not any one app's: it can serve once the store is reachable or
-  // its cache holds a live token. An app without a token (a reset AppSecret, a lost IP
-  // whitelist) is NOT_SERVING under its own health name and alerts, but never takes every
-  // replica out of the Service (which would fail GetToken for every other app too).
+  // Readiness ("") = this replica can serve: gRPC is up and the cache is warm (one full read
+  // of the store; embedded needs none). It never depends on one app's token: an app without
+  // one is NOT_SERVING under its own name, an alert and a ListApps state, not an outage.
+  const updateApp = (appId: string): void =>
+    grpcServer.setAppServing(appId, service.peek(appId) ? 'SERVING' : 'NOT_SERVING');
   const updateHealth = (): void => {
-    let anyLive = false;
-    for (const app of apps) {
-      const live = service.peek(app.appId) !== undefined;
-      anyLive ||= live;
-      grpcServer.setAppServing(app.appId, live ? 'SERVING' : 'NOT_SERVING');
-    }
-    ready = storeHealth() !== 'down' || anyLive;
+    ready = backend.kind === 'embedded' || reconciler.warmed;
     grpcServer.setServing(ready ? 'SERVING' : 'NOT_SERVING');
+    // O(apps) once a second: a token that expires without any event turns its app NOT_SERVING.
+    for (const app of apps) updateApp(app.appId);
   };
-  // Coalesced: this walks every app, so recomputing it per applied token made a refresh wave
-  // O(N²) with 10,000 apps (bench: scale; 73 % of the leader's CPU during waves).
-  let healthPending: ReturnType<typeof setTimeout> | undefined;
-  const scheduleHealth = (): void => {
-    healthPending ??= setTimeout(() => {
-      healthPending = undefined;
-      updateHealth();
-    }, 100);
-  };
-  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, scheduleHealth));
+  // Set before the port is announced, so the first probe and scrape see the real state.
+  updateHealth();
+  const unsubscribeHealth = apps.map((a) => cache.subscribe(a.appId, () => updateApp(a.appId)));
   const healthTimer = setInterval(updateHealth, 1_000);
   healthTimer.unref();
 
@@ -220,10 +216,6 @@ export async function startServer(
   const leadership = new AbortController();
   const electorDone = elector.run(leadership.signal);
   const reconciling = backend.kind === 'redis' ? reconciler.run(leadership.signal) : undefined;
-  if (backend.kind === 'redis') {
-    storeHealth = () => (reconciler.storeReachable ? store.health() : 'down');
-  }
-  updateHealth();
   const dayTurn = scheduleDayTurn(() => {
     log.info('Beijing day turned: daily quotas restored');
     status.clearQuotaFailures();
@@ -245,7 +237,6 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('shutting down');
       clearInterval(healthTimer);
-      clearTimeout(healthPending);
       for (const u of unsubscribeHealth) u();
       await grpcServer.stop();
       dayTurn.stop();

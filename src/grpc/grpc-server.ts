@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import type { ServingStatus } from 'grpc-health-check';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
@@ -11,7 +11,6 @@ import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { reflectionDefinition } from './reflection-definition.js';
 import { addTolerantly } from './tolerant-services.js';
-import { appHealthName, HealthBoard, LIVENESS_SERVICE_NAME } from './health-board.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import { TlsFileProvider } from './tls-files.js';
@@ -19,6 +18,14 @@ import type { LoginService } from '../login/login-service.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
 export const LOGIN_SERVICE_NAME = 'wxtoken.v1.LoginService';
+/**
+ * Liveness: SERVING while the process answers at all. Unlike readiness it never depends on
+ * Redis, WeChat or an app's token, because a restart cures none of those; a probe that gets
+ * no answer in time (gRPC down, event loop stalled) is what a restart can help.
+ */
+export const LIVENESS_SERVICE_NAME = 'liveness';
+/** Per-app health: SERVING while that app has a live token in this replica. */
+export const appHealthName = (appId: string): string => `${TOKEN_SERVICE_NAME}/${appId}`;
 
 export interface GrpcServerOptions {
   readonly listen: string;
@@ -48,17 +55,14 @@ export interface GrpcServerOptions {
  */
 export class GrpcServer {
   readonly #server: grpc.Server;
-  /**
-   * "" is readiness (this replica can serve), and so are the two service names; "liveness" is
-   * SERVING as long as the process answers at all; each app has its own name (SERVING while it
-   * has a live token), so one app without a token never takes the replica out of rotation.
-   */
-  readonly #health = new HealthBoard({
+  readonly #health = new HealthImplementation({
     '': 'NOT_SERVING',
     [TOKEN_SERVICE_NAME]: 'NOT_SERVING',
     [LOGIN_SERVICE_NAME]: 'NOT_SERVING',
-    [LIVENESS_SERVICE_NAME]: 'SERVING',
+    [LIVENESS_SERVICE_NAME]: 'NOT_SERVING',
   });
+  /** The last status set per service: Watch streams get a message only on a change. */
+  readonly #statuses = new Map<string, ServingStatus>();
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #port = 0;
   #tls: TlsFileProvider | undefined;
@@ -105,7 +109,7 @@ export class GrpcServer {
         quietMethods: new Set(['Code2Session']),
       }),
     );
-    addTolerantly(this.#server, this.#health.implementation);
+    addTolerantly(this.#server, this.#health);
     addTolerantly(this.#server, new ReflectionService(reflectionDefinition()));
   }
 
@@ -134,6 +138,7 @@ export class GrpcServer {
       this.#tls.watch(TLS_REFRESH_MS);
       process.on('SIGHUP', this.#onHangup);
     }
+    this.#setStatus(LIVENESS_SERVICE_NAME, 'SERVING');
     return this.#port;
   }
 
@@ -142,16 +147,23 @@ export class GrpcServer {
     return this.#tls?.reload() ?? 'no-tls';
   }
 
-  /** Readiness: "" and the service names. Watchers hear only changes. */
+  /** Readiness: service "" and the two API services. Idempotent: no message to watchers unless it changes. */
   setServing(status: ServingStatus): void {
-    this.#health.set('', status);
-    this.#health.set(TOKEN_SERVICE_NAME, status);
-    this.#health.set(LOGIN_SERVICE_NAME, status);
+    this.#setStatus('', status);
+    this.#setStatus(TOKEN_SERVICE_NAME, status);
+    this.#setStatus(LOGIN_SERVICE_NAME, status);
   }
 
-  /** One app's own health service, `wxtoken.v1.TokenService/<appId>`. */
+  /** One app's health (`wxtoken.v1.TokenService/<appId>`); never touches readiness. */
   setAppServing(appId: string, status: ServingStatus): void {
-    this.#health.set(appHealthName(TOKEN_SERVICE_NAME, appId), status);
+    this.#setStatus(appHealthName(appId), status);
+  }
+
+  #setStatus(service: string, status: ServingStatus): void {
+    // grpc-health-check writes to every watcher of the service on each setStatus, changed or not.
+    if (this.#statuses.get(service) === status) return;
+    this.#statuses.set(service, status);
+    this.#health.setStatus(service, status);
   }
 
   /** Stops taking calls, ends watch streams, lets in-flight unary calls finish (bounded). */
@@ -159,6 +171,7 @@ export class GrpcServer {
     process.off('SIGHUP', this.#onHangup);
     this.#tls?.stop();
     this.setServing('NOT_SERVING');
+    this.#setStatus(LIVENESS_SERVICE_NAME, 'NOT_SERVING');
     for (const stream of this.#streams) stream.end();
     this.#streams.clear();
     const drained = new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));

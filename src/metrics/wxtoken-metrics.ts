@@ -122,7 +122,7 @@ export class WxtokenMetrics {
       sources.isLeader,
     );
     flag('wxtoken_store_up', '1 when the store has quorum (or is embedded).', sources.storeUp);
-    flag('wxtoken_ready', '1 when gRPC health is SERVING.', sources.ready);
+    flag('wxtoken_ready', '1 when gRPC readiness (health service "") is SERVING.', sources.ready);
 
     this.#refreshes = new Counter({
       name: 'wxtoken_refreshes_total',

@@ -25,6 +25,8 @@ export interface ReconcilerDeps {
 
 /** Reads at most this many records at once, so 10,000 apps do not open 10,000 requests. */
 const BATCH = 256;
+/** First retry delay while the store is unreachable. */
+const RETRY_MIN_MS = 250;
 
 /**
  * Invariant 5's safety net: pub/sub delivers new tokens at once but may lose a message
@@ -34,18 +36,40 @@ const BATCH = 256;
  * instead of fetching a new one, so a lost key costs no quota and no replica fetches.
  */
 export class StoreReconciler {
-  #reachable = true;
+  /** Undefined until the first pass: a replica has not seen the store yet. */
+  #reachable: boolean | undefined;
+  #warmed = false;
+  #failures = 0;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
   get storeReachable(): boolean {
-    return this.#reachable;
+    return this.#reachable === true;
   }
 
+  /**
+   * True once one pass read every app's record: the cache holds what the store held, so
+   * this replica can serve (readiness) even if the store goes away later.
+   */
+  get warmed(): boolean {
+    return this.#warmed;
+  }
+
+  /**
+   * Reconciles every interval; while the store is unreachable it retries sooner, with a
+   * backoff (RETRY_MIN_MS doubling up to the interval), so a replica started during a Redis
+   * outage warms its cache soon after Redis is back instead of crash-looping.
+   */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      const delay = this.storeReachable
+        ? this.deps.intervalMs
+        : Math.min(
+            RETRY_MIN_MS * 2 ** Math.min(Math.max(this.#failures - 1, 0), 10),
+            this.deps.intervalMs,
+          );
       try {
-        await this.deps.clock.sleep(this.deps.intervalMs, signal);
+        await this.deps.clock.sleep(delay, signal);
       } catch {
         return;
       }
@@ -61,7 +85,13 @@ export class StoreReconciler {
       failure ??= results.find((r) => r.status === 'rejected')?.reason;
     }
     this.#setReachable(failure === undefined, failure);
-    if (!this.#reachable) await this.#stableFallbacks();
+    if (failure === undefined) {
+      this.#warmed = true;
+      this.#failures = 0;
+    } else {
+      this.#failures += 1;
+      await this.#stableFallbacks();
+    }
   }
 
   /** Degraded mode: no lock, no leader; a stable token about to expire is fetched normally. */
@@ -94,8 +124,10 @@ export class StoreReconciler {
   }
 
   #setReachable(reachable: boolean, err: unknown): void {
-    if (reachable === this.#reachable) return;
+    const before = this.#reachable;
+    if (reachable === before) return;
     this.#reachable = reachable;
+    if (reachable && before === undefined) return; // the first pass: nothing to announce
     if (reachable)
       this.deps.log('info', {}, 'store reachable again; caches converge to the highest generation');
     else

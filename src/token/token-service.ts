@@ -59,7 +59,10 @@ export class TokenService {
     const live = this.peek(appId);
     if (live) return live;
     const view = this.deps.status.view(appId, this.deps.cache.get(appId), this.deps.clock.now());
-    if (view.state !== 'warming' && !this.deps.isRefreshing(appId)) throw this.#unavailable(view);
+    // A warming app waits for its first token, unless the store is down: then no classic
+    // fetch can start (no lock) and the caller learns why at once instead of after maxWaitMs.
+    const waitable = view.state === 'warming' && !this.#storeDown();
+    if (!waitable && !this.deps.isRefreshing(appId)) throw this.#unavailable(view);
     return this.#waitForLive(appId, signal);
   }
 
@@ -113,10 +116,16 @@ export class TokenService {
     return this.app(appId).mode;
   }
 
+  #storeDown(): boolean {
+    return this.deps.storeHealth?.() === 'down';
+  }
+
   #unavailable(view: AppStatusView): TokenUnavailableError {
     const reason =
       view.state === 'warming'
-        ? 'the first token has not been fetched yet'
+        ? this.#storeDown()
+          ? 'the token store (Redis) is not reachable yet: no token read or fetched; retrying'
+          : 'the first token has not been fetched yet'
         : view.state === 'config_error'
           ? 'WeChat rejected the app configuration'
           : view.state === 'quota_exhausted'

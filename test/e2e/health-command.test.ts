@@ -49,8 +49,7 @@ ${apps}
 
 let sim: Spawned & { url: string };
 let serving: Spawned & { addr: string };
-/** One of its two apps has a wrong secret and never gets a token. */
-let oneBadApp: Spawned & { addr: string };
+let notServing: Spawned & { addr: string };
 /** Accepts TCP connections and never answers: a hung server. */
 let silent: Server;
 const sockets = new Set<Socket>();
@@ -61,11 +60,11 @@ beforeAll(async () => {
   for (const appId of [GOOD, BAD]) {
     await control.configureApp({ appId, secret: SECRET, expiresInSeconds: 7200 });
   }
-  [serving, oneBadApp] = await Promise.all([
+  [serving, notServing] = await Promise.all([
     startServe(config(sim.url, `  - { appId: ${GOOD}, mode: classic, secretEnv: H_SECRET }`), {
       H_SECRET: SECRET,
     }),
-    // One app has the wrong secret: it never gets a token (the other app must not suffer).
+    // One app has the wrong secret: it never gets a token; only its own health is NOT_SERVING.
     startServe(
       config(
         sim.url,
@@ -90,7 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sockets) s.destroy();
   silent?.close();
-  await Promise.all([serving?.stop(), oneBadApp?.stop()]);
+  await Promise.all([serving?.stop(), notServing?.stop()]);
   await sim?.stop();
 });
 
@@ -115,26 +114,23 @@ describe('wxtoken health', () => {
     expect(login).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
-  it('one app without a live token (a wrong secret): the replica stays SERVING, that app alone is NOT_SERVING, exit 1 for it', async () => {
-    const until = Date.now() + 10_000;
-    while ((await checkHealth(oneBadApp.addr, '', 1000)).status !== 'SERVING') {
-      if (Date.now() > until) throw new Error(`never SERVING:\n${oneBadApp.output()}`);
+  it('one app without a live token (a wrong secret): readiness SERVING, that app NOT_SERVING, exit 1', async () => {
+    const app = `wxtoken.v1.TokenService/${BAD}`;
+    const deadline = Date.now() + 10_000;
+    while ((await checkHealth(notServing.addr, app, 1000)).status !== 'NOT_SERVING') {
+      if (Date.now() > deadline) throw new Error(`never NOT_SERVING:\n${notServing.output()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const [plain, bad, good, live] = await Promise.all([
-      health('--addr', oneBadApp.addr),
-      health('--addr', oneBadApp.addr, '--service', `wxtoken.v1.TokenService/${BAD}`, '--json'),
-      health('--addr', oneBadApp.addr, '--service', `wxtoken.v1.TokenService/${GOOD}`),
-      health('--addr', oneBadApp.addr, '--service', 'liveness'),
+    const [plain, json, good] = await Promise.all([
+      health('--addr', notServing.addr),
+      health('--addr', notServing.addr, '--service', app, '--json'),
+      health('--addr', notServing.addr, '--service', `wxtoken.v1.TokenService/${GOOD}`),
     ]);
+    // Issue 11 §2: one broken app is an app state, never the process's readiness.
     expect(plain).toMatchObject({ code: 0, stdout: 'SERVING\n' });
-    expect(bad.code).toBe(1);
-    expect(JSON.parse(bad.stdout)).toEqual({
-      status: 'NOT_SERVING',
-      service: `wxtoken.v1.TokenService/${BAD}`,
-    });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ status: 'NOT_SERVING', service: app });
     expect(good).toMatchObject({ code: 0, stdout: 'SERVING\n' });
-    expect(live).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
   it('an unknown service: exit 1, saying so', async () => {

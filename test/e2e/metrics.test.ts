@@ -9,6 +9,8 @@ const SECRET = 'metrics-e2e-secret-77aa';
 let sim: Spawned & { url: string };
 let server: Spawned & { addr: string };
 let metricsUrl: string;
+/** wxtoken_ready scraped as soon as the port is announced, before any token (issue 11 §5). */
+let readyAtStart: string | undefined;
 
 beforeAll(async () => {
   sim = await startSim();
@@ -28,6 +30,7 @@ apps: [{ appId: ${APP}, mode: classic, secretEnv: M_SECRET }]
   );
   const m = await waitForOutput(server, /"metrics":(\d+)/);
   metricsUrl = `http://127.0.0.1:${m[1]}/metrics`;
+  readyAtStart = /^wxtoken_ready (\d)$/m.exec(await (await fetch(metricsUrl)).text())?.[1];
   const client = tokenClient(server.addr);
   const token = await getToken(client, APP);
   await getToken(client, 'wxunknown').catch(() => undefined);
@@ -81,6 +84,13 @@ describe('GET /metrics', () => {
     expect(text).not.toContain(SECRET);
     // Labels are bounded: an unknown app from a request never becomes a label value.
     expect(text).not.toContain('wxunknown');
+  });
+
+  it('wxtoken_ready is 1 as soon as the port is announced: readiness is the replica, not a timer after a token (issue 11 §5)', () => {
+    // The flake: readiness followed the tokens and was recomputed 100 ms after one was applied,
+    // so a scrape inside that window read 0 (1 failure in 1049 runs; 9 of 10 scrapes right
+    // after the first GetToken read 0). It is now set before the port is announced.
+    expect(readyAtStart).toBe('1');
   });
 
   it('passes `promtool check metrics` (Prometheus naming conventions)', async () => {

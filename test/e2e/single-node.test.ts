@@ -148,7 +148,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
     expect(status.state).toBe('APP_STATE_HEALTHY');
   }, 30_000);
 
-  it('grpc.health.v1 reports SERVING once every app has a live token', async () => {
+  it('grpc.health.v1 reports SERVING for the replica and for an app with a live token (design: standard health)', async () => {
     const Health = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
     const health = new Health(
       server.addr,
@@ -159,7 +159,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
         cb: (err: grpc.ServiceError | null, res: { status: string }) => void,
       ): void;
     };
-    for (const service of ['', 'wxtoken.v1.TokenService']) {
+    for (const service of ['', 'wxtoken.v1.TokenService', `wxtoken.v1.TokenService/${FAULTY}`]) {
       const res = await new Promise<{ status: string }>((resolve, reject) =>
         health.check({ service }, (err, r) => (err ? reject(err) : resolve(r))),
       );

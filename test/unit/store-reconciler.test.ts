@@ -60,6 +60,42 @@ describe('StoreReconciler', () => {
     expect(logs.filter((l) => l.startsWith('store reachable again'))).toHaveLength(1);
   });
 
+  it('store down at start (issue 11 §2): not warmed, retries with a backoff, warms once the store answers', async () => {
+    const h = coreHarness();
+    let down = true;
+    const readsAt: number[] = [];
+    const start = h.clock.now();
+    const { r, logs } = reconciler(h, (id) => {
+      readsAt.push(h.clock.now() - start);
+      return down ? unreachable() : h.store.read(id);
+    });
+    await r.reconcileOnce(); // what main does before serving
+    expect(r.warmed).toBe(false);
+    expect(r.storeReachable).toBe(false);
+    const ac = new AbortController();
+    const running = r.run(ac.signal);
+    await h.clock.advance(6_000);
+    // 250, 500, 1000, then capped at the interval (2000): sooner than the interval while down.
+    expect(readsAt).toEqual([0, 250, 750, 1750, 3750, 5750]);
+    expect(r.warmed).toBe(false);
+    down = false;
+    await h.clock.advance(2_000);
+    expect(r.warmed).toBe(true);
+    expect(r.storeReachable).toBe(true);
+    expect(logs.filter((l) => l.startsWith('store reachable again'))).toHaveLength(1);
+    ac.abort();
+    await running;
+  });
+
+  it('a first pass that reads every app warms the replica and logs nothing', async () => {
+    const h = coreHarness();
+    const { r, logs } = reconciler(h, (id) => h.store.read(id));
+    expect(r.warmed).toBe(false);
+    await r.reconcileOnce();
+    expect(r.warmed).toBe(true);
+    expect(logs).toEqual([]);
+  });
+
   it('degraded classic mode: the store is down, nobody fetches (no storm)', async () => {
     const h = coreHarness({ mode: 'classic' });
     await h.refresher.refresh(h.app, 'startup');
