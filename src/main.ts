@@ -191,6 +191,7 @@ export async function startServer(
     },
     listen: config.grpc.listen,
     maxRequestBytes: config.grpc.maxRequestBytes,
+    limits: config.grpc,
     log,
   });
   const grpcPort = await grpcServer.start();

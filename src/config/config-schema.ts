@@ -31,7 +31,15 @@ export const LOG_LEVEL_ENV = 'WXTOKEN_LOG_LEVEL';
 export const CONFIG_DEFAULTS = Object.freeze({
   grpcListen: '0.0.0.0:50051',
   grpcMaxRequestBytes: 64 * 1024,
-  metricsListen: '0.0.0.0:9464',
+  grpcMaxConcurrentStreams: 100,
+  grpcIdleTimeoutMs: 300_000,
+  grpcMaxConnectionAgeMs: 1_800_000,
+  grpcMaxConnectionAgeGraceMs: 30_000,
+  grpcKeepaliveTimeMs: 120_000,
+  grpcKeepaliveTimeoutMs: 20_000,
+  grpcMaxWatchStreamsPerCaller: 100,
+  // Loopback: /metrics lists every AppID; exposing it is a decision (deploy/ sets 0.0.0.0).
+  metricsListen: '127.0.0.1:9464',
   wechatBaseUrl: 'https://api.weixin.qq.com',
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',
@@ -60,6 +68,19 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const positive = () => z.number().positive();
 const positiveInt = () => z.number().int().positive();
+
+/**
+ * Node's timers overflow above 2^31-1 ms (about 24.8 days) and fire after 1 ms instead: a
+ * `wechat.timeoutMs: 3000000000` made every call time out at once. Every duration is bounded.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const durationMs = () =>
+  positive().max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node timers overflow above it)`);
+const durationSeconds = () =>
+  positive().max(
+    Math.floor(MAX_TIMER_MS / 1000),
+    `at most ${Math.floor(MAX_TIMER_MS / 1000)} s (Node timers overflow above it)`,
+  );
 
 /** An absent or empty (`key:` with nothing under it) section means "all defaults". */
 function section<T extends z.core.$ZodLooseShape>(shape: T) {
@@ -121,13 +142,20 @@ const redisUrl = z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value)
 const grpcShape = {
   listen: listenAddress({ allowEmpty: false }).default(CONFIG_DEFAULTS.grpcListen),
   maxRequestBytes: positiveInt().default(CONFIG_DEFAULTS.grpcMaxRequestBytes),
+  maxConcurrentStreams: positiveInt().max(10_000).default(CONFIG_DEFAULTS.grpcMaxConcurrentStreams),
+  idleTimeoutMs: durationMs().default(CONFIG_DEFAULTS.grpcIdleTimeoutMs),
+  maxConnectionAgeMs: durationMs().default(CONFIG_DEFAULTS.grpcMaxConnectionAgeMs),
+  maxConnectionAgeGraceMs: durationMs().default(CONFIG_DEFAULTS.grpcMaxConnectionAgeGraceMs),
+  keepaliveTimeMs: durationMs().default(CONFIG_DEFAULTS.grpcKeepaliveTimeMs),
+  keepaliveTimeoutMs: durationMs().default(CONFIG_DEFAULTS.grpcKeepaliveTimeoutMs),
+  maxWatchStreamsPerCaller: positiveInt().default(CONFIG_DEFAULTS.grpcMaxWatchStreamsPerCaller),
 };
 const metricsShape = {
   listen: listenAddress({ allowEmpty: true }).default(CONFIG_DEFAULTS.metricsListen),
 };
 const wechatShape = {
   baseUrl: baseUrl.default(CONFIG_DEFAULTS.wechatBaseUrl),
-  timeoutMs: positive().default(CONFIG_DEFAULTS.wechatTimeoutMs),
+  timeoutMs: durationMs().default(CONFIG_DEFAULTS.wechatTimeoutMs),
 };
 const redisShape = {
   urls: z
@@ -138,8 +166,8 @@ const redisShape = {
     .string()
     .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
     .default(CONFIG_DEFAULTS.redisKeyPrefix),
-  reconcileIntervalMs: positive().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
-  commandTimeoutMs: positive().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
+  reconcileIntervalMs: durationMs().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
+  commandTimeoutMs: durationMs().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
 };
 /** redis.encryption (issue 6): AES-256-GCM at rest; key material is resolved here. */
 const encryptionKeyShape = {
@@ -161,17 +189,17 @@ const encryptionShape = {
 };
 const ENCRYPTION_KEY_BYTES = 32;
 const leaseShape = {
-  ttlMs: positive().default(CONFIG_DEFAULTS.leaseTtlMs),
-  renewIntervalMs: positive().optional(),
+  ttlMs: durationMs().default(CONFIG_DEFAULTS.leaseTtlMs),
+  renewIntervalMs: durationMs().optional(),
 };
 const refreshShape = {
-  aheadSeconds: positive().default(CONFIG_DEFAULTS.refreshAheadSeconds),
-  stableWindowSeconds: positive().default(CONFIG_DEFAULTS.refreshStableWindowSeconds),
+  aheadSeconds: durationSeconds().default(CONFIG_DEFAULTS.refreshAheadSeconds),
+  stableWindowSeconds: durationSeconds().default(CONFIG_DEFAULTS.refreshStableWindowSeconds),
   jitterRatio: z.number().min(0).lt(1).default(CONFIG_DEFAULTS.refreshJitterRatio),
-  retryMinMs: positive().default(CONFIG_DEFAULTS.refreshRetryMinMs),
-  retryMaxMs: positive().default(CONFIG_DEFAULTS.refreshRetryMaxMs),
-  configErrorRetryMs: positive().default(CONFIG_DEFAULTS.refreshConfigErrorRetryMs),
-  forceMinIntervalMs: positive().default(CONFIG_DEFAULTS.refreshForceMinIntervalMs),
+  retryMinMs: durationMs().default(CONFIG_DEFAULTS.refreshRetryMinMs),
+  retryMaxMs: durationMs().default(CONFIG_DEFAULTS.refreshRetryMaxMs),
+  configErrorRetryMs: durationMs().default(CONFIG_DEFAULTS.refreshConfigErrorRetryMs),
+  forceMinIntervalMs: durationMs().default(CONFIG_DEFAULTS.refreshForceMinIntervalMs),
   forceDailyBudget: positiveInt().default(CONFIG_DEFAULTS.refreshForceDailyBudget),
 };
 const logShape = {
@@ -263,7 +291,7 @@ const auditShape = {
 };
 const loginShape = {
   exposeSessionKey: z.boolean().default(false),
-  sessionTtlSeconds: positive().default(CONFIG_DEFAULTS.loginSessionTtlSeconds),
+  sessionTtlSeconds: durationSeconds().default(CONFIG_DEFAULTS.loginSessionTtlSeconds),
 };
 const rootShapeKeys = [
   'grpc',

@@ -57,9 +57,23 @@ export interface Config {
     readonly listen: string;
     /** Largest accepted request, bytes. Default 64 KiB: requests are tiny. */
     readonly maxRequestBytes: number;
+    /** HTTP/2 streams (calls) open at once on one connection. Default 100. */
+    readonly maxConcurrentStreams: number;
+    /** A connection with no call for this long is closed. Default 300000 (5 min). */
+    readonly idleTimeoutMs: number;
+    /** Connections are asked to go away after this age (WatchToken clients reconnect). Default 1800000. */
+    readonly maxConnectionAgeMs: number;
+    /** Calls still running at that age get this long to finish before the connection is cut. Default 30000. */
+    readonly maxConnectionAgeGraceMs: number;
+    /** The server pings a connection idle this long, and drops it if no answer comes... */
+    readonly keepaliveTimeMs: number;
+    /** ...within this. Defaults 120000 and 20000. */
+    readonly keepaliveTimeoutMs: number;
+    /** WatchToken streams one caller may hold open at once (per replica). Default 100. */
+    readonly maxWatchStreamsPerCaller: number;
   };
   readonly metrics: {
-    /** host:port of GET /metrics; "" disables. Default 0.0.0.0:9464. */
+    /** host:port of GET /metrics; "" disables. Default 127.0.0.1:9464 (it lists every AppID). */
     readonly listen: string;
   };
   readonly wechat: {

@@ -12,6 +12,7 @@ import {
   ShuttingDownError,
   StoreUnavailableError,
   TokenUnavailableError,
+  TooManyStreamsError,
 } from '../shared/errors.js';
 import { AtRestDecryptError } from '../redis/at-rest-cipher.js';
 import { FencedWriteError } from '../token/token-store.js';
@@ -45,6 +46,8 @@ export function toStatus(err: unknown): StatusObject {
     metadata.set('retry-after-ms', String(Math.ceil(err.retryAfterMs)));
     return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
   }
+  if (err instanceof TooManyStreamsError)
+    return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
   if (err instanceof InvalidArgumentError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof AppNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
   if (err instanceof TokenUnavailableError) {

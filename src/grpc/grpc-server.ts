@@ -15,6 +15,7 @@ import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import { TlsFileProvider } from './tls-files.js';
 import type { LoginService } from '../login/login-service.js';
+import { TooManyStreamsError } from '../shared/errors.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
 export const LOGIN_SERVICE_NAME = 'wxtoken.v1.LoginService';
@@ -27,9 +28,21 @@ export const LIVENESS_SERVICE_NAME = 'liveness';
 /** Per-app health: SERVING while that app has a live token in this replica. */
 export const appHealthName = (appId: string): string => `${TOKEN_SERVICE_NAME}/${appId}`;
 
+/** Connection and stream bounds (config `grpc.*`): what one peer can hold open. */
+export interface ConnectionLimits {
+  readonly maxConcurrentStreams: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly maxWatchStreamsPerCaller: number;
+}
+
 export interface GrpcServerOptions {
   readonly listen: string;
   readonly maxRequestBytes: number;
+  readonly limits: ConnectionLimits;
   readonly log: Logger;
   readonly observer?: CallObserver;
   /** Authentication, authorization and rate limits for every RPC. */
@@ -64,6 +77,8 @@ export class GrpcServer {
   /** The last status set per service: Watch streams get a message only on a change. */
   readonly #statuses = new Map<string, ServingStatus>();
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  /** Open WatchToken streams per caller name, for grpc.maxWatchStreamsPerCaller. */
+  readonly #watchers = new Map<string, number>();
   #port = 0;
   #tls: TlsFileProvider | undefined;
   readonly #onHangup = (): void => void this.reloadTls();
@@ -73,9 +88,20 @@ export class GrpcServer {
     login: LoginService,
     private readonly options: GrpcServerOptions,
   ) {
+    const limits = options.limits;
+    // Every connection is bounded: without an idle timeout, 350 sockets that connected and went
+    // quiet stayed open forever and, under a 200-fd limit, made real calls fail. A maximum age
+    // (with a grace period for calls in flight) spreads long-lived WatchToken clients over
+    // replicas again after a rollout; keepalive pings drop peers that vanished silently.
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxRequestBytes,
       'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
+      'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+      'grpc.max_connection_age_ms': limits.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': limits.maxConnectionAgeGraceMs,
+      'grpc.keepalive_time_ms': limits.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
     });
     const definition = loadPackageDefinition();
     const proto = loadProto(definition);
@@ -90,9 +116,22 @@ export class GrpcServer {
         ...(options.audit ? { audit: options.audit } : {}),
         quietMethods: new Set(['GetToken']),
         streams: {
-          add: (stream) => {
+          add: (stream, caller) => {
+            const held = this.#watchers.get(caller) ?? 0;
+            if (held >= limits.maxWatchStreamsPerCaller) {
+              throw new TooManyStreamsError(caller, limits.maxWatchStreamsPerCaller);
+            }
+            this.#watchers.set(caller, held + 1);
             this.#streams.add(stream);
-            return () => this.#streams.delete(stream);
+            let open = true;
+            return () => {
+              if (!open) return;
+              open = false;
+              this.#streams.delete(stream);
+              const left = (this.#watchers.get(caller) ?? 1) - 1;
+              if (left > 0) this.#watchers.set(caller, left);
+              else this.#watchers.delete(caller);
+            };
           },
         },
       }),

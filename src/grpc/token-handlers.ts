@@ -1,5 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Caller } from '../auth/authorizer.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { callerOfFailure } from '../auth/call-guard.js';
+import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -16,7 +18,8 @@ const DEFAULT_AUDIT_EVENTS = 100;
 const MAX_AUDIT_EVENTS = 1000;
 
 export interface StreamRegistry {
-  add(stream: grpc.ServerWritableStream<unknown, unknown>): () => void;
+  /** Registers an open stream of `caller`; throws TooManyStreamsError past the caller's cap. */
+  add(stream: grpc.ServerWritableStream<unknown, unknown>, caller: string): () => void;
 }
 
 /** Thin handlers: validate, call the service, convert. Errors go through the boundary. */
@@ -76,12 +79,18 @@ export function tokenHandlers(
       return { events: events.map(toProtoAuditEvent) };
     }),
 
+    // Refusals are logged and counted like a unary call's; a stream that opens counts as OK.
     WatchToken: (call) => {
+      const started = performance.now();
+      let caller: Caller = ANONYMOUS;
       try {
-        deps.guard?.('WatchToken', call, call.request);
+        if (deps.guard) caller = deps.guard('WatchToken', call, call.request);
         assertWellFormed(call.request);
         const appId = requireAppId(call.request.app_id);
-        const unregister = deps.streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
+        const stream = call as grpc.ServerWritableStream<unknown, unknown>;
+        // Without auth every caller is "anonymous": count those per peer host instead.
+        const holder = caller === ANONYMOUS ? `anonymous@${peerHost(call.getPeer())}` : caller.name;
+        const unregister = deps.streams.add(stream, holder);
         const unsubscribe = service.watch(appId, (token) => call.write(toProtoToken(token)));
         const stop = (): void => {
           unsubscribe();
@@ -90,8 +99,24 @@ export function tokenHandlers(
         call.once('cancelled', stop);
         call.once('close', stop);
         call.once('error', stop);
+        deps.observer?.onCallEnd?.('WatchToken', grpcStatus.OK, performance.now() - started);
       } catch (err) {
         const status = toStatus(err);
+        const by = callerOfFailure(err) ?? caller;
+        deps.observer?.onCallEnd?.('WatchToken', status.code, performance.now() - started);
+        deps.log.warn(
+          {
+            method: 'WatchToken',
+            app:
+              typeof call.request?.app_id === 'string'
+                ? call.request.app_id.slice(0, 64)
+                : undefined,
+            code: grpcStatus[status.code],
+            caller: by.name,
+            details: status.details,
+          },
+          'rpc failed',
+        );
         call.emit('error', {
           code: status.code,
           details: status.details,
@@ -100,4 +125,9 @@ export function tokenHandlers(
       }
     },
   };
+}
+
+/** "ipv4:127.0.0.1:5000", "[::1]:5000" → the host part. */
+function peerHost(peer: string): string {
+  return peer.replace(/^ipv[46]:/, '').replace(/:\d+$/, '');
 }

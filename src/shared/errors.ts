@@ -138,3 +138,17 @@ export class CallerRateLimitedError extends Error {
     );
   }
 }
+
+/** A caller holds as many WatchToken streams as it may (RESOURCE_EXHAUSTED). */
+export class TooManyStreamsError extends Error {
+  override readonly name = 'TooManyStreamsError';
+  constructor(
+    readonly caller: string,
+    readonly limit: number,
+  ) {
+    super(
+      `caller ${caller} already holds ${limit} WatchToken streams on this replica ` +
+        '(grpc.maxWatchStreamsPerCaller); close one or share a stream per app',
+    );
+  }
+}
