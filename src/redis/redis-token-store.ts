@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
+import { untrustedReason, type UntrustedReason } from '../token/record-trust.js';
 import type { TokenRecord } from '../token/token.js';
 import type { LockHandle, StoredTokens, StoreHealth, TokenStore } from '../token/token-store.js';
 import { fingerprint } from '../shared/secret.js';
@@ -12,6 +13,20 @@ import type { RedisKeys } from './redis-keys.js';
 const WRITE_TOKEN_LUA = readFileSync(new URL('./lua/write-token.lua', import.meta.url), 'utf8');
 /** Records outlive their token by a day, then Redis drops them. */
 const RECORD_TTL_AFTER_EXPIRY_MS = 86_400_000;
+
+/**
+ * What the store checks records against before anyone sees them (Redis is not trusted
+ * blindly: any client with write access could forge a record or PUBLISH a token).
+ */
+export interface RecordTrust {
+  /** Apps this process serves; a record or message for any other app is dropped. */
+  isConfigured(appId: string): boolean;
+  /** Told of every dropped record: the caller logs and counts it (never the token). */
+  onUntrusted(appId: string, reason: UntrustedReason, source: 'read' | 'message'): void;
+}
+
+/** Checks nothing: for tests of the store alone. */
+export const TRUST_ANY: RecordTrust = { isConfigured: () => true, onUntrusted: () => undefined };
 
 type WriteTokenCommand = (
   record: string,
@@ -41,6 +56,7 @@ export class RedisTokenStore implements TokenStore {
     private readonly clock: Clock,
     /** Seals token values and pub/sub messages' tokens at rest (NoCipher: stored as they are). */
     private readonly cipher: ValueCipher = new NoCipher(),
+    private readonly trust: RecordTrust = TRUST_ANY,
   ) {
     this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const client of clients) {
@@ -69,10 +85,30 @@ export class RedisTokenStore implements TokenStore {
     );
     let best: StoredTokens | null = null;
     for (const hash of replies) {
-      const parsed = parseRecord(appId, hash, this.cipher);
+      const parsed = this.#trusted(parseRecord(appId, hash, this.cipher));
       if (parsed && (!best || newer(parsed, best))) best = parsed;
     }
     return best;
+  }
+
+  /**
+   * A poisoned current token makes the node's copy count as absent: the reconciler's leader
+   * then repairs the record with a fenced write (the Lua fence treats a generation wxtoken
+   * could not have written as 0), so a forged record costs at most one write, never an app.
+   * A poisoned previous token is dropped alone.
+   */
+  #trusted(parsed: StoredTokens | null): StoredTokens | null {
+    if (!parsed) return null;
+    if (this.#refused(parsed.current, 'read')) return null;
+    if (parsed.previous && this.#refused(parsed.previous, 'read'))
+      return { current: parsed.current };
+    return parsed;
+  }
+
+  #refused(token: TokenRecord, source: 'read' | 'message'): boolean {
+    const reason = untrustedReason(token, (a) => this.trust.isConfigured(a), this.clock.now());
+    if (reason) this.trust.onUntrusted(token.appId, reason, source);
+    return reason !== null;
   }
 
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
@@ -158,14 +194,27 @@ export class RedisTokenStore implements TokenStore {
     } catch {
       return;
     }
-    if (typeof token.appId !== 'string' || typeof token.generation !== 'number') return;
+    if (typeof token !== 'object' || token === null || typeof token.appId !== 'string') return;
     if (typeof token.accessToken !== 'string') return;
-    try {
-      token = { ...token, accessToken: this.cipher.open(token.accessToken) };
-    } catch {
-      // Sealed under a key this replica does not have: the reconciler's read reports it.
+    // Checked before decryption too, so a message for an unknown app is counted as such.
+    if (!this.trust.isConfigured(token.appId)) {
+      this.trust.onUntrusted(token.appId, 'unknown_app', 'message');
       return;
     }
+    try {
+      token = {
+        appId: token.appId,
+        accessToken: this.cipher.open(token.accessToken),
+        expiresAt: token.expiresAt,
+        fetchedAt: token.fetchedAt,
+        generation: token.generation,
+      };
+    } catch {
+      // Sealed under a key this replica does not have, or refused (plaintext while encryption
+      // is on): the reconciler's read reports it.
+      return;
+    }
+    if (this.#refused(token, 'message')) return;
     for (const listener of this.#listeners) listener(token);
   }
 }

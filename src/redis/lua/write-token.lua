@@ -21,10 +21,20 @@
     -1  lock not held by this writer (expired, released, or taken by another)
     -2  generation not greater than the stored one
 ]]
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return {-1, tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')}
+-- The stored generation, or 0 when the record holds none wxtoken could have written: not a
+-- number, negative, fractional, or beyond 2^53 - 1 (readers drop such a record as poisoned).
+-- Without this, a record forged at generation 2^53 would fence every later write out for ever
+-- (2^53 + 1 rounds to 2^53). The fence is unchanged for every legitimate record, since
+-- wxtoken only ever writes safe integers, and the lock check above it still holds.
+local function stored_generation()
+  local g = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+  if g == nil or g < 0 or g > 9007199254740991 or g ~= math.floor(g) then return 0 end
+  return g
 end
-local stored = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return {-1, stored_generation()}
+end
+local stored = stored_generation()
 local generation = tonumber(ARGV[2])
 if stored >= generation then
   return {-2, stored}
