@@ -66,7 +66,7 @@ export function createCipher(config: Config): ValueCipher {
   const enc = config.redis.encryption;
   if (!enc) return new NoCipher();
   const keys = new Map(enc.keys.map((k) => [k.id, Buffer.from(k.key.reveal(), 'base64')]));
-  return new AtRestCipher(keys, enc.currentKeyId);
+  return new AtRestCipher(keys, enc.currentKeyId, enc.acceptUnboundValues);
 }
 
 /**

@@ -6,7 +6,7 @@ import { untrustedReason, type UntrustedReason } from '../token/record-trust.js'
 import type { TokenRecord } from '../token/token.js';
 import type { LockHandle, StoredTokens, StoreHealth, TokenStore } from '../token/token-store.js';
 import { fingerprint } from '../shared/secret.js';
-import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
+import { AtRestDecryptError, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -49,6 +49,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #quorum: number;
   readonly #subscribers: Redis[] = [];
   readonly #listeners = new Set<(token: TokenRecord) => void>();
+  /** Per app, the raw token field of a record the last read dropped as poisoned. */
+  readonly #poisoned = new Map<string, string>();
 
   constructor(
     private readonly clients: readonly Redis[],
@@ -84,22 +86,42 @@ export class RedisTokenStore implements TokenStore {
       c.hgetall(this.keys.record(appId)),
     );
     let best: StoredTokens | null = null;
+    this.#poisoned.delete(appId);
     for (const hash of replies) {
-      const parsed = this.#trusted(parseRecord(appId, hash, this.cipher));
+      const parsed = this.#trusted(appId, hash);
       if (parsed && (!best || newer(parsed, best))) best = parsed;
     }
     return best;
   }
 
   /**
-   * A poisoned current token makes the node's copy count as absent: the reconciler's leader
-   * then repairs the record with a fenced write (the Lua fence treats a generation wxtoken
-   * could not have written as 0), so a forged record costs at most one write, never an app.
+   * One node's copy, checked. A poisoned current token makes the copy count as absent, and its
+   * raw stored value is remembered: the next write (the leader's repair, or the refresher that
+   * always reads before it writes) passes it to the fenced script, which replaces that exact
+   * record whatever generation it claims. The fence still holds for everything else: the
+   * writer must hold the lock, and any record that changed since this read (a legitimate
+   * write) no longer matches and is fenced by generation as always. Without this, a forged
+   * record with a huge generation, or a plaintext one under encryption, would freeze the app.
    * A poisoned previous token is dropped alone.
    */
-  #trusted(parsed: StoredTokens | null): StoredTokens | null {
+  #trusted(appId: string, hash: Record<string, string>): StoredTokens | null {
+    const open = (v: string): string => this.cipher.open(v, tokenContext(this.keys, appId));
+    let parsed: StoredTokens | null;
+    try {
+      parsed = parseRecord(appId, hash, open);
+    } catch (err) {
+      // A key id that is not configured is the operator's to fix (the read fails and says
+      // so); plaintext, moved or tampered values are refused like any forged record.
+      if (!(err instanceof AtRestDecryptError) || err.reason === 'unknown_key') throw err;
+      this.trust.onUntrusted(appId, 'bad_seal', 'read');
+      this.#poisoned.set(appId, hash.token!);
+      return null;
+    }
     if (!parsed) return null;
-    if (this.#refused(parsed.current, 'read')) return null;
+    if (this.#refused(parsed.current, 'read')) {
+      this.#poisoned.set(appId, hash.token!);
+      return null;
+    }
     if (parsed.previous && this.#refused(parsed.previous, 'read'))
       return { current: parsed.current };
     return parsed;
@@ -112,8 +134,12 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
-    const message = JSON.stringify({ ...token, accessToken: this.cipher.seal(token.accessToken) });
-    const stored = this.cipher.seal(token.accessToken);
+    const context = tokenContext(this.keys, token.appId);
+    const message = JSON.stringify({
+      ...token,
+      accessToken: this.cipher.seal(token.accessToken, context),
+    });
+    const stored = this.cipher.seal(token.accessToken, context);
     const ttl = String(
       Math.max(1, token.expiresAt - this.clock.now()) + RECORD_TTL_AFTER_EXPIRY_MS,
     );
@@ -131,6 +157,7 @@ export class RedisTokenStore implements TokenStore {
           message,
           ttl,
           fingerprint(token.accessToken),
+          this.#poisoned.get(token.appId) ?? '',
         ),
       ),
     );
@@ -204,7 +231,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       token = {
         appId: token.appId,
-        accessToken: this.cipher.open(token.accessToken),
+        accessToken: this.cipher.open(token.accessToken, tokenContext(this.keys, token.appId)),
         expiresAt: token.expiresAt,
         fetchedAt: token.fetchedAt,
         generation: token.generation,
@@ -231,25 +258,40 @@ function newer(a: StoredTokens, b: StoredTokens): boolean {
   return (a.previous?.generation ?? 0) > (b.previous?.generation ?? 0);
 }
 
+/**
+ * What a sealed token is bound to (AAD): its app's record key, which holds the key prefix and
+ * the app id, and the field. The fenced write moves `token` to `prev_token` inside Redis, so
+ * both are sealed as the one field "token"; the pub/sub message carries the same value.
+ */
+function tokenContext(keys: RedisKeys, appId: string): string {
+  return `${keys.record(appId)}#token`;
+}
+
 function parseRecord(
   appId: string,
   h: Record<string, string>,
-  cipher: ValueCipher,
+  open: (sealed: string) => string,
 ): StoredTokens | null {
   if (!h.token || !h.generation) return null;
   const current: TokenRecord = {
     appId,
-    accessToken: cipher.open(h.token),
+    accessToken: open(h.token),
     expiresAt: Number(h.expires_at),
     fetchedAt: Number(h.fetched_at),
     generation: Number(h.generation),
   };
   if (!h.prev_token) return { current };
+  let previousToken: string;
+  try {
+    previousToken = open(h.prev_token);
+  } catch {
+    return { current }; // an unreadable previous token is dropped alone
+  }
   return {
     current,
     previous: {
       appId,
-      accessToken: cipher.open(h.prev_token),
+      accessToken: previousToken,
       expiresAt: Number(h.prev_expires_at),
       fetchedAt: Number(h.prev_fetched_at),
       generation: Number(h.prev_generation),

@@ -15,6 +15,13 @@ export const MAX_LIFETIME_MS = 7_200_000 + 600_000;
 /** How far in this replica's future a fetched_at may lie (clock skew between replicas). */
 export const MAX_FUTURE_SKEW_MS = 600_000;
 
+/**
+ * Highest generation trusted. Generations grow by one per write, so real ones stay tiny; a
+ * record near 2^53 would leave no room to grow (2^53 + 1 is 2^53 in a double) and freeze the
+ * app. Up to 2^52 every later write still has 2^52 exact steps left.
+ */
+export const MAX_GENERATION = 2 ** 52;
+
 /** Why a record read from the store, or announced on pub/sub, is not trusted. */
 export type UntrustedReason =
   | 'unknown_app'
@@ -22,7 +29,9 @@ export type UntrustedReason =
   | 'bad_times'
   | 'lifetime_too_long'
   | 'fetched_in_future'
-  | 'bad_token';
+  | 'bad_token'
+  /** With redis.encryption on: plaintext, moved from another app or field, or tampered. */
+  | 'bad_seal';
 
 /** A token value as WeChat issues them: visible ASCII, no spaces, at most MAX_TOKEN_CHARS. */
 const TOKEN_VALUE = /^[\x21-\x7e]+$/;
@@ -31,8 +40,8 @@ const TOKEN_VALUE = /^[\x21-\x7e]+$/;
  * Checks a record that came from outside this process (Redis is shared infrastructure: a
  * compromised or buggy client can write any hash or PUBLISH any message). Returns why it is
  * refused, or null when it is plausible. A generation that is not a safe non-negative integer
- * is refused because the generation is the fence: a record at 2^53 could never be overwritten
- * (2^53 + 1 is 2^53 in a double), freezing the app forever.
+ * (or one above MAX_GENERATION) is refused because the generation is the fence: a record at
+ * 2^53 could never be overwritten (2^53 + 1 is 2^53 in a double), freezing the app forever.
  */
 export function untrustedReason(
   token: TokenRecord,
@@ -40,7 +49,12 @@ export function untrustedReason(
   now: number,
 ): UntrustedReason | null {
   if (!isConfigured(token.appId)) return 'unknown_app';
-  if (!Number.isSafeInteger(token.generation) || token.generation < 1) return 'bad_generation';
+  if (
+    !Number.isSafeInteger(token.generation) ||
+    token.generation < 1 ||
+    token.generation > MAX_GENERATION
+  )
+    return 'bad_generation';
   if (!Number.isFinite(token.expiresAt) || !Number.isFinite(token.fetchedAt)) return 'bad_times';
   if (token.expiresAt <= token.fetchedAt) return 'bad_times';
   if (token.expiresAt - token.fetchedAt > MAX_LIFETIME_MS) return 'lifetime_too_long';

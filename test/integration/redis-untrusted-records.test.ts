@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient, waitReady } from '../../src/redis/redis-clients.js';
+import { AtRestCipher, type ValueCipher } from '../../src/redis/at-rest-cipher.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { RedisTokenStore, type RecordTrust } from '../../src/redis/redis-token-store.js';
 import { createRedlockLocks } from '../../src/redis/redlock-locks.js';
@@ -14,13 +15,14 @@ import { until } from '../support/until.js';
  * to Redis must not be able to serve a token to every replica, nor freeze an app.
  */
 const APP = 'wxtrust000000001';
+const APP_B = 'wxtrust000000002';
 
 describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 and 3)', () => {
   let node: RedisNode;
   const closers: (() => Promise<void>)[] = [];
   const dropped: string[] = [];
   const trust: RecordTrust = {
-    isConfigured: (appId) => appId === APP,
+    isConfigured: (appId) => appId === APP || appId === APP_B,
     onUntrusted: (appId, reason, source) => dropped.push(`${source}:${reason}`),
   };
 
@@ -32,13 +34,13 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
     await node.stop();
   });
 
-  async function replica(keys: RedisKeys) {
+  async function replica(keys: RedisKeys, cipher?: ValueCipher) {
     const client = createRedisClient(node.url, {
       commandTimeoutMs: 1_000,
       connectionName: 'test-untrusted',
     });
     await waitReady(client, 5_000);
-    const store = new RedisTokenStore([client], keys, systemClock, undefined, trust);
+    const store = new RedisTokenStore([client], keys, systemClock, cipher, trust);
     await store.start();
     closers.push(() => store.close());
     const { locks } = createRedlockLocks([client], keys, systemClock);
@@ -114,5 +116,37 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
     await store.write(good(2, 'tok_next'), lock!);
     expect((await store.read(APP))?.current.accessToken).toBe('tok_next');
     await locks.release(lock!);
+  });
+
+  it('with redis.encryption: a sealed token copied from app B to app A, or a plaintext one, is refused, counted, and repaired', async () => {
+    dropped.length = 0;
+    const keys = new RedisKeys(`test:${randomUUID()}:`);
+    const cipher = new AtRestCipher(new Map([['k1', randomBytes(32)]]), 'k1');
+    const { client, store, locks } = await replica(keys, cipher);
+    const lockB = await locks.tryAcquire(APP_B, 10_000);
+    await store.write({ ...good(3, 'tok_of_b'), appId: APP_B }, lockB!);
+    await locks.release(lockB!);
+    // An attacker with Redis access copies B's sealed token into A's record.
+    const sealedB = await client.hget(keys.record(APP_B), 'token');
+    const now = Date.now();
+    await client.hset(keys.record(APP), {
+      token: sealedB!,
+      generation: '7',
+      expires_at: String(now + 7_200_000),
+      fetched_at: String(now),
+    });
+    expect(await store.read(APP)).toBeNull();
+    await client.hset(keys.record(APP), { token: 'tok_plaintext' });
+    expect(await store.read(APP)).toBeNull();
+    expect(dropped).toEqual(['read:bad_seal', 'read:bad_seal']);
+    expect((await store.read(APP_B))?.current.accessToken).toBe('tok_of_b');
+    // The lock holder's write replaces the refused record although it claims generation 7.
+    const lock = await locks.tryAcquire(APP, 10_000);
+    await store.read(APP);
+    await store.write(good(1, 'tok_repaired'), lock!);
+    await locks.release(lock!);
+    const repaired = await store.read(APP);
+    expect(repaired?.current).toMatchObject({ accessToken: 'tok_repaired', generation: 1 });
+    expect(repaired?.previous).toBeUndefined();
   });
 });
