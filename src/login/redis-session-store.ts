@@ -71,10 +71,11 @@ export class RedisSessionStore implements SessionStore {
     session: LoginSession,
     codeHash: string,
     ttlMs: number,
+    caller: string,
   ): Promise<void> {
     const entry = this.#sessionEntry(session);
     const exchangeKey = this.keys.codeExchange(session.appId, codeHash);
-    const record: ExchangeRecord = { ok: { handle: session.handle } };
+    const record: ExchangeRecord = { ok: { handle: session.handle }, caller };
     const recordValue = JSON.stringify(record);
     // One pipeline per node: one round trip, and the node applies the session before the record.
     const results = await Promise.allSettled(
