@@ -236,9 +236,12 @@ export class RedisTokenStore implements TokenStore {
         fetchedAt: token.fetchedAt,
         generation: token.generation,
       };
-    } catch {
-      // Sealed under a key this replica does not have, or refused (plaintext while encryption
-      // is on): the reconciler's read reports it.
+    } catch (err) {
+      // Plaintext while encryption is on, moved from another app, tampered: forged. A key id
+      // this replica does not have is the operator's to fix: the reconciler's read reports it.
+      if (err instanceof AtRestDecryptError && err.reason !== 'unknown_key') {
+        this.trust.onUntrusted(token.appId, 'bad_seal', 'message');
+      }
       return;
     }
     if (this.#refused(token, 'message')) return;
