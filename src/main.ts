@@ -70,7 +70,9 @@ export async function startServer(
     });
   // Embedded mode (no redis.urls): in-memory store, locks and lease behind the cluster's ports.
   const backend: Backend = config.redis.urls.length
-    ? await createRedisBackend(config, clock, log)
+    ? await createRedisBackend(config, clock, log, (reason, source) =>
+        metrics.onUntrustedRecord(source, reason),
+      )
     : embeddedBackend(clock, config.audit.maxEvents);
   const { store, locks, lease } = backend;
   // The elector is created below; leadership is read through this late-bound function.

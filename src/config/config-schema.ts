@@ -186,6 +186,8 @@ const encryptionKeyShape = {
 const encryptionShape = {
   currentKeyId: z.string().min(1),
   keys: z.array(z.strictObject(encryptionKeyShape)).min(1, 'at least one key is required'),
+  /** Migration window for enc:v1 values sealed without AAD (see AtRestCipher). */
+  acceptUnboundValues: z.boolean().default(false),
 };
 const ENCRYPTION_KEY_BYTES = 32;
 const leaseShape = {
@@ -520,7 +522,7 @@ function encryptionSchema(deps: ConfigDeps) {
         });
       }
       if (bad) return z.NEVER;
-      return { currentKeyId: enc.currentKeyId, keys };
+      return { currentKeyId: enc.currentKeyId, keys, acceptUnboundValues: enc.acceptUnboundValues };
     });
 }
 

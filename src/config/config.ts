@@ -30,6 +30,11 @@ export interface RedisEncryptionConfig {
     /** "env NAME" or "file /path", for messages. */
     readonly source: string;
   }[];
+  /**
+   * Also open values sealed without AAD (enc:v1, releases before issue 11) during a rolling
+   * upgrade. Default false: such a value could have been moved between apps or fields.
+   */
+  readonly acceptUnboundValues: boolean;
 }
 
 /**

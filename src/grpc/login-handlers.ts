@@ -53,7 +53,7 @@ export function loginHandlers(
     Code2Session: unary('Code2Session', deps, async (req, _call, caller) => {
       const appId = requireAppId(req.app_id);
       const code = required(req.js_code, 'js_code', MAX_CODE_CHARS);
-      const r = await login.code2Session(appId, code);
+      const r = await login.code2Session(appId, code, caller.name);
       deps.log.info(
         {
           appId,

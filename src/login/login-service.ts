@@ -15,6 +15,8 @@ import { decryptUserData, sessionSignature } from './wechat-crypto.js';
 
 /** A code lives 5 minutes at WeChat (wechat-api.md §4); its exchange result lives as long. */
 const CODE_LIFETIME_MS = 300_000;
+/** The caller name of records written before exchanges were bound to callers. */
+const ANONYMOUS = 'anonymous';
 const LOCK_TTL_MS = 15_000;
 const POLL_MS = 25;
 const RETRIES = 2;
@@ -58,14 +60,24 @@ export class LoginService {
     this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
   }
 
-  async code2Session(appId: string, jsCode: string): Promise<Code2SessionResult> {
+  /**
+   * `caller` is the authenticated caller's name (anonymous with auth off). A retry of a code
+   * by the caller that exchanged it gets the same session; any other caller presenting that
+   * code gets WeChat's own answer to a used code (40163), so a code seen by one business
+   * server (a log, a proxy) cannot be turned into another's session.
+   */
+  async code2Session(appId: string, jsCode: string, caller: string): Promise<Code2SessionResult> {
     const app = this.#app(appId);
     const hash = codeHash(appId, jsCode);
-    let pending = this.#inFlight.get(hash);
+    // Shared only by calls of the same caller: another caller must not ride on this promise.
+    const flightKey = `${hash}\0${caller}`;
+    let pending = this.#inFlight.get(flightKey);
     if (pending) this.deps.onExchange?.(appId, 'dedup');
     else {
-      pending = this.#exchangeOnce(app, jsCode, hash).finally(() => this.#inFlight.delete(hash));
-      this.#inFlight.set(hash, pending);
+      pending = this.#exchangeOnce(app, jsCode, hash, caller).finally(() =>
+        this.#inFlight.delete(flightKey),
+      );
+      this.#inFlight.set(flightKey, pending);
     }
     const session = await pending;
     const expose = app.exposeSessionKey ?? this.deps.login.exposeSessionKey;
@@ -119,7 +131,12 @@ export class LoginService {
    * (the common case) costs one lock, one read and one write; a replay of a finished one a
    * lock more than a bare read, which is rare enough.
    */
-  async #exchangeOnce(app: AppConfig, jsCode: string, hash: string): Promise<LoginSession> {
+  async #exchangeOnce(
+    app: AppConfig,
+    jsCode: string,
+    hash: string,
+    caller: string,
+  ): Promise<LoginSession> {
     const { sessions, locks, clock } = this.deps;
     const deadline = clock.now() + LOCK_TTL_MS;
     for (;;) {
@@ -129,9 +146,9 @@ export class LoginService {
           const recorded = await sessions.getExchange(app.appId, hash);
           if (recorded) {
             this.deps.onExchange?.(app.appId, 'dedup');
-            return await this.#replay(recorded);
+            return await this.#replay(recorded, caller);
           }
-          return await this.#exchange(app, jsCode, hash);
+          return await this.#exchange(app, jsCode, hash, caller);
         } finally {
           // Not awaited: a code's verdict is recorded before this point (a transient failure
           // is not, and the next holder asks again), so a waiter loses nothing, and the caller
@@ -142,7 +159,7 @@ export class LoginService {
       const recorded = await sessions.getExchange(app.appId, hash);
       if (recorded) {
         this.deps.onExchange?.(app.appId, 'dedup');
-        return this.#replay(recorded);
+        return this.#replay(recorded, caller);
       }
       if (clock.now() >= deadline) {
         throw WeChatError.transport(
@@ -154,7 +171,12 @@ export class LoginService {
     }
   }
 
-  async #exchange(app: AppConfig, jsCode: string, hash: string): Promise<LoginSession> {
+  async #exchange(
+    app: AppConfig,
+    jsCode: string,
+    hash: string,
+    caller: string,
+  ): Promise<LoginSession> {
     const { sessions, clock } = this.deps;
     try {
       const r = await this.#withRetry(() => this.deps.wechat.code2Session(app, jsCode));
@@ -166,7 +188,7 @@ export class LoginService {
         sessionKey: r.sessionKey,
         expiresAt: clock.now() + this.deps.login.sessionTtlSeconds * 1000,
       };
-      await sessions.putSessionAndExchange(session, hash, CODE_LIFETIME_MS);
+      await sessions.putSessionAndExchange(session, hash, CODE_LIFETIME_MS, caller);
       this.deps.onExchange?.(app.appId, 'upstream');
       return session;
     } catch (err) {
@@ -208,8 +230,16 @@ export class LoginService {
     }
   }
 
-  async #replay(record: Awaited<ReturnType<SessionStore['getExchange']>>): Promise<LoginSession> {
-    if (record && 'ok' in record) return this.getSession(record.ok.handle);
+  async #replay(
+    record: Awaited<ReturnType<SessionStore['getExchange']>>,
+    caller: string,
+  ): Promise<LoginSession> {
+    if (record && 'ok' in record) {
+      if ((record.caller ?? ANONYMOUS) === caller) return this.getSession(record.ok.handle);
+      // Another caller's code: exactly what WeChat answers for a used code.
+      const used = new WeChatError('jscode2session', 40163, 'code been used');
+      throw new LoginCodeError('code_used', used);
+    }
     const { errcode, errmsg } = record!.error;
     const upstream = new WeChatError('jscode2session', errcode, errmsg);
     throw new LoginCodeError(PROBLEM_BY_ERRCODE.get(errcode) ?? 'invalid_code', upstream);

@@ -59,9 +59,10 @@ export class MemorySessionStore implements SessionStore {
     session: LoginSession,
     codeHash: string,
     ttlMs: number,
+    caller: string,
   ): Promise<void> {
     this.#putSession(session);
-    this.#putExchange(session.appId, codeHash, { ok: { handle: session.handle } }, ttlMs);
+    this.#putExchange(session.appId, codeHash, { ok: { handle: session.handle }, caller }, ttlMs);
   }
 
   #putSession(session: LoginSession): void {

@@ -42,7 +42,7 @@ export class RedisSessionStore implements SessionStore {
       appId: s.appId,
       openid: s.openid,
       ...(s.unionid ? { unionid: s.unionid } : {}),
-      sessionKey: new Secret(this.cipher.open(s.sessionKey)),
+      sessionKey: new Secret(this.cipher.open(s.sessionKey, this.#sessionKeyContext(handle))),
       expiresAt: s.expiresAt,
     };
   }
@@ -71,10 +71,11 @@ export class RedisSessionStore implements SessionStore {
     session: LoginSession,
     codeHash: string,
     ttlMs: number,
+    caller: string,
   ): Promise<void> {
     const entry = this.#sessionEntry(session);
     const exchangeKey = this.keys.codeExchange(session.appId, codeHash);
-    const record: ExchangeRecord = { ok: { handle: session.handle } };
+    const record: ExchangeRecord = { ok: { handle: session.handle }, caller };
     const recordValue = JSON.stringify(record);
     // One pipeline per node: one round trip, and the node applies the session before the record.
     const results = await Promise.allSettled(
@@ -98,7 +99,10 @@ export class RedisSessionStore implements SessionStore {
       appId: session.appId,
       openid: session.openid,
       ...(session.unionid ? { unionid: session.unionid } : {}),
-      sessionKey: this.cipher.seal(session.sessionKey.reveal()),
+      sessionKey: this.cipher.seal(
+        session.sessionKey.reveal(),
+        this.#sessionKeyContext(session.handle),
+      ),
       expiresAt: session.expiresAt,
     };
     return {
@@ -106,6 +110,11 @@ export class RedisSessionStore implements SessionStore {
       value: JSON.stringify(value),
       ttlMs: Math.max(1, Math.ceil(session.expiresAt - this.clock.now())),
     };
+  }
+
+  /** AAD of a sealed session_key: its session's key (prefix + handle hash) and the field. */
+  #sessionKeyContext(handle: string): string {
+    return `${this.keys.session(handle)}#session_key`;
   }
 
   async #readAny(operation: string, key: string): Promise<string | null> {

@@ -16,7 +16,15 @@ export interface LoginSession {
  * (invalid, used, blocked code) are kept too; transient ones are not.
  */
 export type ExchangeRecord =
-  | { readonly ok: { readonly handle: string } }
+  | {
+      readonly ok: { readonly handle: string };
+      /**
+       * The caller that exchanged the code (its authenticated name; anonymous with auth off):
+       * only it gets the session back on a retry. Absent in records of earlier releases,
+       * which count as anonymous.
+       */
+      readonly caller?: string;
+    }
   | { readonly error: { readonly errcode: number; readonly errmsg: string } };
 
 /**
@@ -38,5 +46,10 @@ export interface SessionStore {
    * of Code2Session). The session is written first, so a record is never found before its
    * session; it fails (StoreUnavailableError) unless both writes were accepted.
    */
-  putSessionAndExchange(session: LoginSession, codeHash: string, ttlMs: number): Promise<void>;
+  putSessionAndExchange(
+    session: LoginSession,
+    codeHash: string,
+    ttlMs: number,
+    caller: string,
+  ): Promise<void>;
 }

@@ -41,6 +41,7 @@ export class WxtokenMetrics {
   readonly #code2session: Counter<'app' | 'result'>;
   readonly #auditEvents: Counter<'action' | 'result'>;
   readonly #auditWriteFailures: Counter;
+  readonly #untrustedRecords: Counter<'source' | 'reason'>;
   /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
   readonly #calls = new CallMetricsBuffer({
     count: (method, code, calls) => this.#grpcRequests.inc({ method, code }, calls),
@@ -192,6 +193,12 @@ export class WxtokenMetrics {
       registers,
     });
     this.#auditWriteFailures.inc(0);
+    this.#untrustedRecords = new Counter({
+      name: 'wxtoken_store_untrusted_records_total',
+      help: 'Token records read from Redis or announced on its pub/sub that were dropped as untrusted (unknown app, impossible generation or lifetime, malformed token), by source (read or message) and reason.',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
   }
 
   /** Creates the series alerts compare at 0, so increase() sees an app's first error or fetch. */
@@ -249,5 +256,9 @@ export class WxtokenMetrics {
 
   onAuditWriteFailed(): void {
     this.#auditWriteFailures.inc();
+  }
+
+  onUntrustedRecord(source: 'read' | 'message', reason: string): void {
+    this.#untrustedRecords.inc({ source, reason });
   }
 }

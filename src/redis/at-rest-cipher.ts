@@ -1,17 +1,22 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
-/** Prefix of a sealed value; anything else is legacy plaintext, returned as is by `open`. */
-const PREFIX = 'enc:v1:';
+/** Sealed with additional authenticated data (the value's place in Redis): written today. */
+const PREFIX = 'enc:v2:';
+/** Sealed without AAD by releases before issue 11; read only while `acceptUnbound` is on. */
+const UNBOUND_PREFIX = 'enc:v1:';
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** Encrypts values before they reach Redis and decrypts them after (issue 6). */
+/**
+ * Encrypts values before they reach Redis and decrypts them after (issue 6). `context` names
+ * where the value lives (key prefix, app or session, field): it is authenticated with the
+ * value, so a sealed value copied to another app's record, or to another field, fails to open.
+ */
 export interface ValueCipher {
-  seal(plaintext: string): string;
-  open(value: string): string;
+  seal(plaintext: string, context: string): string;
+  open(value: string, context: string): string;
 }
-
 /**
  * A sealed value cannot be opened: its key id is not configured, or it was tampered with or
  * sealed under another key. The message names the key id, never key material or plaintext.
@@ -20,39 +25,50 @@ export class AtRestDecryptError extends Error {
   override readonly name = 'AtRestDecryptError';
   constructor(
     readonly keyId: string,
-    readonly reason: 'unknown_key' | 'bad_value',
+    readonly reason: 'unknown_key' | 'bad_value' | 'plaintext' | 'unbound',
   ) {
     super(
       reason === 'unknown_key'
         ? `cannot decrypt a value stored in Redis: key id ${JSON.stringify(keyId)} is not configured in redis.encryption.keys`
-        : `cannot decrypt a value stored in Redis under key id ${JSON.stringify(keyId)}: malformed, tampered with, or the key changed`,
+        : reason === 'plaintext'
+          ? 'refused a plaintext value stored in Redis: redis.encryption is on, so every value must be sealed'
+          : reason === 'unbound'
+            ? `refused a value sealed without its place in Redis (enc:v1, key id ${JSON.stringify(keyId)}): set redis.encryption.acceptUnboundValues while upgrading`
+            : `cannot decrypt a value stored in Redis under key id ${JSON.stringify(keyId)}: malformed, tampered with, moved from another app or field, or the key changed`,
     );
   }
 }
 
 /** Encryption off: values are stored as they are. */
 export class NoCipher implements ValueCipher {
-  seal(plaintext: string): string {
+  seal(plaintext: string, _context: string): string {
     return plaintext;
   }
 
-  open(value: string): string {
+  open(value: string, _context: string): string {
     return value;
   }
 }
 
 /**
  * AES-256-GCM with a random 12-byte IV per value. A sealed value is
- * `enc:v1:<key id>:<iv b64>:<tag b64>:<ciphertext b64>`: it names its key, so keys can rotate
- * (seal under `currentKeyId`, open under any configured key). A value without the `enc:`
- * prefix was written before encryption was turned on and is returned as is; the next rotation
- * rewrites it sealed.
+ * `enc:v2:<key id>:<iv b64>:<tag b64>:<ciphertext b64>`, with the caller's context as AAD: it
+ * names its key, so keys can rotate (seal under `currentKeyId`, open under any configured key).
+ *
+ * Refused (issue 11, Redis is not trusted blindly): a plaintext value, since whoever can write
+ * to Redis could otherwise plant any token; and a value whose context differs from the one it
+ * was sealed with. Migration: releases before issue 11 sealed `enc:v1:` values without AAD;
+ * with `acceptUnbound` (redis.encryption.acceptUnboundValues) they are still opened, so a
+ * rolling upgrade keeps serving; every write seals v2, so once tokens have rotated and old
+ * sessions expired the operator turns it off. While it is on, a v1 value can still be moved
+ * between apps: it is a migration window, not a mode.
  */
 export class AtRestCipher implements ValueCipher {
   readonly #keys: ReadonlyMap<string, Buffer>;
   readonly #currentKeyId: string;
+  readonly #acceptUnbound: boolean;
 
-  constructor(keys: Map<string, Buffer>, currentKeyId: string) {
+  constructor(keys: Map<string, Buffer>, currentKeyId: string, acceptUnbound = false) {
     for (const [id, key] of keys) {
       if (!/^[A-Za-z0-9_.-]+$/.test(id)) {
         throw new RangeError(
@@ -72,24 +88,29 @@ export class AtRestCipher implements ValueCipher {
     }
     this.#keys = new Map(keys);
     this.#currentKeyId = currentKeyId;
+    this.#acceptUnbound = acceptUnbound;
   }
 
-  seal(plaintext: string): string {
+  seal(plaintext: string, context: string): string {
     const key = this.#keys.get(this.#currentKeyId)!;
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from(context, 'utf8'));
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
     return `${PREFIX}${this.#currentKeyId}:${iv.toString('base64')}:${tag.toString('base64')}:${ct.toString('base64')}`;
   }
 
-  open(value: string): string {
-    if (!value.startsWith('enc:')) return value;
+  open(value: string, context: string): string {
+    if (!value.startsWith('enc:')) throw new AtRestDecryptError('', 'plaintext');
     const parts = value.split(':');
     const keyId = parts[2] ?? '';
-    if (parts.length !== 6 || `${parts[0]}:${parts[1]}:` !== PREFIX) {
+    const version = `${parts[0]}:${parts[1]}:`;
+    if (parts.length !== 6 || (version !== PREFIX && version !== UNBOUND_PREFIX)) {
       throw new AtRestDecryptError(keyId, 'bad_value');
     }
+    const bound = version === PREFIX;
+    if (!bound && !this.#acceptUnbound) throw new AtRestDecryptError(keyId, 'unbound');
     const key = this.#keys.get(keyId);
     if (!key) throw new AtRestDecryptError(keyId, 'unknown_key');
     const iv = Buffer.from(parts[3]!, 'base64');
@@ -100,6 +121,7 @@ export class AtRestCipher implements ValueCipher {
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+      if (bound) decipher.setAAD(Buffer.from(context, 'utf8'));
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
     } catch {

@@ -6,7 +6,8 @@ import type { RefreshLocks, TokenStore } from '../token/token-store.js';
 import { AtRestCipher, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { createRedisClient, waitNodesReady } from './redis-clients.js';
 import { RedisKeys } from './redis-keys.js';
-import { RedisTokenStore } from './redis-token-store.js';
+import { RedisTokenStore, type RecordTrust } from './redis-token-store.js';
+import type { UntrustedReason } from '../token/record-trust.js';
 import { createRedlockLocks } from './redlock-locks.js';
 import { RedisSessionStore } from '../login/redis-session-store.js';
 import type { SessionStore } from '../login/session-store.js';
@@ -27,6 +28,8 @@ export async function createRedisBackend(
   config: Config,
   clock: Clock,
   log: Logger,
+  /** Counts records and messages dropped as untrusted (a metric). */
+  onUntrusted: (reason: UntrustedReason, source: 'read' | 'message') => void = () => undefined,
 ): Promise<Backend> {
   const clients = config.redis.urls.map((url, i) =>
     createRedisClient(url, {
@@ -44,7 +47,13 @@ export async function createRedisBackend(
   }
   const keys = new RedisKeys(config.redis.keyPrefix);
   const cipher = createCipher(config);
-  const store = new RedisTokenStore(clients, keys, clock, cipher);
+  const store = new RedisTokenStore(
+    clients,
+    keys,
+    clock,
+    cipher,
+    recordTrust(config, log, onUntrusted),
+  );
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
@@ -57,5 +66,27 @@ export function createCipher(config: Config): ValueCipher {
   const enc = config.redis.encryption;
   if (!enc) return new NoCipher();
   const keys = new Map(enc.keys.map((k) => [k.id, Buffer.from(k.key.reveal(), 'base64')]));
-  return new AtRestCipher(keys, enc.currentKeyId);
+  return new AtRestCipher(keys, enc.currentKeyId, enc.acceptUnboundValues);
+}
+
+/**
+ * Records are checked against this replica's configured apps; a dropped one is logged with
+ * its app id (cut short: an attacker picks it) and the reason, never the token.
+ */
+function recordTrust(
+  config: Config,
+  log: Logger,
+  count: (reason: UntrustedReason, source: 'read' | 'message') => void,
+): RecordTrust {
+  const apps = new Set(config.apps.map((a) => a.appId));
+  return {
+    isConfigured: (appId) => apps.has(appId),
+    onUntrusted: (appId, reason, source) => {
+      count(reason, source);
+      log.warn(
+        { appId: appId.slice(0, 64), reason, source },
+        'dropped an untrusted token record from Redis (forged, corrupt or for another deployment)',
+      );
+    },
+  };
 }

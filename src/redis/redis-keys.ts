@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key wxtoken uses, built in one place. Per-app keys share the hash tag
  * `{app:<appId>}` so the fenced-write script, which touches the record and the lock,
@@ -21,9 +23,13 @@ export class RedisKeys {
     return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
   }
 
-  /** A login session, by its random handle. */
+  /**
+   * A login session, by the SHA-256 of its handle: the handle is a bearer credential, and key
+   * names show up in KEYS/SCAN, MONITOR, slow logs and RDB dumps; a hash does not let anyone
+   * act as the session. Sessions stored by earlier releases (raw handle) are not read.
+   */
   session(handle: string): string {
-    return `${this.prefix}session:${handle}`;
+    return `${this.prefix}session:${createHash('sha256').update(handle).digest('hex')}`;
   }
 
   /** The recorded result of exchanging one code, by a hash of (app, code): never the code. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
+import { untrustedReason, type UntrustedReason } from '../token/record-trust.js';
 import type { TokenRecord } from '../token/token.js';
 import type {
   CheckState,
@@ -12,7 +13,7 @@ import type {
   TokenVerdict,
 } from '../token/token-store.js';
 import { fingerprint } from '../shared/secret.js';
-import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
+import { AtRestDecryptError, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -24,6 +25,20 @@ const CHECK_STATE_TTL_MS = 3_600_000;
 const RECORD_TTL_AFTER_EXPIRY_MS = 86_400_000;
 
 type RaiseCheckCommand = (key: string, ...argv: string[]) => Promise<number>;
+
+/**
+ * What the store checks records against before anyone sees them (Redis is not trusted
+ * blindly: any client with write access could forge a record or PUBLISH a token).
+ */
+export interface RecordTrust {
+  /** Apps this process serves; a record or message for any other app is dropped. */
+  isConfigured(appId: string): boolean;
+  /** Told of every dropped record: the caller logs and counts it (never the token). */
+  onUntrusted(appId: string, reason: UntrustedReason, source: 'read' | 'message'): void;
+}
+
+/** Checks nothing: for tests of the store alone. */
+export const TRUST_ANY: RecordTrust = { isConfigured: () => true, onUntrusted: () => undefined };
 
 type WriteTokenCommand = (
   record: string,
@@ -46,6 +61,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #quorum: number;
   readonly #subscribers: Redis[] = [];
   readonly #listeners = new Set<(token: TokenRecord) => void>();
+  /** Per app, the raw token field of a record the last read dropped as poisoned. */
+  readonly #poisoned = new Map<string, string>();
 
   constructor(
     private readonly clients: readonly Redis[],
@@ -53,6 +70,7 @@ export class RedisTokenStore implements TokenStore {
     private readonly clock: Clock,
     /** Seals token values and pub/sub messages' tokens at rest (NoCipher: stored as they are). */
     private readonly cipher: ValueCipher = new NoCipher(),
+    private readonly trust: RecordTrust = TRUST_ANY,
   ) {
     this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const client of clients) {
@@ -81,16 +99,60 @@ export class RedisTokenStore implements TokenStore {
       c.hgetall(this.keys.record(appId)),
     );
     let best: StoredTokens | null = null;
+    this.#poisoned.delete(appId);
     for (const hash of replies) {
-      const parsed = parseRecord(appId, hash, this.cipher);
+      const parsed = this.#trusted(appId, hash);
       if (parsed && (!best || newer(parsed, best))) best = parsed;
     }
     return best;
   }
 
+  /**
+   * One node's copy, checked. A poisoned current token makes the copy count as absent, and its
+   * raw stored value is remembered: the next write (the leader's repair, or the refresher that
+   * always reads before it writes) passes it to the fenced script, which replaces that exact
+   * record whatever generation it claims. The fence still holds for everything else: the
+   * writer must hold the lock, and any record that changed since this read (a legitimate
+   * write) no longer matches and is fenced by generation as always. Without this, a forged
+   * record with a huge generation, or a plaintext one under encryption, would freeze the app.
+   * A poisoned previous token is dropped alone.
+   */
+  #trusted(appId: string, hash: Record<string, string>): StoredTokens | null {
+    const open = (v: string): string => this.cipher.open(v, tokenContext(this.keys, appId));
+    let parsed: StoredTokens | null;
+    try {
+      parsed = parseRecord(appId, hash, open);
+    } catch (err) {
+      // A key id that is not configured is the operator's to fix (the read fails and says
+      // so); plaintext, moved or tampered values are refused like any forged record.
+      if (!(err instanceof AtRestDecryptError) || err.reason === 'unknown_key') throw err;
+      this.trust.onUntrusted(appId, 'bad_seal', 'read');
+      this.#poisoned.set(appId, hash.token!);
+      return null;
+    }
+    if (!parsed) return null;
+    if (this.#refused(parsed.current, 'read')) {
+      this.#poisoned.set(appId, hash.token!);
+      return null;
+    }
+    if (parsed.previous && this.#refused(parsed.previous, 'read'))
+      return { current: parsed.current };
+    return parsed;
+  }
+
+  #refused(token: TokenRecord, source: 'read' | 'message'): boolean {
+    const reason = untrustedReason(token, (a) => this.trust.isConfigured(a), this.clock.now());
+    if (reason) this.trust.onUntrusted(token.appId, reason, source);
+    return reason !== null;
+  }
+
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
-    const message = JSON.stringify({ ...token, accessToken: this.cipher.seal(token.accessToken) });
-    const stored = this.cipher.seal(token.accessToken);
+    const context = tokenContext(this.keys, token.appId);
+    const message = JSON.stringify({
+      ...token,
+      accessToken: this.cipher.seal(token.accessToken, context),
+    });
+    const stored = this.cipher.seal(token.accessToken, context);
     const ttl = String(
       Math.max(1, token.expiresAt - this.clock.now()) + RECORD_TTL_AFTER_EXPIRY_MS,
     );
@@ -108,6 +170,7 @@ export class RedisTokenStore implements TokenStore {
           message,
           ttl,
           fingerprint(token.accessToken),
+          this.#poisoned.get(token.appId) ?? '',
         ),
       ),
     );
@@ -201,14 +264,30 @@ export class RedisTokenStore implements TokenStore {
     } catch {
       return;
     }
-    if (typeof token.appId !== 'string' || typeof token.generation !== 'number') return;
+    if (typeof token !== 'object' || token === null || typeof token.appId !== 'string') return;
     if (typeof token.accessToken !== 'string') return;
-    try {
-      token = { ...token, accessToken: this.cipher.open(token.accessToken) };
-    } catch {
-      // Sealed under a key this replica does not have: the reconciler's read reports it.
+    // Checked before decryption too, so a message for an unknown app is counted as such.
+    if (!this.trust.isConfigured(token.appId)) {
+      this.trust.onUntrusted(token.appId, 'unknown_app', 'message');
       return;
     }
+    try {
+      token = {
+        appId: token.appId,
+        accessToken: this.cipher.open(token.accessToken, tokenContext(this.keys, token.appId)),
+        expiresAt: token.expiresAt,
+        fetchedAt: token.fetchedAt,
+        generation: token.generation,
+      };
+    } catch (err) {
+      // Plaintext while encryption is on, moved from another app, tampered: forged. A key id
+      // this replica does not have is the operator's to fix: the reconciler's read reports it.
+      if (err instanceof AtRestDecryptError && err.reason !== 'unknown_key') {
+        this.trust.onUntrusted(token.appId, 'bad_seal', 'message');
+      }
+      return;
+    }
+    if (this.#refused(token, 'message')) return;
     for (const listener of this.#listeners) listener(token);
   }
 }
@@ -225,25 +304,40 @@ function newer(a: StoredTokens, b: StoredTokens): boolean {
   return (a.previous?.generation ?? 0) > (b.previous?.generation ?? 0);
 }
 
+/**
+ * What a sealed token is bound to (AAD): its app's record key, which holds the key prefix and
+ * the app id, and the field. The fenced write moves `token` to `prev_token` inside Redis, so
+ * both are sealed as the one field "token"; the pub/sub message carries the same value.
+ */
+function tokenContext(keys: RedisKeys, appId: string): string {
+  return `${keys.record(appId)}#token`;
+}
+
 function parseRecord(
   appId: string,
   h: Record<string, string>,
-  cipher: ValueCipher,
+  open: (sealed: string) => string,
 ): StoredTokens | null {
   if (!h.token || !h.generation) return null;
   const current: TokenRecord = {
     appId,
-    accessToken: cipher.open(h.token),
+    accessToken: open(h.token),
     expiresAt: Number(h.expires_at),
     fetchedAt: Number(h.fetched_at),
     generation: Number(h.generation),
   };
   if (!h.prev_token) return { current };
+  let previousToken: string;
+  try {
+    previousToken = open(h.prev_token);
+  } catch {
+    return { current }; // an unreadable previous token is dropped alone
+  }
   return {
     current,
     previous: {
       appId,
-      accessToken: cipher.open(h.prev_token),
+      accessToken: previousToken,
       expiresAt: Number(h.prev_expires_at),
       fetchedAt: Number(h.prev_fetched_at),
       generation: Number(h.prev_generation),

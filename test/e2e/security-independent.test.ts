@@ -181,7 +181,7 @@ describe('a plain-text dump of Redis with encryption at rest on (redis-cli)', ()
       const [cmd, ...rest] = read as [string, ...string[]];
       dump += `${key} ${type}\n${(await cli(cmd, key, ...rest)).stdout}\n`;
     }
-    expect(dump).toMatch(/enc:v1:k1:/);
+    expect(dump).toMatch(/enc:v2:k1:/);
     expect(dump).not.toContain(token);
     expect(dump).not.toContain(session.session_key);
     expect(dump).not.toContain(SECRET);

@@ -136,7 +136,7 @@ describe('encryption at rest in Redis', () => {
     await until('two pub/sub messages', () => messages.length >= 2 && heard.length >= 2);
 
     const everything = `${await dump(r.client, keys)}\n${messages.join('\n')}`;
-    expect(everything).toContain('enc:v1:k1:');
+    expect(everything).toContain('enc:v2:k1:');
     expect(everything).toContain(keys.session(handle));
     expect(everything).toContain(keys.record(APP));
     for (const secret of [a.accessToken, b.accessToken, sessionKey]) {
@@ -187,8 +187,8 @@ describe('encryption at rest in Redis', () => {
     const b = token(2);
     await after.write(b);
     const raw = await after.client.hgetall(keys.record(APP));
-    expect(raw.token).toMatch(/^enc:v1:k2:/);
-    expect(raw.prev_token).toMatch(/^enc:v1:k1:/);
+    expect(raw.token).toMatch(/^enc:v2:k2:/);
+    expect(raw.prev_token).toMatch(/^enc:v2:k1:/);
     const stored = await after.store.read(APP);
     expect(stored?.current).toEqual(b);
     expect(stored?.previous).toEqual(a);
@@ -225,7 +225,7 @@ describe('encryption at rest in Redis', () => {
     }
   });
 
-  it('refuses a record whose ciphertext was altered in Redis: DATA_LOSS, no ciphertext', async () => {
+  it('issue 11: a record whose ciphertext was altered in Redis reads as absent (dropped, never served); the cipher error maps to DATA_LOSS without ciphertext', async () => {
     const keys = freshKeys();
     const r = await replica(keys, onlyK1());
     await r.write(token(1));
@@ -237,7 +237,14 @@ describe('encryption at rest in Redis', () => {
       'token',
       prefix + Buffer.from(altered).toString('base64'),
     );
-    const err = await r.store.read(APP).catch((e: unknown) => e);
+    expect(await r.store.read(APP)).toBeNull();
+    const err = (() => {
+      try {
+        return onlyK1().open(prefix + Buffer.from(altered).toString('base64'), 'ctx');
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(err).toBeInstanceOf(AtRestDecryptError);
     expect((err as AtRestDecryptError).reason).toBe('bad_value');
     const s = toStatus(err);
@@ -246,18 +253,18 @@ describe('encryption at rest in Redis', () => {
     expect(s.details).not.toContain(ct);
   });
 
-  it('reads plaintext records written before encryption was turned on', async () => {
+  it('issue 11: refuses plaintext records once encryption is on (read as absent), and the next write replaces them', async () => {
     const keys = freshKeys();
     const plain = await replica(keys, new NoCipher());
     const a = token(1);
     await plain.write(a);
     const encrypted = await replica(keys, onlyK1());
-    expect((await encrypted.store.read(APP))?.current).toEqual(a);
+    expect(await encrypted.store.read(APP)).toBeNull();
     const b = token(2);
     await encrypted.write(b);
     const stored = await encrypted.store.read(APP);
     expect(stored?.current).toEqual(b);
-    expect(stored?.previous).toEqual(a);
+    expect(stored?.previous).toBeUndefined();
   });
 
   it('round-trips with encryption off, previous-token handling unchanged', async () => {

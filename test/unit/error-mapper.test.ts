@@ -190,7 +190,7 @@ describe('toStatus: retry-after-ms for rate-limited forced refreshes (invariant 
 
 describe('toStatus: at-rest decryption errors say what to fix, never what was stored', () => {
   const sealedUnder = (keyId: string, plaintext: string): string =>
-    new AtRestCipher(new Map([[keyId, Buffer.alloc(32, 7)]]), keyId).seal(plaintext);
+    new AtRestCipher(new Map([[keyId, Buffer.alloc(32, 7)]]), keyId).seal(plaintext, 'ctx');
 
   it('unknown_key names the key id and the config key to fix', () => {
     const s = toStatus(new AtRestDecryptError('2024-q1', 'unknown_key'));
@@ -217,7 +217,7 @@ describe('toStatus: at-rest decryption errors say what to fix, never what was st
     const cipher = new AtRestCipher(new Map([[configured, Buffer.alloc(32, 7)]]), configured);
     const err = (() => {
       try {
-        return cipher.open(tampered);
+        return cipher.open(tampered, 'ctx');
       } catch (e) {
         return e;
       }

@@ -56,23 +56,46 @@ describe('LoginService.code2Session (idempotent exchange)', () => {
   it('concurrent identical calls share one upstream call and one session', async () => {
     const h = harness([ok]);
     const replies = await Promise.all(
-      Array.from({ length: 50 }, () => h.service.code2Session(APP.appId, 'code-1')),
+      Array.from({ length: 50 }, () => h.service.code2Session(APP.appId, 'code-1', 'anonymous')),
     );
     expect(h.calls.code2Session).toBe(1);
     for (const r of replies) expect(r.session.handle).toBe(replies[0]!.session.handle);
     expect(replies[0]!.exposedSessionKey).toBeUndefined(); // invariant 8 by default
   });
 
+  it('issue 11 (invariant 8): a code exchanged by caller A is not replayable by caller B, A still gets its session back', async () => {
+    const h = harness([ok]);
+    // Sequential: a concurrent B waits for A's lock and then reads the same record, but it
+    // polls on the clock, which this fake clock would have to drive.
+    const [a] = await Promise.allSettled([h.service.code2Session(APP.appId, 'code-1', 'caller-a')]);
+    const [b] = await Promise.allSettled([h.service.code2Session(APP.appId, 'code-1', 'caller-b')]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status).toBe('rejected');
+    const err = (b as PromiseRejectedResult).reason as LoginCodeError;
+    expect(err).toBeInstanceOf(LoginCodeError);
+    expect(err.problem).toBe('code_used');
+    expect(toStatus(err).metadata.get('wechat-errcode')).toEqual(['40163']);
+    // Later replays: B refused again, A served the same session, WeChat asked once in all.
+    await expect(h.service.code2Session(APP.appId, 'code-1', 'caller-b')).rejects.toBeInstanceOf(
+      LoginCodeError,
+    );
+    const again = await h.service.code2Session(APP.appId, 'code-1', 'caller-a');
+    expect(again.session.handle).toBe(
+      (a as PromiseFulfilledResult<{ session: { handle: string } }>).value.session.handle,
+    );
+    expect(h.calls.code2Session).toBe(1);
+  });
+
   it('a replay within the code lifetime gets the same answer; after it, WeChat is asked again', async () => {
     const h = harness([ok, fail(40029)]);
-    const first = await h.service.code2Session(APP.appId, 'code-1');
+    const first = await h.service.code2Session(APP.appId, 'code-1', 'anonymous');
     await h.clock.advance(299_000);
-    expect((await h.service.code2Session(APP.appId, 'code-1')).session.handle).toBe(
+    expect((await h.service.code2Session(APP.appId, 'code-1', 'anonymous')).session.handle).toBe(
       first.session.handle,
     );
     expect(h.calls.code2Session).toBe(1);
     await h.clock.advance(2_000);
-    await expect(h.service.code2Session(APP.appId, 'code-1')).rejects.toBeInstanceOf(
+    await expect(h.service.code2Session(APP.appId, 'code-1', 'anonymous')).rejects.toBeInstanceOf(
       LoginCodeError,
     );
     expect(h.calls.code2Session).toBe(2);
@@ -87,20 +110,22 @@ describe('LoginService.code2Session (idempotent exchange)', () => {
     'errcode %d → %s → gRPC %d; replayed costs %d upstream call(s) in all',
     async (errcode, problem, code, total) => {
       const h = harness([fail(errcode), fail(errcode)]);
-      const err = await h.service.code2Session(APP.appId, 'c').catch((e: unknown) => e);
+      const err = await h.service
+        .code2Session(APP.appId, 'c', 'anonymous')
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LoginCodeError);
       expect((err as LoginCodeError).problem).toBe(problem);
       const status = toStatus(err);
       expect(status.code).toBe(code);
       expect(status.metadata.get('wechat-errcode')).toEqual([String(errcode)]);
-      await h.service.code2Session(APP.appId, 'c').catch(() => undefined);
+      await h.service.code2Session(APP.appId, 'c', 'anonymous').catch(() => undefined);
       expect(h.calls.code2Session).toBe(total);
     },
   );
 
   it('-1 is retried a bounded number of times, then UNAVAILABLE', async () => {
     const h = harness([fail(-1), fail(-1), fail(-1), ok]);
-    const pending = h.service.code2Session(APP.appId, 'c').catch((e: unknown) => e);
+    const pending = h.service.code2Session(APP.appId, 'c', 'anonymous').catch((e: unknown) => e);
     await h.clock.advance(10_000);
     const err = await pending;
     expect(toStatus(err).code).toBe(grpc.status.UNAVAILABLE);
@@ -109,21 +134,21 @@ describe('LoginService.code2Session (idempotent exchange)', () => {
 
   it('-1 then success: the caller never sees the blip', async () => {
     const h = harness([fail(-1), ok]);
-    const pending = h.service.code2Session(APP.appId, 'c');
+    const pending = h.service.code2Session(APP.appId, 'c', 'anonymous');
     await h.clock.advance(1_000);
     expect((await pending).session.openid).toBe('oOPENID');
   });
 
   it('exposes session_key only when the config allows it', async () => {
     const h = harness([ok], true);
-    expect((await h.service.code2Session(APP.appId, 'c')).exposedSessionKey).toBe(
+    expect((await h.service.code2Session(APP.appId, 'c', 'anonymous')).exposedSessionKey).toBe(
       'HyVFkGl5F5OQWJZZaNzBBg==',
     );
   });
 
   it('an unknown or expired handle is NOT_FOUND', async () => {
     const h = harness([ok]);
-    const { session } = await h.service.code2Session(APP.appId, 'c');
+    const { session } = await h.service.code2Session(APP.appId, 'c', 'anonymous');
     await h.clock.advance(3_601_000);
     const err = await h.service.getSession(session.handle).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SessionNotFoundError);

@@ -15,16 +15,35 @@
   ARGV[8]  record TTL in ms (kept well past expiry, then garbage)
   ARGV[9]  fingerprint of the plaintext access token (sealed values differ on every write,
            so "is this a new token" compares fingerprints; stored as token_fp)
+  ARGV[10] the raw token field of a record the writer's last read dropped as poisoned (forged,
+           impossible generation, refused seal), or "": that exact record is replaced whatever
+           generation it claims (still only by the lock holder)
 
   Returns {code, stored_generation}:
      1  written
     -1  lock not held by this writer (expired, released, or taken by another)
     -2  generation not greater than the stored one
 ]]
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return {-1, tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')}
+-- The stored generation, or 0 when the record holds none wxtoken could have written: not a
+-- number, negative, fractional, or beyond 2^52 (readers drop such a record as poisoned).
+-- Without this, a record forged at generation 2^53 would fence every later write out for ever
+-- (2^53 + 1 rounds to 2^53). The fence is unchanged for every legitimate record, since
+-- wxtoken only ever writes small integers, and the lock check still comes first.
+local function stored_generation()
+  local g = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+  if g == nil or g < 0 or g > 4503599627370496 or g ~= math.floor(g) then return 0 end
+  return g
 end
-local stored = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return {-1, stored_generation()}
+end
+local raw = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+local stored = stored_generation()
+-- A poisoned record is deleted, not kept as "previous": its token must never be served.
+if (ARGV[10] ~= '' and redis.call('HGET', KEYS[1], 'token') == ARGV[10]) or raw ~= stored then
+  redis.call('DEL', KEYS[1])
+  stored = 0
+end
 local generation = tonumber(ARGV[2])
 if stored >= generation then
   return {-2, stored}
