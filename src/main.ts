@@ -18,6 +18,7 @@ import { LoginService } from './login/login-service.js';
 import { MemorySessionStore } from './login/memory-session-store.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
 import { createRpcAuditor } from './grpc/rpc-audit.js';
+import { UnauthenticatedRefusals } from './grpc/unauthenticated-refusals.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { MemoryTokenStore } from './token/memory-token-store.js';
@@ -186,6 +187,11 @@ export async function startServer(
       auditLog: backend.audit,
       onRecorded: (e) => metrics.onAudit(e.action, e.result),
       onWriteFailed: () => metrics.onAuditWriteFailed(),
+      unauthenticated: new UnauthenticatedRefusals({
+        log,
+        now: () => performance.now(),
+        onRefused: (method) => metrics.onUnauthenticated(method),
+      }),
     }),
     canUseApp: (caller, appId) => authorizer.canUseApp(caller, appId),
     observer: {

@@ -20,6 +20,16 @@ export interface Caller {
   readonly scopes: ReadonlySet<Scope>;
 }
 
+/** The auth scheme is case-insensitive (RFC 6750 via RFC 7235): "bearer k" is as good as "Bearer k". */
+const BEARER = /^bearer[ \t]+/i;
+
+/** The key of an `authorization: Bearer <key>` header value, or undefined for any other. */
+export function bearerKey(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const scheme = BEARER.exec(header);
+  return scheme ? header.slice(scheme[0].length).trim() : undefined;
+}
+
 /** Used when no auth is configured (loopback only, or --insecure): may do everything. */
 export const ANONYMOUS: Caller = {
   name: 'anonymous',
@@ -57,9 +67,9 @@ export class Authorizer {
 
   authenticate(metadata: grpc.Metadata, peerCommonName?: string): Caller {
     if (!this.enabled) return ANONYMOUS;
-    const header = metadata.get('authorization')[0];
-    if (typeof header === 'string' && header.startsWith('Bearer ')) {
-      const digest = createHash('sha256').update(header.slice(7).trim()).digest();
+    const key = bearerKey(metadata.get('authorization')[0]);
+    if (key !== undefined) {
+      const digest = createHash('sha256').update(key).digest();
       // Compare against every key, in constant time, so timing says nothing about which matched.
       let found: Caller | undefined;
       for (const k of this.#byKey) {

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ANONYMOUS, type Caller, type Authorizer } from './authorizer.js';
+import { ANONYMOUS, bearerKey, type Caller, type Authorizer } from './authorizer.js';
 import type { CallerRateLimiter } from './caller-rate-limiter.js';
 import { METHOD_SCOPES } from './scopes.js';
 import { PermissionDeniedError } from '../shared/errors.js';
@@ -64,8 +64,7 @@ export function callerOfFailure(err: unknown): Caller | undefined {
  */
 function authenticate(authorizer: Authorizer, call: GuardedCall): Caller {
   if (!authorizer.enabled) return ANONYMOUS;
-  const header = call.metadata.get('authorization')[0];
-  const bearer = typeof header === 'string' && header.startsWith('Bearer ');
+  const bearer = bearerKey(call.metadata.get('authorization')[0]) !== undefined;
   return authorizer.authenticate(call.metadata, bearer ? undefined : peerCommonName(call));
 }
 

@@ -167,9 +167,17 @@ export function unary<Req, Res>(
       caller: by.name,
       durationMs: round(ms),
     };
+    const request = call.request;
+    if (status.code === grpc.status.UNAUTHENTICATED && deps.audit) {
+      // Counted, and logged at most once per peer per window, by the auditor (a flood of
+      // unauthenticated calls must not flood the log either).
+      const peer = call.getPeer();
+      deps.audit({ method, request, caller: by, code: status.code, details: status.details, peer });
+      callback({ code: status.code, details: status.details, metadata: status.metadata });
+      return;
+    }
     if (status.expected) deps.log.warn({ ...line, details: status.details }, 'rpc failed');
     else deps.log.error({ ...line, err }, 'rpc failed unexpectedly');
-    const request = call.request;
     deps.audit?.({ method, request, caller: by, code: status.code, details: status.details });
     callback({ code: status.code, details: status.details, metadata: status.metadata });
   };

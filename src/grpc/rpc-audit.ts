@@ -6,6 +6,7 @@ import type { Caller } from '../auth/authorizer.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { fingerprint } from '../shared/secret.js';
+import type { UnauthenticatedRefusals } from './unauthenticated-refusals.js';
 
 /** One finished unary call, as the boundary reports it to the auditor. */
 export interface FinishedCall {
@@ -15,6 +16,8 @@ export interface FinishedCall {
   readonly code: grpc.status;
   readonly details: string;
   readonly reply?: unknown;
+  /** The peer address, given for refused calls. */
+  readonly peer?: string;
 }
 
 export type CallAuditor = (call: FinishedCall) => void;
@@ -25,6 +28,8 @@ export interface RpcAuditDeps {
   readonly clock: Clock;
   readonly onRecorded?: (event: AuditEvent) => void;
   readonly onWriteFailed?: (err: unknown) => void;
+  /** Where unauthenticated refusals go instead of the trail. */
+  readonly unauthenticated: UnauthenticatedRefusals;
 }
 
 /** What gets audited: ForceRefresh (operator or compare-and-refresh) and every admin method. */
@@ -48,6 +53,11 @@ interface Req {
 export function createRpcAuditor(deps: RpcAuditDeps): CallAuditor {
   const replica = `${hostname()}:${process.pid}`;
   return (call) => {
+    // Nobody was authenticated: nothing an attacker sends may displace real events.
+    if (call.code === grpc.status.UNAUTHENTICATED) {
+      deps.unauthenticated.note(call.method, call.peer, call.details);
+      return;
+    }
     const action = ACTIONS[call.method];
     if (!action) return;
     const req = (call.request ?? {}) as Req;

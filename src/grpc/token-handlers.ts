@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { callerOfFailure } from '../auth/call-guard.js';
+import { peerHost } from './unauthenticated-refusals.js';
 import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -42,7 +43,7 @@ export function tokenHandlers(
     }),
 
     // Logged and recorded by the boundary's auditor (src/grpc/rpc-audit.ts), refusals included.
-    ForceRefresh: unary('ForceRefresh', deps, async (req) => {
+    ForceRefresh: unary('ForceRefresh', deps, async (req, _call, caller) => {
       const appId = requireAppId(req.app_id);
       const stale = optionalString(req.stale_token, 'stale_token', MAX_CREDENTIAL_CHARS);
       const reason = optionalString(req.reason, 'reason', MAX_REASON_CHARS);
@@ -53,7 +54,14 @@ export function tokenHandlers(
         );
       }
       const result = await service.forceRefresh(appId, stale, reason);
-      return { token: toProtoToken(result.token), refreshed: result.refreshed };
+      const token = toProtoToken(result.token);
+      // Refreshing is not reading: without token:read the caller learns the outcome (refreshed,
+      // generation, expiry) but not the token itself.
+      const readable = caller.scopes.has('token:read');
+      return {
+        token: readable ? token : { ...token, access_token: '' },
+        refreshed: result.refreshed,
+      };
     }),
 
     ListApps: unary('ListApps', deps, async (_req, _call, caller) => ({
@@ -104,19 +112,24 @@ export function tokenHandlers(
         const status = toStatus(err);
         const by = callerOfFailure(err) ?? caller;
         deps.observer?.onCallEnd?.('WatchToken', status.code, performance.now() - started);
-        deps.log.warn(
-          {
-            method: 'WatchToken',
-            app:
-              typeof call.request?.app_id === 'string'
-                ? call.request.app_id.slice(0, 64)
-                : undefined,
-            code: grpcStatus[status.code],
-            caller: by.name,
-            details: status.details,
-          },
-          'rpc failed',
-        );
+        if (status.code === grpcStatus.UNAUTHENTICATED && deps.audit) {
+          const request = call.request as unknown;
+          const peer = call.getPeer();
+          deps.audit({ method: 'WatchToken', request, caller: by, ...status, peer });
+        } else
+          deps.log.warn(
+            {
+              method: 'WatchToken',
+              app:
+                typeof call.request?.app_id === 'string'
+                  ? call.request.app_id.slice(0, 64)
+                  : undefined,
+              code: grpcStatus[status.code],
+              caller: by.name,
+              details: status.details,
+            },
+            'rpc failed',
+          );
         call.emit('error', {
           code: status.code,
           details: status.details,
@@ -125,9 +138,4 @@ export function tokenHandlers(
       }
     },
   };
-}
-
-/** "ipv4:127.0.0.1:5000", "[::1]:5000" → the host part. */
-function peerHost(peer: string): string {
-  return peer.replace(/^ipv[46]:/, '').replace(/:\d+$/, '');
 }

@@ -41,6 +41,7 @@ export class WxtokenMetrics {
   readonly #code2session: Counter<'app' | 'result'>;
   readonly #auditEvents: Counter<'action' | 'result'>;
   readonly #auditWriteFailures: Counter;
+  readonly #unauthenticated: Counter<'method'>;
   readonly #untrustedRecords: Counter<'source' | 'reason'>;
   /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
   readonly #calls = new CallMetricsBuffer({
@@ -187,6 +188,12 @@ export class WxtokenMetrics {
       labelNames: ['action', 'result'],
       registers,
     });
+    this.#unauthenticated = new Counter({
+      name: 'wxtoken_unauthenticated_calls_total',
+      help: 'Calls refused before a caller was authenticated (kept out of the audit trail), by method.',
+      labelNames: ['method'],
+      registers,
+    });
     this.#auditWriteFailures = new Counter({
       name: 'wxtoken_audit_write_failures_total',
       help: 'Audit events that could not be stored in the audit stream (they are still in the log).',
@@ -252,6 +259,10 @@ export class WxtokenMetrics {
 
   onAudit(action: string, result: string): void {
     this.#auditEvents.inc({ action, result });
+  }
+
+  onUnauthenticated(method: string): void {
+    this.#unauthenticated.inc({ method });
   }
 
   onAuditWriteFailed(): void {

@@ -38,6 +38,7 @@ const CALLERS = {
   'login-b': { apps: [APP_B], scopes: ['login'] },
   'burst-1': { apps: [APP_A], scopes: ['token:refresh'] },
   'burst-2': { apps: [APP_A], scopes: ['token:refresh'] },
+  'refresh-only': { apps: [APP_A], scopes: ['token:refresh'] },
 } as const;
 type CallerName = keyof typeof CALLERS;
 
@@ -144,11 +145,11 @@ describe('authentication', () => {
     }
   });
 
-  it('refused calls are logged as "unauthenticated", never as the anonymous (all-powerful) caller', async () => {
+  it('unauthenticated refusals are logged (at most once per peer per 10 s), never as the anonymous (all-powerful) caller', async () => {
     await failure(rpc(tokens, 'ListApps', {}, 'yet-another-wrong-key'));
     await waitForOutput(
       server,
-      /"method":"ListApps"[^\n]*"code":"UNAUTHENTICATED"[^\n]*"caller":"unauthenticated"/,
+      /"code":"UNAUTHENTICATED"[^\n]*"peer":"127\.0\.0\.1"[^\n]*"msg":"rpc refused: unauthenticated"/,
     );
     expect(server.output()).not.toMatch(/"caller":"anonymous"/);
   });
@@ -273,6 +274,17 @@ describe('scopes', () => {
       as('refresher-a'),
     );
     expect(r.refreshed).toBe(false);
+  });
+
+  it('ForceRefresh returns the token only to a caller that may read it (token:read); token:refresh alone gets the outcome without it', async () => {
+    type Reply = { refreshed: boolean; token: { access_token: string; generation: string } };
+    const req = { app_id: APP_A, stale_token: 'a-token-that-is-not-current', reason: '' };
+    const reader = await rpc<Reply>(tokens, 'ForceRefresh', req, as('refresher-a'));
+    const refresher = await rpc<Reply>(tokens, 'ForceRefresh', req, as('refresh-only'));
+    expect(reader.token.access_token).not.toBe('');
+    expect(refresher.token.access_token).toBe('');
+    expect(refresher.token.generation).toBe(reader.token.generation);
+    expect(refresher.refreshed).toBe(false);
   });
 
   it('Code2Session without login → PERMISSION_DENIED', async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-log.js';
 import { MemoryAuditLog } from '../../src/audit/memory-audit-log.js';
 import { ANONYMOUS, type Caller } from '../../src/auth/authorizer.js';
+import { UnauthenticatedRefusals } from '../../src/grpc/unauthenticated-refusals.js';
 import { createRpcAuditor } from '../../src/grpc/rpc-audit.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -56,8 +57,20 @@ describe('createRpcAuditor', () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 4, 0, 0));
     const auditLog = new MemoryAuditLog(100);
     const recorded: AuditEvent[] = [];
-    const audit = createRpcAuditor({ log, clock, auditLog, onRecorded: (e) => recorded.push(e) });
-    return { lines, auditLog, audit, recorded };
+    const refused: string[] = [];
+    const unauthenticated = new UnauthenticatedRefusals({
+      log,
+      now: () => clock.now(),
+      onRefused: (m) => refused.push(m),
+    });
+    const audit = createRpcAuditor({
+      log,
+      clock,
+      auditLog,
+      onRecorded: (e) => recorded.push(e),
+      unauthenticated,
+    });
+    return { lines, auditLog, audit, recorded, refused, clock };
   }
 
   it('records an operator refresh with caller, app, reason, result, time and outcome', async () => {
@@ -103,15 +116,8 @@ describe('createRpcAuditor', () => {
     expect(JSON.stringify(e) + lines.join('')).not.toContain(stale);
   });
 
-  it('records refusals with the status code name and the refused caller', async () => {
+  it('records refusals of authenticated callers with the status code name and the caller', async () => {
     const { audit, recorded } = setup();
-    audit({
-      method: 'ListApps',
-      request: {},
-      caller: { ...ANONYMOUS, name: 'unauthenticated' },
-      code: grpc.status.UNAUTHENTICATED,
-      details: 'missing credentials',
-    });
     audit({
       method: 'ForceRefresh',
       request: { app_id: 'wxother', stale_token: '', reason: 'x' },
@@ -120,9 +126,37 @@ describe('createRpcAuditor', () => {
       details: 'caller oncall may not use app wxother',
     });
     expect(recorded.map((e) => [e.action, e.result, e.caller, e.appId])).toEqual([
-      ['list_apps', 'UNAUTHENTICATED', 'unauthenticated', ''],
       ['operator_refresh', 'PERMISSION_DENIED', 'oncall', 'wxother'],
     ]);
+  });
+
+  it('keeps unauthenticated refusals out of the trail: counted, one log line per peer per 10 s (issue 11)', async () => {
+    const { audit, auditLog, recorded, refused, lines, clock } = setup();
+    const unauthenticated = { ...ANONYMOUS, name: 'unauthenticated' };
+    const flood = (peer: string, n: number): void => {
+      for (let i = 0; i < n; i++) {
+        audit({
+          method: 'ForceRefresh',
+          request: { app_id: `wxattacker${i}`, stale_token: '', reason: 'attacker-chosen' },
+          caller: unauthenticated,
+          code: grpc.status.UNAUTHENTICATED,
+          details: 'missing credentials',
+          peer: `ipv4:${peer}:${40000 + i}`,
+        });
+      }
+    };
+    flood('10.0.0.7', 150);
+    flood('10.0.0.8', 3);
+    expect(recorded).toEqual([]);
+    expect(await auditLog.list({ limit: 1000 })).toEqual([]);
+    expect(refused).toHaveLength(153);
+    const logged = () => lines.filter((l) => l.includes('rpc refused: unauthenticated'));
+    expect(logged()).toHaveLength(2);
+    expect(lines.join('')).not.toContain('attacker-chosen');
+    await clock.advance(10_000);
+    flood('10.0.0.7', 1);
+    expect(logged()).toHaveLength(3);
+    expect(logged()[2]).toContain('"suppressedBefore":149');
   });
 
   it('ignores methods that are not audited (GetToken, login)', async () => {
@@ -137,6 +171,7 @@ describe('createRpcAuditor', () => {
     const failures: unknown[] = [];
     const log = createLogger({ level: 'silent' });
     const audit = createRpcAuditor({
+      unauthenticated: new UnauthenticatedRefusals({ log, now: () => 0 }),
       log,
       clock: new FakeClock(0),
       auditLog: {

@@ -107,6 +107,14 @@ describe('Authorizer.authenticate: who is calling', () => {
     expect(caller).not.toBe(ANONYMOUS);
   });
 
+  it.each([
+    ['bearer', `bearer ${KEYS.reader}`],
+    ['BEARER', `BEARER ${KEYS.reader}`],
+    ['BeArEr, two spaces', `BeArEr  ${KEYS.reader}`],
+  ])('the scheme is case-insensitive (RFC 6750): %s → the caller', (_label, header) => {
+    expect(auth.authenticate(metadata(header)).name).toBe('reader');
+  });
+
   it('mTLS: a configured client certificate CN is the caller; an unknown CN is UNAUTHENTICATED', () => {
     expect(auth.authenticate(metadata(), 'oncall').name).toBe('oncall');
     const err = thrown(() => auth.authenticate(metadata(), 'stranger'));
