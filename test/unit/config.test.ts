@@ -445,6 +445,35 @@ describe('parseConfig: a bad value is reported under its exact key', () => {
     expect(line).toContain(says);
   });
 
+  // Node's timers overflow above 2^31-1 ms and fire after 1 ms (issue 11): every duration key
+  // refuses a value past it, and accepts the limit itself.
+  it.each([
+    ['wechat', 'timeoutMs'],
+    ['redis', 'reconcileIntervalMs'],
+    ['redis', 'commandTimeoutMs'],
+    ['lease', 'ttlMs'],
+    ['refresh', 'retryMinMs'],
+    ['refresh', 'retryMaxMs'],
+    ['refresh', 'configErrorRetryMs'],
+    ['refresh', 'forceMinIntervalMs'],
+    ['grpc', 'idleTimeoutMs'],
+    ['grpc', 'maxConnectionAgeMs'],
+    ['grpc', 'maxConnectionAgeGraceMs'],
+    ['grpc', 'keepaliveTimeMs'],
+    ['grpc', 'keepaliveTimeoutMs'],
+    ['refresh', 'aheadSeconds'],
+    ['refresh', 'stableWindowSeconds'],
+    ['login', 'sessionTtlSeconds'],
+  ])('%s.%s over the timer limit names the key', (section, key) => {
+    const limit = key.endsWith('Seconds') ? Math.floor((2 ** 31 - 1) / 1000) : 2 ** 31 - 1;
+    const err = configError(cfg({ [section]: { [key]: limit + 1 } }));
+    expect(err.key).toBe(`${section}.${key}`);
+    expect(err.message).toMatch(/at most \d+ m?s \(Node timers overflow above it\)/);
+    // lease.ttlMs and refresh.retryMinMs also have cross-field bounds (renew interval, retryMaxMs).
+    if (key !== 'ttlMs' && key !== 'retryMinMs')
+      expect(() => parseConfig(cfg({ [section]: { [key]: limit } }), makeDeps())).not.toThrow();
+  });
+
   it('words the message as documented', () => {
     const err = configError(cfg({ apps: [APP, { ...APP, appId: 'b', mode: 'fast' }] }));
     expect(err.message).toBe('config: apps[1].mode: expected "classic" or "stable", got "fast"');
@@ -472,8 +501,18 @@ describe('parseConfig: defaults and accepted values', () => {
     const config = parseConfig(cfg(), makeDeps());
     const { apps, ...rest } = config;
     expect(rest).toEqual({
-      grpc: { listen: '0.0.0.0:50051', maxRequestBytes: 65536 },
-      metrics: { listen: '0.0.0.0:9464' },
+      grpc: {
+        listen: '0.0.0.0:50051',
+        maxRequestBytes: 65536,
+        maxConcurrentStreams: 100,
+        idleTimeoutMs: 300_000,
+        maxConnectionAgeMs: 1_800_000,
+        maxConnectionAgeGraceMs: 30_000,
+        keepaliveTimeMs: 120_000,
+        keepaliveTimeoutMs: 20_000,
+        maxWatchStreamsPerCaller: 100,
+      },
+      metrics: { listen: '127.0.0.1:9464' },
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
       redis: { urls: [], keyPrefix: 'wxtoken:', reconcileIntervalMs: 2000, commandTimeoutMs: 1000 },
       lease: { ttlMs: 10000, renewIntervalMs: 10000 / 3 },
