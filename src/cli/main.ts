@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile, parseConfig, resolveConfigPath } from '../config/load-config.js';
@@ -6,10 +7,14 @@ import { startServer } from '../main.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { registerOncallCommands } from './oncall-commands.js';
 import { runUntilSignal } from './run-until-signal.js';
+import { isLoopbackListen } from './listen-address.js';
+
+const PACKAGE = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 const program = new Command()
   .name('wxtoken')
   .description('WeChat access_token central control server (中控服务器) over gRPC')
+  .version(PACKAGE.version, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 program
@@ -34,7 +39,7 @@ program
       throw err;
     }
     // Safe by default: without caller auth, only loopback callers can reach the server.
-    if (config.auth.callers.length === 0 && !isLoopback(config.grpc.listen)) {
+    if (config.auth.callers.length === 0 && !isLoopbackListen(config.grpc.listen)) {
       if (!o.insecure) {
         console.error(
           `${path}: grpc.listen ${config.grpc.listen} is not a loopback address and auth.callers is empty: ` +
@@ -45,6 +50,14 @@ program
       }
       console.error(
         `wxtoken serve: --insecure: serving ${config.grpc.listen} with NO caller authentication`,
+      );
+    }
+    if (config.auth.callers.length > 0 && !config.tls && !isLoopbackListen(config.grpc.listen)) {
+      // Bearer keys cross the network in clear text without TLS: anyone on the path can replay them.
+      console.error(
+        `wxtoken serve: warning: grpc.listen ${config.grpc.listen} is not loopback and tls is not ` +
+          'configured: caller keys travel in plain text. Configure tls (README "Security") or ' +
+          'terminate TLS in front of wxtoken.',
       );
     }
     let server;
@@ -162,8 +175,3 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });
-
-function isLoopback(listen: string): boolean {
-  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}

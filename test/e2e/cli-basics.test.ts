@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli, startServe } from '../support/processes.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string })
+  .version;
+
+describe('wxtoken CLI basics (issue 11 §4-5)', () => {
+  it('--version prints the package version', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe(VERSION);
+  });
+
+  it('serve warns when callers are configured but gRPC is plaintext on a non-loopback address', async () => {
+    const key = 'cli-basics-key-0b1c';
+    const server = await startServe(
+      `
+grpc: { listen: "0.0.0.0:0" }
+metrics: { listen: "" }
+wechat: { baseUrl: "http://127.0.0.1:1", timeoutMs: 500 }
+auth:
+  callers:
+    - { name: svc, keySha256: "${createHash('sha256').update(key).digest('hex')}", apps: ["*"], scopes: [token:read] }
+apps:
+  - { appId: wxclibasics00001, mode: classic, secret: s }
+`,
+    );
+    try {
+      expect(server.output()).toMatch(
+        /warning: grpc\.listen 0\.0\.0\.0:0 is not loopback and tls is not configured: caller keys travel in plain text/,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a logger without pretty output never loads pino-pretty (a dev-only dependency of log.pretty)', async () => {
+    const probe = `
+      const { createLogger } = await import(${JSON.stringify(`${ROOT}dist/shared/logger.js`)});
+      createLogger({ level: 'info' });
+      const { createRequire } = await import('node:module');
+      const cache = createRequire(${JSON.stringify(ROOT)}).cache;
+      console.log(Object.keys(cache).some((k) => k.includes('pino-pretty')));
+      createLogger({ level: 'info', pretty: true });
+      console.log(Object.keys(cache).some((k) => k.includes('pino-pretty')));
+    `;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', probe], (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+    expect(out.trim().split('\n')).toEqual(['false', 'true']);
+  });
+});
