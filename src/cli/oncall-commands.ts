@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
 import { forceRefresh, getToken, listApps, listAuditEvents, tokenClient } from './grpc-client.js';
 import { registerHealthCommand } from './health-command.js';
@@ -16,20 +17,32 @@ function fmtIn(ms: number | undefined): string {
   return s >= 0 ? `in ${s}s` : `${-s}s ago`;
 }
 
-function fail(err: unknown, json: boolean): never {
+function fail(err: unknown, json: boolean, addr: string): never {
   const e = err as grpc.ServiceError;
   const wechat = e.metadata?.get?.('wechat-errcode')?.[0];
-  if (json)
-    console.log(
-      JSON.stringify({
-        error: { code: e.code, details: e.details ?? e.message, wechatErrcode: wechat ?? null },
-      }),
-    );
-  else
-    console.error(
-      `error: ${e.details ?? e.message}${wechat ? ` (WeChat errcode ${String(wechat)})` : ''}`,
-    );
+  const code = typeof e.code === 'number' ? (grpcStatus[e.code] ?? String(e.code)) : 'UNKNOWN';
+  const details = explain(e, addr);
+  if (json) {
+    console.log(JSON.stringify({ error: { code, details, wechatErrcode: wechat ?? null } }));
+  } else {
+    console.error(`error: ${details}${wechat ? ` (WeChat errcode ${String(wechat)})` : ''}`);
+  }
   process.exit(1);
+}
+
+/** What the operator should do, instead of grpc-js's transport text. */
+function explain(e: grpc.ServiceError, addr: string): string {
+  const raw = (e.details ?? e.message ?? '').replace(/\s*Resolution note:\s*$/, '');
+  if (e.code === grpcStatus.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(raw)) {
+    return (
+      `cannot reach wxtoken at ${addr}: nothing is listening there. Start it ` +
+      '(wxtoken serve --config FILE) or point --addr (or WXTOKEN_ADDR) at a running replica.'
+    );
+  }
+  if (e.code === grpcStatus.UNAUTHENTICATED && /missing credentials/.test(raw)) {
+    return `${raw}: pass the caller key with --key KEY or the WXTOKEN_KEY environment variable`;
+  }
+  return raw;
 }
 
 /** `get`, `refresh`, `status`, `audit`, `health`: thin gRPC clients for on-call, --json for scripts. */
@@ -60,7 +73,7 @@ export function registerOncallCommands(program: Command): void {
           console.error(`expires ${fmtIn(expiresAt)} (generation ${t.generation})`);
         }
       } catch (err) {
-        fail(err, Boolean(o.json));
+        fail(err, Boolean(o.json), o.addr);
       } finally {
         client.close();
       }
@@ -102,7 +115,7 @@ export function registerOncallCommands(program: Command): void {
               `${app}: ${r.refreshed ? 'refreshed' : 'not refreshed (token unchanged)'}, generation ${r.token?.generation}, expires ${fmtIn(expiresAt)}`,
             );
         } catch (err) {
-          fail(err, Boolean(o.json));
+          fail(err, Boolean(o.json), o.addr);
         } finally {
           client.close();
         }
@@ -150,7 +163,7 @@ export function registerOncallCommands(program: Command): void {
           );
         }
       } catch (err) {
-        fail(err, Boolean(o.json));
+        fail(err, Boolean(o.json), o.addr);
       } finally {
         client.close();
       }
@@ -190,7 +203,7 @@ export function registerOncallCommands(program: Command): void {
           else if (rows.length === 0) console.log('no audit events');
           else console.table(rows);
         } catch (err) {
-          fail(err, Boolean(o.json));
+          fail(err, Boolean(o.json), o.addr);
         } finally {
           client.close();
         }

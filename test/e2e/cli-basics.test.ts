@@ -39,6 +39,42 @@ apps:
     }
   });
 
+  it('on-call commands with nothing listening say what to do, with code names in --json', async () => {
+    const addr = '127.0.0.1:1';
+    const plain = await runCli(['status', '--addr', addr]);
+    expect(plain.code).toBe(1);
+    expect(plain.out).toMatch(
+      /error: cannot reach wxtoken at 127\.0\.0\.1:1: nothing is listening there\. Start it \(wxtoken serve --config FILE\) or point --addr/,
+    );
+    expect(plain.out).not.toMatch(/Resolution note/);
+    const json = await runCli(['get', 'wxany', '--addr', addr, '--json']);
+    expect(JSON.parse(json.out)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+  });
+
+  it('with auth on, a missing key names --key and WXTOKEN_KEY', async () => {
+    const server = await startServe(
+      `
+grpc: { listen: "127.0.0.1:0" }
+metrics: { listen: "" }
+wechat: { baseUrl: "http://127.0.0.1:1", timeoutMs: 500 }
+auth:
+  callers:
+    - { name: svc, keySha256: "${createHash('sha256').update('k').digest('hex')}", apps: ["*"], scopes: [admin] }
+apps:
+  - { appId: wxclibasics00002, mode: classic, secret: s }
+`,
+    );
+    try {
+      const r = await runCli(['status', '--addr', server.addr], { WXTOKEN_KEY: '' });
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(
+        /missing credentials.*pass the caller key with --key KEY or the WXTOKEN_KEY/,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a logger without pretty output never loads pino-pretty (a dev-only dependency of log.pretty)', async () => {
     const probe = `
       const { createLogger } = await import(${JSON.stringify(`${ROOT}dist/shared/logger.js`)});
