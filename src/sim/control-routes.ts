@@ -43,6 +43,31 @@ export async function handleControlRequest(
   }
 }
 
+/**
+ * The control routes, as `GET /__sim/` lists them (the dev banner points there). Every `case`
+ * below has its line here; test/sim/control-api.http.test.ts calls each one listed.
+ */
+export const CONTROL_ROUTES: readonly { readonly route: string; readonly what: string }[] = [
+  { route: 'GET health', what: 'liveness of the simulator' },
+  { route: 'POST reset', what: 'forget every app, token, user, fault and call' },
+  { route: 'POST apps', what: 'configure an app: {appId, secret, expiresInSeconds, ...}' },
+  { route: 'GET apps/:appId/counters', what: "an app's call, token, error and fault counters" },
+  { route: 'POST apps/:appId/faults', what: 'inject a fault: {kind, count, endpoints?}' },
+  { route: 'DELETE apps/:appId/faults', what: "clear an app's pending faults" },
+  {
+    route: 'POST apps/:appId/rotate',
+    what: 'fetch a token as another system would ({endOverlap})',
+  },
+  { route: 'POST apps/:appId/codes', what: 'a wx.login() code for a user ({user?, unionid?})' },
+  { route: 'GET apps/:appId/users/:openid', what: "a user's openid, unionid and session state" },
+  {
+    route: 'POST apps/:appId/users/:openid/encrypt',
+    what: 'encrypt open data with the session key',
+  },
+  { route: 'POST check', what: 'does WeChat accept this token? {access_token}' },
+  { route: 'GET calls', what: 'the call log (?appId=&since=)' },
+];
+
 async function route(
   req: IncomingMessage,
   url: URL,
@@ -56,6 +81,15 @@ async function route(
   const appId = decodeURIComponent(/^apps\/([^/]+)\//.exec(path)?.[1] ?? '');
   const openid = decodeURIComponent(/^apps\/[^/]+\/users\/([^/]+)/.exec(path)?.[1] ?? '');
   switch (key) {
+    case 'GET ':
+      return {
+        body: {
+          routes: CONTROL_ROUTES.map(({ route: r, what }) => {
+            const [method, path] = r.split(' ') as [string, string];
+            return { method, path: `${CONTROL_PREFIX}${path}`, what };
+          }),
+        },
+      };
     case 'GET health':
       return OK;
     case 'POST reset':

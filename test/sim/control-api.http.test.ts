@@ -17,6 +17,19 @@ async function check(token: string): Promise<Record<string, unknown>> {
 }
 
 describe('control API /__sim/ (design.md "Simulator")', () => {
+  it('GET /__sim/ lists every control route, and each one listed is served (the dev banner points here)', async () => {
+    const index = (await h.get('/__sim/')).json<{
+      routes: { method: string; path: string; what: string }[];
+    }>();
+    expect(index.routes.length).toBeGreaterThanOrEqual(12);
+    for (const r of index.routes) {
+      const path = r.path.replace(':appId', APP.appId).replace(':openid', 'o-nobody');
+      const res = await h.send(r.method, path, r.method === 'GET' ? undefined : {});
+      expect(res.text, `${r.method} ${r.path}`).not.toMatch(/no such route/);
+      expect(r.what).not.toBe('');
+    }
+  });
+
   it('GET health → {ok:true}', async () => {
     expect((await h.get('/__sim/health')).json()).toEqual({ ok: true });
   });
