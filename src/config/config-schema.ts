@@ -585,7 +585,19 @@ export function createConfigSchema(deps: ConfigDeps) {
     log: logSchema(deps.env),
     login: section(loginShape),
     auth: section(authShape),
-    tls: z.strictObject(tlsShape).optional(),
+    // File paths resolve against the config file's directory, like every other file it names.
+    tls: z
+      .strictObject(tlsShape)
+      .transform((tls) => {
+        const at = (file: string): string =>
+          deps.baseDir !== undefined && !isAbsolute(file) ? resolve(deps.baseDir, file) : file;
+        return {
+          certFile: at(tls.certFile),
+          keyFile: at(tls.keyFile),
+          ...(tls.clientCaFile !== undefined ? { clientCaFile: at(tls.clientCaFile) } : {}),
+        };
+      })
+      .optional(),
     limits: section(limitsShape),
     audit: section(auditShape),
     apps: appsSchema(deps),

@@ -177,6 +177,11 @@ function describeProblem(iss: z.core.$ZodRawIssue): string | undefined {
   switch (iss.code) {
     case 'invalid_type':
       if (iss.input === undefined) return 'is required';
+      // A string key given a number or boolean: YAML read an unquoted value (an all-digit
+      // secret, say). Name its type only: the value may be the secret itself.
+      if (iss.expected === 'string' && typeof iss.input !== 'object') {
+        return `expected a string, got a ${typeof iss.input} (quote the value in YAML)`;
+      }
       return `expected ${EXPECTED_NAMES[iss.expected] ?? iss.expected}, got ${describeInput(iss.input)}`;
     case 'invalid_value':
       if (iss.input === undefined) return `is required (${listChoices(iss.values)})`;

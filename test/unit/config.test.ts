@@ -474,6 +474,32 @@ describe('parseConfig: a bad value is reported under its exact key', () => {
       expect(() => parseConfig(cfg({ [section]: { [key]: limit } }), makeDeps())).not.toThrow();
   });
 
+  it.each([
+    ['apps[0].secret', { apps: [{ appId: 'wxa', mode: 'classic', secret: 987654321 }] }],
+    ['apps[0].secret', { apps: [{ appId: 'wxa', mode: 'classic', secret: 12345.5 }] }],
+  ])('an unquoted numeric secret is refused without echoing it (%s)', (key, raw) => {
+    const err = configError(raw);
+    expect(err.key).toBe(key);
+    expect(err.message).toBe(
+      `config: ${key}: expected a string, got a number (quote the value in YAML)`,
+    );
+    expect(err.message).not.toMatch(/98765|12345/);
+  });
+
+  it('tls file paths resolve against the config file directory (baseDir), absolute ones stay', () => {
+    const config = parseConfig(
+      cfg({
+        tls: { certFile: 'certs/server.crt', keyFile: '/abs/server.key', clientCaFile: 'ca.crt' },
+      }),
+      makeDeps({ baseDir: '/etc/wxtoken' }),
+    );
+    expect(config.tls).toEqual({
+      certFile: '/etc/wxtoken/certs/server.crt',
+      keyFile: '/abs/server.key',
+      clientCaFile: '/etc/wxtoken/ca.crt',
+    });
+  });
+
   it('words the message as documented', () => {
     const err = configError(cfg({ apps: [APP, { ...APP, appId: 'b', mode: 'fast' }] }));
     expect(err.message).toBe('config: apps[1].mode: expected "classic" or "stable", got "fast"');
