@@ -52,7 +52,7 @@ export const DEFAULT_MAX_CONCURRENT_FETCHES = 64;
 export function createTokenCore(d: TokenCoreDeps) {
   const cache = new TokenCache();
   const status = new AppStatusBook(d.apps);
-  const budget = new ForceBudget(d.refresh);
+  const budget = new ForceBudget(d.refresh, d.clock);
   const refresher = new TokenRefresher({
     clock: d.clock,
     wechat: d.wechat,

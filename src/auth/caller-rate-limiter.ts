@@ -30,7 +30,8 @@ export class CallerRateLimiter {
     const limit = this.limits[method];
     if (!limit) return;
     const key = `${caller}\0${method}`;
-    const now = this.clock.now();
+    // Monotonic: a wall clock stepped back an hour must not block a caller for an hour.
+    const now = this.clock.monotonic();
     const b = this.#buckets.get(key) ?? { tokens: limit.burst, at: now };
     b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
     b.at = now;

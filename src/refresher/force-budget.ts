@@ -1,4 +1,5 @@
 import type { AppMode } from '../config/config.js';
+import type { Clock } from '../shared/clock.js';
 import { RefreshRateLimitedError } from '../shared/errors.js';
 import { beijingDayKey } from './refresh-policy.js';
 
@@ -14,6 +15,7 @@ const STABLE_FORCE_DAILY_LIMIT = 20;
 interface Usage {
   day: number;
   used: number;
+  /** Monotonic time of the last forced fetch (the minimum interval never follows a wall-clock step). */
   lastAt: number;
 }
 
@@ -25,7 +27,11 @@ interface Usage {
 export class ForceBudget {
   readonly #usage = new Map<string, Usage>();
 
-  constructor(private readonly limits: ForceLimits) {}
+  constructor(
+    private readonly limits: ForceLimits,
+    /** Wall time picks the Beijing day; the monotonic clock measures the minimum interval. */
+    private readonly clock: Pick<Clock, 'now' | 'monotonic'>,
+  ) {}
 
   limitsFor(mode: AppMode): { minIntervalMs: number; daily: number } {
     return mode === 'stable'
@@ -37,24 +43,25 @@ export class ForceBudget {
   }
 
   /** Throws RefreshRateLimitedError when a forced fetch is not allowed now. */
-  check(appId: string, mode: AppMode, now: number): void {
+  check(appId: string, mode: AppMode): void {
     const { minIntervalMs, daily } = this.limitsFor(mode);
+    const now = this.clock.now();
     const u = this.#current(appId, now);
     if (u.used >= daily) {
       throw new RefreshRateLimitedError(appId, 'daily_budget', nextDayIn(now));
     }
-    const wait = u.lastAt + minIntervalMs - now;
+    const wait = u.lastAt + minIntervalMs - this.clock.monotonic();
     if (u.used > 0 && wait > 0) throw new RefreshRateLimitedError(appId, 'min_interval', wait);
   }
 
-  consume(appId: string, now: number): void {
-    const u = this.#current(appId, now);
+  consume(appId: string): void {
+    const u = this.#current(appId, this.clock.now());
     u.used++;
-    u.lastAt = now;
+    u.lastAt = this.clock.monotonic();
   }
 
-  remaining(appId: string, mode: AppMode, now: number): number {
-    return Math.max(0, this.limitsFor(mode).daily - this.#current(appId, now).used);
+  remaining(appId: string, mode: AppMode): number {
+    return Math.max(0, this.limitsFor(mode).daily - this.#current(appId, this.clock.now()).used);
   }
 
   #current(appId: string, now: number): Usage {

@@ -179,7 +179,7 @@ export class ForceRefresher {
   }
 
   #checkBudget(app: AppConfig): void {
-    this.deps.budget.check(app.appId, app.mode, this.deps.clock.now());
+    this.deps.budget.check(app.appId, app.mode);
   }
 
   async #fetch(
@@ -199,7 +199,7 @@ export class ForceRefresher {
       // call is cheap (500,000/day) and rotates nothing.
       const costly = app.mode === 'classic' || forceStable;
       if (costly && (result.outcome === 'fetched' || result.outcome === 'unchanged')) {
-        this.deps.budget.consume(app.appId, this.deps.clock.now());
+        this.deps.budget.consume(app.appId);
       }
       return result;
     } catch (err) {

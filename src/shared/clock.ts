@@ -3,8 +3,13 @@
  * fake one instead of sleeping through token lifetimes; main.ts passes systemClock.
  */
 export interface Clock {
-  /** Milliseconds since the Unix epoch. */
+  /** Milliseconds since the Unix epoch (wall time: expiry times, Beijing days). */
   now(): number;
+  /**
+   * Milliseconds on a clock that never jumps (NTP steps, an operator's `date -s`): for
+   * intervals, rate limits and elapsed time. Its zero means nothing; only differences do.
+   */
+  monotonic(): number;
   /** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   setTimeout(fn: () => void, ms: number): TimerHandle;
@@ -18,6 +23,7 @@ export interface TimerHandle {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {

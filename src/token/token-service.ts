@@ -106,7 +106,7 @@ export class TokenService {
     const now = this.deps.clock.now();
     return this.deps.apps.map((app) => ({
       ...this.deps.status.view(app.appId, this.deps.cache.get(app.appId), now),
-      forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode, now),
+      forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode),
       leader: this.deps.isLeader(),
       store: this.deps.storeHealth?.() ?? 'embedded',
     }));

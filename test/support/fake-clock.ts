@@ -11,7 +11,9 @@ interface Pending {
  * in order and lets the promise jobs they start settle between timers.
  */
 export class FakeClock implements Clock {
+  /** Monotonic time; timers run on it. The wall clock is it plus #wallStep. */
   #now: number;
+  #wallStep = 0;
   #seq = 0;
   readonly #timers = new Map<number, Pending>();
 
@@ -20,7 +22,16 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
+    return this.#now + this.#wallStep;
+  }
+
+  monotonic(): number {
     return this.#now;
+  }
+
+  /** Steps the wall clock only (an NTP correction, `date -s`): timers and monotonic time don't move. */
+  stepWall(ms: number): void {
+    this.#wallStep += ms;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {

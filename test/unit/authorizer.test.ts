@@ -273,6 +273,20 @@ describe('CallerRateLimiter', () => {
     expect(() => limiter.take('a', 'ForceRefresh')).toThrow(CallerRateLimitedError);
   });
 
+  it('runs on the monotonic clock: a wall clock stepped back an hour blocks nobody, stepped forward a day refills nothing', async () => {
+    const clock = new FakeClock();
+    const limiter = new CallerRateLimiter(clock, limits);
+    limiter.take('a', 'Code2Session');
+    clock.stepWall(-3_600_000);
+    limiter.take('a', 'Code2Session'); // the burst of 2 is still there
+    const err = thrown(() => limiter.take('a', 'Code2Session')) as CallerRateLimitedError;
+    expect(err.retryAfterMs).toBeLessThanOrEqual(500); // not an hour
+    clock.stepWall(86_400_000);
+    expect(() => limiter.take('a', 'Code2Session')).toThrow(CallerRateLimitedError);
+    await clock.advance(500);
+    limiter.take('a', 'Code2Session');
+  });
+
   it('buckets are per caller and per method; unlimited methods are never limited', () => {
     const limiter = new CallerRateLimiter(new FakeClock(), limits);
     for (let i = 0; i < perMinute; i++) limiter.take('a', 'ForceRefresh');

@@ -105,6 +105,17 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     expect(h.wechat.tokenCalls).toBe(2);
   });
 
+  it('the minimum interval runs on the monotonic clock: a wall clock stepped back an hour does not block refreshes for an hour', async () => {
+    const { h } = await started({ forceMinIntervalMs: 10_000 });
+    await h.service.forceRefresh(APP_ID, '', 'drill');
+    h.clock.stepWall(-3_600_000);
+    const err = await h.service.forceRefresh(APP_ID, '', 'drill').catch((e) => e);
+    expect(err).toBeInstanceOf(RefreshRateLimitedError);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(10_000);
+    await h.clock.advance(10_000);
+    expect((await h.service.forceRefresh(APP_ID, '', 'drill')).refreshed).toBe(true);
+  });
+
   it('the daily budget caps forced fetches and resets at the Beijing day turn', async () => {
     const { h } = await started({ forceMinIntervalMs: 0, forceDailyBudget: 3 });
     for (let i = 0; i < 3; i++) await h.service.forceRefresh(APP_ID, '', 'drill');
