@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Config } from './config/config.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
 import { Authorizer } from './auth/authorizer.js';
-import { createCallGuard } from './auth/call-guard.js';
+import { createCallGuard, SESSION_CALLS } from './auth/call-guard.js';
 import { CallerRateLimiter } from './auth/caller-rate-limiter.js';
 import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
 import type { AppStatusReport } from './token/token-service.js';
@@ -167,19 +167,33 @@ export async function startServer(
     ? await startMetricsServer(config.metrics.listen, metrics.registry)
     : undefined;
   const authorizer = new Authorizer(config.auth.callers);
+  const { limits } = config;
+  const sessionCalls = {
+    perSecond: limits.sessionCallsPerSecond,
+    burst: limits.sessionCallsPerSecond,
+  };
   const limiter = new CallerRateLimiter(clock, {
     ForceRefresh: {
-      perSecond: config.limits.forceRefreshPerMinute / 60,
-      burst: config.limits.forceRefreshPerMinute,
+      perSecond: limits.forceRefreshPerMinute / 60,
+      burst: limits.forceRefreshPerMinute,
     },
-    Code2Session: {
-      perSecond: config.limits.code2SessionPerSecond,
-      burst: config.limits.code2SessionPerSecond,
-    },
+    Code2Session: { perSecond: limits.code2SessionPerSecond, burst: limits.code2SessionPerSecond },
+    CheckSession: sessionCalls,
+    ResetSessionKey: sessionCalls,
   });
+  const perSession = {
+    perSecond: limits.perSessionPerMinute / 60,
+    burst: limits.perSessionPerMinute,
+  };
+  const handleLimiter = new CallerRateLimiter(
+    clock,
+    { [SESSION_CALLS]: perSession },
+    100_000,
+    'session',
+  );
   const grpcServer = new GrpcServer(service, login, {
     ...(config.tls ? { tls: config.tls } : {}),
-    guard: createCallGuard(authorizer, limiter),
+    guard: createCallGuard(authorizer, limiter, handleLimiter),
     auditLog: backend.audit,
     audit: createRpcAuditor({
       log,

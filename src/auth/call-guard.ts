@@ -3,6 +3,7 @@ import { ANONYMOUS, bearerKey, type Caller, type Authorizer } from './authorizer
 import type { CallerRateLimiter } from './caller-rate-limiter.js';
 import { METHOD_SCOPES } from './scopes.js';
 import { PermissionDeniedError } from '../shared/errors.js';
+import { fingerprint } from '../shared/secret.js';
 
 /** What the guard reads from a call: metadata and the TLS peer. */
 export interface GuardedCall {
@@ -18,7 +19,12 @@ export type CallGuard = (method: string, call: GuardedCall, request: unknown) =>
  * apps, `admin` for an operator refresh (ForceRefresh without a stale token), and the
  * caller's rate limit for the methods that spend WeChat quota.
  */
-export function createCallGuard(authorizer: Authorizer, limiter: CallerRateLimiter): CallGuard {
+export function createCallGuard(
+  authorizer: Authorizer,
+  limiter: CallerRateLimiter,
+  /** Per session handle (CheckSession, ResetSessionKey): many callers cannot hammer one user. */
+  perHandle?: CallerRateLimiter,
+): CallGuard {
   return (method, call, request) => {
     let caller: Caller;
     try {
@@ -36,12 +42,22 @@ export function createCallGuard(authorizer: Authorizer, limiter: CallerRateLimit
       if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
       // Limits are per caller identity; without auth there is none to limit by (loopback only).
       if (caller !== ANONYMOUS) limiter.take(caller.name, method);
+      const handle = (request as { session_handle?: unknown } | undefined)?.session_handle;
+      if (perHandle && typeof handle === 'string' && handle !== '') {
+        // One bucket per handle for all its methods; named by a fingerprint: a handle is a
+        // credential and never goes into a message.
+        if (SESSION_METHODS.has(method)) perHandle.take(fingerprint(handle), SESSION_CALLS);
+      }
     } catch (err) {
       throw attribute(err, caller);
     }
     return caller;
   };
 }
+
+/** The per-handle limiter's one limit name, shared by the methods that act on a session. */
+export const SESSION_CALLS = 'session calls';
+const SESSION_METHODS: ReadonlySet<string> = new Set(['CheckSession', 'ResetSessionKey']);
 
 /** Who a refused call came from, for its log line: nobody known, or the authenticated caller. */
 const UNAUTHENTICATED: Caller = { name: 'unauthenticated', apps: new Set(), scopes: new Set() };

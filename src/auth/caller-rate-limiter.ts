@@ -23,6 +23,13 @@ export class CallerRateLimiter {
   constructor(
     private readonly clock: Clock,
     private readonly limits: Readonly<Record<string, RateLimit>>,
+    /**
+     * Buckets kept at once. Callers are few, but subjects such as session handles are chosen
+     * by the caller: past the cap the least recently used bucket is forgotten.
+     */
+    private readonly maxBuckets = 100_000,
+    /** How a refusal names the subject ("caller svc-a", "session 1a2b3c4d"). */
+    private readonly subject = 'caller',
   ) {}
 
   /** Takes one call from the caller's bucket for `method`, or throws CallerRateLimitedError. */
@@ -33,11 +40,16 @@ export class CallerRateLimiter {
     // Monotonic: a wall clock stepped back an hour must not block a caller for an hour.
     const now = this.clock.monotonic();
     const b = this.#buckets.get(key) ?? { tokens: limit.burst, at: now };
+    this.#buckets.delete(key); // re-inserted below: the map's order is least recently used first
+    if (this.#buckets.size >= this.maxBuckets) {
+      this.#buckets.delete(this.#buckets.keys().next().value!);
+    }
     b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
     b.at = now;
     if (b.tokens < 1) {
       this.#buckets.set(key, b);
-      throw new CallerRateLimitedError(caller, method, ((1 - b.tokens) / limit.perSecond) * 1000);
+      const waitMs = ((1 - b.tokens) / limit.perSecond) * 1000;
+      throw new CallerRateLimitedError(caller, method, waitMs, this.subject);
     }
     b.tokens -= 1;
     this.#buckets.set(key, b);

@@ -46,6 +46,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   loginSessionTtlSeconds: 259_200,
   limitsForceRefreshPerMinute: 600,
   limitsCode2SessionPerSecond: 200,
+  limitsSessionCallsPerSecond: 50,
+  limitsPerSessionPerMinute: 30,
   redisReconcileIntervalMs: 2000,
   redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,
@@ -287,6 +289,8 @@ const tlsShape = {
 const limitsShape = {
   forceRefreshPerMinute: positive().default(CONFIG_DEFAULTS.limitsForceRefreshPerMinute),
   code2SessionPerSecond: positive().default(CONFIG_DEFAULTS.limitsCode2SessionPerSecond),
+  sessionCallsPerSecond: positive().default(CONFIG_DEFAULTS.limitsSessionCallsPerSecond),
+  perSessionPerMinute: positive().default(CONFIG_DEFAULTS.limitsPerSessionPerMinute),
 };
 const auditShape = {
   maxEvents: z.number().int().min(100).max(1_000_000).default(CONFIG_DEFAULTS.auditMaxEvents),

@@ -157,6 +157,10 @@ export interface Config {
     readonly forceRefreshPerMinute: number;
     /** Code2Session calls per authenticated caller per second (burst of the same size). Default 200. */
     readonly code2SessionPerSecond: number;
+    /** CheckSession and ResetSessionKey calls per authenticated caller per second (each; burst the same). Default 50. */
+    readonly sessionCallsPerSecond: number;
+    /** CheckSession and ResetSessionKey calls per session handle per minute, whoever calls. Default 30. */
+    readonly perSessionPerMinute: number;
   };
   readonly audit: {
     /** Audit events kept (ForceRefresh and admin calls); older ones are dropped. 100..1000000, default 10000. */

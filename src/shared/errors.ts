@@ -132,9 +132,10 @@ export class CallerRateLimitedError extends Error {
     readonly caller: string,
     readonly method: string,
     readonly retryAfterMs: number,
+    subject = 'caller',
   ) {
     super(
-      `caller ${caller} exceeded its ${method} rate limit; retry in ${Math.ceil(retryAfterMs)} ms`,
+      `${subject} ${caller} exceeded its ${method} rate limit; retry in ${Math.ceil(retryAfterMs)} ms`,
     );
   }
 }

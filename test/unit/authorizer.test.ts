@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { ANONYMOUS, Authorizer, type CallerConfig } from '../../src/auth/authorizer.js';
-import { callerOfFailure, createCallGuard, type GuardedCall } from '../../src/auth/call-guard.js';
+import {
+  callerOfFailure,
+  createCallGuard,
+  SESSION_CALLS,
+  type GuardedCall,
+} from '../../src/auth/call-guard.js';
 import { CallerRateLimiter } from '../../src/auth/caller-rate-limiter.js';
 import { METHOD_SCOPES, SCOPES, type Scope } from '../../src/auth/scopes.js';
 import { toStatus } from '../../src/grpc/error-mapper.js';
@@ -320,6 +325,55 @@ describe('CallerRateLimiter', () => {
       expect(open('ForceRefresh', call(), req)).toBe(ANONYMOUS);
       expect(open('Code2Session', call(), { app_id: APP_A, js_code: 'c' })).toBe(ANONYMOUS);
     }
+  });
+});
+
+describe('session calls are limited per caller and per session handle (issue 11 §3)', () => {
+  const perSecond = (n: number) => ({ perSecond: n, burst: n });
+  const perCaller = { CheckSession: perSecond(5), ResetSessionKey: perSecond(5) };
+  const slow = { perSecond: 1 / 60, burst: 3 };
+  const perHandle = { [SESSION_CALLS]: slow };
+
+  it('one handle hammered through an open server is limited; another handle is not; the handle is never echoed', async () => {
+    const clock = new FakeClock();
+    // No auth: no per-caller limit, but the per-handle one still holds.
+    const guard = createCallGuard(
+      new Authorizer([]),
+      new CallerRateLimiter(clock, perCaller),
+      new CallerRateLimiter(clock, perHandle, 100, 'session'),
+    );
+    const handle = 'h'.repeat(32);
+    for (let i = 0; i < 3; i++) guard('CheckSession', call(), { session_handle: handle });
+    const err = thrown(() => guard('ResetSessionKey', call(), { session_handle: handle }));
+    expect(err).toBeInstanceOf(CallerRateLimitedError);
+    expect(toStatus(err).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(err.message).toMatch(/^session [0-9a-f]{8} exceeded its session calls rate limit/);
+    expect(err.message).not.toContain(handle.slice(0, 8));
+    guard('CheckSession', call(), { session_handle: 'k'.repeat(32) }); // another user
+    await clock.advance(60_000);
+    guard('CheckSession', call(), { session_handle: handle });
+  });
+
+  it('per caller: the 6th CheckSession in a second is RESOURCE_EXHAUSTED', () => {
+    const clock = new FakeClock();
+    const guard = createCallGuard(
+      new Authorizer(CALLERS),
+      new CallerRateLimiter(clock, perCaller),
+      new CallerRateLimiter(clock, perHandle, 100, 'session'),
+    );
+    const as = call(`Bearer ${KEYS.everything}`);
+    for (let i = 0; i < 5; i++) guard('CheckSession', as, { session_handle: `${i}`.repeat(32) });
+    const err = thrown(() => guard('CheckSession', as, { session_handle: 'z'.repeat(32) }));
+    expect(err.message).toMatch(/^caller everything exceeded its CheckSession rate limit/);
+  });
+
+  it('subjects chosen by callers cannot grow the buckets past the cap (least recently used forgotten)', () => {
+    const clock = new FakeClock();
+    const limiter = new CallerRateLimiter(clock, perHandle, 10, 'session');
+    for (let i = 0; i < 1000; i++) limiter.take(`handle-${i}`, SESSION_CALLS);
+    // The first handles were forgotten: they start a fresh bucket (not an error).
+    for (let i = 0; i < 3; i++) limiter.take('handle-0', SESSION_CALLS);
+    expect(() => limiter.take('handle-0', SESSION_CALLS)).toThrow(CallerRateLimitedError);
   });
 });
 

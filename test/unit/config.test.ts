@@ -555,7 +555,12 @@ describe('parseConfig: defaults and accepted values', () => {
       log: { level: 'info', pretty: false },
       login: { exposeSessionKey: false, sessionTtlSeconds: 259200 },
       auth: { callers: [] },
-      limits: { forceRefreshPerMinute: 600, code2SessionPerSecond: 200 },
+      limits: {
+        forceRefreshPerMinute: 600,
+        code2SessionPerSecond: 200,
+        sessionCallsPerSecond: 50,
+        perSessionPerMinute: 30,
+      },
       audit: { maxEvents: 10000 },
     });
     expect(apps).toHaveLength(1);
