@@ -13,7 +13,11 @@ import { loadProto } from '../grpc/proto.js';
  * every call carries `authorization: Bearer <key>` (an interceptor, so it works on plaintext
  * loopback channels too).
  */
-export function tokenClient(addr: string, key?: string): TokenServiceClient {
+export function tokenClient(
+  addr: string,
+  key?: string,
+  channel: { credentials?: grpc.ChannelCredentials; options?: grpc.ChannelOptions } = {},
+): TokenServiceClient {
   const proto = loadProto();
   const interceptors: grpc.Interceptor[] = key
     ? [
@@ -26,9 +30,11 @@ export function tokenClient(addr: string, key?: string): TokenServiceClient {
           }),
       ]
     : [];
-  return new proto.wxtoken.v1.TokenService(addr, grpc.credentials.createInsecure(), {
-    interceptors,
-  });
+  return new proto.wxtoken.v1.TokenService(
+    addr,
+    channel.credentials ?? grpc.credentials.createInsecure(),
+    { ...channel.options, interceptors },
+  );
 }
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;

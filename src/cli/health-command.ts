@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { service as healthService } from 'grpc-health-check';
+import { addConnectionOptions, resolveConnection, type ConnectionFlags } from './connection.js';
 
 /** grpc.health.v1 HealthCheckResponse.ServingStatus, as proto-loader gives it (enum names). */
 type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -29,10 +30,12 @@ export async function checkHealth(
   addr: string,
   service: string,
   timeoutMs: number,
+  channel: { credentials?: grpc.ChannelCredentials; options?: grpc.ChannelOptions } = {},
 ): Promise<HealthResult> {
   const client = new HealthClient(
     addr,
-    grpc.credentials.createInsecure(),
+    channel.credentials ?? grpc.credentials.createInsecure(),
+    channel.options ?? {},
   ) as unknown as HealthClient;
   try {
     const status = await new Promise<ServingStatus>((resolve, reject) =>
@@ -75,15 +78,20 @@ function positiveInt(value: string): number {
  * HEALTHCHECK. Exit 0 only when SERVING.
  */
 export function registerHealthCommand(program: Command, defaultAddr: string): void {
-  program
-    .command('health')
+  addConnectionOptions(program.command('health'), defaultAddr)
     .description('check grpc.health.v1 status; exit 0 only when SERVING')
-    .option('--addr <host:port>', 'wxtoken gRPC address', defaultAddr)
     .option('--service <name>', 'service to check ("" = the whole server)', '')
     .option('--timeout-ms <n>', 'give up after this long', positiveInt, 2000)
     .option('--json', 'machine-readable output')
-    .action(async (o: { addr: string; service: string; timeoutMs: number; json?: boolean }) => {
-      const r = await checkHealth(o.addr, o.service, o.timeoutMs);
+    .action(async (o: ConnectionFlags & { service: string; timeoutMs: number; json?: boolean }) => {
+      let connection;
+      try {
+        connection = resolveConnection(o);
+      } catch (err) {
+        console.error(`error: ${(err as Error).message}`);
+        process.exit(2);
+      }
+      const r = await checkHealth(o.addr, o.service, o.timeoutMs, connection);
       if (o.json) {
         console.log(
           JSON.stringify({

@@ -4,6 +4,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
 import { forceRefresh, getToken, listApps, listAuditEvents, tokenClient } from './grpc-client.js';
 import { registerHealthCommand } from './health-command.js';
+import { addConnectionOptions, resolveConnection, type ConnectionFlags } from './connection.js';
 
 const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
 
@@ -30,6 +31,17 @@ function fail(err: unknown, json: boolean, addr: string): never {
   process.exit(1);
 }
 
+/** A TokenService client for the command's connection flags; a bad flag ends the command (exit 2). */
+function clientFor(o: ConnectionFlags & { json?: boolean }): ReturnType<typeof tokenClient> {
+  try {
+    const c = resolveConnection(o);
+    return tokenClient(c.addr, c.key, c);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
+
 /** What the operator should do, instead of grpc-js's transport text. */
 function explain(e: grpc.ServiceError, addr: string): string {
   const raw = (e.details ?? e.message ?? '').replace(/\s*Resolution note:\s*$/, '');
@@ -40,22 +52,19 @@ function explain(e: grpc.ServiceError, addr: string): string {
     );
   }
   if (e.code === grpcStatus.UNAUTHENTICATED && /missing credentials/.test(raw)) {
-    return `${raw}: pass the caller key with --key KEY or the WXTOKEN_KEY environment variable`;
+    return `${raw}: pass the caller key with --key-file FILE (or WXTOKEN_KEY_FILE), --key KEY or the WXTOKEN_KEY environment variable`;
   }
   return raw;
 }
 
 /** `get`, `refresh`, `status`, `audit`, `health`: thin gRPC clients for on-call, --json for scripts. */
 export function registerOncallCommands(program: Command): void {
-  program
-    .command('get')
+  addConnectionOptions(program.command('get'), DEFAULT_ADDR)
     .description("print an app's current access_token and its expiry")
     .argument('<app>', 'AppID')
-    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
-    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
     .action(async (app: string, o: { addr: string; key?: string; json?: boolean }) => {
-      const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
+      const client = clientFor(o);
       try {
         const t = await getToken(client, app);
         const expiresAt = tsToMs(t.expires_at);
@@ -79,21 +88,18 @@ export function registerOncallCommands(program: Command): void {
       }
     });
 
-  program
-    .command('refresh')
+  addConnectionOptions(program.command('refresh'), DEFAULT_ADDR)
     .description("force a refresh of an app's token (audited)")
     .argument('<app>', 'AppID')
     .requiredOption('--reason <text>', 'why, for the audit log')
     .option('--stale <token>', 'refresh only if this token is still current (compare-and-refresh)')
-    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
-    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
     .action(
       async (
         app: string,
         o: { addr: string; key?: string; reason: string; stale?: string; json?: boolean },
       ) => {
-        const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
+        const client = clientFor(o);
         try {
           const r = await forceRefresh(client, {
             app_id: app,
@@ -122,14 +128,11 @@ export function registerOncallCommands(program: Command): void {
       },
     );
 
-  program
-    .command('status')
+  addConnectionOptions(program.command('status'), DEFAULT_ADDR)
     .description('show every app: mode, state, generation, expiry, last refresh, last error')
-    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
-    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output')
-    .action(async (o: { addr: string; key?: string; json?: boolean }) => {
-      const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
+    .action(async (o: ConnectionFlags & { json?: boolean }) => {
+      const client = clientFor(o);
       try {
         const r = await listApps(client);
         const rows = r.apps.map((a) => ({
@@ -169,13 +172,10 @@ export function registerOncallCommands(program: Command): void {
       }
     });
 
-  program
-    .command('audit')
+  addConnectionOptions(program.command('audit'), DEFAULT_ADDR)
     .description('show the audit trail: ForceRefresh and admin calls, newest first (needs admin)')
     .option('--app <app>', "only this app's events")
     .option('--limit <n>', 'at most this many events (1-1000)', '50')
-    .option('--addr <host:port>', 'wxtoken gRPC address', DEFAULT_ADDR)
-    .option('--key <key>', 'caller key (or WXTOKEN_KEY), when auth.callers is configured')
     .option('--json', 'machine-readable output (one JSON object)')
     .action(
       async (o: { app?: string; limit: string; addr: string; key?: string; json?: boolean }) => {
@@ -186,7 +186,7 @@ export function registerOncallCommands(program: Command): void {
           );
           process.exit(2);
         }
-        const client = tokenClient(o.addr, o.key ?? process.env.WXTOKEN_KEY);
+        const client = clientFor(o);
         try {
           const r = await listAuditEvents(client, { app_id: o.app ?? '', limit });
           const rows = r.events.map((e) => ({

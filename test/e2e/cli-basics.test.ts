@@ -68,7 +68,7 @@ apps:
       const r = await runCli(['status', '--addr', server.addr], { WXTOKEN_KEY: '' });
       expect(r.code).toBe(1);
       expect(r.out).toMatch(
-        /missing credentials.*pass the caller key with --key KEY or the WXTOKEN_KEY/,
+        /missing credentials.*pass the caller key with --key-file FILE \(or WXTOKEN_KEY_FILE\), --key KEY or the WXTOKEN_KEY/,
       );
     } finally {
       await server.stop();
