@@ -87,6 +87,7 @@ export async function startServer(
     store,
     locks,
     refresh: config.refresh,
+    ...(backend.forceBudget ? { forceBudget: backend.forceBudget } : {}),
     lockTtlMs: config.wechat.timeoutMs * 2 + 5_000,
     maxWaitMs: config.wechat.timeoutMs + 1_000,
     isLeader: () => isLeader(),

@@ -1,6 +1,6 @@
 import type { AppConfig, Config } from './config/config.js';
 import { AppStatusBook } from './refresher/app-status-book.js';
-import { ForceBudget } from './refresher/force-budget.js';
+import { ForceBudget, type ForceBudgetPort } from './refresher/force-budget.js';
 import { ForceRefresher } from './refresher/force-refresher.js';
 import { RefreshScheduler } from './refresher/refresh-scheduler.js';
 import { TokenRefresher, type RefreshEvent } from './refresher/token-refresher.js';
@@ -18,6 +18,8 @@ export interface TokenCoreDeps {
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
   readonly refresh: Config['refresh'];
+  /** The forced-fetch budget; default: this process's own, in memory. */
+  readonly forceBudget?: ForceBudgetPort;
   /**
    * Scheduled upstream fetches in flight at once, across all apps (default 64). Meant to
    * come from a config key `refresh.maxConcurrentFetches` once config has one.
@@ -52,7 +54,7 @@ export const DEFAULT_MAX_CONCURRENT_FETCHES = 64;
 export function createTokenCore(d: TokenCoreDeps) {
   const cache = new TokenCache();
   const status = new AppStatusBook(d.apps);
-  const budget = new ForceBudget(d.refresh, d.clock);
+  const budget = d.forceBudget ?? new ForceBudget(d.refresh, d.clock);
   const refresher = new TokenRefresher({
     clock: d.clock,
     wechat: d.wechat,

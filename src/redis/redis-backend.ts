@@ -13,6 +13,8 @@ import { RedisSessionStore } from '../login/redis-session-store.js';
 import type { SessionStore } from '../login/session-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { RedisAuditLog } from './redis-audit-log.js';
+import { RedisForceBudget } from './redis-force-budget.js';
+import type { ForceBudgetPort } from '../refresher/force-budget.js';
 
 export interface Backend {
   readonly kind: 'embedded' | 'redis';
@@ -21,6 +23,8 @@ export interface Backend {
   readonly lease: Lease;
   readonly sessions: SessionStore;
   readonly audit: AuditLog;
+  /** The forced-fetch budget shared by the cluster; absent: each process keeps its own (embedded). */
+  readonly forceBudget?: ForceBudgetPort;
 }
 
 /** Redis for the store, the per-app locks and the leader lease: 1 node, or 3/5 masters with quorum. */
@@ -58,7 +62,8 @@ export async function createRedisBackend(
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
   const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents);
-  return { kind: 'redis', store, locks, lease, sessions, audit };
+  const forceBudget = new RedisForceBudget(clients, keys, config.refresh, clock);
+  return { kind: 'redis', store, locks, lease, sessions, audit, forceBudget };
 }
 
 /** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */

@@ -23,6 +23,11 @@ export class RedisKeys {
     return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
   }
 
+  /** The app's forced-fetch budget, shared by every replica (day, used, last). */
+  forceBudget(appId: string): string {
+    return `${this.prefix}{app:${appId}}:force`;
+  }
+
   /**
    * A login session, by the SHA-256 of its handle: the handle is a bearer credential, and key
    * names show up in KEYS/SCAN, MONITOR, slow logs and RDB dumps; a hash does not let anyone

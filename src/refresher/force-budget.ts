@@ -20,11 +20,37 @@ interface Usage {
 }
 
 /**
+ * The forced-fetch budget as the refresher uses it. Embedded: ForceBudget below, in memory.
+ * With Redis: one budget for the whole cluster (src/redis/redis-force-budget.ts), so N
+ * replicas do not allow N times the quota a day.
+ */
+export interface ForceBudgetPort {
+  /** Rejects with RefreshRateLimitedError when a forced fetch is not allowed now. */
+  check(appId: string, mode: AppMode): Promise<void>;
+  consume(appId: string, mode: AppMode): Promise<void>;
+  /** Forced fetches left today (as far as this replica knows: for status displays). */
+  remaining(appId: string, mode: AppMode): number;
+}
+
+/** The limits of one app's mode: stable apps never go beyond WeChat's 20/day, 30 s. */
+export function forceLimitsFor(
+  limits: ForceLimits,
+  mode: AppMode,
+): { minIntervalMs: number; daily: number } {
+  return mode === 'stable'
+    ? {
+        minIntervalMs: Math.max(limits.forceMinIntervalMs, STABLE_FORCE_MIN_INTERVAL_MS),
+        daily: Math.min(limits.forceDailyBudget, STABLE_FORCE_DAILY_LIMIT),
+      }
+    : { minIntervalMs: limits.forceMinIntervalMs, daily: limits.forceDailyBudget };
+}
+
+/**
  * Per-app rate limit on forced fetches (invariant 6), protecting WeChat's daily quota from
  * a misbehaving caller: a minimum interval between forced fetches and a daily budget that
  * rolls over at midnight Beijing time. Stable apps never go beyond WeChat's 20/day, 30 s.
  */
-export class ForceBudget {
+export class ForceBudget implements ForceBudgetPort {
   readonly #usage = new Map<string, Usage>();
 
   constructor(
@@ -34,16 +60,10 @@ export class ForceBudget {
   ) {}
 
   limitsFor(mode: AppMode): { minIntervalMs: number; daily: number } {
-    return mode === 'stable'
-      ? {
-          minIntervalMs: Math.max(this.limits.forceMinIntervalMs, STABLE_FORCE_MIN_INTERVAL_MS),
-          daily: Math.min(this.limits.forceDailyBudget, STABLE_FORCE_DAILY_LIMIT),
-        }
-      : { minIntervalMs: this.limits.forceMinIntervalMs, daily: this.limits.forceDailyBudget };
+    return forceLimitsFor(this.limits, mode);
   }
 
-  /** Throws RefreshRateLimitedError when a forced fetch is not allowed now. */
-  check(appId: string, mode: AppMode): void {
+  async check(appId: string, mode: AppMode): Promise<void> {
     const { minIntervalMs, daily } = this.limitsFor(mode);
     const now = this.clock.now();
     const u = this.#current(appId, now);
@@ -54,7 +74,7 @@ export class ForceBudget {
     if (u.used > 0 && wait > 0) throw new RefreshRateLimitedError(appId, 'min_interval', wait);
   }
 
-  consume(appId: string): void {
+  async consume(appId: string): Promise<void> {
     const u = this.#current(appId, this.clock.now());
     u.used++;
     u.lastAt = this.clock.monotonic();
@@ -79,6 +99,7 @@ export class ForceBudget {
   }
 }
 
-function nextDayIn(now: number): number {
+/** Milliseconds until the Beijing day turns. */
+export function nextDayIn(now: number): number {
   return (beijingDayKey(now) + 1) * 86_400_000 - 8 * 3_600_000 - now;
 }

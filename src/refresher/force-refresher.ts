@@ -12,7 +12,7 @@ import type { TokenStore } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
-import type { ForceBudget } from './force-budget.js';
+import type { ForceBudgetPort } from './force-budget.js';
 import type { RefreshOptions, RefreshResult, TokenRefresher } from './token-refresher.js';
 
 /**
@@ -32,7 +32,7 @@ export interface ForceRefresherDeps {
   readonly cache: TokenCache;
   readonly refresher: Pick<TokenRefresher, 'refresh'>;
   readonly status: AppStatusBook;
-  readonly budget: ForceBudget;
+  readonly budget: ForceBudgetPort;
   readonly store: Pick<TokenStore, 'checkState' | 'beginCheck' | 'recordVerdict'>;
   readonly log?: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
@@ -118,7 +118,7 @@ export class ForceRefresher {
           keptFresh = valid === true;
           if (keptFresh) return 'keep';
         }
-        this.#guard(app);
+        await this.#guard(app);
         return 'fetch';
       };
       // While another replica holds the lock: its verdict answers this report if it is fresh.
@@ -139,7 +139,7 @@ export class ForceRefresher {
         result.token.accessToken === staleToken
       ) {
         // Normal mode handed back the very token WeChat rejected: only force_refresh replaces it.
-        this.#guard(app);
+        await this.#guard(app);
         return this.#finish(current, await this.#fetch(app, current, true));
       }
       return this.#finish(current, result);
@@ -154,7 +154,7 @@ export class ForceRefresher {
     );
     // No quota or config block here: an operator acts after clearing the quota or fixing the
     // IP whitelist, and needs this call to find out whether it worked.
-    this.#checkBudget(app);
+    await this.#checkBudget(app);
     const current = this.deps.cache.get(app.appId);
     return this.#finish(current, await this.#fetch(app, current, app.mode === 'stable'));
   }
@@ -169,17 +169,17 @@ export class ForceRefresher {
     }
   }
 
-  #guard(app: AppConfig): void {
+  async #guard(app: AppConfig): Promise<void> {
     const blocking = this.deps.status.blockingKind(app.appId);
     if (blocking === 'config') {
       throw new AppMisconfiguredError(app.appId, this.deps.status.lastError(app.appId)!.error);
     }
     if (blocking === 'quota') throw new RefreshRateLimitedError(app.appId, 'upstream_quota', 0);
-    this.#checkBudget(app);
+    await this.#checkBudget(app);
   }
 
-  #checkBudget(app: AppConfig): void {
-    this.deps.budget.check(app.appId, app.mode);
+  async #checkBudget(app: AppConfig): Promise<void> {
+    await this.deps.budget.check(app.appId, app.mode);
   }
 
   async #fetch(
@@ -199,7 +199,15 @@ export class ForceRefresher {
       // call is cheap (500,000/day) and rotates nothing.
       const costly = app.mode === 'classic' || forceStable;
       if (costly && (result.outcome === 'fetched' || result.outcome === 'unchanged')) {
-        this.deps.budget.consume(app.appId);
+        // The fetch happened: a budget that cannot be written is logged, not turned into a
+        // failed call (the caller has its new token).
+        await this.deps.budget.consume(app.appId, app.mode).catch((err: unknown) => {
+          this.deps.log?.(
+            'warn',
+            { appId: app.appId, err },
+            'forced fetch not counted in the budget',
+          );
+        });
       }
       return result;
     } catch (err) {

@@ -19,8 +19,11 @@ const Ctor = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.He
 export class HealthClient {
   readonly #client: RawHealthClient;
 
+  /** Each client has its own connection (grpc-js would share one per target otherwise). */
   constructor(addr: string) {
-    this.#client = new Ctor(addr, grpc.credentials.createInsecure()) as unknown as RawHealthClient;
+    this.#client = new Ctor(addr, grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+    }) as unknown as RawHealthClient;
   }
 
   /** The status, or `NOT_FOUND` when the server does not know the service. */
