@@ -27,6 +27,11 @@ export interface AuditQuery {
   readonly appId?: string;
   /** Keep only the events this predicate accepts (what the caller may see). */
   readonly visible?: (event: AuditEvent) => boolean;
+  /**
+   * The only apps whose events can be visible (a scoped admin's apps): a store with a per-app
+   * index reads just those instead of scanning the whole trail for a few matches.
+   */
+  readonly apps?: readonly string[];
   readonly limit: number;
 }
 

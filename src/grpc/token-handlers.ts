@@ -83,6 +83,8 @@ export function tokenHandlers(
         // Events of apps the caller may not use stay hidden; app-less ones (ListApps) are
         // for callers of every app.
         visible: (e) => deps.canUseApp(caller, e.appId === '' ? '*' : e.appId),
+        // An admin of some apps sees only their events: read just those (issue 11 §4).
+        ...(caller.apps.has('*') ? {} : { apps: [...caller.apps] }),
       });
       return { events: events.map(toProtoAuditEvent) };
     }),

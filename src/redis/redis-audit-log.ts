@@ -24,14 +24,32 @@ export class RedisAuditLog implements AuditLog {
     private readonly clients: readonly Redis[],
     private readonly keys: RedisKeys,
     private readonly maxEvents: number,
+    /**
+     * Apps that get a per-app index stream. Only configured ones: an app id in a refused
+     * request is the caller's choice and must not create keys.
+     */
+    private readonly isConfigured: (appId: string) => boolean = () => false,
   ) {}
 
   async append(event: AuditEvent): Promise<void> {
     const fields = Object.entries(event).flatMap(([k, v]) => [k, String(v)]);
+    const indexed = event.appId !== '' && this.isConfigured(event.appId);
+    const max = String(this.maxEvents);
     const results = await Promise.allSettled(
-      this.clients.map((c) =>
-        c.xadd(this.keys.audit(), 'MAXLEN', String(this.maxEvents), '*', ...fields),
-      ),
+      this.clients.map((c) => {
+        if (!indexed) return c.xadd(this.keys.audit(), 'MAXLEN', max, '*', ...fields);
+        // The trail and the app's index in one round trip (a pipeline, not a transaction:
+        // the index is an optimisation of reads, the trail is the record).
+        return c
+          .pipeline()
+          .xadd(this.keys.audit(), 'MAXLEN', max, '*', ...fields)
+          .xadd(this.keys.appAudit(event.appId), 'MAXLEN', max, '*', ...fields)
+          .exec()
+          .then((replies) => {
+            const failed = replies?.find(([err]) => err)?.[0];
+            if (failed) throw failed;
+          });
+      }),
     );
     if (!results.some((r) => r.status === 'fulfilled')) {
       throw new StoreUnavailableError('append audit event', {
@@ -51,12 +69,28 @@ export class RedisAuditLog implements AuditLog {
       .slice(0, query.limit);
   }
 
-  /** Newest first from one node, paging back until `limit` matches or the stream's start. */
+  /**
+   * One node's newest matches. A query about one app, or from an admin of a few apps, reads
+   * those apps' index streams (at most `limit` entries each), never the whole trail.
+   */
   async #listOne(client: Redis, query: AuditQuery): Promise<AuditEvent[]> {
+    const apps = query.appId !== undefined ? [query.appId] : query.apps;
+    // An app without an index (not configured here) may still have events in the trail.
+    if (apps === undefined || !apps.every((a) => this.isConfigured(a))) {
+      return this.#scan(client, this.keys.audit(), query);
+    }
+    const perApp = await Promise.all(
+      apps.map((a) => this.#scan(client, this.keys.appAudit(a), query)),
+    );
+    return perApp.flat();
+  }
+
+  /** Newest first from one stream, paging back until `limit` matches or the stream's start. */
+  async #scan(client: Redis, stream: string, query: AuditQuery): Promise<AuditEvent[]> {
     const out: AuditEvent[] = [];
     let end = '+';
     for (;;) {
-      const page = await client.xrevrange(this.keys.audit(), end, '-', 'COUNT', PAGE);
+      const page = await client.xrevrange(stream, end, '-', 'COUNT', PAGE);
       for (const [, fields] of page) {
         const event = parse(fields);
         if (event && matches(event, query)) out.push(event);

@@ -61,7 +61,10 @@ export async function createRedisBackend(
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
-  const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents);
+  const configured = new Set(config.apps.map((a) => a.appId));
+  const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents, (appId) =>
+    configured.has(appId),
+  );
   const forceBudget = new RedisForceBudget(clients, keys, config.refresh, clock);
   return { kind: 'redis', store, locks, lease, sessions, audit, forceBudget };
 }

@@ -47,6 +47,11 @@ export class RedisKeys {
     return `${this.prefix}leader`;
   }
 
+  /** One app's audit events (a capped index of the trail, for app-scoped queries). */
+  appAudit(appId: string): string {
+    return `${this.prefix}{app:${appId}}:audit`;
+  }
+
   /** The capped audit stream (ForceRefresh and admin calls). */
   audit(): string {
     return `${this.prefix}audit`;

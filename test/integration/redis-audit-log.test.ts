@@ -46,9 +46,22 @@ function event(appId: string, reason = ''): AuditEvent {
   };
 }
 
+/** The apps a test deployment configures: they get per-app index streams. */
+const CONFIGURED = new Set(['wxa', 'wxb', 'wxrare', 'wxnoisy', 'wxmine']);
+
 function logWith(max: number): { log: RedisAuditLog; keys: RedisKeys } {
   const keys = new RedisKeys(`audit-${randomUUID().slice(0, 8)}:`);
-  return { log: new RedisAuditLog(clients, keys, max), keys };
+  return { log: new RedisAuditLog(clients, keys, max, (a) => CONFIGURED.has(a)), keys };
+}
+
+/** XREVRANGE calls served by every node since `reset` (INFO commandstats). */
+async function xrevrangeCalls(): Promise<number> {
+  let total = 0;
+  for (const c of clients) {
+    const info = await c.info('commandstats');
+    total += Number(/cmdstat_xrevrange:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  }
+  return total;
 }
 
 describe('RedisAuditLog', () => {
@@ -67,6 +80,28 @@ describe('RedisAuditLog', () => {
     const listed = await log.list({ limit: 1_000 });
     expect(listed).toHaveLength(100);
     expect(listed[0]!.at).toBeGreaterThan(listed[99]!.at);
+  });
+
+  it("a scoped admin's query reads its apps' index streams, not the whole trail (issue 11 §4)", async () => {
+    const { log, keys } = logWith(10_000);
+    const mine = [event('wxmine', 'a'), event('wxmine', 'b')];
+    await log.append(mine[0]!);
+    for (let i = 0; i < 3_000; i++) await log.append(event('wxnoisy'));
+    await log.append(mine[1]!);
+    await log.append(event('wx-not-configured', 'refused elsewhere'));
+    for (const c of clients) {
+      expect(await c.xlen(keys.appAudit('wxmine'))).toBe(2);
+      expect(await c.exists(keys.appAudit('wx-not-configured'))).toBe(0); // no key for it
+    }
+    const before = await xrevrangeCalls();
+    const listed = await log.list({
+      limit: 100,
+      apps: ['wxmine'],
+      visible: (e) => e.appId === 'wxmine',
+    });
+    expect(listed).toEqual([...mine].reverse());
+    // One page of the app's index per node; the whole trail would be 7 pages per node.
+    expect((await xrevrangeCalls()) - before).toBe(clients.length);
   });
 
   it('filters by app across pages (matching events older than the first page are found)', async () => {
