@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  errcodeLabel,
   classifyErrcode,
   isConfigError,
   isQuotaExhausted,
@@ -45,6 +46,25 @@ describe('classifyErrcode', () => {
   it.each(ERRCODES)('%i → %s (%s)', (errcode, kind) => {
     expect(classifyErrcode(errcode)).toBe(kind);
     expect(new WeChatError('token', errcode, 'x').kind).toBe(kind);
+  });
+});
+
+describe('errcodeLabel (metric labels: bounded whatever WeChat sends)', () => {
+  it.each([
+    [40001, '40001'],
+    [45009, '45009'],
+    [40163, '40163'],
+    [-1, '-1'],
+    [null, 'none'],
+    [99999, 'other'],
+    [123456789, 'other'],
+  ])('%s → %s', (errcode, label) => {
+    expect(errcodeLabel(errcode)).toBe(label);
+  });
+
+  it('10,000 distinct unknown errcodes make one label', () => {
+    const labels = new Set(Array.from({ length: 10_000 }, (_, i) => errcodeLabel(700_000 + i)));
+    expect([...labels]).toEqual(['other']);
   });
 });
 
