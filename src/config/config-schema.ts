@@ -31,7 +31,9 @@ export const LOG_LEVEL_ENV = 'WXTOKEN_LOG_LEVEL';
 export const CONFIG_DEFAULTS = Object.freeze({
   grpcListen: '0.0.0.0:50051',
   grpcMaxRequestBytes: 64 * 1024,
-  grpcMaxConcurrentStreams: 100,
+  // A busy business server multiplexes hundreds of calls on one channel (a 200-call ForceRefresh
+  // herd, GetToken bursts): 1,000 keeps them flowing while bounding one connection.
+  grpcMaxConcurrentStreams: 1000,
   grpcIdleTimeoutMs: 300_000,
   grpcMaxConnectionAgeMs: 1_800_000,
   grpcMaxConnectionAgeGraceMs: 30_000,

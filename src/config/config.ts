@@ -62,7 +62,7 @@ export interface Config {
     readonly listen: string;
     /** Largest accepted request, bytes. Default 64 KiB: requests are tiny. */
     readonly maxRequestBytes: number;
-    /** HTTP/2 streams (calls) open at once on one connection. Default 100. */
+    /** HTTP/2 streams (calls) open at once on one connection. Default 1000. */
     readonly maxConcurrentStreams: number;
     /** A connection with no call for this long is closed. Default 300000 (5 min). */
     readonly idleTimeoutMs: number;

@@ -8,7 +8,7 @@ import {
 import { fingerprint } from '../shared/secret.js';
 import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
-import type { TokenStore } from '../token/token-store.js';
+import type { CheckState, TokenStore } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
@@ -24,6 +24,12 @@ const MAX_ROUNDS = 8;
 export interface ForceRefreshResult {
   readonly token: TokenRecord;
   readonly refreshed: boolean;
+}
+
+/** Reports of one token that share a check and a fetch, with each one's arrival mark. */
+interface Flight {
+  readonly marks: Promise<number>[];
+  result: Promise<ForceRefreshResult>;
 }
 
 export interface ForceRefresherDeps {
@@ -48,7 +54,8 @@ export interface ForceRefresherDeps {
  * - an empty stale token is an operator's explicit refresh: no check, audited in the log.
  */
 export class ForceRefresher {
-  readonly #pending = new Map<string, Promise<ForceRefreshResult>>();
+  /** Flights still taking reports, by app and token fingerprint. */
+  readonly #open = new Map<string, Flight>();
 
   constructor(private readonly deps: ForceRefresherDeps) {}
 
@@ -63,21 +70,27 @@ export class ForceRefresher {
     if (current && isLive(current, now) && current.accessToken !== staleToken) {
       return { token: current, refreshed: false };
     }
-    // The report's arrival mark: how many checks of this token were sent before it arrived
-    // (cluster-wide). Only a check numbered above it may answer it.
+    // Reports of one token join one open flight synchronously (keyed by a fingerprint, so
+    // the map never holds caller-supplied tokens verbatim). Each brings its arrival mark: how
+    // many checks of the token were sent, cluster-wide, before it arrived.
     const fp = fingerprint(staleToken);
-    const arrival = await this.#checksSent(app.appId, fp);
-    // Reports with the same mark share one flight. Keyed by a fingerprint so the map never
-    // holds caller-supplied tokens verbatim.
-    const key = `${app.appId}\0${fp}\0${arrival}`;
-    let pending = this.#pending.get(key);
-    if (!pending) {
-      pending = this.#checkAndRefresh(app, staleToken, fp, arrival, current).finally(() =>
-        this.#pending.delete(key),
-      );
-      this.#pending.set(key, pending);
+    const key = `${app.appId}\0${fp}`;
+    const mark = this.#checksSent(app.appId, fp);
+    const open = this.#open.get(key);
+    if (open) {
+      open.marks.push(mark);
+      return open.result;
     }
-    return pending;
+    const flight: Flight = { marks: [mark], result: Promise.resolve(undefined as never) };
+    this.#open.set(key, flight);
+    // The flight closes before it decides anything: later reports start the next one.
+    const close = (): void => {
+      if (this.#open.get(key) === flight) this.#open.delete(key);
+    };
+    flight.result = this.#checkAndRefresh(app, staleToken, fp, flight, close, current).finally(
+      close,
+    );
+    return flight.result;
   }
 
   async #checksSent(appId: string, fp: string): Promise<number> {
@@ -93,22 +106,29 @@ export class ForceRefresher {
     app: AppConfig,
     staleToken: string,
     fp: string,
-    arrival: number,
+    flight: Flight,
+    close: () => void,
     current: TokenRecord | undefined,
   ): Promise<ForceRefreshResult> {
     const live = current !== undefined && isLive(current, this.deps.clock.now());
     const { store } = this.deps;
-    const fresh = (state: { latest?: { seq: number; valid: boolean } }): boolean =>
-      state.latest !== undefined && state.latest.seq > arrival && state.latest.valid;
+    /** The latest arrival among the flight's reports: a verdict must be newer than all. */
+    const arrival = async (): Promise<number> => {
+      close();
+      return Math.max(...(await Promise.all(flight.marks)));
+    };
+    const fresh = (state: CheckState, after: number): boolean =>
+      state.latest !== undefined && state.latest.seq > after && state.latest.valid;
     for (let round = 1; ; round++) {
-      // Set when this report's own precheck or wait decided to keep the token.
+      // Set when this flight's own precheck or wait decided to keep the token.
       let keptFresh = false;
       // Under the app's refresh lock (cluster-wide), after the store re-read, so checks of one
-      // token run one at a time: a verdict sent after this report arrived answers it; else this
-      // report sends the next check, and its verdict answers every report that came before.
+      // token run one at a time: a verdict sent after every report of the flight arrived
+      // answers them; else the flight sends the next check, which answers all of them.
       const precheck = async (): Promise<'keep' | 'fetch'> => {
         if (live) {
-          keptFresh = fresh(await store.checkState(app.appId, fp));
+          const after = await arrival();
+          keptFresh = fresh(await store.checkState(app.appId, fp), after);
           if (keptFresh) return 'keep';
           const seq = await store.beginCheck(app.appId, fp);
           const valid = await this.#stillValid(app.appId, staleToken);
@@ -121,14 +141,14 @@ export class ForceRefresher {
         await this.#guard(app);
         return 'fetch';
       };
-      // While another replica holds the lock: its verdict answers this report if it is fresh.
+      // While another replica holds the lock: its verdict answers the flight if it is fresh.
       const keptElsewhere = async (): Promise<boolean> =>
-        (keptFresh = fresh(await store.checkState(app.appId, fp)));
+        (keptFresh = fresh(await store.checkState(app.appId, fp), await arrival()));
       const result = await this.#fetch(app, current, false, { precheck, keptElsewhere });
       if (result.outcome === 'kept') {
-        // Joined a refresh already under way: its verdict answers this report only if its
-        // check was sent after the report arrived; if not, run again (the next check).
-        keptFresh ||= fresh(await store.checkState(app.appId, fp));
+        // Joined a refresh already under way: its verdict answers this flight only if its
+        // check was sent after every report arrived; if not, run again (the next check).
+        keptFresh ||= fresh(await store.checkState(app.appId, fp), await arrival());
         if (keptFresh) return { token: result.token, refreshed: false };
         if (round < MAX_ROUNDS) continue;
         throw new StoreUnavailableError(`force refresh ${app.appId}: checks kept overlapping`);

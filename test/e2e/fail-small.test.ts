@@ -111,7 +111,7 @@ describe('one app without a token is an app state, not an outage (design: standa
 
   it('2,000 open health Watch streams: memory figure (issue 11 §3)', async () => {
     const pid = server.proc.pid!;
-    // 20 connections of 100 streams: grpc.maxConcurrentStreams (default 100) caps one connection.
+    // 20 connections of 100 streams each, as 20 watching clients would open them.
     const clients = Array.from({ length: 20 }, () => new HealthClient(server.addr));
     const before = rssBytes(pid);
     const watchers = clients.flatMap((c) => Array.from({ length: 100 }, () => c.watch('')));

@@ -192,7 +192,7 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
     expect((await getToken(client, HERD)).access_token).toBe(fresh);
   });
 
-  it('invariant 6: the same herd with a token WeChat still accepts costs one check and no fetch', async () => {
+  it('invariant 6: the same herd with a token WeChat still accepts costs at most two checks and no fetch', async () => {
     await new Promise((r) => setTimeout(r, 1100)); // past forceMinIntervalMs of the previous test
     const current = (await getToken(client, HERD)).access_token;
     const before = await control.counters(HERD);
@@ -202,7 +202,10 @@ describe('wxtoken serve against wxtoken sim, over real sockets', () => {
       ),
     );
     const after = await control.counters(HERD);
-    expect(after.checkCalls - before.checkCalls).toBe(1);
+    // Reports that arrive while the first check is in flight wait for a second one (a verdict
+    // answers only reports that arrived before its check was sent).
+    expect(after.checkCalls - before.checkCalls).toBeGreaterThanOrEqual(1);
+    expect(after.checkCalls - before.checkCalls).toBeLessThanOrEqual(2);
     expect(after.tokenCalls - before.tokenCalls).toBe(0);
     for (const r of replies) {
       expect(r.refreshed).toBe(false);

@@ -38,14 +38,12 @@ async function replicas(
   const clock = new FakeClock();
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const clients = nodes
-        .slice(0, nodeCount)
-        .map((node, j) =>
-          createRedisClient(node.url, {
-            commandTimeoutMs: 500,
-            connectionName: `budget-${i}-${j}`,
-          }),
-        );
+      const clients = nodes.slice(0, nodeCount).map((node, j) =>
+        createRedisClient(node.url, {
+          commandTimeoutMs: 500,
+          connectionName: `budget-${i}-${j}`,
+        }),
+      );
       clientsOf.push(clients);
       await Promise.all(clients.map((c) => waitReady(c, 3_000)));
       return new RedisForceBudget(clients, keys, limits, clock);

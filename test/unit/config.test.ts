@@ -530,7 +530,7 @@ describe('parseConfig: defaults and accepted values', () => {
       grpc: {
         listen: '0.0.0.0:50051',
         maxRequestBytes: 65536,
-        maxConcurrentStreams: 100,
+        maxConcurrentStreams: 1000,
         idleTimeoutMs: 300_000,
         maxConnectionAgeMs: 1_800_000,
         maxConnectionAgeGraceMs: 30_000,
