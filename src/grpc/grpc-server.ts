@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { Config } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../token/token-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
@@ -29,15 +30,7 @@ export const LIVENESS_SERVICE_NAME = 'liveness';
 export const appHealthName = (appId: string): string => `${TOKEN_SERVICE_NAME}/${appId}`;
 
 /** Connection and stream bounds (config `grpc.*`): what one peer can hold open. */
-export interface ConnectionLimits {
-  readonly maxConcurrentStreams: number;
-  readonly idleTimeoutMs: number;
-  readonly maxConnectionAgeMs: number;
-  readonly maxConnectionAgeGraceMs: number;
-  readonly keepaliveTimeMs: number;
-  readonly keepaliveTimeoutMs: number;
-  readonly maxWatchStreamsPerCaller: number;
-}
+export type ConnectionLimits = Omit<Config['grpc'], 'listen' | 'maxRequestBytes'>;
 
 export interface GrpcServerOptions {
   readonly listen: string;
