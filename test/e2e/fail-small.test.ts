@@ -101,10 +101,11 @@ describe('one app without a token is an app state, not an outage (design: standa
   it('health Watch sends a message only when the status changes (issue 11 §3)', async () => {
     await until('readiness', async () => (await health.check('')) === 'SERVING');
     const watchers = [health.watch(''), health.watch(PER_APP(GOOD)), health.watch(PER_APP(BAD))];
-    await sleep(10_000);
+    // The readiness timer runs every second: three ticks pass in this window.
+    await sleep(3_500);
     for (const w of watchers) w.cancel();
     const counts = watchers.map((w) => w.messages.length);
-    console.log('[fail-small] health Watch messages per watcher in 10 s:', counts.join(', '));
+    console.log('[fail-small] health Watch messages per watcher in 3.5 s:', counts.join(', '));
     // The first message is the current status; nothing changed afterwards.
     expect(counts).toEqual([1, 1, 1]);
   });
@@ -120,11 +121,11 @@ describe('one app without a token is an app state, not an outage (design: standa
       () => watchers.every((w) => w.messages.length >= 1),
       30_000,
     );
-    await sleep(10_000);
+    await sleep(3_500);
     const after = rssBytes(pid);
     const messages = watchers.reduce((n, w) => n + w.messages.length, 0);
     console.log(
-      `[fail-small] 2000 health Watch streams: RSS +${((after - before) / 2 ** 20).toFixed(1)} MB after 10 s, ${messages} messages sent`,
+      `[fail-small] 2000 health Watch streams: RSS +${((after - before) / 2 ** 20).toFixed(1)} MB after 3.5 s, ${messages} messages sent`,
     );
     for (const w of watchers) w.cancel();
     for (const c of clients) c.close();
