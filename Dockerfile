@@ -21,8 +21,9 @@ COPY proto ./proto
 USER node
 EXPOSE 50051 9464
 # Readiness of this replica (service ""). With `tls:` in the config, give the container
-# WXTOKEN_TLS=1 and WXTOKEN_TLS_CA (plus WXTOKEN_TLS_CERT / WXTOKEN_TLS_CERT_KEY under mutual TLS):
-# the check reads them, so the same line works for plaintext, TLS and mTLS.
+# WXTOKEN_TLS=1 and WXTOKEN_TLS_CA (plus WXTOKEN_TLS_CERT / WXTOKEN_TLS_CERT_KEY under mutual TLS,
+# and WXTOKEN_TLS_SERVER_NAME when the certificate does not name 127.0.0.1): the check reads them,
+# so the same line works for plaintext, TLS and mTLS (test/e2e/cli-diagnosis.test.ts runs it).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "bin/wxtoken.js", "health", "--addr", "127.0.0.1:50051"]
 ENTRYPOINT ["node", "bin/wxtoken.js"]
 CMD ["serve", "--config", "/etc/wxtoken/wxtoken.yaml"]

@@ -7,6 +7,8 @@ export interface Connection {
   readonly addr: string;
   /** The bearer key, if any (from --key-file, WXTOKEN_KEY_FILE, --key or WXTOKEN_KEY). */
   readonly key?: string;
+  /** Whether the channel speaks TLS (for error messages: what to check). */
+  readonly tls: boolean;
   readonly credentials: grpc.ChannelCredentials;
   readonly options: grpc.ChannelOptions;
 }
@@ -68,7 +70,7 @@ export function resolveConnection(
   const options: grpc.ChannelOptions = serverName
     ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName }
     : {};
-  return { addr: flags.addr, ...(key ? { key } : {}), credentials, options };
+  return { addr: flags.addr, ...(key ? { key } : {}), tls, credentials, options };
 }
 
 function read(file: string, flag: string): string {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { service as healthService } from 'grpc-health-check';
 import { addConnectionOptions, resolveConnection, type ConnectionFlags } from './connection.js';
+import { explainUnreachable, transportText } from './unreachable.js';
 
 /** grpc.health.v1 HealthCheckResponse.ServingStatus, as proto-loader gives it (enum names). */
 type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -30,7 +31,11 @@ export async function checkHealth(
   addr: string,
   service: string,
   timeoutMs: number,
-  channel: { credentials?: grpc.ChannelCredentials; options?: grpc.ChannelOptions } = {},
+  channel: {
+    credentials?: grpc.ChannelCredentials;
+    options?: grpc.ChannelOptions;
+    tls?: boolean;
+  } = {},
 ): Promise<HealthResult> {
   const client = new HealthClient(
     addr,
@@ -57,11 +62,13 @@ export async function checkHealth(
         error: `the health service at ${addr} does not know service "${service}"`,
       };
     }
-    const why =
+    const error =
       e.code === grpc.status.DEADLINE_EXCEEDED
-        ? `no answer within ${timeoutMs} ms`
-        : `${grpc.status[e.code] ?? e.code}: ${(e.details || e.message).replace(/\.?\s*Resolution note:\s*$/, '')}`;
-    return { status: 'UNREACHABLE', service, error: `cannot reach wxtoken at ${addr}: ${why}` };
+        ? `cannot reach wxtoken at ${addr}: no answer within ${timeoutMs} ms`
+        : e.code === grpc.status.UNAVAILABLE
+          ? explainUnreachable(e.details || e.message, addr, channel.tls ?? false)
+          : `cannot reach wxtoken at ${addr}: ${grpc.status[e.code] ?? e.code}: ${transportText(e.details || e.message)}`;
+    return { status: 'UNREACHABLE', service, error };
   } finally {
     client.close();
   }

@@ -4,7 +4,13 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
 import { forceRefresh, getToken, listApps, listAuditEvents, tokenClient } from './grpc-client.js';
 import { registerHealthCommand } from './health-command.js';
-import { addConnectionOptions, resolveConnection, type ConnectionFlags } from './connection.js';
+import {
+  addConnectionOptions,
+  resolveConnection,
+  type Connection,
+  type ConnectionFlags,
+} from './connection.js';
+import { explainUnreachable, transportText } from './unreachable.js';
 
 const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
 
@@ -18,11 +24,11 @@ function fmtIn(ms: number | undefined): string {
   return s >= 0 ? `in ${s}s` : `${-s}s ago`;
 }
 
-function fail(err: unknown, json: boolean, addr: string): never {
+function fail(err: unknown, json: boolean, c: Connection): never {
   const e = err as grpc.ServiceError;
   const wechat = e.metadata?.get?.('wechat-errcode')?.[0];
   const code = typeof e.code === 'number' ? (grpcStatus[e.code] ?? String(e.code)) : 'UNKNOWN';
-  const details = explain(e, addr);
+  const details = explain(e, c);
   if (json) {
     console.log(JSON.stringify({ error: { code, details, wechatErrcode: wechat ?? null } }));
   } else {
@@ -31,11 +37,14 @@ function fail(err: unknown, json: boolean, addr: string): never {
   process.exit(1);
 }
 
-/** A TokenService client for the command's connection flags; a bad flag ends the command (exit 2). */
-function clientFor(o: ConnectionFlags & { json?: boolean }): ReturnType<typeof tokenClient> {
+/**
+ * A TokenService client for the command's connection flags, and the connection (for error
+ * messages); a bad flag ends the command (exit 2).
+ */
+function clientFor(o: ConnectionFlags): [ReturnType<typeof tokenClient>, Connection] {
   try {
     const c = resolveConnection(o);
-    return tokenClient(c.addr, c.key, c);
+    return [tokenClient(c.addr, c.key, c), c];
   } catch (err) {
     console.error(`error: ${(err as Error).message}`);
     process.exit(2);
@@ -43,13 +52,14 @@ function clientFor(o: ConnectionFlags & { json?: boolean }): ReturnType<typeof t
 }
 
 /** What the operator should do, instead of grpc-js's transport text. */
-function explain(e: grpc.ServiceError, addr: string): string {
-  const raw = (e.details ?? e.message ?? '').replace(/\s*Resolution note:\s*$/, '');
-  if (e.code === grpcStatus.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(raw)) {
-    return (
-      `cannot reach wxtoken at ${addr}: nothing is listening there. Start it ` +
-      '(wxtoken serve --config FILE) or point --addr (or WXTOKEN_ADDR) at a running replica.'
-    );
+function explain(e: grpc.ServiceError, c: Connection): string {
+  const raw = transportText(e.details ?? e.message ?? '');
+  // A connection that never came up (a server's own UNAVAILABLE, e.g. no live token, has no such text).
+  if (
+    e.code === grpcStatus.UNAVAILABLE &&
+    /^No connection established|^Name resolution failed/.test(raw)
+  ) {
+    return explainUnreachable(raw, c.addr, c.tls);
   }
   if (e.code === grpcStatus.UNAUTHENTICATED && /missing credentials/.test(raw)) {
     return `${raw}: pass the caller key with --key-file FILE (or WXTOKEN_KEY_FILE), --key KEY or the WXTOKEN_KEY environment variable`;
@@ -64,7 +74,7 @@ export function registerOncallCommands(program: Command): void {
     .argument('<app>', 'AppID')
     .option('--json', 'machine-readable output')
     .action(async (app: string, o: { addr: string; key?: string; json?: boolean }) => {
-      const client = clientFor(o);
+      const [client, connection] = clientFor(o);
       try {
         const t = await getToken(client, app);
         const expiresAt = tsToMs(t.expires_at);
@@ -82,7 +92,7 @@ export function registerOncallCommands(program: Command): void {
           console.error(`expires ${fmtIn(expiresAt)} (generation ${t.generation})`);
         }
       } catch (err) {
-        fail(err, Boolean(o.json), o.addr);
+        fail(err, Boolean(o.json), connection);
       } finally {
         client.close();
       }
@@ -99,7 +109,7 @@ export function registerOncallCommands(program: Command): void {
         app: string,
         o: { addr: string; key?: string; reason: string; stale?: string; json?: boolean },
       ) => {
-        const client = clientFor(o);
+        const [client, connection] = clientFor(o);
         try {
           const r = await forceRefresh(client, {
             app_id: app,
@@ -121,7 +131,7 @@ export function registerOncallCommands(program: Command): void {
               `${app}: ${r.refreshed ? 'refreshed' : 'not refreshed (token unchanged)'}, generation ${r.token?.generation}, expires ${fmtIn(expiresAt)}`,
             );
         } catch (err) {
-          fail(err, Boolean(o.json), o.addr);
+          fail(err, Boolean(o.json), connection);
         } finally {
           client.close();
         }
@@ -132,7 +142,7 @@ export function registerOncallCommands(program: Command): void {
     .description('show every app: mode, state, generation, expiry, last refresh, last error')
     .option('--json', 'machine-readable output')
     .action(async (o: ConnectionFlags & { json?: boolean }) => {
-      const client = clientFor(o);
+      const [client, connection] = clientFor(o);
       try {
         const r = await listApps(client);
         const rows = r.apps.map((a) => ({
@@ -166,7 +176,7 @@ export function registerOncallCommands(program: Command): void {
           );
         }
       } catch (err) {
-        fail(err, Boolean(o.json), o.addr);
+        fail(err, Boolean(o.json), connection);
       } finally {
         client.close();
       }
@@ -186,7 +196,7 @@ export function registerOncallCommands(program: Command): void {
           );
           process.exit(2);
         }
-        const client = clientFor(o);
+        const [client, connection] = clientFor(o);
         try {
           const r = await listAuditEvents(client, { app_id: o.app ?? '', limit });
           const rows = r.events.map((e) => ({
@@ -203,7 +213,7 @@ export function registerOncallCommands(program: Command): void {
           else if (rows.length === 0) console.log('no audit events');
           else console.table(rows);
         } catch (err) {
-          fail(err, Boolean(o.json), o.addr);
+          fail(err, Boolean(o.json), connection);
         } finally {
           client.close();
         }

@@ -159,7 +159,9 @@ describe('wxtoken health', () => {
     expect(plain.code).toBe(1);
     expect(plain.stdout).toBe('');
     expect(plain.stderr).toMatch(
-      new RegExp(`^error: cannot reach wxtoken at ${addr}: UNAVAILABLE: .*ECONNREFUSED`),
+      new RegExp(
+        `^error: cannot reach wxtoken at ${addr}: nothing is listening there\\. Start it .* or point --addr`,
+      ),
     );
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'UNREACHABLE', service: '' });

@@ -22,8 +22,11 @@ export interface TestCa {
   readonly dir: string;
   readonly caFile: string;
   readonly ca: Buffer;
-  /** A server certificate: SAN IP:127.0.0.1, DNS:localhost; written to `name`.crt/.key. */
-  issueServer(name: string): IssuedCert;
+  /**
+   * A server certificate written to `name`.crt/.key; SAN IP:127.0.0.1, DNS:localhost unless
+   * `subjectAltName` says otherwise (e.g. `DNS:wxtoken.internal`, a name the dialled IP is not).
+   */
+  issueServer(name: string, subjectAltName?: string): IssuedCert;
   /** A client certificate with subject CN=`commonName`. */
   issueClient(commonName: string): IssuedCert;
 }
@@ -130,7 +133,7 @@ export function createTestCa(): TestCa {
     dir,
     caFile,
     ca: readFileSync(caFile),
-    issueServer: (name) =>
+    issueServer: (name, subjectAltName = 'IP:127.0.0.1,DNS:localhost') =>
       issue(
         name,
         '/CN=localhost',
@@ -138,7 +141,7 @@ export function createTestCa(): TestCa {
           'basicConstraints=critical,CA:FALSE',
           'keyUsage=critical,digitalSignature,keyEncipherment',
           'extendedKeyUsage=serverAuth',
-          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+          `subjectAltName=${subjectAltName}`,
           '',
         ].join('\n'),
       ),
