@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-io.js';
 import type { SimBackend } from './sim-backend.js';
 import { SimInputError, SimUnknownAppError, SimUnknownUserError } from './sim-errors.js';
+import { SIM_FAULT_ENDPOINTS, SIM_FAULT_KINDS } from './sim-schemas.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
 /** Prefix of the control API; nothing under it exists on the real WeChat. */
@@ -43,30 +44,123 @@ export async function handleControlRequest(
   }
 }
 
+/** What a control route's handler gets: the request, the backend and the path's parameters. */
+interface RouteContext {
+  readonly req: IncomingMessage;
+  readonly url: URL;
+  readonly backend: SimBackend;
+  readonly appId: string;
+  readonly openid: string;
+}
+
+interface ControlRoute {
+  /** `METHOD path` under the prefix, with `:appId` / `:openid` placeholders. */
+  readonly route: string;
+  /** One line for the index. */
+  readonly what: string;
+  readonly handle: (c: RouteContext) => Answer | Promise<Answer>;
+}
+
 /**
- * The control routes, as `GET /__sim/` lists them (the dev banner points there). Every `case`
- * below has its line here; test/sim/control-api.http.test.ts calls each one listed.
+ * Every control route. Requests are dispatched from this table and `GET /__sim/` (the dev
+ * banner's link) lists it, so a route added here is served and listed at once, never one
+ * without the other.
  */
-export const CONTROL_ROUTES: readonly { readonly route: string; readonly what: string }[] = [
-  { route: 'GET health', what: 'liveness of the simulator' },
-  { route: 'POST reset', what: 'forget every app, token, user, fault and call' },
-  { route: 'POST apps', what: 'configure an app: {appId, secret, expiresInSeconds, ...}' },
-  { route: 'GET apps/:appId/counters', what: "an app's call, token, error and fault counters" },
-  { route: 'POST apps/:appId/faults', what: 'inject a fault: {kind, count, endpoints?}' },
-  { route: 'DELETE apps/:appId/faults', what: "clear an app's pending faults" },
+const CONTROL_ROUTES: readonly ControlRoute[] = [
+  { route: 'GET health', what: 'liveness of the simulator', handle: () => OK },
+  {
+    route: 'POST reset',
+    what: 'forget every app, token, user, fault and call',
+    handle: ({ backend }) => {
+      backend.reset();
+      return OK;
+    },
+  },
+  {
+    route: 'POST apps',
+    what: 'configure an app: {appId, secret, expiresInSeconds, ...}',
+    handle: async ({ backend, req }) => {
+      backend.configureApp(await readJson(req));
+      return OK;
+    },
+  },
+  {
+    route: 'GET apps/:appId/counters',
+    what: "an app's call, token, error and fault counters",
+    handle: ({ backend, appId }) => ({ body: backend.counters(appId) }),
+  },
+  {
+    route: 'POST apps/:appId/faults',
+    what:
+      `inject a fault: {kind, count, endpoints?}; kind: ${SIM_FAULT_KINDS.join(' | ')}; ` +
+      `endpoints: ${SIM_FAULT_ENDPOINTS.join(', ')}`,
+    handle: async ({ backend, req, appId }) => {
+      backend.injectFault(appId, await readJson(req));
+      return OK;
+    },
+  },
+  {
+    route: 'DELETE apps/:appId/faults',
+    what: "clear an app's pending faults",
+    handle: ({ backend, appId }) => {
+      backend.clearFaults(appId);
+      return OK;
+    },
+  },
   {
     route: 'POST apps/:appId/rotate',
     what: 'fetch a token as another system would ({endOverlap})',
+    handle: async ({ backend, req, appId }) => rotate(backend, appId, await readJson(req, {})),
   },
-  { route: 'POST apps/:appId/codes', what: 'a wx.login() code for a user ({user?, unionid?})' },
-  { route: 'GET apps/:appId/users/:openid', what: "a user's openid, unionid and session state" },
+  {
+    route: 'POST apps/:appId/codes',
+    what: 'a wx.login() code for a user ({user?, blocked?, unionid?})',
+    handle: async ({ backend, req, appId }) => ({
+      body: backend.login.issueCode(appId, await readJson(req, {})),
+    }),
+  },
+  {
+    route: 'GET apps/:appId/users/:openid',
+    what: "a user's openid, unionid and session state",
+    handle: ({ backend, appId, openid }) => ({ body: backend.login.user(appId, openid) }),
+  },
   {
     route: 'POST apps/:appId/users/:openid/encrypt',
-    what: 'encrypt open data with the session key',
+    what: 'encrypt open data with the session key ({data})',
+    handle: async ({ backend, req, appId, openid }) => ({
+      body: backend.login.encrypt(appId, openid, await readJson(req)),
+    }),
   },
-  { route: 'POST check', what: 'does WeChat accept this token? {access_token}' },
-  { route: 'GET calls', what: 'the call log (?appId=&since=)' },
+  {
+    route: 'POST check',
+    what: 'does WeChat accept this token? {access_token}',
+    handle: async ({ backend, req }) => ({
+      body: backend.check(accessTokenOf(await readJson(req))),
+    }),
+  },
+  {
+    route: 'GET calls',
+    what: 'the call log (?appId=&since=)',
+    handle: ({ backend, url }) => ({
+      body: { calls: backend.calls(callFilter(url.searchParams)) },
+    }),
+  },
 ];
+
+const INDEX: ControlRoute = {
+  route: 'GET ',
+  what: 'this index',
+  handle: () => ({
+    body: {
+      routes: [INDEX, ...CONTROL_ROUTES].map(({ route: r, what }) => {
+        const [method, path] = r.split(' ') as [string, string];
+        return { method, path: `${CONTROL_PREFIX}${path}`, what };
+      }),
+    },
+  }),
+};
+
+const BY_ROUTE = new Map([INDEX, ...CONTROL_ROUTES].map((r) => [r.route, r]));
 
 async function route(
   req: IncomingMessage,
@@ -74,53 +168,14 @@ async function route(
   backend: SimBackend,
 ): Promise<Answer | undefined> {
   const path = url.pathname.slice(CONTROL_PREFIX.length);
-  const route = path
+  const pattern = path
     .replace(/^apps\/[^/]+\//, 'apps/:appId/')
     .replace(/^apps\/:appId\/users\/[^/]+/, 'apps/:appId/users/:openid');
-  const key = `${req.method ?? 'GET'} ${route}`;
+  const handler = BY_ROUTE.get(`${req.method ?? 'GET'} ${pattern}`);
+  if (!handler) return undefined;
   const appId = decodeURIComponent(/^apps\/([^/]+)\//.exec(path)?.[1] ?? '');
   const openid = decodeURIComponent(/^apps\/[^/]+\/users\/([^/]+)/.exec(path)?.[1] ?? '');
-  switch (key) {
-    case 'GET ':
-      return {
-        body: {
-          routes: CONTROL_ROUTES.map(({ route: r, what }) => {
-            const [method, path] = r.split(' ') as [string, string];
-            return { method, path: `${CONTROL_PREFIX}${path}`, what };
-          }),
-        },
-      };
-    case 'GET health':
-      return OK;
-    case 'POST reset':
-      backend.reset();
-      return OK;
-    case 'POST apps':
-      backend.configureApp(await readJson(req));
-      return OK;
-    case 'GET apps/:appId/counters':
-      return { body: backend.counters(appId) };
-    case 'POST apps/:appId/faults':
-      backend.injectFault(appId, await readJson(req));
-      return OK;
-    case 'DELETE apps/:appId/faults':
-      backend.clearFaults(appId);
-      return OK;
-    case 'POST apps/:appId/rotate':
-      return rotate(backend, appId, await readJson(req, {}));
-    case 'POST apps/:appId/codes':
-      return { body: backend.login.issueCode(appId, await readJson(req, {})) };
-    case 'GET apps/:appId/users/:openid':
-      return { body: backend.login.user(appId, openid) };
-    case 'POST apps/:appId/users/:openid/encrypt':
-      return { body: backend.login.encrypt(appId, openid, await readJson(req)) };
-    case 'POST check':
-      return { body: backend.check(accessTokenOf(await readJson(req))) };
-    case 'GET calls':
-      return { body: { calls: backend.calls(callFilter(url.searchParams)) } };
-    default:
-      return undefined;
-  }
+  return handler.handle({ req, url, backend, appId, openid });
 }
 
 function rotate(backend: SimBackend, appId: string, body: unknown): Answer {

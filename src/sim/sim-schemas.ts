@@ -61,18 +61,24 @@ const endpoint = z.enum([
   'resetusersessionkey',
 ]);
 
+const faultKind = z.enum([
+  'system_error',
+  'minute_quota',
+  'daily_quota',
+  'html',
+  'http_502',
+  'timeout',
+  'malformed',
+  'huge_body',
+  'long_token',
+]);
+
+/** Every fault kind and endpoint the control API accepts (its index lists them). */
+export const SIM_FAULT_KINDS: readonly string[] = faultKind.options;
+export const SIM_FAULT_ENDPOINTS: readonly string[] = endpoint.options;
+
 const faultSchema = z.strictObject({
-  kind: z.enum([
-    'system_error',
-    'minute_quota',
-    'daily_quota',
-    'html',
-    'http_502',
-    'timeout',
-    'malformed',
-    'huge_body',
-    'long_token',
-  ]),
+  kind: faultKind,
   count: z.number().int().positive(),
   endpoints: z.array(endpoint).min(1).optional(),
 }) satisfies z.ZodType<SimFault>;

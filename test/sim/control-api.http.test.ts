@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../support/fake-clock.js';
+import { SIM_FAULT_ENDPOINTS, SIM_FAULT_KINDS } from '../../src/sim/sim-schemas.js';
 import { APP, useSimulator } from './sim-http.js';
 
 const clock = new FakeClock();
@@ -28,6 +29,21 @@ describe('control API /__sim/ (design.md "Simulator")', () => {
       expect(res.text, `${r.method} ${r.path}`).not.toMatch(/no such route/);
       expect(r.what).not.toBe('');
     }
+  });
+
+  it('GET /__sim/ names every fault kind and endpoint the faults route accepts, each one accepted', async () => {
+    const index = (await h.get('/__sim/')).json<{
+      routes: { method: string; path: string; what: string }[];
+    }>();
+    const faults = index.routes.find((r) => r.method === 'POST' && r.path.endsWith('/faults'));
+    for (const kind of SIM_FAULT_KINDS) expect(faults?.what).toContain(kind);
+    for (const endpoint of SIM_FAULT_ENDPOINTS) expect(faults?.what).toContain(endpoint);
+    for (const kind of SIM_FAULT_KINDS) {
+      const res = await h.send('POST', `/__sim/apps/${APP.appId}/faults`, { kind, count: 1 });
+      expect(res.json(), kind).toEqual({ ok: true });
+    }
+    await h.send('DELETE', `/__sim/apps/${APP.appId}/faults`);
+    expect(index.routes[0]).toMatchObject({ method: 'GET', path: '/__sim/' });
   });
 
   it('GET health → {ok:true}', async () => {
