@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCli, startServe } from '../support/processes.js';
+import { runCli, spawnCli, startServe, waitForOutput } from '../support/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string })
@@ -91,5 +93,56 @@ apps:
       ),
     );
     expect(out.trim().split('\n')).toEqual(['false', 'true']);
+  });
+
+  /**
+   * A preload (NODE_OPTIONS=--import) that reports, as the process exits, how many CommonJS files
+   * it loaded and how many of them are pino-pretty's (pino-pretty and its dependencies are
+   * CommonJS, so they land in require.cache whether imported or required).
+   */
+  function moduleProbe(): NodeJS.ProcessEnv {
+    const probe = join(mkdtempSync(join(tmpdir(), 'wxtoken-probe-')), 'probe.mjs');
+    writeFileSync(
+      probe,
+      `import { createRequire } from 'node:module';
+const cache = createRequire(import.meta.url).cache;
+process.on('exit', () => {
+  const files = Object.keys(cache);
+  const pretty = files.filter((f) => f.includes('/node_modules/pino-pretty/')).length;
+  process.stderr.write('module probe: ' + pretty + ' pino-pretty files of ' + files.length + ' CommonJS files\\n');
+});
+`,
+    );
+    return { NODE_OPTIONS: `--import ${probe}` };
+  }
+
+  const probed = (out: string): { pretty: number; files: number } => {
+    const m = /module probe: (\d+) pino-pretty files of (\d+) CommonJS files/.exec(out);
+    if (!m) throw new Error(`no module probe line in:\n${out}`);
+    return { pretty: Number(m[1]), files: Number(m[2]) };
+  };
+
+  it('a real `serve` never loads pino-pretty; `dev` (log.pretty) does, so the probe sees it', async () => {
+    const env = moduleProbe();
+    const server = await startServe(
+      `
+grpc: { listen: "127.0.0.1:0" }
+metrics: { listen: "" }
+wechat: { baseUrl: "http://127.0.0.1:1", timeoutMs: 500 }
+apps:
+  - { appId: wxclibasics00003, mode: classic, secret: s }
+`,
+      env,
+    );
+    expect(await server.stop()).toBe(0);
+    const dev = spawnCli(['dev', '--listen', '127.0.0.1:0'], env);
+    await waitForOutput(dev, /wxtoken dev is running/);
+    expect(await dev.stop()).toBe(0);
+    const [s, d] = [probed(server.output()), probed(dev.output())];
+    console.log(
+      `CommonJS files loaded: serve ${s.files} (pino-pretty ${s.pretty}), dev ${d.files} (pino-pretty ${d.pretty})`,
+    );
+    expect(s.pretty).toBe(0);
+    expect(d.pretty).toBeGreaterThan(0);
   });
 });
