@@ -48,9 +48,17 @@ export function addConnectionOptions(command: Command, defaultAddr: string): Com
 export function resolveConnection(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
+  warn: (message: string) => void = (m) => console.error(m),
 ): Connection {
   const keyFile = flags.keyFile ?? env.WXTOKEN_KEY_FILE;
   const key = keyFile ? read(keyFile, '--key-file').trim() : (flags.key ?? env.WXTOKEN_KEY);
+  if (flags.key !== undefined && !keyFile) {
+    // Still accepted (scripts use it), but the argument list is world-readable (/proc/PID/cmdline).
+    warn(
+      'warning: --key shows in `ps` to every user of this machine: use --key-file FILE or ' +
+        'WXTOKEN_KEY_FILE (or WXTOKEN_KEY)',
+    );
+  }
   const ca = flags.ca ?? env.WXTOKEN_TLS_CA;
   const cert = flags.cert ?? env.WXTOKEN_TLS_CERT;
   const certKey = flags.certKey ?? env.WXTOKEN_TLS_CERT_KEY;

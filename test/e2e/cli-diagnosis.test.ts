@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type IssuedCert, type TestCa } from '../support/certs.js';
@@ -148,8 +150,8 @@ const cases: readonly Case[] = [
 describe('an unreachable server: the CLI names the cause and the flag (invariant 9, issue 11 §5)', () => {
   it.each(cases)('status, get and health: $name', async ({ args, says, name }) => {
     const [status, get, health, healthJson] = await Promise.all([
-      runCli(['status', ...args(), '--key', KEY]),
-      runCli(['get', APP, ...args(), '--key', KEY, '--json']),
+      runCli(['status', ...args()], { WXTOKEN_KEY: KEY }),
+      runCli(['get', APP, ...args(), '--json'], { WXTOKEN_KEY: KEY }),
       runCli(['health', ...args(), '--timeout-ms', '5000']),
       runCli(['health', ...args(), '--timeout-ms', '5000', '--json']),
     ]);
@@ -167,7 +169,7 @@ describe('an unreachable server: the CLI names the cause and the flag (invariant
   });
 
   it('the same flags, put right, get answers (so each case above failed for the reason it names)', async () => {
-    const tlsOk = ['--addr', tls.addr, '--ca', ca.caFile, ...withName, '--key', KEY];
+    const tlsOk = ['--addr', tls.addr, '--ca', ca.caFile, ...withName];
     const mtlsOk = [
       '--addr',
       mtls.addr,
@@ -180,12 +182,30 @@ describe('an unreachable server: the CLI names the cause and the flag (invariant
       oncall.keyFile,
     ];
     const runs = await Promise.all([
-      runCli(['status', '--addr', plain.addr, '--key', KEY, '--json']),
-      runCli(['status', ...tlsOk, '--json']),
+      runCli(['status', '--addr', plain.addr, '--json'], { WXTOKEN_KEY: KEY }),
+      runCli(['status', ...tlsOk, '--json'], { WXTOKEN_KEY: KEY }),
       runCli(['get', APP, ...mtlsOk, '--json']),
       runCli(['health', ...mtlsOk]),
     ]);
     for (const r of runs) expect(r).toMatchObject({ code: 0 });
+  });
+});
+
+describe('the caller key', () => {
+  it('--key works and warns that ps shows it; WXTOKEN_KEY and WXTOKEN_KEY_FILE do not warn', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wxtoken-key-'));
+    writeFileSync(join(dir, 'key'), `${KEY}\n`, { mode: 0o600 });
+    const [flag, env, file] = await Promise.all([
+      runCli(['get', APP, '--addr', plain.addr, '--key', KEY]),
+      runCli(['get', APP, '--addr', plain.addr], { WXTOKEN_KEY: KEY }),
+      runCli(['get', APP, '--addr', plain.addr], { WXTOKEN_KEY_FILE: join(dir, 'key') }),
+    ]);
+    for (const r of [flag, env, file]) expect(r.code).toBe(0);
+    expect(flag.out).toMatch(
+      /warning: --key shows in `ps` to every user of this machine: use --key-file FILE or WXTOKEN_KEY_FILE/,
+    );
+    expect(flag.out).not.toContain(KEY); // the warning never repeats the key
+    for (const r of [env, file]) expect(r.out).not.toMatch(/warning/);
   });
 });
 
