@@ -6,6 +6,7 @@ import { loadConfigFile, parseConfig, resolveConfigPath } from '../config/load-c
 import { startServer } from '../main.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { registerOncallCommands } from './oncall-commands.js';
+import type { Logger } from '../shared/logger.js';
 import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
 
@@ -60,9 +61,17 @@ program
           'terminate TLS in front of wxtoken.',
       );
     }
-    let server;
+    // Signals are handled from the first moment: one that arrives while starting, or right after
+    // "wxtoken serving" is written, waits for the start and then stops cleanly. Installed after
+    // the start, a SIGTERM in between met the default action and killed the process outright.
+    const starting = startServer(config);
+    let log: Logger | undefined;
+    runUntilSignal(
+      async () => (await starting).stop(),
+      (err) => (log ? log.error({ err }, 'shutdown failed') : console.error(err)),
+    );
     try {
-      server = await startServer(config);
+      log = (await starting).log;
     } catch (err) {
       // Files named by the config (TLS) are only read at start: still a config error, exit 2.
       if (err instanceof ConfigError) {
@@ -71,8 +80,6 @@ program
       }
       throw err;
     }
-    const running = server;
-    runUntilSignal(running.stop, (err) => running.log.error({ err }, 'shutdown failed'));
   });
 
 program
@@ -142,7 +149,16 @@ program
       },
       { env: process.env, readFile: () => '', warn: () => undefined },
     );
-    const server = await startServer(config);
+    const starting = startServer(config);
+    // Before the banner, for the reason given in `serve`.
+    runUntilSignal(
+      async () => {
+        await (await starting).stop();
+        await sim.close();
+      },
+      (err) => console.error('wxtoken dev: shutdown failed:', err),
+    );
+    const server = await starting;
     const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
     console.log(`
 wxtoken dev is running.
@@ -160,13 +176,6 @@ Mini-program login (what wx.login() gives the device, then your server exchanges
   curl -s -X POST -H 'content-type: application/json' -d '{}' ${url}/__sim/apps/${demo[0]!.appId}/codes
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}","js_code":"<code from above>"}' ${addr} wxtoken.v1.LoginService/Code2Session
 `);
-    runUntilSignal(
-      async () => {
-        await server.stop();
-        await sim.close();
-      },
-      (err) => server.log.error({ err }, 'shutdown failed'),
-    );
   });
 
 registerOncallCommands(program);
