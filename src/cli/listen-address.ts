@@ -1,16 +1,23 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /** The host of a `host:port` listen address (IPv6 without its brackets). */
 export function listenHost(listen: string): string {
   return listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
 }
 
+/** 127.0.0.0/8 and ::1; BlockList also matches their other spellings (::ffff:127.x, 0:…:1). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
 /**
- * True only for addresses no other machine can reach: an IPv4 literal in 127.0.0.0/8, ::1, or
- * `localhost`. A DNS name that merely starts with "127." (127.evil.example) is not loopback.
+ * True only for addresses no other machine can reach: an IP literal in 127.0.0.0/8 or ::1 (in
+ * any spelling), or `localhost`. A DNS name that merely starts with "127." (127.evil.example)
+ * is not loopback.
  */
 export function isLoopbackListen(listen: string): boolean {
   const host = listenHost(listen);
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }

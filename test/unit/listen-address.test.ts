@@ -14,6 +14,13 @@ describe('isLoopbackListen', () => {
     ['[::]:50051', false],
     ['10.0.0.5:50051', false],
     ['128.0.0.1:50051', false],
+    // The same loopback addresses written otherwise are still loopback.
+    ['[0:0:0:0:0:0:0:1]:50051', true],
+    ['[::ffff:127.0.0.1]:50051', true],
+    ['LocalHost:50051', true],
+    ['[::ffff:10.0.0.1]:50051', false],
+    ['localhost.example:50051', false],
+    ['127.0.0.1.:50051', false],
   ])('%s → %s', (listen, loopback) => {
     expect(isLoopbackListen(listen)).toBe(loopback);
   });
