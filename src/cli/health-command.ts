@@ -87,7 +87,11 @@ function positiveInt(value: string): number {
 export function registerHealthCommand(program: Command, defaultAddr: string): void {
   addConnectionOptions(program.command('health'), defaultAddr)
     .description('check grpc.health.v1 status; exit 0 only when SERVING')
-    .option('--service <name>', 'service to check ("" = the whole server)', '')
+    .option(
+      '--service <name>',
+      'service to check: "" = this replica can serve (readiness), "liveness", or wxtoken.v1.TokenService/APPID for one app',
+      '',
+    )
     .option('--timeout-ms <n>', 'give up after this long', positiveInt, 2000)
     .option('--json', 'machine-readable output')
     .action(async (o: ConnectionFlags & { service: string; timeoutMs: number; json?: boolean }) => {
