@@ -156,7 +156,7 @@ export async function startServer(
     wechat,
     sessions: backend.sessions,
     locks,
-    accessToken: async (appId) => (await service.getToken(appId)).accessToken,
+    accessToken: async (appId) => (await service.getToken(appId)).value,
     onExchange: (appId, result) => metrics.onCode2Session(appId, result),
   });
   sources = {

@@ -9,7 +9,7 @@ import { loadProto } from '../grpc/proto.js';
 const proto = loadProto();
 const reply = toProtoToken({
   appId: 'wxbench000000001',
-  accessToken: '86_' + 'x'.repeat(133),
+  value: '86_' + 'x'.repeat(133),
   expiresAt: Date.now() + 7_200_000,
   fetchedAt: Date.now(),
   generation: 1,

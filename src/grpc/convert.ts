@@ -40,7 +40,7 @@ function freezeToken(t: Token): Token {
 function convertToken(t: TokenRecord): Token {
   return {
     app_id: t.appId,
-    access_token: t.accessToken,
+    access_token: t.value,
     expires_at: toTimestamp(t.expiresAt),
     fetched_at: toTimestamp(t.fetchedAt),
     generation: String(t.generation),

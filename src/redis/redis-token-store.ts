@@ -148,11 +148,8 @@ export class RedisTokenStore implements TokenStore {
 
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
     const context = tokenContext(this.keys, token.appId);
-    const message = JSON.stringify({
-      ...token,
-      accessToken: this.cipher.seal(token.accessToken, context),
-    });
-    const stored = this.cipher.seal(token.accessToken, context);
+    const stored = this.cipher.seal(token.value, context);
+    const message = toMessage(token, stored);
     const ttl = String(
       Math.max(1, token.expiresAt - this.clock.now()) + RECORD_TTL_AFTER_EXPIRY_MS,
     );
@@ -169,7 +166,7 @@ export class RedisTokenStore implements TokenStore {
           this.keys.events(),
           message,
           ttl,
-          fingerprint(token.accessToken),
+          fingerprint(token.value),
           this.#poisoned.get(token.appId) ?? '',
         ),
       ),
@@ -258,38 +255,63 @@ export class RedisTokenStore implements TokenStore {
   }
 
   #onMessage(message: string): void {
-    let token: TokenRecord;
+    let wire: WireMessage;
     try {
-      token = JSON.parse(message) as TokenRecord;
+      wire = JSON.parse(message) as WireMessage;
     } catch {
       return;
     }
-    if (typeof token !== 'object' || token === null || typeof token.appId !== 'string') return;
-    if (typeof token.accessToken !== 'string') return;
+    if (typeof wire !== 'object' || wire === null || typeof wire.appId !== 'string') return;
+    if (typeof wire.accessToken !== 'string') return;
+    let token: TokenRecord;
     // Checked before decryption too, so a message for an unknown app is counted as such.
-    if (!this.trust.isConfigured(token.appId)) {
-      this.trust.onUntrusted(token.appId, 'unknown_app', 'message');
+    if (!this.trust.isConfigured(wire.appId)) {
+      this.trust.onUntrusted(wire.appId, 'unknown_app', 'message');
       return;
     }
     try {
       token = {
-        appId: token.appId,
-        accessToken: this.cipher.open(token.accessToken, tokenContext(this.keys, token.appId)),
-        expiresAt: token.expiresAt,
-        fetchedAt: token.fetchedAt,
-        generation: token.generation,
+        appId: wire.appId,
+        value: this.cipher.open(wire.accessToken, tokenContext(this.keys, wire.appId)),
+        expiresAt: wire.expiresAt,
+        fetchedAt: wire.fetchedAt,
+        generation: wire.generation,
       };
     } catch (err) {
       // Plaintext while encryption is on, moved from another app, tampered: forged. A key id
       // this replica does not have is the operator's to fix: the reconciler's read reports it.
       if (err instanceof AtRestDecryptError && err.reason !== 'unknown_key') {
-        this.trust.onUntrusted(token.appId, 'bad_seal', 'message');
+        this.trust.onUntrusted(wire.appId, 'bad_seal', 'message');
       }
       return;
     }
     if (this.#refused(token, 'message')) return;
     for (const listener of this.#listeners) listener(token);
   }
+}
+
+/**
+ * The pub/sub announcement of a write. Its value field keeps the name `accessToken` whatever
+ * the credential kind: replicas of the previous release read that name during a rolling upgrade.
+ */
+interface WireMessage {
+  readonly appId: string;
+  /** The value, sealed like the stored one. */
+  readonly accessToken: string;
+  readonly expiresAt: number;
+  readonly fetchedAt: number;
+  readonly generation: number;
+}
+
+function toMessage(record: TokenRecord, sealedValue: string): string {
+  const wire: WireMessage = {
+    appId: record.appId,
+    accessToken: sealedValue,
+    expiresAt: record.expiresAt,
+    fetchedAt: record.fetchedAt,
+    generation: record.generation,
+  };
+  return JSON.stringify(wire);
 }
 
 /**
@@ -321,7 +343,7 @@ function parseRecord(
   if (!h.token || !h.generation) return null;
   const current: TokenRecord = {
     appId,
-    accessToken: open(h.token),
+    value: open(h.token),
     expiresAt: Number(h.expires_at),
     fetchedAt: Number(h.fetched_at),
     generation: Number(h.generation),
@@ -337,7 +359,7 @@ function parseRecord(
     current,
     previous: {
       appId,
-      accessToken: previousToken,
+      value: previousToken,
       expiresAt: Number(h.prev_expires_at),
       fetchedAt: Number(h.prev_fetched_at),
       generation: Number(h.prev_generation),

@@ -67,7 +67,7 @@ export class ForceRefresher {
     if (staleToken === '') return this.#operatorRefresh(app, reason);
     const current = this.deps.cache.get(app.appId);
     const now = this.deps.clock.now();
-    if (current && isLive(current, now) && current.accessToken !== staleToken) {
+    if (current && isLive(current, now) && current.value !== staleToken) {
       return { token: current, refreshed: false };
     }
     // Reports of one token join one open flight synchronously (keyed by a fingerprint, so
@@ -156,7 +156,7 @@ export class ForceRefresher {
       if (
         app.mode === 'stable' &&
         result.outcome === 'unchanged' &&
-        result.token.accessToken === staleToken
+        result.token.value === staleToken
       ) {
         // Normal mode handed back the very token WeChat rejected: only force_refresh replaces it.
         await this.#guard(app);

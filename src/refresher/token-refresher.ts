@@ -173,12 +173,12 @@ export class TokenRefresher {
           : await this.deps.wechat.getStableToken(app, options.forceStable ?? false);
       this.deps.status.recordFetch(app.appId, clock.now());
       this.deps.status.recordSuccess(app.appId, clock.now());
-      if (current && fetched.accessToken === current.accessToken) {
+      if (current && fetched.accessToken === current.value) {
         return { token: current, outcome: 'unchanged' };
       }
       const token: TokenRecord = {
         appId: app.appId,
-        accessToken: fetched.accessToken,
+        value: fetched.accessToken,
         expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
         fetchedAt: fetched.sentAt,
         generation: Math.max(storedGen, current?.generation ?? 0) + 1,
@@ -286,14 +286,14 @@ export class TokenRefresher {
       this.deps.status.recordFetch(app.appId, clock.now());
       this.deps.status.recordSuccess(app.appId, clock.now());
       const current = cache.get(app.appId);
-      if (current?.accessToken === fetched.accessToken) {
+      if (current?.value === fetched.accessToken) {
         this.#emit(app.appId, 'fallback', started, 'unchanged', current.generation);
         return;
       }
       const generation = (current?.generation ?? 0) + 1;
       cache.offer({
         appId: app.appId,
-        accessToken: fetched.accessToken,
+        value: fetched.accessToken,
         expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
         fetchedAt: fetched.sentAt,
         generation,

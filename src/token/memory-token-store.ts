@@ -65,7 +65,7 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
       );
     }
     const next: StoredTokens =
-      stored && stored.current.accessToken !== token.accessToken
+      stored && stored.current.value !== token.value
         ? { current: token, previous: stored.current }
         : { current: token, ...(stored?.previous ? { previous: stored.previous } : {}) };
     this.#records.set(token.appId, next);

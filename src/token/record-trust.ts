@@ -60,9 +60,9 @@ export function untrustedReason(
   if (token.expiresAt - token.fetchedAt > MAX_LIFETIME_MS) return 'lifetime_too_long';
   if (token.fetchedAt > now + MAX_FUTURE_SKEW_MS) return 'fetched_in_future';
   if (
-    typeof token.accessToken !== 'string' ||
-    token.accessToken.length > MAX_TOKEN_CHARS ||
-    !TOKEN_VALUE.test(token.accessToken)
+    typeof token.value !== 'string' ||
+    token.value.length > MAX_TOKEN_CHARS ||
+    !TOKEN_VALUE.test(token.value)
   )
     return 'bad_token';
   return null;

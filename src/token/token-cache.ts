@@ -25,7 +25,7 @@ export class TokenCache {
   offer(token: TokenRecord): boolean {
     const cached = this.#current.get(token.appId);
     if (cached && cached.generation >= token.generation) return false;
-    if (cached && cached.accessToken !== token.accessToken) this.#previous.set(token.appId, cached);
+    if (cached && cached.value !== token.value) this.#previous.set(token.appId, cached);
     this.#current.set(token.appId, token);
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
     return true;

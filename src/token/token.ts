@@ -1,13 +1,22 @@
-/** One access_token as wxtoken stores and serves it (design.md "token"). Times in ms since epoch. */
-export interface TokenRecord {
+/**
+ * One credential as wxtoken stores and serves it (design.md "credential"): an app's
+ * access_token, or one of its tickets. Every kind has the same lifetime, fencing and
+ * propagation rules, so the engine handles this one shape. Times in ms since epoch.
+ */
+export interface CredentialRecord {
+  /** The app the credential belongs to; with the credential kind, it names the record. */
   readonly appId: string;
-  readonly accessToken: string;
+  /** The credential itself (the access_token, the ticket): a secret, never logged. */
+  readonly value: string;
   /** sentAt + expires_in: computed from when the request was SENT, so it never overstates life. */
   readonly expiresAt: number;
   readonly fetchedAt: number;
   /** Per-app, strictly increasing with every write: the store's fencing number. */
   readonly generation: number;
 }
+
+/** An access_token's record (design.md "token"). */
+export type TokenRecord = CredentialRecord;
 
 /** Invariant 3: a token is served only strictly before its expires_at. */
 export function isLive(token: TokenRecord | undefined, now: number): token is TokenRecord {

@@ -196,9 +196,7 @@ describe.each([
     wechat.invalidateAll();
     const replies = await Promise.all(
       [a, b].flatMap((r) =>
-        Array.from({ length: HERD }, () =>
-          r.core.service.forceRefresh(APP.appId, first.accessToken, ''),
-        ),
+        Array.from({ length: HERD }, () => r.core.service.forceRefresh(APP.appId, first.value, '')),
       ),
     );
 
@@ -206,7 +204,7 @@ describe.each([
     expect(wechat.tokenCalls).toBe(1);
     const fresh = a.core.cache.get(APP.appId)!;
     expect(fresh.generation).toBe(first.generation + 1);
-    expect(fresh.accessToken).not.toBe(first.accessToken);
+    expect(fresh.value).not.toBe(first.value);
     expect(b.core.cache.get(APP.appId)).toEqual(fresh);
     for (const reply of replies) expect(reply).toEqual({ token: fresh, refreshed: true });
   });
@@ -215,9 +213,7 @@ describe.each([
     const { wechat, a, b, first } = await twoReplicas();
     const replies = await Promise.all(
       [a, b].flatMap((r) =>
-        Array.from({ length: HERD }, () =>
-          r.core.service.forceRefresh(APP.appId, first.accessToken, ''),
-        ),
+        Array.from({ length: HERD }, () => r.core.service.forceRefresh(APP.appId, first.value, '')),
       ),
     );
 

@@ -37,7 +37,7 @@ const rotatedToK2 = (): AtRestCipher =>
 
 function token(generation: number, accessToken = `tok-${generation}-${randomUUID()}`): TokenRecord {
   const now = Date.now();
-  return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
+  return { appId: APP, value: accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
 }
 
 describe('encryption at rest in Redis', () => {
@@ -139,7 +139,7 @@ describe('encryption at rest in Redis', () => {
     expect(everything).toContain('enc:v2:k1:');
     expect(everything).toContain(keys.session(handle));
     expect(everything).toContain(keys.record(APP));
-    for (const secret of [a.accessToken, b.accessToken, sessionKey]) {
+    for (const secret of [a.value, b.value, sessionKey]) {
       expect(everything).not.toContain(secret);
     }
 
@@ -149,7 +149,7 @@ describe('encryption at rest in Redis', () => {
     const session = await r.sessions.getSession(handle);
     expect(session?.sessionKey.reveal()).toBe(sessionKey);
     expect(session?.openid).toBe('openid-1');
-    expect(heard.map((t) => t.accessToken)).toEqual([a.accessToken, b.accessToken]);
+    expect(heard.map((t) => t.value)).toEqual([a.value, b.value]);
   });
 
   it('keeps the previous token when the same token is written under a new generation', async () => {
@@ -211,7 +211,7 @@ describe('encryption at rest in Redis', () => {
     const tokenErr = await withoutK1.store.read(APP).catch((e: unknown) => e);
     expect(tokenErr).toBeInstanceOf(AtRestDecryptError);
     expect((tokenErr as AtRestDecryptError).keyId).toBe('k1');
-    expect((tokenErr as Error).message).not.toContain(a.accessToken);
+    expect((tokenErr as Error).message).not.toContain(a.value);
     const sessionErr = await withoutK1.sessions.getSession(handle).catch((e: unknown) => e);
     expect(sessionErr).toBeInstanceOf(AtRestDecryptError);
     // What a caller sees: FAILED_PRECONDITION naming the key id and the config key to fix.
@@ -221,7 +221,7 @@ describe('encryption at rest in Redis', () => {
       expect(s.code).toBe(status.FAILED_PRECONDITION);
       expect(s.details).toContain('"k1"');
       expect(s.details).toContain('redis.encryption.keys');
-      expect(s.details).not.toContain(a.accessToken);
+      expect(s.details).not.toContain(a.value);
     }
   });
 
@@ -276,7 +276,7 @@ describe('encryption at rest in Redis', () => {
     await r.write(b);
     await r.write({ ...b, generation: 3 });
     const raw = await r.client.hgetall(keys.record(APP));
-    expect(raw.token).toBe(b.accessToken);
+    expect(raw.token).toBe(b.value);
     const stored = await r.store.read(APP);
     expect(stored?.current).toEqual({ ...b, generation: 3 });
     expect(stored?.previous).toEqual(a);

@@ -61,7 +61,7 @@ function config(redis: Record<string, unknown>): Config {
 function token(generation: number): TokenRecord {
   const now = Date.now();
   const accessToken = `tok-${generation}-${randomUUID()}`;
-  return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
+  return { appId: APP, value: accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
 }
 
 const backends: Backend[] = [];
@@ -127,7 +127,7 @@ async function exerciseBackend(cfg: Config): Promise<void> {
 
   // Invariant 5: the token reached the other replica through pub/sub.
   await until('B saw the token by pub/sub', () => seenByB.some((t) => t.generation === 1));
-  expect(seenByB.find((t) => t.generation === 1)?.accessToken).toBe(first.accessToken);
+  expect(seenByB.find((t) => t.generation === 1)?.value).toBe(first.value);
 
   // Invariant 7: one leader lease, extended by its holder, free again once released.
   const lease = await a.lease.tryAcquire(LOCK_TTL_MS);

@@ -47,7 +47,7 @@ function percentile(values: readonly number[], p: number): number {
 
 function token(generation: number, accessToken = `tok-${generation}-${randomUUID()}`): TokenRecord {
   const now = Date.now();
-  return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
+  return { appId: APP, value: accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
 }
 
 describe.each([

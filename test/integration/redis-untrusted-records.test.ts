@@ -17,6 +17,11 @@ import { until } from '../support/until.js';
 const APP = 'wxtrust000000001';
 const APP_B = 'wxtrust000000002';
 
+/** A record as the pub/sub announcement carries it (the value travels as `accessToken`). */
+function wire({ value, ...rest }: TokenRecord): string {
+  return JSON.stringify({ ...rest, accessToken: value });
+}
+
 describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 and 3)', () => {
   let node: RedisNode;
   const closers: (() => Promise<void>)[] = [];
@@ -55,7 +60,13 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
 
   const good = (generation: number, accessToken = `tok_${randomUUID()}`): TokenRecord => {
     const now = Date.now();
-    return { appId: APP, accessToken, expiresAt: now + 7_200_000, fetchedAt: now, generation };
+    return {
+      appId: APP,
+      value: accessToken,
+      expiresAt: now + 7_200_000,
+      fetchedAt: now,
+      generation,
+    };
   };
 
   it('a PUBLISHed forged token (unknown app, year-long life, 2^53 generation, 64 KiB value) reaches no listener, and is counted', async () => {
@@ -70,14 +81,14 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
       { ...good(-1) },
       { ...good(1.5) },
       { ...good(5), fetchedAt: now + 86_400_000, expiresAt: now + 86_400_000 + 7_000_000 },
-      { ...good(5), accessToken: 'x'.repeat(65_536) },
-      { ...good(5), accessToken: 'has space\n' },
+      { ...good(5), value: 'x'.repeat(65_536) },
+      { ...good(5), value: 'has space\n' },
     ];
-    for (const f of forged) await client.publish(keys.events(), JSON.stringify(f));
+    for (const f of forged) await client.publish(keys.events(), wire(f));
     // A legitimate message after them proves the subscriber got every one of them in order.
-    await client.publish(keys.events(), JSON.stringify(good(6, 'tok_real')));
-    await until('the real message', () => seen.some((t) => t.accessToken === 'tok_real'));
-    expect(seen.map((t) => t.accessToken)).toEqual(['tok_real']);
+    await client.publish(keys.events(), wire(good(6, 'tok_real')));
+    await until('the real message', () => seen.some((t) => t.value === 'tok_real'));
+    expect(seen.map((t) => t.value)).toEqual(['tok_real']);
     expect(dropped).toEqual([
       'message:unknown_app',
       'message:lifetime_too_long',
@@ -108,13 +119,13 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
     expect(lock).not.toBeNull();
     await store.write(good(1, 'tok_repaired'), lock!);
     expect((await store.read(APP))?.current).toMatchObject({
-      accessToken: 'tok_repaired',
+      value: 'tok_repaired',
       generation: 1,
     });
     // The fence holds again for the legitimate record (invariant 2): generation 1 is not > 1.
     await expect(store.write(good(1, 'tok_again'), lock!)).rejects.toThrow();
     await store.write(good(2, 'tok_next'), lock!);
-    expect((await store.read(APP))?.current.accessToken).toBe('tok_next');
+    expect((await store.read(APP))?.current.value).toBe('tok_next');
     await locks.release(lock!);
   });
 
@@ -139,14 +150,14 @@ describe('RedisTokenStore drops untrusted records (issue 11 §4, invariants 2 an
     await client.hset(keys.record(APP), { token: 'tok_plaintext' });
     expect(await store.read(APP)).toBeNull();
     expect(dropped).toEqual(['read:bad_seal', 'read:bad_seal']);
-    expect((await store.read(APP_B))?.current.accessToken).toBe('tok_of_b');
+    expect((await store.read(APP_B))?.current.value).toBe('tok_of_b');
     // The lock holder's write replaces the refused record although it claims generation 7.
     const lock = await locks.tryAcquire(APP, 10_000);
     await store.read(APP);
     await store.write(good(1, 'tok_repaired'), lock!);
     await locks.release(lock!);
     const repaired = await store.read(APP);
-    expect(repaired?.current).toMatchObject({ accessToken: 'tok_repaired', generation: 1 });
+    expect(repaired?.current).toMatchObject({ value: 'tok_repaired', generation: 1 });
     expect(repaired?.previous).toBeUndefined();
   });
 });

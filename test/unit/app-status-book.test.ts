@@ -39,7 +39,7 @@ function setup() {
     const expiresAt = liveness === 'live' ? clock.now() + HOUR : clock.now() - 1;
     return {
       appId: APP,
-      accessToken: 'token-1',
+      value: 'token-1',
       fetchedAt: expiresAt - LIFETIME_MS,
       expiresAt,
       generation: 1,
@@ -89,7 +89,7 @@ describe('AppStatusBook state: derived from facts + token liveness + clock', () 
     record(APP, ['fetch', 'success']);
     const token = {
       appId: APP,
-      accessToken: 't',
+      value: 't',
       fetchedAt: clock.now(),
       expiresAt: clock.now() + HOUR,
       generation: 1,

@@ -26,7 +26,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
 
   it('a reported token WeChat still accepts is kept: one check, no fetch', async () => {
     const { h, first } = await started();
-    const r = await h.service.forceRefresh(APP_ID, first.accessToken, '40001 seen');
+    const r = await h.service.forceRefresh(APP_ID, first.value, '40001 seen');
     expect(r).toEqual({ token: first, refreshed: false });
     expect(h.wechat.checkCalls).toBe(1);
     expect(h.wechat.tokenCalls).toBe(0);
@@ -36,16 +36,16 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     const { h, first } = await started();
     h.wechat.invalidateAll();
     const results = await Promise.all(
-      Array.from({ length: 200 }, () => h.service.forceRefresh(APP_ID, first.accessToken, '')),
+      Array.from({ length: 200 }, () => h.service.forceRefresh(APP_ID, first.value, '')),
     );
     expect(h.wechat.checkCalls).toBe(1);
     expect(h.wechat.tokenCalls).toBe(1);
     const fresh = h.service.peek(APP_ID)!;
-    expect(fresh.accessToken).not.toBe(first.accessToken);
+    expect(fresh.value).not.toBe(first.value);
     expect(fresh.generation).toBe(first.generation + 1);
     for (const r of results) expect(r).toEqual({ token: fresh, refreshed: true });
     // A straggler with the same stale token after the herd: answered from memory.
-    expect(await h.service.forceRefresh(APP_ID, first.accessToken, '')).toEqual({
+    expect(await h.service.forceRefresh(APP_ID, first.value, '')).toEqual({
       token: fresh,
       refreshed: false,
     });
@@ -54,7 +54,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
 
   it('a token that dies after a "still valid" verdict: the next herd gets a new token (verdicts are only as fresh as the report)', async () => {
     const { h, first } = await started();
-    const report = () => h.service.forceRefresh(APP_ID, first.accessToken, '40001 seen');
+    const report = () => h.service.forceRefresh(APP_ID, first.value, '40001 seen');
     const live = await Promise.all(Array.from({ length: 50 }, report));
     for (const r of live) expect(r).toEqual({ token: first, refreshed: false });
     expect(h.wechat.checkCalls).toBe(1);
@@ -62,7 +62,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     await h.clock.advance(100);
     const dead = await Promise.all(Array.from({ length: 200 }, report));
     const fresh = h.service.peek(APP_ID)!;
-    expect(fresh.accessToken).not.toBe(first.accessToken);
+    expect(fresh.value).not.toBe(first.value);
     for (const r of dead) expect(r).toEqual({ token: fresh, refreshed: true });
     expect(h.wechat.tokenCalls).toBe(1);
     expect(h.wechat.checkCalls).toBe(2);
@@ -70,7 +70,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
 
   it('reports that arrive while a check is in flight wait for the next check, not its verdict (a herd costs at most two checks)', async () => {
     const { h, first } = await started();
-    const report = () => h.service.forceRefresh(APP_ID, first.accessToken, '40001 seen');
+    const report = () => h.service.forceRefresh(APP_ID, first.value, '40001 seen');
     let release!: () => void;
     h.wechat.checkGate = new Promise((r) => (release = r));
     const before = Array.from({ length: 50 }, report);
@@ -85,7 +85,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     const answers = await Promise.all(after);
     const fresh = h.service.peek(APP_ID)!;
     for (const r of answers) expect(r).toEqual({ token: fresh, refreshed: true });
-    expect(fresh.accessToken).not.toBe(first.accessToken);
+    expect(fresh.value).not.toBe(first.value);
     expect(h.wechat.checkCalls).toBe(2);
     expect(h.wechat.tokenCalls).toBe(1);
   });
@@ -93,14 +93,14 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
   it('a second refresh of the fresh token inside the minimum interval is refused (quota guard)', async () => {
     const { h, first } = await started({ forceMinIntervalMs: 10_000 });
     h.wechat.invalidateAll();
-    const r = await h.service.forceRefresh(APP_ID, first.accessToken, '');
+    const r = await h.service.forceRefresh(APP_ID, first.value, '');
     h.wechat.invalidateAll();
-    const err = await h.service.forceRefresh(APP_ID, r.token.accessToken, '').catch((e) => e);
+    const err = await h.service.forceRefresh(APP_ID, r.token.value, '').catch((e) => e);
     expect(err).toBeInstanceOf(RefreshRateLimitedError);
     expect(err.limit).toBe('min_interval');
     expect(h.wechat.tokenCalls).toBe(1);
     await h.clock.advance(10_000);
-    const r3 = await h.service.forceRefresh(APP_ID, r.token.accessToken, '');
+    const r3 = await h.service.forceRefresh(APP_ID, r.token.value, '');
     expect(r3.refreshed).toBe(true);
     expect(h.wechat.tokenCalls).toBe(2);
   });
@@ -132,7 +132,7 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     const { h, first } = await started();
     const r = await h.service.forceRefresh(APP_ID, '', 'rotating after a leak');
     expect(r.refreshed).toBe(true);
-    expect(r.token.accessToken).not.toBe(first.accessToken);
+    expect(r.token.value).not.toBe(first.value);
     expect(h.wechat.checkCalls).toBe(0);
     expect(h.wechat.tokenCalls).toBe(1);
   });
@@ -141,10 +141,10 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     const { h, first } = await started();
     h.wechat.invalidateAll();
     h.wechat.failures.push(wechatError(40164, 'invalid ip'));
-    await expect(h.service.forceRefresh(APP_ID, first.accessToken, '')).rejects.toBeInstanceOf(
+    await expect(h.service.forceRefresh(APP_ID, first.value, '')).rejects.toBeInstanceOf(
       AppMisconfiguredError,
     );
-    await expect(h.service.forceRefresh(APP_ID, first.accessToken, '')).rejects.toBeInstanceOf(
+    await expect(h.service.forceRefresh(APP_ID, first.value, '')).rejects.toBeInstanceOf(
       AppMisconfiguredError,
     );
     expect(h.wechat.tokenCalls).toBe(1);
@@ -153,11 +153,11 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
   it('stable mode: normal call first; force_refresh only when it returns the same bad token', async () => {
     const { h, first } = await started({ mode: 'stable', forceMinIntervalMs: 0 });
     h.wechat.invalidateAll();
-    const r = await h.service.forceRefresh(APP_ID, first.accessToken, '');
+    const r = await h.service.forceRefresh(APP_ID, first.value, '');
     expect(h.wechat.stableCalls).toBe(2); // normal (same token) then force
     expect(h.wechat.stableForceCalls).toBe(1);
     expect(r.refreshed).toBe(true);
-    expect(r.token.accessToken).not.toBe(first.accessToken);
+    expect(r.token.value).not.toBe(first.value);
   });
 
   it('stable mode never forces closer than 30 s apart, whatever the config says', async () => {

@@ -210,7 +210,7 @@ describe('replies: a frozen message (a token) is encoded once, anything else on 
   };
   const record = {
     appId: 'wxunit0000000001',
-    accessToken: '86_unit',
+    value: '86_unit',
     expiresAt: 2_000_000_000_000,
     fetchedAt: 1_999_992_800_000,
     generation: 7,

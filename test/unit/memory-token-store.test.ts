@@ -14,9 +14,9 @@ function setup() {
   const store = new MemoryTokenStore(clock);
   const seen: TokenRecord[] = [];
   store.subscribe((t) => seen.push(t));
-  const token = (generation: number, accessToken = `token-${generation}`, appId = APP) => ({
+  const token = (generation: number, value = `token-${generation}`, appId = APP) => ({
     appId,
-    accessToken,
+    value,
     fetchedAt: clock.now(),
     expiresAt: clock.now() + LIFETIME_MS,
     generation,

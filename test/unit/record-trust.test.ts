@@ -12,7 +12,7 @@ const NOW = 1_800_000_000_000;
 const APP = 'wxtrustunit00001';
 const good: TokenRecord = {
   appId: APP,
-  accessToken: '12_abcDEF-_x',
+  value: '12_abcDEF-_x',
   fetchedAt: NOW,
   expiresAt: NOW + 7_200_000,
   generation: 3,
@@ -45,15 +45,11 @@ describe('untrustedReason: each limit just inside and just past (issue 11 §4)',
       { fetchedAt: NOW + MAX_FUTURE_SKEW_MS + 1, expiresAt: NOW + MAX_FUTURE_SKEW_MS + 7_200_001 },
       'fetched_in_future',
     ],
-    ['a token of MAX_TOKEN_CHARS', { accessToken: 'a'.repeat(MAX_TOKEN_CHARS) }, null],
-    [
-      'a token of MAX_TOKEN_CHARS + 1',
-      { accessToken: 'a'.repeat(MAX_TOKEN_CHARS + 1) },
-      'bad_token',
-    ],
-    ['an empty token', { accessToken: '' }, 'bad_token'],
-    ['a token with a space', { accessToken: 'ab cd' }, 'bad_token'],
-    ['a token with a newline', { accessToken: 'ab\ncd' }, 'bad_token'],
+    ['a token of MAX_TOKEN_CHARS', { value: 'a'.repeat(MAX_TOKEN_CHARS) }, null],
+    ['a token of MAX_TOKEN_CHARS + 1', { value: 'a'.repeat(MAX_TOKEN_CHARS + 1) }, 'bad_token'],
+    ['an empty token', { value: '' }, 'bad_token'],
+    ['a token with a space', { value: 'ab cd' }, 'bad_token'],
+    ['a token with a newline', { value: 'ab\ncd' }, 'bad_token'],
   ] as const)('%s', (_, patch, expected) => {
     expect(check(patch)).toBe(expected);
   });

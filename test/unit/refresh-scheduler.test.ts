@@ -18,7 +18,7 @@ describe('RefreshScheduler', () => {
       const token = h.service.peek(APP_ID);
       expect(token, `no live token at step ${step}`).toBeDefined();
       expect(token!.expiresAt).toBeGreaterThan(h.clock.now());
-      served.add(token!.accessToken);
+      served.add(token!.value);
     }
     // 50 lifetimes of 7200 s, refreshed ~330 s early: one fetch per rotation, no extras.
     const rotations = h.wechat.tokenCalls - 1;
@@ -52,12 +52,12 @@ describe('RefreshScheduler', () => {
     await h.clock.advance(first.expiresAt - h.clock.now() - 400_000); // just before the window
     for (let i = 0; i < 5; i++) h.wechat.failures.push(wechatError(-1, 'system error'));
     await h.clock.advance(75_000); // 5 s into the refresh window: attempts fail
-    expect(h.service.peek(APP_ID)?.accessToken).toBe(first.accessToken);
+    expect(h.service.peek(APP_ID)?.value).toBe(first.value);
     expect(h.service.listApps()[0]?.state).toBe('degraded');
     await h.clock.advance(120_000);
     // 5 failures (1 + 2 + 4 + 8 + 16 s of backoff at most) then success, well before expiry.
     expect(h.wechat.tokenCalls).toBe(7);
-    expect(h.service.peek(APP_ID)?.accessToken).not.toBe(first.accessToken);
+    expect(h.service.peek(APP_ID)?.value).not.toBe(first.value);
     expect(h.service.listApps()[0]?.state).toBe('healthy');
     leadership.abort();
     await done;
@@ -118,7 +118,7 @@ describe('RefreshScheduler', () => {
     await h.clock.advance(1000);
     open();
     await h.clock.advance(0);
-    expect((await pending).accessToken).toBe('tok-1');
+    expect((await pending).value).toBe('tok-1');
     leadership.abort();
     await done;
   });

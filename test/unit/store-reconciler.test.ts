@@ -38,7 +38,7 @@ describe('StoreReconciler', () => {
     const cached = h.cache.get(APP_ID)!;
     const newer = {
       ...cached,
-      accessToken: 'from-another-replica',
+      value: 'from-another-replica',
       generation: cached.generation + 1,
     };
     const { r } = reconciler(h, async () => ({ current: newer }));

@@ -7,9 +7,9 @@ const APP = 'wxcache000000001';
 const OTHER_APP = 'wxcache000000002';
 const clock = new FakeClock();
 
-const token = (generation: number, accessToken = `token-${generation}`, appId = APP) => ({
+const token = (generation: number, value = `token-${generation}`, appId = APP) => ({
   appId,
-  accessToken,
+  value,
   fetchedAt: clock.now(),
   expiresAt: clock.now() + 7_200_000,
   generation,

@@ -31,7 +31,7 @@ describe('TokenRefresher: a holder whose lock lapsed (invariant 2)', () => {
       const other = await h.store.tryAcquire(APP_ID, 15_000);
       const theirs = {
         appId: APP_ID,
-        accessToken: 'theirs',
+        value: 'theirs',
         expiresAt: sentAt + 7_200_000,
         fetchedAt: sentAt + storedOffset,
         generation: 5,
@@ -42,7 +42,7 @@ describe('TokenRefresher: a holder whose lock lapsed (invariant 2)', () => {
       const result = await pending;
       const current = (await h.store.read(APP_ID))!.current;
       if (stored) {
-        expect(current.accessToken).not.toBe('theirs');
+        expect(current.value).not.toBe('theirs');
         expect(current.generation).toBe(6);
         expect(h.cache.get(APP_ID)).toEqual(current);
       } else {

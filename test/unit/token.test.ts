@@ -4,7 +4,7 @@ import { isLive, isServable, type TokenRecord } from '../../src/token/token.js';
 const T0 = 1_800_000_000_000;
 const token = (lifetimeMs: number): TokenRecord => ({
   appId: 'wx',
-  accessToken: 't',
+  value: 't',
   fetchedAt: T0,
   expiresAt: T0 + lifetimeMs,
   generation: 1,
