@@ -10,7 +10,7 @@ import { GrpcServer } from './grpc/grpc-server.js';
 import { LeaderElector } from './leader/leader-elector.js';
 import { MemoryLease } from './leader/memory-lease.js';
 import { scheduleDayTurn } from './refresher/day-turn.js';
-import type { RefreshEvent } from './refresher/token-refresher.js';
+import type { RefreshEvent } from './refresher/credential-refresher.js';
 import { createTokenCore, type TokenCore } from './token-core.js';
 import { createRedisBackend, type Backend } from './redis/redis-backend.js';
 import { StoreReconciler } from './token/store-reconciler.js';
@@ -133,7 +133,7 @@ export async function startServer(
     store,
     cache,
     repair: (app) => refresher.repair(app),
-    stableFallback: (app) => refresher.stableFallback(app),
+    stableFallback: (app) => refresher.fallback(app),
     stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
     isLeader: () => elector.isLeader(),
     intervalMs: config.redis.reconcileIntervalMs,

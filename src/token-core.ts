@@ -1,11 +1,10 @@
 import type { AppConfig, Config } from './config/config.js';
-import { AppStatusBook } from './refresher/app-status-book.js';
+import { accessTokenKind } from './refresher/access-token-kind.js';
+import { createCredentialEngine } from './refresher/credential-engine.js';
 import { ForceBudget, type ForceBudgetPort } from './refresher/force-budget.js';
 import { ForceRefresher } from './refresher/force-refresher.js';
-import { RefreshScheduler } from './refresher/refresh-scheduler.js';
-import { TokenRefresher, type RefreshEvent } from './refresher/token-refresher.js';
+import type { RefreshEvent } from './refresher/credential-refresher.js';
 import type { Clock, Random } from './shared/clock.js';
-import { TokenCache } from './token/token-cache.js';
 import type { RefreshLocks, TokenStore } from './token/token-store.js';
 import { TokenService } from './token/token-service.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
@@ -52,29 +51,31 @@ export const DEFAULT_MAX_CONCURRENT_FETCHES = 64;
  * same wiring.
  */
 export function createTokenCore(d: TokenCoreDeps) {
-  const cache = new TokenCache();
-  const status = new AppStatusBook(d.apps);
-  const budget = d.forceBudget ?? new ForceBudget(d.refresh, d.clock);
-  const refresher = new TokenRefresher({
+  const engine = createCredentialEngine({
+    kind: accessTokenKind(d.wechat),
     clock: d.clock,
-    wechat: d.wechat,
+    random: d.random,
+    apps: d.apps,
     store: d.store,
     locks: d.locks,
-    cache,
-    status,
+    refresh: d.refresh,
+    maxConcurrentFetches: d.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES,
     lockTtlMs: d.lockTtlMs,
     ...(d.onRefresh ? { onRefresh: d.onRefresh } : {}),
     ...(d.log ? { log: d.log } : {}),
   });
-  const common = { clock: d.clock, cache, refresher, status, ...(d.log ? { log: d.log } : {}) };
-  const scheduler = new RefreshScheduler({
-    ...common,
-    random: d.random,
-    apps: d.apps,
-    policy: d.refresh,
-    maxConcurrentFetches: d.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES,
+  const { cache, status, refresher, scheduler } = engine;
+  const budget = d.forceBudget ?? new ForceBudget(d.refresh, d.clock);
+  const forcer = new ForceRefresher({
+    clock: d.clock,
+    cache,
+    refresher,
+    status,
+    wechat: d.wechat,
+    budget,
+    store: d.store,
+    ...(d.log ? { log: d.log } : {}),
   });
-  const forcer = new ForceRefresher({ ...common, wechat: d.wechat, budget, store: d.store });
   const service = new TokenService({
     clock: d.clock,
     apps: d.apps,
@@ -91,5 +92,5 @@ export function createTokenCore(d: TokenCoreDeps) {
     ...(d.storeHealth ? { storeHealth: d.storeHealth } : {}),
     maxWaitMs: d.maxWaitMs,
   });
-  return { cache, status, budget, refresher, scheduler, forcer, service };
+  return { engine, cache, status, budget, refresher, scheduler, forcer, service };
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RefreshEvent } from '../refresher/token-refresher.js';
+import type { RefreshEvent } from '../refresher/credential-refresher.js';
 import type { TokenRecord } from '../token/token.js';
 import type { AppStatusReport } from '../token/token-service.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';

@@ -13,7 +13,7 @@ import type { WeChatClient } from '../wechat/wechat-client.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 import type { ForceBudgetPort } from './force-budget.js';
-import type { RefreshOptions, RefreshResult, TokenRefresher } from './token-refresher.js';
+import type { RefreshOptions, RefreshResult, CredentialRefresher } from './credential-refresher.js';
 
 /**
  * How many times one report re-enters the refresh path after sharing a refresh whose verdict
@@ -36,7 +36,7 @@ export interface ForceRefresherDeps {
   readonly clock: Clock;
   readonly wechat: Pick<WeChatClient, 'checkToken'>;
   readonly cache: TokenCache;
-  readonly refresher: Pick<TokenRefresher, 'refresh'>;
+  readonly refresher: Pick<CredentialRefresher, 'refresh'>;
   readonly status: AppStatusBook;
   readonly budget: ForceBudgetPort;
   readonly store: Pick<TokenStore, 'checkState' | 'beginCheck' | 'recordVerdict'>;

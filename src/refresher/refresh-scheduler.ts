@@ -6,14 +6,14 @@ import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 import { DueQueue } from './due-queue.js';
 import { nextRefreshAt, retryDelayMs, type RefreshPolicy } from './refresh-policy.js';
-import type { TokenRefresher } from './token-refresher.js';
+import type { CredentialRefresher } from './credential-refresher.js';
 
 export interface SchedulerDeps {
   readonly clock: Clock;
   readonly random: Random;
   readonly apps: readonly AppConfig[];
   readonly cache: TokenCache;
-  readonly refresher: Pick<TokenRefresher, 'refresh'>;
+  readonly refresher: Pick<CredentialRefresher, 'refresh'>;
   /**
    * Scheduled attempts in flight at once, across all apps. Due apps beyond it wait, earliest
    * due first: a startup wave (every app at once) becomes a steady stream of this many.

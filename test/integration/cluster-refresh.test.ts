@@ -235,7 +235,7 @@ describe.each([
         cache: r.core.cache,
         repair: (app) => r.core.refresher.repair(app),
         isLeader: () => leader,
-        stableFallback: (app) => r.core.refresher.stableFallback(app),
+        stableFallback: (app) => r.core.refresher.fallback(app),
         stableFallbackMs: 150_000,
         intervalMs: 1_000,
         log: (_level, _obj, msg) => logs.push(`${r.name}: ${msg}`),

@@ -1,5 +1,5 @@
 import type { AppConfig, AppMode } from '../../src/config/config.js';
-import type { RefreshEvent } from '../../src/refresher/token-refresher.js';
+import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
 import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
 import { createTokenCore } from '../../src/token-core.js';

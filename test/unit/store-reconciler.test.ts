@@ -19,7 +19,7 @@ function reconciler(
     cache: h.cache,
     repair: (app) => h.refresher.repair(app),
     isLeader: () => isLeader,
-    stableFallback: (app) => h.refresher.stableFallback(app),
+    stableFallback: (app) => h.refresher.fallback(app),
     stableFallbackMs: 150_000,
     intervalMs: 2000,
     log: (_level, _obj, msg) => logs.push(msg),

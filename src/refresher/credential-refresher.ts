@@ -9,9 +9,9 @@ import {
   type RefreshLocks,
   type TokenStore,
 } from '../token/token-store.js';
-import type { WeChatClient } from '../wechat/wechat-client.js';
 import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
+import { recordOf, type CredentialKind, type CredentialKindName } from './credential-kind.js';
 
 export type RefreshTrigger = 'startup' | 'schedule' | 'force' | 'operator' | 'fallback';
 
@@ -21,7 +21,7 @@ export interface RefreshOptions {
    * If someone already wrote a newer token, that token is returned and nothing is fetched.
    */
   readonly ifGeneration?: number;
-  /** Stable mode only: call with force_refresh=true (invalidates the previous token). */
+  /** Stable access_token only: call with force_refresh=true (invalidates the previous token). */
   readonly forceStable?: boolean;
   /**
    * Forced refresh: runs under the lock after the store re-read, before the fetch. 'keep' ends
@@ -52,6 +52,7 @@ export interface RefreshResult {
 }
 
 export interface RefreshEvent {
+  readonly kind: CredentialKindName;
   readonly appId: string;
   readonly trigger: RefreshTrigger;
   readonly result: RefreshOutcome | 'error' | 'fenced';
@@ -61,8 +62,8 @@ export interface RefreshEvent {
 }
 
 export interface RefresherDeps {
+  readonly kind: CredentialKind;
   readonly clock: Clock;
-  readonly wechat: WeChatClient;
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
   readonly cache: TokenCache;
@@ -77,14 +78,15 @@ export interface RefresherDeps {
 const POLL_MS = 50;
 
 /**
- * The one routine that fetches a token upstream. Every fetch, scheduled or forced:
+ * The one routine that fetches a credential of one kind upstream (an app's access_token, or
+ * one of its tickets: `deps.kind`). Every fetch, scheduled or forced:
  *  1. joins a refresh of the same app already running in this process (single flight);
- *  2. takes the app's refresh lock, or waits for the holder's result (invariant 1);
- *  3. re-reads the store and skips the fetch if a newer token is already there;
+ *  2. takes the app's refresh lock for this kind, or waits for the holder's result (invariant 1);
+ *  3. re-reads the store and skips the fetch if a newer record is already there;
  *  4. fetches, then writes with generation + 1 through the fenced write (invariant 2);
  *  5. updates this replica's cache at once, and releases the lock.
  */
-export class TokenRefresher {
+export class CredentialRefresher {
   readonly #inFlight = new Map<string, Promise<RefreshResult>>();
   readonly #listeners = new Set<(event: RefreshEvent) => void>();
 
@@ -140,7 +142,10 @@ export class TokenRefresher {
       const current = cache.get(app.appId);
       if (current && (await options.keptElsewhere?.())) return { token: current, outcome: 'kept' };
       if (clock.now() >= deadline) {
-        throw WeChatError.transport('token', 'timed out waiting for another replica to refresh');
+        throw WeChatError.transport(
+          this.deps.kind.endpoint,
+          'timed out waiting for another replica to refresh',
+        );
       }
     }
   }
@@ -167,22 +172,16 @@ export class TokenRefresher {
       if (lock.expiresAt <= clock.now()) {
         throw new FencedWriteError(app.appId, 'lock_not_held', storedGen + 1, storedGen);
       }
-      const fetched =
-        app.mode === 'classic'
-          ? await this.deps.wechat.getToken(app)
-          : await this.deps.wechat.getStableToken(app, options.forceStable ?? false);
+      const fetched = await this.deps.kind.fetch(app, {
+        forceStable: options.forceStable ?? false,
+      });
       this.deps.status.recordFetch(app.appId, clock.now());
       this.deps.status.recordSuccess(app.appId, clock.now());
-      if (current && fetched.accessToken === current.value) {
+      if (current && fetched.value === current.value) {
         return { token: current, outcome: 'unchanged' };
       }
-      const token: TokenRecord = {
-        appId: app.appId,
-        value: fetched.accessToken,
-        expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
-        fetchedAt: fetched.sentAt,
-        generation: Math.max(storedGen, current?.generation ?? 0) + 1,
-      };
+      const generation = Math.max(storedGen, current?.generation ?? 0) + 1;
+      const token = recordOf(app.appId, fetched, generation);
       return { token: await this.#write(token, lock, storedGen), outcome: 'fetched' };
     } finally {
       await this.deps.locks.release(lock).catch(() => undefined);
@@ -272,32 +271,29 @@ export class TokenRefresher {
   }
 
   /**
-   * Degraded mode for stable apps (the store is unreachable, so there is no lock and no
-   * leader): a normal-mode stable_token call, never force_refresh, served from this replica's
-   * cache. Every replica that does this gets the same token from WeChat, so nothing is
-   * invalidated; the leader writes it back to the store once it returns (repair).
+   * Degraded mode (the store is unreachable, so there is no lock and no leader): the kind's
+   * lock-free fetch, if it has one for this app (a stable access_token: a normal-mode
+   * stable_token call, never force_refresh), served from this replica's cache. Every replica
+   * that does this gets the same value from WeChat, so nothing is invalidated; the leader
+   * writes it back to the store once it returns (repair).
    */
-  async stableFallback(app: AppConfig): Promise<void> {
-    if (app.mode !== 'stable' || this.#inFlight.has(app.appId)) return;
+  async fallback(app: AppConfig): Promise<void> {
+    if (this.#inFlight.has(app.appId)) return;
     const { clock, cache } = this.deps;
     const started = clock.now();
     try {
-      const fetched = await this.deps.wechat.getStableToken(app, false);
+      const call = this.deps.kind.fallback?.(app);
+      if (!call) return;
+      const fetched = await call;
       this.deps.status.recordFetch(app.appId, clock.now());
       this.deps.status.recordSuccess(app.appId, clock.now());
       const current = cache.get(app.appId);
-      if (current?.value === fetched.accessToken) {
+      if (current?.value === fetched.value) {
         this.#emit(app.appId, 'fallback', started, 'unchanged', current.generation);
         return;
       }
       const generation = (current?.generation ?? 0) + 1;
-      cache.offer({
-        appId: app.appId,
-        value: fetched.accessToken,
-        expiresAt: fetched.sentAt + fetched.expiresInSeconds * 1000,
-        fetchedAt: fetched.sentAt,
-        generation,
-      });
+      cache.offer(recordOf(app.appId, fetched, generation));
       this.#emit(app.appId, 'fallback', started, 'fetched', generation);
     } catch (err) {
       if (isWeChatError(err)) {
@@ -328,6 +324,7 @@ export class TokenRefresher {
     error?: WeChatError,
   ): void {
     const event: RefreshEvent = {
+      kind: this.deps.kind.name,
       appId,
       trigger,
       result,
