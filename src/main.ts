@@ -5,7 +5,7 @@ import { Authorizer } from './auth/authorizer.js';
 import { createCallGuard, SESSION_CALLS } from './auth/call-guard.js';
 import { CallerRateLimiter } from './auth/caller-rate-limiter.js';
 import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
-import type { AppStatusReport } from './token/token-service.js';
+import type { AppStatusReport } from './service/token-service.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { LeaderElector } from './leader/leader-elector.js';
 import { MemoryLease } from './leader/memory-lease.js';

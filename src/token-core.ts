@@ -6,7 +6,7 @@ import { ForceRefresher } from './refresher/force-refresher.js';
 import type { RefreshEvent } from './refresher/credential-refresher.js';
 import type { Clock, Random } from './shared/clock.js';
 import type { RefreshLocks, TokenStore } from './token/token-store.js';
-import { TokenService } from './token/token-service.js';
+import { TokenService } from './service/token-service.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
 
 export interface TokenCoreDeps {

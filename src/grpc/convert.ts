@@ -5,7 +5,7 @@ import type { AuditEvent as ProtoAuditEvent } from './generated/wxtoken/v1/Audit
 import type { AuditEvent } from '../audit/audit-log.js';
 import type { TokenRecord } from '../token/token.js';
 import { operatorHint } from '../wechat/wechat-error.js';
-import type { AppStatusReport } from '../token/token-service.js';
+import type { AppStatusReport } from '../service/token-service.js';
 
 export function toTimestamp(ms: number): Timestamp {
   const seconds = Math.floor(ms / 1000);

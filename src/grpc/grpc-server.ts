@@ -3,7 +3,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { TokenService } from '../token/token-service.js';
+import type { TokenService } from '../service/token-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CallAuditor } from './rpc-audit.js';

@@ -6,7 +6,7 @@ import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { TokenService } from '../token/token-service.js';
+import type { TokenService } from '../service/token-service.js';
 import { toStatus } from './error-mapper.js';
 import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-boundary.js';
 import { toProtoAppStatus, toProtoAuditEvent, toProtoToken } from './convert.js';

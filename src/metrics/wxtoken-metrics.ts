@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RefreshEvent } from '../refresher/credential-refresher.js';
 import type { TokenRecord } from '../token/token.js';
-import type { AppStatusReport } from '../token/token-service.js';
+import type { AppStatusReport } from '../service/token-service.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
 import { errcodeLabel } from '../wechat/wechat-error.js';
 import { CallMetricsBuffer } from './call-metrics-buffer.js';

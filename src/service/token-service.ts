@@ -4,8 +4,8 @@ import { AppNotFoundError, TokenUnavailableError } from '../shared/errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
 import type { ForceBudget } from '../refresher/force-budget.js';
 import type { ForceRefresher, ForceRefreshResult } from '../refresher/force-refresher.js';
-import { isServable, type TokenRecord } from './token.js';
-import type { TokenCache } from './token-cache.js';
+import { isServable, type TokenRecord } from '../token/token.js';
+import type { TokenCache } from '../token/token-cache.js';
 
 export interface AppStatusReport extends AppStatusView {
   readonly forceBudgetRemaining: number;
