@@ -15,6 +15,8 @@ export type Scope = (typeof SCOPES)[number];
 export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   GetToken: 'token:read',
   WatchToken: 'token:read',
+  GetTicket: 'token:read',
+  SignJsapi: 'token:read',
   ForceRefresh: 'token:refresh',
   ListApps: 'admin',
   ListAuditEvents: 'admin',

@@ -4,6 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { Secret } from '../shared/secret.js';
 import type { AppConfig, RedisEncryptionConfig } from './config.js';
+import { TICKET_TYPES } from '../shared/tickets.js';
 import { REDIS_TLS_KEYS, redisTlsSchema, requireTlsUrls } from './redis-tls-schema.js';
 
 /**
@@ -224,6 +225,15 @@ const appShape = {
   secretFile: z.string().min(1, 'expected a file path').optional(),
   secret: z.string().optional(),
   exposeSessionKey: z.boolean().optional(),
+  tickets: z
+    .array(z.enum(TICKET_TYPES))
+    .superRefine((types, ctx) => {
+      types.forEach((t, i) => {
+        if (types.indexOf(t) !== i)
+          ctx.addIssue({ code: 'custom', message: `duplicate ticket type "${t}"`, path: [i] });
+      });
+    })
+    .default([]),
 };
 const callerShape = {
   name: z
@@ -404,6 +414,7 @@ function appSchema(deps: ConfigDeps) {
       mode: app.mode,
       secret: resolved.secret,
       secretSource: resolved.source,
+      tickets: app.tickets,
       ...(app.exposeSessionKey !== undefined ? { exposeSessionKey: app.exposeSessionKey } : {}),
     };
   });

@@ -1,5 +1,6 @@
 import type { CallerConfig } from '../auth/authorizer.js';
 import type { Secret } from '../shared/secret.js';
+import type { TicketType } from '../shared/tickets.js';
 
 /**
  * The validated, frozen configuration (design.md "Process and configuration").
@@ -15,6 +16,8 @@ export interface AppConfig {
   readonly secret: Secret;
   /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline". */
   readonly secretSource: string;
+  /** Tickets the leader keeps for this app (GetTicket, SignJsapi); empty: none. */
+  readonly tickets: readonly TicketType[];
   /** Overrides login.exposeSessionKey for this app. */
   readonly exposeSessionKey?: boolean;
 }

@@ -3,9 +3,16 @@ import type { Timestamp } from './generated/google/protobuf/Timestamp.js';
 import type { AppStatus } from './generated/wxtoken/v1/AppStatus.js';
 import type { AuditEvent as ProtoAuditEvent } from './generated/wxtoken/v1/AuditEvent.js';
 import type { AuditEvent } from '../audit/audit-log.js';
-import type { TokenRecord } from '../token/token.js';
+import type { CredentialRecord, TokenRecord } from '../token/token.js';
 import { operatorHint } from '../wechat/wechat-error.js';
+import type { AppStatusView } from '../refresher/app-status-book.js';
+import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { AppStatusReport } from '../service/token-service.js';
+import type { TicketStatusReport } from '../service/ticket-service.js';
+import type { TicketType } from '../shared/tickets.js';
+import type { CredentialStatus } from './generated/wxtoken/v1/CredentialStatus.js';
+import type { Ticket } from './generated/wxtoken/v1/Ticket.js';
+import type { TicketType as ProtoTicketType } from './generated/wxtoken/v1/TicketType.js';
 
 export function toTimestamp(ms: number): Timestamp {
   const seconds = Math.floor(ms / 1000);
@@ -47,6 +54,31 @@ function convertToken(t: TokenRecord): Token {
   };
 }
 
+const PROTO_TICKET_TYPES: Readonly<Record<TicketType, ProtoTicketType>> = {
+  jsapi: 'TICKET_TYPE_JSAPI',
+  wx_card: 'TICKET_TYPE_WX_CARD',
+};
+
+/** Like tokens: GetTicket answers the same record many times; convert each one once. */
+const protoTickets = new WeakMap<CredentialRecord, Ticket>();
+
+export function toProtoTicket(t: CredentialRecord, type: TicketType): Ticket {
+  let proto = protoTickets.get(t);
+  if (!proto) {
+    proto = {
+      app_id: t.appId,
+      type: PROTO_TICKET_TYPES[type],
+      ticket: t.value,
+      expires_at: Object.freeze(toTimestamp(t.expiresAt)),
+      fetched_at: Object.freeze(toTimestamp(t.fetchedAt)),
+      generation: String(t.generation),
+    };
+    Object.freeze(proto);
+    protoTickets.set(t, proto);
+  }
+  return proto;
+}
+
 const STATE = {
   warming: 'APP_STATE_WARMING',
   healthy: 'APP_STATE_HEALTHY',
@@ -56,11 +88,29 @@ const STATE = {
   quota_exhausted: 'APP_STATE_QUOTA_EXHAUSTED',
 } as const;
 
-/** Status only: the token value is deliberately not copied (design.md ListApps). */
-export function toProtoAppStatus(s: AppStatusReport): AppStatus {
+/** Status only: no token or ticket value is copied (design.md ListApps). */
+export function toProtoAppStatus(
+  s: AppStatusReport,
+  tickets: readonly TicketStatusReport[] = [],
+): AppStatus {
   return {
     app_id: s.appId,
     mode: s.mode === 'classic' ? 'APP_MODE_CLASSIC' : 'APP_MODE_STABLE',
+    ...credentialFields(s),
+    force_budget_remaining: s.forceBudgetRemaining,
+    leader: s.leader,
+    store: s.store,
+    tickets: tickets.map(toProtoCredentialStatus),
+  };
+}
+
+function toProtoCredentialStatus(t: TicketStatusReport): CredentialStatus {
+  return { kind: TICKET_KIND_NAMES[t.type], ...credentialFields(t) };
+}
+
+/** What every credential's status reports, whatever its kind. */
+function credentialFields(s: AppStatusView) {
+  return {
     state: STATE[s.state],
     expires_at: s.token ? toTimestamp(s.token.expiresAt) : null,
     generation: String(s.token?.generation ?? 0),
@@ -75,10 +125,7 @@ export function toProtoAppStatus(s: AppStatusReport): AppStatus {
         }
       : null,
     next_refresh_at: s.nextRefreshAt !== undefined ? toTimestamp(s.nextRefreshAt) : null,
-    force_budget_remaining: s.forceBudgetRemaining,
     fetches_today: s.fetchesToday,
-    leader: s.leader,
-    store: s.store,
   };
 }
 

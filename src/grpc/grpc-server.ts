@@ -4,6 +4,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import type { TokenService } from '../service/token-service.js';
+import type { TicketService } from '../service/ticket-service.js';
 import { tolerantDeserializers, type CallObserver } from './call-boundary.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CallAuditor } from './rpc-audit.js';
@@ -78,6 +79,7 @@ export class GrpcServer {
 
   constructor(
     service: TokenService,
+    tickets: TicketService,
     login: LoginService,
     private readonly options: GrpcServerOptions,
   ) {
@@ -100,7 +102,7 @@ export class GrpcServer {
     const proto = loadProto(definition);
     this.#server.addService(
       tolerantDeserializers(proto.wxtoken.v1.TokenService.service),
-      tokenHandlers(service, {
+      tokenHandlers(service, tickets, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),
         ...(options.guard ? { guard: options.guard } : {}),

@@ -7,11 +7,13 @@ import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { TokenService } from '../service/token-service.js';
+import type { TicketService, TicketStatusReport } from '../service/ticket-service.js';
+import { MAX_SIGNED_URL_CHARS } from '../service/jsapi-signature.js';
 import { toStatus } from './error-mapper.js';
 import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-boundary.js';
-import { toProtoAppStatus, toProtoAuditEvent, toProtoToken } from './convert.js';
+import { toProtoAppStatus, toProtoAuditEvent, toProtoTicket, toProtoToken } from './convert.js';
 import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
-import { optionalString, requireAppId } from './validate.js';
+import { optionalString, requireAppId, requireTicketType } from './validate.js';
 import { MAX_CREDENTIAL_CHARS } from '../wechat/success-body.js';
 
 const MAX_REASON_CHARS = 512;
@@ -26,6 +28,7 @@ export interface StreamRegistry {
 /** Thin handlers: validate, call the service, convert. Errors go through the boundary. */
 export function tokenHandlers(
   service: TokenService,
+  tickets: TicketService,
   deps: BoundaryDeps & {
     readonly log: Logger;
     readonly streams: StreamRegistry;
@@ -64,12 +67,41 @@ export function tokenHandlers(
       };
     }),
 
-    ListApps: unary('ListApps', deps, async (_req, _call, caller) => ({
-      apps: service
-        .listApps()
-        .filter((a) => deps.canUseApp(caller, a.appId))
-        .map(toProtoAppStatus),
-    })),
+    // Not async either: a live ticket is answered from memory like a token.
+    GetTicket: unary('GetTicket', deps, (req, call) => {
+      const appId = requireAppId(req.app_id);
+      const type = requireTicketType(req.type);
+      const live = tickets.peek(appId, type);
+      if (live) return toProtoTicket(live, type);
+      return tickets.getTicket(appId, type, callSignal(call)).then((t) => toProtoTicket(t, type));
+    }),
+
+    SignJsapi: unary('SignJsapi', deps, async (req, call) => {
+      const appId = requireAppId(req.app_id);
+      const url = optionalString(req.url, 'url', MAX_SIGNED_URL_CHARS);
+      const signed = await tickets.signJsapi(appId, url, callSignal(call));
+      return {
+        app_id: appId,
+        timestamp: String(signed.timestamp),
+        nonce_str: signed.nonceStr,
+        signature: signed.signature,
+      };
+    }),
+
+    ListApps: unary('ListApps', deps, async (_req, _call, caller) => {
+      const ticketsByApp = new Map<string, TicketStatusReport[]>();
+      for (const t of tickets.listTickets()) {
+        const list = ticketsByApp.get(t.appId);
+        if (list) list.push(t);
+        else ticketsByApp.set(t.appId, [t]);
+      }
+      return {
+        apps: service
+          .listApps()
+          .filter((a) => deps.canUseApp(caller, a.appId))
+          .map((a) => toProtoAppStatus(a, ticketsByApp.get(a.appId))),
+      };
+    }),
 
     ListAuditEvents: unary('ListAuditEvents', deps, async (req, _call, caller) => {
       const appId = req.app_id ? requireAppId(req.app_id) : undefined;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../shared/errors.js';
+import type { TicketType } from '../shared/tickets.js';
 
 const APP_ID = /^[A-Za-z0-9_-]+$/;
 
@@ -22,4 +23,18 @@ export function optionalString(value: unknown, field: string, maxLength: number)
     throw new InvalidArgumentError(field, `longer than ${maxLength} characters`);
   }
   return value;
+}
+
+const TICKET_TYPES: Readonly<Record<string, TicketType>> = {
+  TICKET_TYPE_JSAPI: 'jsapi',
+  TICKET_TYPE_WX_CARD: 'wx_card',
+};
+
+/** A request's ticket type; UNSPECIFIED or a number this server does not know is refused. */
+export function requireTicketType(value: unknown, field = 'type'): TicketType {
+  const type = typeof value === 'string' ? TICKET_TYPES[value] : undefined;
+  if (!type) {
+    throw new InvalidArgumentError(field, 'must be TICKET_TYPE_JSAPI or TICKET_TYPE_WX_CARD');
+  }
+  return type;
 }

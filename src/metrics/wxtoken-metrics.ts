@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RefreshEvent } from '../refresher/credential-refresher.js';
 import type { TokenRecord } from '../token/token.js';
 import type { AppStatusReport } from '../service/token-service.js';
+import type { TicketStatusReport } from '../service/ticket-service.js';
+import type { AppStatusView } from '../refresher/app-status-book.js';
+import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
 import { errcodeLabel } from '../wechat/wechat-error.js';
 import { CallMetricsBuffer } from './call-metrics-buffer.js';
@@ -18,6 +21,8 @@ const STATES = ['warming', 'healthy', 'degraded', 'unavailable', 'config_error',
 export interface MetricsSources {
   /** Per-app status, read at scrape time (app ids come from config only: bounded labels). */
   readonly apps: () => readonly AppStatusReport[];
+  /** Per-app, per-type ticket status (types from config only: bounded labels). */
+  readonly tickets: () => readonly TicketStatusReport[];
   readonly isLeader: () => boolean;
   readonly storeUp: () => boolean;
   readonly ready: () => boolean;
@@ -30,7 +35,7 @@ export interface MetricsSources {
  */
 export class WxtokenMetrics {
   readonly registry = new Registry();
-  readonly #refreshes: Counter<'app' | 'trigger' | 'result'>;
+  readonly #refreshes: Counter<'app' | 'credential' | 'trigger' | 'result'>;
   readonly #upstreamDuration: Histogram<'endpoint' | 'result'>;
   readonly #upstreamErrors: Counter<'endpoint' | 'errcode' | 'kind'>;
   readonly #leadershipChanges: Counter;
@@ -97,6 +102,64 @@ export class WxtokenMetrics {
       'Token fetches by this replica since 00:00 Asia/Shanghai (WeChat quota: 2000/day classic).',
       (a) => a.fetchesToday,
     );
+    // Every credential (the access_token and each ticket) in one family, labelled by kind:
+    // one dashboard row and one alert rule cover them all.
+    const credentials = (): { app: string; credential: string; view: AppStatusView }[] => [
+      ...sources.apps().map((a) => ({ app: a.appId, credential: 'access_token', view: a })),
+      ...sources
+        .tickets()
+        .map((t) => ({ app: t.appId, credential: TICKET_KIND_NAMES[t.type], view: t })),
+    ];
+    const perCredential = (
+      name: string,
+      help: string,
+      value: (v: AppStatusView) => number | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['app', 'credential'],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of credentials()) {
+            const v = value(c.view);
+            if (v !== undefined) this.set({ app: c.app, credential: c.credential }, v);
+          }
+        },
+      });
+    perCredential(
+      'wxtoken_credential_expiry_timestamp_seconds',
+      'Expiry of the current credential (access_token or ticket; unix seconds).',
+      (v) => (v.token ? v.token.expiresAt / 1000 : undefined),
+    );
+    perCredential(
+      'wxtoken_credential_generation',
+      'Generation of the current credential.',
+      (v) => v.token?.generation,
+    );
+    perCredential(
+      'wxtoken_credential_fetches_today',
+      'Upstream fetches of the credential by this replica since 00:00 Asia/Shanghai.',
+      (v) => v.fetchesToday,
+    );
+    new Gauge({
+      name: 'wxtoken_credential_state',
+      help: '1 for the credential state in effect, 0 for the others.',
+      labelNames: ['app', 'credential', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of credentials()) {
+          for (const state of STATES) {
+            this.set(
+              { app: c.app, credential: c.credential, state },
+              c.view.state === state ? 1 : 0,
+            );
+          }
+        }
+      },
+    });
     new Gauge({
       name: 'wxtoken_app_state',
       help: '1 for the app state in effect, 0 for the others.',
@@ -128,8 +191,8 @@ export class WxtokenMetrics {
 
     this.#refreshes = new Counter({
       name: 'wxtoken_refreshes_total',
-      help: 'Refresh attempts by trigger and result.',
-      labelNames: ['app', 'trigger', 'result'],
+      help: 'Refresh attempts by credential kind, trigger and result.',
+      labelNames: ['app', 'credential', 'trigger', 'result'],
       registers,
     });
     this.#upstreamDuration = new Histogram({
@@ -212,13 +275,20 @@ export class WxtokenMetrics {
   initApps(appIds: readonly string[]): void {
     for (const app of appIds) {
       for (const trigger of ['schedule', 'force']) {
-        for (const result of ['fetched', 'error']) this.#refreshes.inc({ app, trigger, result }, 0);
+        for (const result of ['fetched', 'error']) {
+          this.#refreshes.inc({ app, credential: 'access_token', trigger, result }, 0);
+        }
       }
     }
   }
 
   onRefresh(e: RefreshEvent): void {
-    this.#refreshes.inc({ app: e.appId, trigger: e.trigger, result: e.result });
+    this.#refreshes.inc({
+      app: e.appId,
+      credential: e.kind,
+      trigger: e.trigger,
+      result: e.result,
+    });
   }
 
   onUpstream(e: UpstreamEvent): void {

@@ -25,6 +25,16 @@ export interface Backend {
   readonly audit: AuditLog;
   /** The forced-fetch budget shared by the cluster; absent: each process keeps its own (embedded). */
   readonly forceBudget?: ForceBudgetPort;
+  /**
+   * The records and refresh locks of another credential kind (`segment`, e.g. 'ticket:jsapi'),
+   * trusted for `appIds` only. `store` and `locks` above are the access_token's.
+   */
+  credential(segment: string, appIds: ReadonlySet<string>): Promise<CredentialBackend>;
+}
+
+export interface CredentialBackend {
+  readonly store: TokenStore;
+  readonly locks: RefreshLocks;
 }
 
 /** Redis for the store, the per-app locks and the leader lease: 1 node, or 3/5 masters with quorum. */
@@ -51,22 +61,29 @@ export async function createRedisBackend(
   }
   const keys = new RedisKeys(config.redis.keyPrefix);
   const cipher = createCipher(config);
+  const configured = new Set(config.apps.map((a) => a.appId));
   const store = new RedisTokenStore(
     clients,
     keys,
     clock,
     cipher,
-    recordTrust(config, log, onUntrusted),
+    recordTrust(configured, log, onUntrusted),
   );
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
-  const configured = new Set(config.apps.map((a) => a.appId));
   const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents, (appId) =>
     configured.has(appId),
   );
   const forceBudget = new RedisForceBudget(clients, keys, config.refresh, clock);
-  return { kind: 'redis', store, locks, lease, sessions, audit, forceBudget };
+  const credential = async (segment: string, appIds: ReadonlySet<string>) => {
+    const kindKeys = keys.forCredential(segment);
+    const trust = recordTrust(appIds, log, onUntrusted);
+    const kindStore = new RedisTokenStore(clients, kindKeys, clock, cipher, trust, false);
+    await kindStore.start();
+    return { store: kindStore, locks: createRedlockLocks(clients, kindKeys, clock).locks };
+  };
+  return { kind: 'redis', store, locks, lease, sessions, audit, forceBudget, credential };
 }
 
 /** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */
@@ -82,11 +99,10 @@ export function createCipher(config: Config): ValueCipher {
  * its app id (cut short: an attacker picks it) and the reason, never the token.
  */
 function recordTrust(
-  config: Config,
+  apps: ReadonlySet<string>,
   log: Logger,
   count: (reason: UntrustedReason, source: 'read' | 'message') => void,
 ): RecordTrust {
-  const apps = new Set(config.apps.map((a) => a.appId));
   return {
     isConfigured: (appId) => apps.has(appId),
     onUntrusted: (appId, reason, source) => {

@@ -6,21 +6,40 @@ import { createHash } from 'node:crypto';
  * runs on Redis Cluster (both keys hash to one slot).
  */
 export class RedisKeys {
-  constructor(private readonly prefix: string) {}
+  constructor(
+    private readonly prefix: string,
+    /**
+     * Which credential the record, lock, verdict and event keys belong to: '' for the
+     * access_token (its key names predate other kinds and stay as they were), e.g.
+     * 'ticket:jsapi' for a ticket. Each kind has its own record and lock, so a ticket fetch
+     * never waits on a token fetch's lock, and both live under the app's hash tag.
+     */
+    private readonly credential = '',
+  ) {}
 
-  /** Hash with the current and previous token of one app. */
+  /** The same keys for another credential kind (see the constructor). */
+  forCredential(credential: string): RedisKeys {
+    return new RedisKeys(this.prefix, credential);
+  }
+
+  #app(appId: string): string {
+    const base = `${this.prefix}{app:${appId}}`;
+    return this.credential ? `${base}:${this.credential}` : base;
+  }
+
+  /** Hash with the current and previous value of one app's credential. */
   record(appId: string): string {
-    return `${this.prefix}{app:${appId}}:token`;
+    return this.credential ? this.#app(appId) : `${this.#app(appId)}:token`;
   }
 
   /** The app's refresh lock (invariant 1); its value fences the record write (invariant 2). */
   refreshLock(appId: string): string {
-    return `${this.prefix}{app:${appId}}:lock`;
+    return `${this.#app(appId)}:lock`;
   }
 
   /** Validity checks of a reported token and their newest verdict, by token fingerprint. */
   verdict(appId: string, tokenFingerprint: string): string {
-    return `${this.prefix}{app:${appId}}:valid:${tokenFingerprint}`;
+    return `${this.#app(appId)}:valid:${tokenFingerprint}`;
   }
 
   /** The app's forced-fetch budget, shared by every replica (day, used, last). */
@@ -57,8 +76,8 @@ export class RedisKeys {
     return `${this.prefix}audit`;
   }
 
-  /** Pub/sub channel announcing every accepted token write. */
+  /** Pub/sub channel announcing every accepted write of this credential kind. */
   events(): string {
-    return `${this.prefix}events`;
+    return this.credential ? `${this.prefix}events:${this.credential}` : `${this.prefix}events`;
   }
 }

@@ -71,6 +71,8 @@ export class RedisTokenStore implements TokenStore {
     /** Seals token values and pub/sub messages' tokens at rest (NoCipher: stored as they are). */
     private readonly cipher: ValueCipher = new NoCipher(),
     private readonly trust: RecordTrust = TRUST_ANY,
+    /** False when another store shares these connections and closes them (credential kinds). */
+    private readonly ownsClients = true,
   ) {
     this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const client of clients) {
@@ -238,7 +240,9 @@ export class RedisTokenStore implements TokenStore {
   async close(): Promise<void> {
     this.#listeners.clear();
     await Promise.allSettled(
-      [...this.#subscribers, ...this.clients].map((c) => c.quit().catch(() => c.disconnect())),
+      [...this.#subscribers, ...(this.ownsClients ? this.clients : [])].map((c) =>
+        c.quit().catch(() => c.disconnect()),
+      ),
     );
   }
 

@@ -1,10 +1,11 @@
 import type { AppConfig, AppMode } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { AppNotFoundError, TokenUnavailableError } from '../shared/errors.js';
+import { AppNotFoundError } from '../shared/errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
+import { LiveReader } from './live-reader.js';
 import type { ForceBudget } from '../refresher/force-budget.js';
 import type { ForceRefresher, ForceRefreshResult } from '../refresher/force-refresher.js';
-import { isServable, type TokenRecord } from '../token/token.js';
+import type { TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 
 export interface AppStatusReport extends AppStatusView {
@@ -37,9 +38,11 @@ export interface TokenServiceDeps {
  */
 export class TokenService {
   readonly #apps: ReadonlyMap<string, AppConfig>;
+  readonly #reader: LiveReader;
 
   constructor(private readonly deps: TokenServiceDeps) {
     this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
+    this.#reader = new LiveReader({ ...deps, noun: 'token' });
   }
 
   app(appId: string): AppConfig {
@@ -50,43 +53,12 @@ export class TokenService {
 
   /** The live token from memory, or undefined. The hot path: no awaits, no allocation. */
   peek(appId: string): TokenRecord | undefined {
-    const token = this.deps.cache.get(appId);
-    return isServable(token, this.deps.clock.now()) ? token : undefined;
+    return this.#reader.peek(appId);
   }
 
   async getToken(appId: string, signal?: AbortSignal): Promise<TokenRecord> {
     this.app(appId);
-    const live = this.peek(appId);
-    if (live) return live;
-    const view = this.deps.status.view(appId, this.deps.cache.get(appId), this.deps.clock.now());
-    // A warming app waits for its first token, unless the store is down: then no classic
-    // fetch can start (no lock) and the caller learns why at once instead of after maxWaitMs.
-    const waitable = view.state === 'warming' && !this.#storeDown();
-    if (!waitable && !this.deps.isRefreshing(appId)) throw this.#unavailable(view);
-    return this.#waitForLive(appId, signal);
-  }
-
-  async #waitForLive(appId: string, signal?: AbortSignal): Promise<TokenRecord> {
-    const ac = new AbortController();
-    const timer = this.deps.clock.setTimeout(() => ac.abort(), this.deps.maxWaitMs);
-    const both = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
-    // A failed fetch ends the wait at once: the caller learns why instead of timing out.
-    const unsubscribe = this.deps.onRefreshFailed((failed) => {
-      if (failed === appId) ac.abort();
-    });
-    try {
-      return await this.deps.cache.waitFor(
-        appId,
-        (t) => isServable(t, this.deps.clock.now()),
-        both,
-      );
-    } catch {
-      const now = this.deps.clock.now();
-      throw this.#unavailable(this.deps.status.view(appId, this.deps.cache.get(appId), now));
-    } finally {
-      unsubscribe();
-      this.deps.clock.clearTimeout(timer);
-    }
+    return this.#reader.get(appId, signal);
   }
 
   forceRefresh(appId: string, staleToken: string, reason: string): Promise<ForceRefreshResult> {
@@ -114,25 +86,5 @@ export class TokenService {
 
   modeOf(appId: string): AppMode {
     return this.app(appId).mode;
-  }
-
-  #storeDown(): boolean {
-    return this.deps.storeHealth?.() === 'down';
-  }
-
-  #unavailable(view: AppStatusView): TokenUnavailableError {
-    const reason =
-      view.state === 'warming'
-        ? this.#storeDown()
-          ? 'the token store (Redis) is not reachable yet: no token read or fetched; retrying'
-          : 'the first token has not been fetched yet'
-        : view.state === 'config_error'
-          ? 'WeChat rejected the app configuration'
-          : view.state === 'quota_exhausted'
-            ? "WeChat's daily token quota is spent"
-            : view.lastError
-              ? 'the last refresh failed and the token has expired'
-              : 'the token has expired';
-    return new TokenUnavailableError(view.appId, reason, view.lastError?.error);
   }
 }

@@ -24,15 +24,32 @@ export class AppNotFoundError extends Error {
   }
 }
 
-/** No live token exists (invariant 3); carries the last upstream error when there is one. */
+/**
+ * No live credential exists (invariant 3): the access_token, or a ticket (`credential` names
+ * it). Carries the last upstream error when there is one.
+ */
 export class TokenUnavailableError extends Error {
   override readonly name = 'TokenUnavailableError';
   constructor(
     readonly appId: string,
     readonly reason: string,
     readonly lastError?: WeChatError,
+    readonly credential = 'token',
   ) {
-    super(`no live token for ${appId}: ${reason}`, { cause: lastError });
+    super(`no live ${credential} for ${appId}: ${reason}`, { cause: lastError });
+  }
+}
+
+/** The app exists but has not opted into this ticket type (`apps[].tickets`). */
+export class TicketNotConfiguredError extends Error {
+  override readonly name = 'TicketNotConfiguredError';
+  constructor(
+    readonly appId: string,
+    readonly type: string,
+  ) {
+    super(
+      `app ${appId} has no ${type} ticket: add ${type} to its apps[].tickets in the configuration`,
+    );
   }
 }
 

@@ -14,6 +14,7 @@ import { FakeClock } from '../support/fake-clock.js';
 
 const metrics = (): WxtokenMetrics =>
   new WxtokenMetrics({
+    tickets: () => [],
     apps: () => [],
     isLeader: () => false,
     storeUp: () => true,

@@ -1,0 +1,40 @@
+import type { Config } from '../config/config.js';
+import { MemoryAuditLog } from '../audit/memory-audit-log.js';
+import { MemoryLease } from '../leader/memory-lease.js';
+import { MemorySessionStore } from '../login/memory-session-store.js';
+import { createRedisBackend, type Backend } from '../redis/redis-backend.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { UntrustedReason } from '../token/record-trust.js';
+import { MemoryTokenStore } from '../token/memory-token-store.js';
+
+/**
+ * Redis when `redis.urls` is set (1 node, or 3/5 masters with quorum); otherwise the embedded
+ * in-memory store, locks and lease behind the same ports.
+ */
+export function openBackend(
+  config: Config,
+  clock: Clock,
+  log: Logger,
+  onUntrusted: (reason: UntrustedReason, source: 'read' | 'message') => void,
+): Promise<Backend> {
+  return config.redis.urls.length
+    ? createRedisBackend(config, clock, log, onUntrusted)
+    : Promise.resolve(embeddedBackend(clock, config.audit.maxEvents));
+}
+
+function embeddedBackend(clock: Clock, maxAuditEvents: number): Backend {
+  const store = new MemoryTokenStore(clock);
+  return {
+    kind: 'embedded',
+    store,
+    locks: store,
+    lease: new MemoryLease(clock),
+    sessions: new MemorySessionStore(clock),
+    audit: new MemoryAuditLog(maxAuditEvents),
+    credential: async () => {
+      const kindStore = new MemoryTokenStore(clock);
+      return { store: kindStore, locks: kindStore };
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import type { Config } from '../config/config.js';
+import type { WxtokenMetrics } from '../metrics/wxtoken-metrics.js';
+import type { Backend, CredentialBackend } from '../redis/redis-backend.js';
+import type { CredentialEngine } from '../refresher/credential-engine.js';
+import type { RefreshEvent } from '../refresher/credential-refresher.js';
+import { scheduleDayTurn } from '../refresher/day-turn.js';
+import type { Clock, Random } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { TicketType } from '../shared/tickets.js';
+import { createTicketCore, ticketApps } from '../ticket-core.js';
+import { createTokenCore, DEFAULT_MAX_CONCURRENT_FETCHES } from '../token-core.js';
+import { StoreReconciler } from '../token/store-reconciler.js';
+import type { WeChatClient } from '../wechat/wechat-client.js';
+import { operatorHint } from '../wechat/wechat-error.js';
+
+export interface CredentialsDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly wechat: WeChatClient;
+  readonly backend: Backend;
+  readonly metrics: WxtokenMetrics;
+  readonly isLeader: () => boolean;
+}
+
+export type Credentials = Awaited<ReturnType<typeof openCredentials>>;
+
+/**
+ * Every credential this replica serves: the access_token engine (with forced refresh) and
+ * one engine per configured ticket type. Each engine's cache follows its store (pub/sub, plus
+ * a reconciler that re-reads and, on the leader, repairs), and the leader runs every engine's
+ * refresh-ahead schedule.
+ */
+export async function openCredentials(d: CredentialsDeps) {
+  const { config, clock, log, backend, metrics } = d;
+  const timeoutMs = config.wechat.timeoutMs;
+  const logTo = (level: 'info' | 'warn' | 'error', obj: object, msg: string): void =>
+    log[level](obj, msg);
+  const onRefresh = (e: RefreshEvent): void => {
+    logRefresh(log, e);
+    metrics.onRefresh(e);
+  };
+  // What the store looks like to callers: 'down' until a reconcile pass reads every record.
+  const storeHealth = (): string =>
+    backend.kind === 'redis'
+      ? tokenSync.reconciler.storeReachable
+        ? backend.store.health()
+        : 'down'
+      : backend.kind;
+
+  const tokens = createTokenCore({
+    clock,
+    random: d.random,
+    apps: config.apps,
+    wechat: d.wechat,
+    store: backend.store,
+    locks: backend.locks,
+    refresh: config.refresh,
+    ...(backend.forceBudget ? { forceBudget: backend.forceBudget } : {}),
+    lockTtlMs: timeoutMs * 2 + 5_000,
+    maxWaitMs: timeoutMs + 1_000,
+    isLeader: d.isLeader,
+    storeHealth,
+    onRefresh,
+    log: logTo,
+  });
+  const ticketBackends = new Map<TicketType, CredentialBackend>();
+  for (const [type, apps] of ticketApps(config.apps)) {
+    const appIds = new Set(apps.map((a) => a.appId));
+    ticketBackends.set(type, await backend.credential(`ticket:${type}`, appIds));
+  }
+  const tickets = createTicketCore({
+    clock,
+    random: d.random,
+    apps: config.apps,
+    wechat: d.wechat,
+    tokens,
+    backend: (type) => ticketBackends.get(type)!,
+    refresh: config.refresh,
+    maxConcurrentFetches: DEFAULT_MAX_CONCURRENT_FETCHES,
+    // getticket, then at worst a token check, a token fetch and getticket again.
+    lockTtlMs: timeoutMs * 4 + 5_000,
+    maxWaitMs: timeoutMs * 2 + 1_000,
+    storeHealth,
+    onRefresh,
+    log: logTo,
+  });
+
+  const sync = (engine: CredentialEngine) => {
+    const unsubscribe = engine.store.subscribe((record) => {
+      if (engine.cache.offer(record) && engine.kind.name === 'access_token') {
+        metrics.onTokenApplied(record, clock.now());
+      }
+    });
+    const reconciler = new StoreReconciler({
+      clock,
+      apps: engine.apps,
+      store: engine.store,
+      cache: engine.cache,
+      repair: (app) => engine.refresher.repair(app),
+      stableFallback: (app) => engine.refresher.fallback(app),
+      stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
+      isLeader: d.isLeader,
+      intervalMs: config.redis.reconcileIntervalMs,
+      log: logTo,
+    });
+    return { engine, reconciler, unsubscribe };
+  };
+  const tokenSync = sync(tokens.engine);
+  const syncs = [tokenSync, ...[...tickets.engines.values()].map(sync)];
+
+  return {
+    tokens,
+    tickets,
+    /** Readiness: the access_token cache holds what the store held (embedded: always). */
+    get warmed(): boolean {
+      return backend.kind === 'embedded' || tokenSync.reconciler.warmed;
+    },
+    storeHealth,
+    /**
+     * One pass over every record of every kind. A store that is down at start does not stop
+     * the replica (a pod rescheduled during a Redis outage must not crash-loop): it starts not
+     * ready and the reconcilers keep retrying with a backoff.
+     */
+    async warm(): Promise<void> {
+      if (backend.kind !== 'redis') return;
+      await Promise.all(syncs.map((s) => s.reconciler.reconcileOnce()));
+      if (!tokenSync.reconciler.warmed) {
+        log.warn('token store not reachable at start: not ready; retrying');
+      }
+    },
+    /** The leader's work: every engine's refresh-ahead schedule, until `signal` aborts. */
+    lead(signal: AbortSignal): Promise<void> {
+      return Promise.all(syncs.map((s) => s.engine.scheduler.run(signal))).then(() => undefined);
+    },
+    /** Every replica's work: reconciling each cache with the store, until `signal` aborts. */
+    async reconcile(signal: AbortSignal): Promise<void> {
+      if (backend.kind !== 'redis') return;
+      await Promise.all(syncs.map((s) => s.reconciler.run(signal)));
+    },
+    /** At 00:00 Beijing time daily quotas return: apps stopped by 45009 may fetch again. */
+    startDayTurn(): { stop(): void } {
+      return scheduleDayTurn(() => {
+        log.info('Beijing day turned: daily quotas restored');
+        for (const { engine } of syncs) {
+          engine.status.clearQuotaFailures();
+          engine.scheduler.wake();
+        }
+      });
+    },
+    /** Stops following the stores and closes them (the access_token store last: it owns the connections). */
+    async close(): Promise<void> {
+      for (const s of syncs) s.unsubscribe();
+      for (const s of syncs.slice(1)) await s.engine.store.close();
+      await backend.store.close();
+    },
+  };
+}
+
+function logRefresh(log: Logger, e: RefreshEvent): void {
+  const line = {
+    appId: e.appId,
+    ...(e.kind !== 'access_token' ? { credential: e.kind } : {}),
+    trigger: e.trigger,
+    result: e.result,
+    generation: e.generation,
+    durationMs: Math.round(e.durationMs),
+    ...(e.error
+      ? {
+          errcode: e.error.errcode,
+          errmsg: e.error.errmsg,
+          kind: e.error.kind,
+          hint: operatorHint(e.error),
+        }
+      : {}),
+  };
+  if (e.result === 'error' || e.result === 'fenced') log.warn(line, 'refresh failed');
+  else log.info(line, 'refresh');
+}

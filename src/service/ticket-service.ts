@@ -1,0 +1,121 @@
+import type { AppConfig } from '../config/config.js';
+import type { Clock } from '../shared/clock.js';
+import { AppNotFoundError, TicketNotConfiguredError } from '../shared/errors.js';
+import type { TicketType } from '../shared/tickets.js';
+import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
+import type { CredentialRefresher } from '../refresher/credential-refresher.js';
+import type { CredentialRecord } from '../token/token.js';
+import type { TokenCache } from '../token/token-cache.js';
+import { jsapiSignature, newNonce, signableUrl } from './jsapi-signature.js';
+import { LiveReader } from './live-reader.js';
+
+/** What the service needs of one ticket type's engine. */
+export interface TicketEngineView {
+  readonly cache: TokenCache;
+  readonly status: AppStatusBook;
+  readonly refresher: Pick<CredentialRefresher, 'isRefreshing' | 'subscribe'>;
+}
+
+export interface TicketServiceDeps {
+  readonly clock: Clock;
+  readonly apps: readonly AppConfig[];
+  /** One engine per ticket type that at least one app opted into. */
+  readonly engines: ReadonlyMap<TicketType, TicketEngineView>;
+  readonly storeHealth?: () => string;
+  /** Upper bound on how long GetTicket waits for an app's first ticket. */
+  readonly maxWaitMs: number;
+}
+
+export interface JsapiSignature {
+  readonly timestamp: number;
+  readonly nonceStr: string;
+  readonly signature: string;
+}
+
+export interface TicketStatusReport extends AppStatusView {
+  readonly type: TicketType;
+}
+
+const NOUNS: Readonly<Record<TicketType, string>> = {
+  jsapi: 'jsapi ticket',
+  wx_card: 'wx_card ticket',
+};
+
+/**
+ * GetTicket and SignJsapi: tickets answered from memory like GetToken (same waiting rules),
+ * and the `wx.config` signature made here so the jsapi ticket never has to leave the server.
+ */
+export class TicketService {
+  readonly #apps: ReadonlyMap<string, AppConfig>;
+  readonly #readers = new Map<TicketType, LiveReader>();
+
+  constructor(private readonly deps: TicketServiceDeps) {
+    this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
+    for (const [type, engine] of deps.engines) {
+      this.#readers.set(
+        type,
+        new LiveReader({
+          clock: deps.clock,
+          cache: engine.cache,
+          status: engine.status,
+          isRefreshing: (appId) => engine.refresher.isRefreshing(appId),
+          onRefreshFailed: (listener) =>
+            engine.refresher.subscribe((e) => {
+              if (e.result === 'error') listener(e.appId);
+            }),
+          ...(deps.storeHealth ? { storeHealth: deps.storeHealth } : {}),
+          maxWaitMs: deps.maxWaitMs,
+          noun: NOUNS[type],
+        }),
+      );
+    }
+  }
+
+  /** NOT_FOUND for an unknown app, FAILED_PRECONDITION for a ticket type it did not opt into. */
+  #reader(appId: string, type: TicketType): LiveReader {
+    const app = this.#apps.get(appId);
+    if (!app) throw new AppNotFoundError(appId);
+    const reader = this.#readers.get(type);
+    if (!reader || !app.tickets.includes(type)) throw new TicketNotConfiguredError(appId, type);
+    return reader;
+  }
+
+  /** The live ticket from memory, or undefined (the hot path). */
+  peek(appId: string, type: TicketType): CredentialRecord | undefined {
+    return this.#reader(appId, type).peek(appId);
+  }
+
+  async getTicket(
+    appId: string,
+    type: TicketType,
+    signal?: AbortSignal,
+  ): Promise<CredentialRecord> {
+    return this.#reader(appId, type).get(appId, signal);
+  }
+
+  async signJsapi(appId: string, url: string, signal?: AbortSignal): Promise<JsapiSignature> {
+    const page = signableUrl(url);
+    const ticket = await this.getTicket(appId, 'jsapi', signal);
+    const timestamp = Math.floor(this.deps.clock.now() / 1000);
+    const nonceStr = newNonce();
+    return {
+      timestamp,
+      nonceStr,
+      signature: jsapiSignature(ticket.value, nonceStr, timestamp, page),
+    };
+  }
+
+  /** Status of every configured ticket, app by app (never the ticket itself). */
+  listTickets(): TicketStatusReport[] {
+    const now = this.deps.clock.now();
+    const out: TicketStatusReport[] = [];
+    for (const app of this.deps.apps) {
+      for (const type of app.tickets) {
+        const engine = this.deps.engines.get(type);
+        if (!engine) continue;
+        out.push({ ...engine.status.view(app.appId, engine.cache.get(app.appId), now), type });
+      }
+    }
+    return out;
+  }
+}
