@@ -25,4 +25,6 @@ export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   DecryptUserData: 'login',
   CheckSession: 'login',
   ResetSessionKey: 'login',
+  GetPhoneNumber: 'login',
+  GetPaidUnionId: 'login',
 };

@@ -5,6 +5,9 @@ import type { ListAppsResponse__Output } from '../grpc/generated/wxtoken/v1/List
 import type { ListAuditEventsRequest } from '../grpc/generated/wxtoken/v1/ListAuditEventsRequest.js';
 import type { ListAuditEventsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAuditEventsResponse.js';
 import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
+import type { Ticket__Output } from '../grpc/generated/wxtoken/v1/Ticket.js';
+import type { TicketType } from '../grpc/generated/wxtoken/v1/TicketType.js';
+import type { JsapiSignature__Output } from '../grpc/generated/wxtoken/v1/JsapiSignature.js';
 import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto } from '../grpc/proto.js';
 
@@ -81,5 +84,37 @@ export function listAuditEvents(
 ): Promise<ListAuditEventsResponse__Output> {
   return new Promise((resolve, reject) =>
     c.ListAuditEvents(req, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+  );
+}
+
+export function getTicket(
+  c: TokenServiceClient,
+  appId: string,
+  type: TicketType,
+  timeoutMs = 10_000,
+): Promise<Ticket__Output> {
+  return new Promise((resolve, reject) =>
+    c.GetTicket(
+      { app_id: appId, type },
+      new grpc.Metadata(),
+      opts(timeoutMs),
+      settle(resolve, reject),
+    ),
+  );
+}
+
+export function signJsapi(
+  c: TokenServiceClient,
+  appId: string,
+  url: string,
+  timeoutMs = 10_000,
+): Promise<JsapiSignature__Output> {
+  return new Promise((resolve, reject) =>
+    c.SignJsapi(
+      { app_id: appId, url },
+      new grpc.Metadata(),
+      opts(timeoutMs),
+      settle(resolve, reject),
+    ),
   );
 }

@@ -2,7 +2,16 @@ import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
-import { forceRefresh, getToken, listApps, listAuditEvents, tokenClient } from './grpc-client.js';
+import {
+  forceRefresh,
+  getTicket,
+  getToken,
+  listApps,
+  listAuditEvents,
+  signJsapi,
+  tokenClient,
+} from './grpc-client.js';
+import type { TicketType } from '../grpc/generated/wxtoken/v1/TicketType.js';
 import { registerHealthCommand } from './health-command.js';
 import {
   addConnectionOptions,
@@ -51,6 +60,14 @@ function clientFor(o: ConnectionFlags): [ReturnType<typeof tokenClient>, Connect
   }
 }
 
+/** `--ticket jsapi|wx_card` as the proto names it; anything else ends the command (exit 2). */
+function ticketTypeFlag(flag: string): TicketType {
+  if (flag === 'jsapi') return 'TICKET_TYPE_JSAPI';
+  if (flag === 'wx_card') return 'TICKET_TYPE_WX_CARD';
+  console.error(`error: --ticket expects jsapi or wx_card, got "${flag}"`);
+  process.exit(2);
+}
+
 /** What the operator should do, instead of grpc-js's transport text. */
 function explain(e: grpc.ServiceError, c: Connection): string {
   const raw = transportText(e.details ?? e.message ?? '');
@@ -70,29 +87,56 @@ function explain(e: grpc.ServiceError, c: Connection): string {
 /** `get`, `refresh`, `status`, `audit`, `health`: thin gRPC clients for on-call, --json for scripts. */
 export function registerOncallCommands(program: Command): void {
   addConnectionOptions(program.command('get'), DEFAULT_ADDR)
-    .description("print an app's current access_token and its expiry")
+    .description("print an app's current access_token (or, with --ticket, a ticket) and its expiry")
     .argument('<app>', 'AppID')
+    .option('--ticket <type>', "print the app's ticket instead: jsapi or wx_card")
     .option('--json', 'machine-readable output')
-    .action(async (app: string, o: { addr: string; key?: string; json?: boolean }) => {
+    .action(async (app: string, o: ConnectionFlags & { ticket?: string; json?: boolean }) => {
+      const type = o.ticket === undefined ? undefined : ticketTypeFlag(o.ticket);
       const [client, connection] = clientFor(o);
       try {
-        const t = await getToken(client, app);
+        const t = type
+          ? await getTicket(client, app, type).then((r) => ({ ...r, value: r.ticket }))
+          : await getToken(client, app).then((r) => ({ ...r, value: r.access_token }));
         const expiresAt = tsToMs(t.expires_at);
         if (o.json) {
           console.log(
             JSON.stringify({
               appId: t.app_id,
-              accessToken: t.access_token,
+              ...(type ? { ticket: t.value, type: o.ticket } : { accessToken: t.value }),
               expiresAt: new Date(expiresAt ?? 0).toISOString(),
               generation: Number(t.generation),
             }),
           );
         } else {
-          console.log(t.access_token);
+          console.log(t.value);
           console.error(`expires ${fmtIn(expiresAt)} (generation ${t.generation})`);
         }
       } catch (err) {
         fail(err, Boolean(o.json), connection);
+      } finally {
+        client.close();
+      }
+    });
+
+  addConnectionOptions(program.command('sign-jsapi'), DEFAULT_ADDR)
+    .description('print the JS-SDK wx.config signature of a page (made with the jsapi ticket)')
+    .argument('<app>', 'AppID')
+    .argument('<url>', 'the page URL as the page sees it (its #fragment is dropped)')
+    .action(async (app: string, url: string, o: ConnectionFlags) => {
+      const [client, connection] = clientFor(o);
+      try {
+        const s = await signJsapi(client, app, url);
+        console.log(
+          JSON.stringify({
+            appId: s.app_id,
+            timestamp: Number(s.timestamp),
+            nonceStr: s.nonce_str,
+            signature: s.signature,
+          }),
+        );
+      } catch (err) {
+        fail(err, true, connection);
       } finally {
         client.close();
       }
@@ -139,30 +183,58 @@ export function registerOncallCommands(program: Command): void {
     );
 
   addConnectionOptions(program.command('status'), DEFAULT_ADDR)
-    .description('show every app: mode, state, generation, expiry, last refresh, last error')
+    .description(
+      'show every credential of every app: state, generation, expiry, next refresh, fetches today, forced-refresh budget, last error',
+    )
     .option('--json', 'machine-readable output')
     .action(async (o: ConnectionFlags & { json?: boolean }) => {
       const [client, connection] = clientFor(o);
       try {
         const r = await listApps(client);
-        const rows = r.apps.map((a) => ({
-          app: a.app_id,
-          mode: a.mode.replace('APP_MODE_', '').toLowerCase(),
-          state: a.state.replace('APP_STATE_', '').toLowerCase(),
-          generation: Number(a.generation),
-          expiresAt: tsToMs(a.expires_at),
-          lastRefreshAt: tsToMs(a.last_refresh_at),
-          lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
-          leader: a.leader,
-          store: a.store,
-        }));
+        // One row per credential: the access_token, then each of the app's tickets.
+        const state = (v: string): string => v.replace('APP_STATE_', '').toLowerCase();
+        const rows = r.apps.flatMap((a) => [
+          {
+            app: a.app_id,
+            credential: 'access_token',
+            mode: a.mode.replace('APP_MODE_', '').toLowerCase(),
+            state: state(a.state),
+            generation: Number(a.generation),
+            expiresAt: tsToMs(a.expires_at),
+            nextRefreshAt: tsToMs(a.next_refresh_at),
+            lastRefreshAt: tsToMs(a.last_refresh_at),
+            fetchesToday: a.fetches_today,
+            forceBudgetLeft: a.force_budget_remaining as number | null,
+            lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
+            leader: a.leader,
+            store: a.store,
+          },
+          ...a.tickets.map((t) => ({
+            app: a.app_id,
+            credential: t.kind,
+            mode: a.mode.replace('APP_MODE_', '').toLowerCase(),
+            state: state(t.state),
+            generation: Number(t.generation),
+            expiresAt: tsToMs(t.expires_at),
+            nextRefreshAt: tsToMs(t.next_refresh_at),
+            lastRefreshAt: tsToMs(t.last_refresh_at),
+            fetchesToday: t.fetches_today,
+            forceBudgetLeft: null,
+            lastError: t.last_error ? `${t.last_error.errcode} ${t.last_error.kind}` : '',
+            leader: a.leader,
+            store: a.store,
+          })),
+        ]);
+        const iso = (ms: number | undefined): string | null =>
+          ms ? new Date(ms).toISOString() : null;
         if (o.json) {
           console.log(
             JSON.stringify({
               apps: rows.map((x) => ({
                 ...x,
-                expiresAt: x.expiresAt ? new Date(x.expiresAt).toISOString() : null,
-                lastRefreshAt: x.lastRefreshAt ? new Date(x.lastRefreshAt).toISOString() : null,
+                expiresAt: iso(x.expiresAt),
+                nextRefreshAt: iso(x.nextRefreshAt),
+                lastRefreshAt: iso(x.lastRefreshAt),
               })),
             }),
           );
@@ -171,7 +243,9 @@ export function registerOncallCommands(program: Command): void {
             rows.map((x) => ({
               ...x,
               expiresAt: fmtIn(x.expiresAt),
+              nextRefreshAt: fmtIn(x.nextRefreshAt),
               lastRefreshAt: fmtIn(x.lastRefreshAt),
+              forceBudgetLeft: x.forceBudgetLeft ?? '-',
             })),
           );
         }

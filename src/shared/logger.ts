@@ -30,6 +30,14 @@ export const REDACT_PATHS = [
   '*.js_code',
   'authorization',
   '*.authorization',
+  'phoneNumber',
+  '*.phoneNumber',
+  'purePhoneNumber',
+  '*.purePhoneNumber',
+  'phone_number',
+  '*.phone_number',
+  'pure_phone_number',
+  '*.pure_phone_number',
 ];
 
 export interface LoggerOptions {
