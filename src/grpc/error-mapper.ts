@@ -1,17 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import {
-  AppMisconfiguredError,
   CallerRateLimitedError,
   PermissionDeniedError,
   UnauthenticatedError,
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
-  LoginCodeError,
   SessionNotFoundError,
   ShuttingDownError,
   StoreUnavailableError,
-  TokenUnavailableError,
   TooManyStreamsError,
 } from '../shared/errors.js';
 import { AtRestDecryptError } from '../redis/at-rest-cipher.js';
@@ -19,6 +16,11 @@ import { FencedWriteError } from '../token/token-store.js';
 import { UserDataDecryptError, WatermarkMismatchError } from '../login/wechat-crypto.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
+import {
+  AppMisconfiguredError,
+  LoginCodeError,
+  TokenUnavailableError,
+} from '../wechat/upstream-errors.js';
 
 export interface StatusObject {
   readonly code: grpc.status;

@@ -1,8 +1,8 @@
-import type { WeChatError } from '../wechat/wechat-error.js';
-
 /**
  * The domain's error classes. Each carries data fields rather than formatted strings;
- * src/grpc/error-mapper.ts is the one place that turns them into gRPC statuses.
+ * src/grpc/error-mapper.ts is the one place that turns them into gRPC statuses. The ones that
+ * carry the WeChat error behind them are in src/wechat/upstream-errors.ts: shared/ imports
+ * nothing from the rest of src/.
  */
 
 /** A request field is malformed (invariant 9). */
@@ -24,18 +24,6 @@ export class AppNotFoundError extends Error {
   }
 }
 
-/** No live token exists (invariant 3); carries the last upstream error when there is one. */
-export class TokenUnavailableError extends Error {
-  override readonly name = 'TokenUnavailableError';
-  constructor(
-    readonly appId: string,
-    readonly reason: string,
-    readonly lastError?: WeChatError,
-  ) {
-    super(`no live token for ${appId}: ${reason}`, { cause: lastError });
-  }
-}
-
 /** A forced refresh was refused to protect WeChat's daily quota. */
 export class RefreshRateLimitedError extends Error {
   override readonly name = 'RefreshRateLimitedError';
@@ -51,17 +39,6 @@ export class RefreshRateLimitedError extends Error {
           ? `forced refresh of ${appId} refused: today's forced-refresh budget is spent`
           : `forced refresh of ${appId} refused: WeChat's daily token quota is spent (45009)`,
     );
-  }
-}
-
-/** WeChat rejected the app's configuration; retrying cannot fix it (FAILED_PRECONDITION). */
-export class AppMisconfiguredError extends Error {
-  override readonly name = 'AppMisconfiguredError';
-  constructor(
-    readonly appId: string,
-    readonly upstream: WeChatError,
-  ) {
-    super(`app ${appId} is misconfigured: ${upstream.message}`, { cause: upstream });
   }
 }
 
@@ -81,29 +58,6 @@ export class StoreUnavailableError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`store unavailable: ${operation}`, options);
-  }
-}
-
-/** What WeChat said about a login code, as the caller needs to act on it. */
-export type LoginCodeProblem = 'invalid_code' | 'code_used' | 'blocked' | 'rate_limited';
-
-/** jscode2session refused the code (40029, 40163, 40226, 45011). */
-export class LoginCodeError extends Error {
-  override readonly name = 'LoginCodeError';
-  constructor(
-    readonly problem: LoginCodeProblem,
-    readonly upstream: WeChatError,
-  ) {
-    super(
-      problem === 'invalid_code'
-        ? 'js_code: invalid or expired code (40029); get a new one with wx.login()'
-        : problem === 'code_used'
-          ? 'js_code: this code was already exchanged by someone else (40163)'
-          : problem === 'blocked'
-            ? 'login blocked by WeChat for this user (40226, high-risk user)'
-            : 'too many logins for this user; retry next minute (45011)',
-      { cause: upstream },
-    );
   }
 }
 

@@ -1,6 +1,7 @@
 import type { AppConfig, AppMode } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { AppNotFoundError, TokenUnavailableError } from '../shared/errors.js';
+import { AppNotFoundError } from '../shared/errors.js';
+import { TokenUnavailableError } from '../wechat/upstream-errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
 import type { ForceBudget } from '../refresher/force-budget.js';
 import type { ForceRefresher, ForceRefreshResult } from '../refresher/force-refresher.js';
