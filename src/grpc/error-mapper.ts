@@ -1,17 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import {
-  AppMisconfiguredError,
   CallerRateLimitedError,
   PermissionDeniedError,
   UnauthenticatedError,
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
-  LoginCodeError,
   SessionNotFoundError,
   ShuttingDownError,
   StoreUnavailableError,
-  TokenUnavailableError,
+  TicketNotConfiguredError,
   TooManyStreamsError,
 } from '../shared/errors.js';
 import { AtRestDecryptError } from '../redis/at-rest-cipher.js';
@@ -19,6 +17,11 @@ import { FencedWriteError } from '../token/token-store.js';
 import { UserDataDecryptError, WatermarkMismatchError } from '../login/wechat-crypto.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
+import {
+  AppMisconfiguredError,
+  LoginCodeError,
+  TokenUnavailableError,
+} from '../wechat/upstream-errors.js';
 
 export interface StatusObject {
   readonly code: grpc.status;
@@ -50,6 +53,8 @@ export function toStatus(err: unknown): StatusObject {
     return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
   if (err instanceof InvalidArgumentError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof AppNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof TicketNotConfiguredError)
+    return status(grpc.status.FAILED_PRECONDITION, err.message);
   if (err instanceof TokenUnavailableError) {
     const last = err.lastError ? `; last upstream error: ${err.lastError.message}` : '';
     return status(grpc.status.UNAVAILABLE, err.message + last, err.lastError);

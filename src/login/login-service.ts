@@ -1,14 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AppConfig, Config } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import {
-  AppNotFoundError,
-  LoginCodeError,
-  SessionNotFoundError,
-  type LoginCodeProblem,
-} from '../shared/errors.js';
+import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
 import type { RefreshLocks } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
+import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
 import { WeChatError, isRetryable, isWeChatError } from '../wechat/wechat-error.js';
 import type { LoginSession, SessionStore } from './session-store.js';
 import { decryptUserData, sessionSignature } from './wechat-crypto.js';

@@ -1,4 +1,4 @@
-import { createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHmac } from 'node:crypto';
 
 /**
  * The cryptography of WeChat mini-program login (wechat-api.md §5, §8), as pure functions.
@@ -19,24 +19,6 @@ export function hmacSha256Hex(key: string, message: string): string {
  */
 export function sessionSignature(sessionKey: string): string {
   return hmacSha256Hex(sessionKey, '');
-}
-
-/** `signature = sha1(rawData + session_key)` in hex, as wx.getUserInfo returns it. */
-export function rawDataSignature(rawData: string, sessionKey: string): string {
-  return createHash('sha1')
-    .update(rawData + sessionKey, 'utf8')
-    .digest('hex');
-}
-
-/** Compares rawDataSignature with the one the client sent, in constant time. */
-export function verifyRawDataSignature(
-  rawData: string,
-  sessionKey: string,
-  signature: string,
-): boolean {
-  const want = Buffer.from(rawDataSignature(rawData, sessionKey), 'utf8');
-  const got = Buffer.from(signature.toLowerCase(), 'utf8');
-  return got.length === want.length && timingSafeEqual(got, want);
 }
 
 /** Which input was malformed: the names of the gRPC/HTTP fields that carry them. */

@@ -9,7 +9,7 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore, type RecordTrust } from './redis-token-store.js';
 import type { UntrustedReason } from '../token/record-trust.js';
 import { createRedlockLocks } from './redlock-locks.js';
-import { RedisSessionStore } from '../login/redis-session-store.js';
+import { RedisSessionStore } from './redis-session-store.js';
 import type { SessionStore } from '../login/session-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { RedisAuditLog } from './redis-audit-log.js';

@@ -79,12 +79,6 @@ export class RedlockRefreshLocks implements RefreshLocks {
     return lock && { appId, value: lock.value, expiresAt: lock.expiration };
   }
 
-  /** Not part of the RefreshLocks port: for a fetch that outlives its lock's TTL. */
-  async extend(handle: LockHandle, ttlMs: number): Promise<LockHandle | null> {
-    const lock = await this.book.extend(handle, ttlMs);
-    return lock && { appId: handle.appId, value: lock.value, expiresAt: lock.expiration };
-  }
-
   release(handle: LockHandle): Promise<void> {
     return this.book.release(this.keys.refreshLock(handle.appId), handle.value);
   }

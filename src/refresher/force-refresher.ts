@@ -1,15 +1,12 @@
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import {
-  AppMisconfiguredError,
-  RefreshRateLimitedError,
-  StoreUnavailableError,
-} from '../shared/errors.js';
+import { RefreshRateLimitedError, StoreUnavailableError } from '../shared/errors.js';
 import { fingerprint } from '../shared/secret.js';
 import { isLive, type TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 import type { CheckState, TokenStore } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
+import { AppMisconfiguredError } from '../wechat/upstream-errors.js';
 import { isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 import type { ForceBudgetPort } from './force-budget.js';

@@ -1,5 +1,5 @@
 import type { Clock } from '../shared/clock.js';
-import { TokenUnavailableError } from '../shared/errors.js';
+import { TokenUnavailableError } from '../wechat/upstream-errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
 import { isServable, type CredentialRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';

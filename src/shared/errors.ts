@@ -1,8 +1,8 @@
-import type { WeChatError } from '../wechat/wechat-error.js';
-
 /**
  * The domain's error classes. Each carries data fields rather than formatted strings;
- * src/grpc/error-mapper.ts is the one place that turns them into gRPC statuses.
+ * src/grpc/error-mapper.ts is the one place that turns them into gRPC statuses. The ones that
+ * carry the WeChat error behind them are in src/wechat/upstream-errors.ts: shared/ imports
+ * nothing from the rest of src/.
  */
 
 /** A request field is malformed (invariant 9). */
@@ -21,22 +21,6 @@ export class AppNotFoundError extends Error {
   override readonly name = 'AppNotFoundError';
   constructor(readonly appId: string) {
     super(`app ${appId} is not configured`);
-  }
-}
-
-/**
- * No live credential exists (invariant 3): the access_token, or a ticket (`credential` names
- * it). Carries the last upstream error when there is one.
- */
-export class TokenUnavailableError extends Error {
-  override readonly name = 'TokenUnavailableError';
-  constructor(
-    readonly appId: string,
-    readonly reason: string,
-    readonly lastError?: WeChatError,
-    readonly credential = 'token',
-  ) {
-    super(`no live ${credential} for ${appId}: ${reason}`, { cause: lastError });
   }
 }
 
@@ -71,17 +55,6 @@ export class RefreshRateLimitedError extends Error {
   }
 }
 
-/** WeChat rejected the app's configuration; retrying cannot fix it (FAILED_PRECONDITION). */
-export class AppMisconfiguredError extends Error {
-  override readonly name = 'AppMisconfiguredError';
-  constructor(
-    readonly appId: string,
-    readonly upstream: WeChatError,
-  ) {
-    super(`app ${appId} is misconfigured: ${upstream.message}`, { cause: upstream });
-  }
-}
-
 /** The server is shutting down or not ready. */
 export class ShuttingDownError extends Error {
   override readonly name = 'ShuttingDownError';
@@ -98,29 +71,6 @@ export class StoreUnavailableError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`store unavailable: ${operation}`, options);
-  }
-}
-
-/** What WeChat said about a login code, as the caller needs to act on it. */
-export type LoginCodeProblem = 'invalid_code' | 'code_used' | 'blocked' | 'rate_limited';
-
-/** jscode2session refused the code (40029, 40163, 40226, 45011). */
-export class LoginCodeError extends Error {
-  override readonly name = 'LoginCodeError';
-  constructor(
-    readonly problem: LoginCodeProblem,
-    readonly upstream: WeChatError,
-  ) {
-    super(
-      problem === 'invalid_code'
-        ? 'js_code: invalid or expired code (40029); get a new one with wx.login()'
-        : problem === 'code_used'
-          ? 'js_code: this code was already exchanged by someone else (40163)'
-          : problem === 'blocked'
-            ? 'login blocked by WeChat for this user (40226, high-risk user)'
-            : 'too many logins for this user; retry next minute (45011)',
-      { cause: upstream },
-    );
   }
 }
 

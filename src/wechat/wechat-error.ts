@@ -139,9 +139,6 @@ export const isTokenInvalid = (err: unknown): boolean =>
   isWeChatError(err) && err.kind === 'token_invalid';
 export const isRetryable = (err: unknown): boolean =>
   isWeChatError(err) && (err.kind === 'retryable' || err.kind === 'unknown');
-export const isQuotaExhausted = (err: unknown): boolean =>
-  isWeChatError(err) && err.kind === 'quota';
-export const isConfigError = (err: unknown): boolean => isWeChatError(err) && err.kind === 'config';
 
 /** What an operator should do about a configuration or quota error, for logs and ListApps. */
 const HINTS: ReadonlyMap<number, string> = new Map([

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { toStatus } from '../../src/grpc/error-mapper.js';
-import { RedisSessionStore } from '../../src/login/redis-session-store.js';
+import { RedisSessionStore } from '../../src/redis/redis-session-store.js';
 import {
   AtRestCipher,
   AtRestDecryptError,

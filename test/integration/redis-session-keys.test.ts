@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSessionStore } from '../../src/login/redis-session-store.js';
+import { RedisSessionStore } from '../../src/redis/redis-session-store.js';
 import { createRedisClient, waitReady } from '../../src/redis/redis-clients.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { systemClock } from '../../src/shared/clock.js';

@@ -3,14 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { toStatus } from '../../src/grpc/error-mapper.js';
 import { AtRestCipher, AtRestDecryptError } from '../../src/redis/at-rest-cipher.js';
 import {
-  AppMisconfiguredError,
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
   ShuttingDownError,
-  TokenUnavailableError,
 } from '../../src/shared/errors.js';
 import { FencedWriteError } from '../../src/token/token-store.js';
+import { AppMisconfiguredError, TokenUnavailableError } from '../../src/wechat/upstream-errors.js';
 import { WeChatError } from '../../src/wechat/wechat-error.js';
 
 const APP = 'wxmapper00000001';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppMisconfiguredError, RefreshRateLimitedError } from '../../src/shared/errors.js';
+import { RefreshRateLimitedError } from '../../src/shared/errors.js';
+import { AppMisconfiguredError } from '../../src/wechat/upstream-errors.js';
 import { APP_ID, coreHarness } from '../support/core-harness.js';
 import { wechatError } from '../support/scripted-wechat.js';
 import { until } from '../support/until.js';

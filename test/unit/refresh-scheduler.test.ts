@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenUnavailableError } from '../../src/shared/errors.js';
+import { TokenUnavailableError } from '../../src/wechat/upstream-errors.js';
 import { APP_ID, coreHarness } from '../support/core-harness.js';
 import { wechatError } from '../support/scripted-wechat.js';
 

@@ -3,10 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   decryptUserData,
   hmacSha256Hex,
-  rawDataSignature,
   sessionSignature,
   UserDataDecryptError,
-  verifyRawDataSignature,
   WatermarkMismatchError,
   type UserDataInput,
 } from '../../src/login/wechat-crypto.js';
@@ -15,22 +13,16 @@ import {
  * Official vectors (wechat-api.md §5, §8):
  * - HMAC: mini-game doc "用户登录态签名" (developers.weixin.qq.com/minigame/dev/tutorial/
  *   open-ability/http-signature.html): hmac_sha256('{"foo":"bar"}', 'o0q0otL8aEzpcZL/FT9WsQ==').
- * - sha1: mini-program doc "用户数据的签名验证和加解密" (developers.weixin.qq.com/miniprogram/dev/
- *   framework/open-ability/signature.html), the wx.getUserInfo rawData example; the same
- *   strings are in binarywang/WxJava WxMaUserServiceImplTest.testCheckUserInfo.
- * - AES: the same doc's demo data, as in wechatpy/wechatpy tests/test_crypto.py
- *   test_wxa_decrypt_message (appid, session_key, iv, encrypted_data).
+ * - AES: mini-program doc "用户数据的签名验证和加解密" (developers.weixin.qq.com/miniprogram/dev/
+ *   framework/open-ability/signature.html), its demo data, as in wechatpy/wechatpy
+ *   tests/test_crypto.py test_wxa_decrypt_message (appid, session_key, iv, encrypted_data).
  */
 
 const HMAC_KEY = 'o0q0otL8aEzpcZL/FT9WsQ==';
 const HMAC_DIGEST = '654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b';
 
-const RAW_DATA =
-  '{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou","province":"Guangdong",' +
-  '"country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/vi_32/1vZvI39NWFQ9XM4LtQpFrQJ1xlgZxx3w' +
-  '7bQxKARol6503Iuswjjn6nIGBiaycAjAtpujxyzYsrztuuICqIM5ibXQ/0"}';
+/** Another well-formed session_key (the same doc's wx.getUserInfo example). */
 const RAW_SESSION_KEY = 'HyVFkGl5F5OQWJZZaNzBBg==';
-const RAW_SIGNATURE = '75e81ceda165f4ffa64f4068af58c64b8f54b88c';
 
 const APP_ID = 'wx4f4bc4dec97d474b';
 const SESSION_KEY = 'tiihtNczf5v6AKRyjwEUhQ==';
@@ -87,23 +79,6 @@ describe('hmacSha256Hex / sessionSignature (login-state signature, §5)', () => 
     );
     expect(sessionSignature(HMAC_KEY)).toMatch(/^[0-9a-f]{64}$/);
     expect(sessionSignature(SESSION_KEY)).not.toBe(sessionSignature(HMAC_KEY));
-  });
-});
-
-describe('rawDataSignature (sha1 of rawData + session_key, §8)', () => {
-  it('matches the official wx.getUserInfo example', () => {
-    expect(rawDataSignature(RAW_DATA, RAW_SESSION_KEY)).toBe(RAW_SIGNATURE);
-  });
-
-  it('verifies in constant time, case-insensitively, and rejects anything else', () => {
-    expect(verifyRawDataSignature(RAW_DATA, RAW_SESSION_KEY, RAW_SIGNATURE)).toBe(true);
-    expect(verifyRawDataSignature(RAW_DATA, RAW_SESSION_KEY, RAW_SIGNATURE.toUpperCase())).toBe(
-      true,
-    );
-    expect(verifyRawDataSignature(RAW_DATA + ' ', RAW_SESSION_KEY, RAW_SIGNATURE)).toBe(false);
-    expect(verifyRawDataSignature(RAW_DATA, SESSION_KEY, RAW_SIGNATURE)).toBe(false);
-    expect(verifyRawDataSignature(RAW_DATA, RAW_SESSION_KEY, RAW_SIGNATURE.slice(1))).toBe(false);
-    expect(verifyRawDataSignature(RAW_DATA, RAW_SESSION_KEY, '')).toBe(false);
   });
 });
 

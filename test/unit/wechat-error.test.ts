@@ -2,8 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   errcodeLabel,
   classifyErrcode,
-  isConfigError,
-  isQuotaExhausted,
   isRetryable,
   isTokenInvalid,
   isWeChatError,
@@ -89,19 +87,17 @@ describe('WeChatError', () => {
   });
 
   it.each([
-    { errcode: 40001, tokenInvalid: true, retryable: false, quota: false, config: false },
-    { errcode: 42001, tokenInvalid: true, retryable: false, quota: false, config: false },
-    { errcode: -1, tokenInvalid: false, retryable: true, quota: false, config: false },
-    { errcode: 48001, tokenInvalid: false, retryable: true, quota: false, config: false },
-    { errcode: 45009, tokenInvalid: false, retryable: false, quota: true, config: false },
-    { errcode: 40125, tokenInvalid: false, retryable: false, quota: false, config: true },
-  ])('predicates for $errcode', ({ errcode, tokenInvalid, retryable, quota, config }) => {
+    { errcode: 40001, tokenInvalid: true, retryable: false },
+    { errcode: 42001, tokenInvalid: true, retryable: false },
+    { errcode: -1, tokenInvalid: false, retryable: true },
+    { errcode: 48001, tokenInvalid: false, retryable: true },
+    { errcode: 45009, tokenInvalid: false, retryable: false },
+    { errcode: 40125, tokenInvalid: false, retryable: false },
+  ])('predicates for $errcode', ({ errcode, tokenInvalid, retryable }) => {
     const err = new WeChatError('token', errcode, '');
     expect(isWeChatError(err)).toBe(true);
     expect(isTokenInvalid(err)).toBe(tokenInvalid);
     expect(isRetryable(err)).toBe(retryable);
-    expect(isQuotaExhausted(err)).toBe(quota);
-    expect(isConfigError(err)).toBe(config);
   });
 
   it('predicates are false for anything that is not a WeChatError', () => {

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
+import type { ExchangeRecord, LoginSession, SessionStore } from '../login/session-store.js';
+import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
 import { Secret } from '../shared/secret.js';
-import type { RedisKeys } from '../redis/redis-keys.js';
-import type { Clock } from '../shared/clock.js';
-import { NoCipher, type ValueCipher } from '../redis/at-rest-cipher.js';
-import type { ExchangeRecord, LoginSession, SessionStore } from './session-store.js';
+import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
+import type { RedisKeys } from './redis-keys.js';
 
 interface StoredSession {
   appId: string;
