@@ -1,4 +1,5 @@
 import type { Secret } from '../shared/secret.js';
+import type { PhoneNumberInfo } from '../wechat/wechat-client.js';
 
 /** A server-side login session: what a session handle stands for. Times in ms. */
 export interface LoginSession {
@@ -24,6 +25,11 @@ export type ExchangeRecord =
        * which count as anonymous.
        */
       readonly caller?: string;
+    }
+  | {
+      /** A getPhoneNumber code's answer (stored sealed when encryption at rest is on). */
+      readonly phone: PhoneNumberInfo;
+      readonly caller: string;
     }
   | { readonly error: { readonly errcode: number; readonly errmsg: string } };
 

@@ -36,18 +36,24 @@ export class AppMisconfiguredError extends Error {
 /** What WeChat said about a login code, as the caller needs to act on it. */
 export type LoginCodeProblem = 'invalid_code' | 'code_used' | 'blocked' | 'rate_limited';
 
-/** jscode2session refused the code (40029, 40163, 40226, 45011). */
+/**
+ * WeChat refused a single-use code (40029, 40163, 40226, 45011): a wx.login() code
+ * (jscode2session, field js_code) or a getPhoneNumber button code (field code).
+ */
 export class LoginCodeError extends Error {
   override readonly name = 'LoginCodeError';
   constructor(
     readonly problem: LoginCodeProblem,
     readonly upstream: WeChatError,
+    readonly field: 'js_code' | 'code' = 'js_code',
   ) {
     super(
       problem === 'invalid_code'
-        ? 'js_code: invalid or expired code (40029); get a new one with wx.login()'
+        ? field === 'js_code'
+          ? 'js_code: invalid or expired code (40029); get a new one with wx.login()'
+          : 'code: invalid, used or expired code (40029); have the user tap the getPhoneNumber button again'
         : problem === 'code_used'
-          ? 'js_code: this code was already exchanged by someone else (40163)'
+          ? `${field}: this code was already exchanged by someone else (40163)`
           : problem === 'blocked'
             ? 'login blocked by WeChat for this user (40226, high-risk user)'
             : 'too many logins for this user; retry next minute (45011)',
