@@ -60,7 +60,10 @@ export type WeChatEndpoint =
   | 'get_api_domain_ip'
   | 'jscode2session'
   | 'checksession'
-  | 'resetusersessionkey';
+  | 'resetusersessionkey'
+  | 'getticket'
+  | 'getuserphonenumber'
+  | 'getpaidunionid';
 
 /**
  * What a login-endpoint errcode (wechat-api.md §4-§6) says about the user's request, for the
