@@ -4,7 +4,6 @@ import type { SimApp } from './sim-app.js';
 import type { SimCall, SimCounters, SimEndpoint, SimFaultKind } from './types.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
-/** Faults that answer without a WeChat JSON body; the HTTP layer renders them. */
 /** Faults answered by the transport itself (a body or a silence), not by a WeChat error body. */
 export type TransportFault =
   'html' | 'http_502' | 'timeout' | 'malformed' | 'huge_body' | 'long_token';
@@ -27,19 +26,42 @@ const CALL_COUNTER = {
   jscode2session: 'code2sessionCalls',
   checksession: 'checkSessionCalls',
   resetusersessionkey: 'resetSessionKeyCalls',
+  getticket: 'ticketCalls',
+  getcallbackip: 'callbackIpCalls',
+  custom_send: 'customSendCalls',
+  getwxacodeunlimit: 'wxaCodeCalls',
+  getuserphonenumber: 'phoneNumberCalls',
+  getpaidunionid: 'paidUnionidCalls',
 } as const satisfies Record<SimEndpoint, keyof SimCounters>;
 
-/** How to answer a call to a WeChat endpoint, after `delayMs` (the app's latency). */
-export type SimReply =
-  | { kind: 'json'; body: object; delayMs: number }
-  | { kind: 'fault'; fault: TransportFault; delayMs: number };
+/** A success answered with bytes rather than JSON (getwxacodeunlimit's image). */
+export interface SimBinary {
+  contentType: string;
+  bytes: Buffer;
+}
+
+/**
+ * How to answer a call to a WeChat endpoint, after `delayMs` (the app's latency). `done`, when
+ * set, is called once the answer is sent or abandoned: getticket uses it to know which calls
+ * are still in flight.
+ */
+export type SimReply = (
+  | { kind: 'json'; body: object }
+  | { kind: 'binary'; binary: SimBinary }
+  /** `endpoint` shapes the body of huge_body, long_token and malformed. */
+  | { kind: 'fault'; fault: TransportFault; endpoint: SimEndpoint }
+) & { delayMs: number; done?: () => void };
 
 /** What the log may say about a call beyond its errcode: fingerprints and openids only. */
-export type CallDetails = Pick<SimCall, 'tokenFingerprint' | 'openid' | 'sessionKeyFingerprint'>;
+export type CallDetails = Pick<
+  SimCall,
+  'tokenFingerprint' | 'openid' | 'sessionKeyFingerprint' | 'ticketType'
+>;
 
 /** What an endpoint decided, before it is logged and counted. */
 export type Decision =
   | { ok: true; body: object; details?: CallDetails }
+  | { ok: true; binary: SimBinary; details?: CallDetails }
   | { ok: false; errcode: number; errmsg?: string; details?: CallDetails }
   | { ok: false; fault: SimFaultKind };
 
@@ -78,7 +100,9 @@ export class CallRecorder {
     const delayMs = call.app?.settings.latencyMs ?? 0;
     if (decision.ok) {
       this.#record(call, 0, decision.details ?? {});
-      return { kind: 'json', body: decision.body, delayMs };
+      return 'binary' in decision
+        ? { kind: 'binary', binary: decision.binary, delayMs }
+        : { kind: 'json', body: decision.body, delayMs };
     }
     if ('fault' in decision) {
       const { fault } = decision;
@@ -87,7 +111,7 @@ export class CallRecorder {
       if (isTransportFault(fault)) {
         // No WeChat body reached the client; -1 (busy, retry) is what a client makes of it.
         this.#record(call, -1, { fault });
-        return { kind: 'fault', fault, delayMs };
+        return { kind: 'fault', fault, endpoint: call.endpoint, delayMs };
       }
       this.#record(call, FAULT_ERRCODES[fault], { fault });
       return { kind: 'json', body: wechatErrorBody(FAULT_ERRCODES[fault]), delayMs };

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-io.js';
 import type { SimBackend } from './sim-backend.js';
-import { SimInputError, SimUnknownAppError, SimUnknownUserError } from './sim-errors.js';
+import {
+  SimInputError,
+  SimNotFoundError,
+  SimUnknownAppError,
+  SimUnknownUserError,
+} from './sim-errors.js';
 import { SIM_FAULT_ENDPOINTS, SIM_FAULT_KINDS } from './sim-schemas.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
@@ -17,9 +22,10 @@ const OK: Answer = { body: { ok: true } };
 
 /**
  * The control API (design.md "Simulator"): tests configure apps, inject faults, rotate tokens
- * as another system would, play a mini program's device (wx.login codes, encrypted open data),
- * and read counters, users and the call log. Bad input → 400, unknown app, user or route → 404,
- * each with `{ ok: false, error }`.
+ * as another system would, play a mini program's device (wx.login codes, encrypted open data,
+ * phone codes) and WeChat Pay (payments), and read counters, users, tickets, messages and the
+ * call log. Bad input → 400, unknown app, user, ticket or route → 404, each with
+ * `{ ok: false, error }`.
  */
 export async function handleControlRequest(
   req: IncomingMessage,
@@ -35,7 +41,8 @@ export async function handleControlRequest(
     if (
       err instanceof SimInputError ||
       err instanceof SimUnknownAppError ||
-      err instanceof SimUnknownUserError
+      err instanceof SimUnknownUserError ||
+      err instanceof SimNotFoundError
     ) {
       sendJson(res, err instanceof SimInputError ? 400 : 404, { ok: false, error: err.message });
     } else {
@@ -51,10 +58,12 @@ interface RouteContext {
   readonly backend: SimBackend;
   readonly appId: string;
   readonly openid: string;
+  /** A ticket type as the path spelled it; SimTickets validates it (400 if unknown). */
+  readonly type: string;
 }
 
 interface ControlRoute {
-  /** `METHOD path` under the prefix, with `:appId` / `:openid` placeholders. */
+  /** `METHOD path` under the prefix, with `:appId` / `:openid` / `:type` placeholders. */
   readonly route: string;
   /** One line for the index. */
   readonly what: string;
@@ -145,6 +154,64 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
       body: { calls: backend.calls(callFilter(url.searchParams)) },
     }),
   },
+  {
+    route: 'GET apps/:appId/tickets/:type/counters',
+    what:
+      'getticket counters of one type (jsapi | wx_card): ' +
+      '{calls, accepted, rejectedDeadToken, inFlight, maxInFlight}',
+    handle: ({ backend, appId, type }) => ({ body: backend.tickets.counters(appId, type) }),
+  },
+  {
+    route: 'DELETE apps/:appId/tickets/:type/counters',
+    what: 'zero those counters (calls still in flight stay in inFlight and maxInFlight)',
+    handle: ({ backend, appId, type }) => {
+      backend.tickets.resetCounters(appId, type);
+      return OK;
+    },
+  },
+  {
+    route: 'POST apps/:appId/tickets/:type/check',
+    what: 'is this ticket alive now, and the newest? {ticket} → {alive, newest, expiresAt?}',
+    handle: async ({ backend, req, appId, type }) => ({
+      body: backend.tickets.check(appId, type, await readJson(req)),
+    }),
+  },
+  {
+    route: 'GET apps/:appId/tickets/:type/newest',
+    what: 'the newest ticket of the type: {ticket, issuedAt, expiresAt, alive} (404 before any)',
+    handle: ({ backend, appId, type }) => ({ body: backend.tickets.newest(appId, type) }),
+  },
+  {
+    route: 'POST apps/:appId/phone-codes',
+    what:
+      'a getPhoneNumber code: {phoneNumber: "+86 13800138000"} → ' +
+      '{code, phoneNumber, purePhoneNumber, countryCode, expiresAt}',
+    handle: async ({ backend, req, appId }) => ({
+      body: backend.userData.issuePhoneCode(appId, await readJson(req)),
+    }),
+  },
+  {
+    route: 'POST apps/:appId/payments',
+    what:
+      'a payment for getpaidunionid: {openid, unionid, transactionId?, mchId?, outTradeNo?} → ' +
+      'the payment with paidAt, answerableUntil',
+    handle: async ({ backend, req, appId }) => ({
+      body: backend.userData.addPayment(appId, await readJson(req)),
+    }),
+  },
+  {
+    route: 'GET apps/:appId/messages',
+    what: 'the last customer-service messages sent (message/custom/send): {messages}',
+    handle: ({ backend, appId }) => ({ body: { messages: backend.ordinary.messages(appId) } }),
+  },
+  {
+    route: 'DELETE apps/:appId/messages',
+    what: "forget an app's messages",
+    handle: ({ backend, appId }) => {
+      backend.ordinary.clearMessages(appId);
+      return OK;
+    },
+  },
 ];
 
 const INDEX: ControlRoute = {
@@ -160,22 +227,50 @@ const INDEX: ControlRoute = {
   }),
 };
 
-const BY_ROUTE = new Map([INDEX, ...CONTROL_ROUTES].map((r) => [r.route, r]));
+const ROUTES: readonly ControlRoute[] = [INDEX, ...CONTROL_ROUTES];
+
+/**
+ * The route whose `METHOD path` matches, segment by segment (`:name` matches any one
+ * segment), with the values of its placeholders, URL-decoded.
+ */
+function match(
+  method: string,
+  path: string,
+): { handler: ControlRoute; params: Record<string, string> } | undefined {
+  const segments = path.split('/');
+  for (const handler of ROUTES) {
+    const [m, pattern] = handler.route.split(' ') as [string, string];
+    const parts = pattern.split('/');
+    if (m !== method || parts.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    const fits = parts.every((part, i) => {
+      const segment = segments[i] ?? '';
+      if (!part.startsWith(':')) return part === segment;
+      params[part.slice(1)] = safeDecode(segment);
+      return segment !== '';
+    });
+    if (fits) return { handler, params };
+  }
+  return undefined;
+}
 
 async function route(
   req: IncomingMessage,
   url: URL,
   backend: SimBackend,
 ): Promise<Answer | undefined> {
-  const path = url.pathname.slice(CONTROL_PREFIX.length);
-  const pattern = path
-    .replace(/^apps\/[^/]+\//, 'apps/:appId/')
-    .replace(/^apps\/:appId\/users\/[^/]+/, 'apps/:appId/users/:openid');
-  const handler = BY_ROUTE.get(`${req.method ?? 'GET'} ${pattern}`);
-  if (!handler) return undefined;
-  const appId = decodeURIComponent(/^apps\/([^/]+)\//.exec(path)?.[1] ?? '');
-  const openid = decodeURIComponent(/^apps\/[^/]+\/users\/([^/]+)/.exec(path)?.[1] ?? '');
-  return handler.handle({ req, url, backend, appId, openid });
+  const found = match(req.method ?? 'GET', url.pathname.slice(CONTROL_PREFIX.length));
+  if (!found) return undefined;
+  const { appId = '', openid = '', type = '' } = found.params;
+  return found.handler.handle({ req, url, backend, appId, openid, type });
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new SimInputError(`bad escape in path segment ${JSON.stringify(segment)}`);
+  }
 }
 
 function rotate(backend: SimBackend, appId: string, body: unknown): Answer {

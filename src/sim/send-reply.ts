@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Clock } from '../shared/clock.js';
 import { WECHAT_JSON, sendJson, sendText } from './http-io.js';
 import type { SimReply } from './sim-backend.js';
+import type { SimEndpoint } from './types.js';
 
 /** A held 'timeout' socket is dropped after this long if the client has not given up first. */
 const TIMEOUT_HOLD_MS = 30_000;
@@ -20,8 +21,18 @@ const HUGE_CHUNK = Buffer.alloc(64 * 1024, 'A');
 /** long_token's token length: twice what wxtoken accepts. */
 export const LONG_TOKEN_CHARS = 4096;
 
-/** A token body cut short, as a connection dropped mid-response would leave it. */
-const TRUNCATED_JSON = '{"access_token":"86_Xq3vT9kLmN0pR7';
+/**
+ * The credential field of the faulty bodies: huge_body, long_token and malformed imitate the
+ * endpoint's own success body, so a client's checks of that body are what the fault exercises.
+ */
+function credentialBody(endpoint: SimEndpoint): { head: string; tail: string } {
+  return endpoint === 'getticket'
+    ? { head: '{"errcode":0,"errmsg":"ok","ticket":"', tail: '","expires_in":7200}' }
+    : { head: '{"access_token":"', tail: '","expires_in":7200}' };
+}
+
+/** A credential body cut short, as a connection dropped mid-response would leave it. */
+const TRUNCATED_VALUE = '86_Xq3vT9kLmN0pR7';
 
 /**
  * Sends a reply after the app's latency. `signal` aborts when the client goes away or the
@@ -39,6 +50,13 @@ export async function sendReply(
     sendJson(res, 200, reply.body, WECHAT_JSON);
     return;
   }
+  if (reply.kind === 'binary') {
+    const { contentType, bytes } = reply.binary;
+    res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.length });
+    res.end(bytes);
+    return;
+  }
+  const body = credentialBody(reply.endpoint);
   switch (reply.fault) {
     case 'html':
       sendText(res, 200, 'text/html; charset=utf-8', GATEWAY_PAGE);
@@ -47,18 +65,13 @@ export async function sendReply(
       sendText(res, 502, 'text/html', BAD_GATEWAY_PAGE);
       return;
     case 'malformed':
-      sendText(res, 200, WECHAT_JSON, TRUNCATED_JSON);
+      sendText(res, 200, WECHAT_JSON, body.head + TRUNCATED_VALUE);
       return;
     case 'huge_body':
-      await sendHugeBody(res, signal);
+      await sendHugeBody(res, body, signal);
       return;
     case 'long_token':
-      sendJson(
-        res,
-        200,
-        { access_token: 'L'.repeat(LONG_TOKEN_CHARS), expires_in: 7200 },
-        WECHAT_JSON,
-      );
+      sendText(res, 200, WECHAT_JSON, body.head + 'L'.repeat(LONG_TOKEN_CHARS) + body.tail);
       return;
     case 'timeout':
       // Never answer: the client's own timeout is what the test observes.
@@ -69,12 +82,15 @@ export async function sendReply(
 }
 
 /**
- * `{"access_token":"AAA…","expires_in":7200}` of HUGE_BODY_BYTES, written chunk by chunk with
- * backpressure; stops when the client goes away (which is what a capped client does).
+ * `{"access_token":"AAA…","expires_in":7200}` (or the ticket body) of HUGE_BODY_BYTES, written
+ * chunk by chunk with backpressure; stops when the client goes away (which is what a capped
+ * client does).
  */
-async function sendHugeBody(res: ServerResponse, signal: AbortSignal): Promise<void> {
-  const head = '{"access_token":"';
-  const tail = '","expires_in":7200}';
+async function sendHugeBody(
+  res: ServerResponse,
+  { head, tail }: { head: string; tail: string },
+  signal: AbortSignal,
+): Promise<void> {
   res.writeHead(200, { 'content-type': WECHAT_JSON, 'content-length': HUGE_BODY_BYTES });
   res.write(head);
   let left = HUGE_BODY_BYTES - head.length - tail.length;

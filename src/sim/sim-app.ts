@@ -1,8 +1,13 @@
 import { BlockList, isIP } from 'node:net';
 import { FaultQueue } from './fault-queue.js';
+import type { TicketType } from '../shared/tickets.js';
 import { LoginState } from './login-state.js';
+import { MessageLog } from './message-log.js';
+import { PaidTrades } from './paid-trades.js';
+import { PhoneCodes } from './phone-codes.js';
 import { mintTokenValue } from './mint-token-value.js';
 import { QuotaCounter, beijingDay, minuteOf } from './quota-counter.js';
+import { TicketShelf } from './ticket-shelf.js';
 import { TokenChannel, type IssuedToken } from './token-channel.js';
 import type { ResolvedSimAppSettings, SimCounters } from './types.js';
 
@@ -20,7 +25,7 @@ export type IssueOutcome =
 
 /**
  * One appid as WeChat sees it: its settings, its two token channels, its mini-program users
- * (`login`), quotas, counters and injected faults. Pure and clock-free: every method takes
+ * (`login`), tickets, phone codes, payments and messages, quotas, counters and injected faults. Pure and clock-free: every method takes
  * `now`, so the whole lifetime of a token can be tested by passing numbers. Request parsing and
  * errcode precedence live in SimBackend and SimLogin; this class starts where the appid is known.
  */
@@ -28,6 +33,13 @@ export class SimApp {
   readonly classic = new TokenChannel('classic');
   readonly stable = new TokenChannel('stable');
   readonly login = new LoginState();
+  readonly tickets: Readonly<Record<TicketType, TicketShelf>> = {
+    jsapi: new TicketShelf(),
+    wx_card: new TicketShelf(),
+  };
+  readonly phoneCodes = new PhoneCodes();
+  readonly payments = new PaidTrades();
+  readonly messages = new MessageLog();
   readonly faults = new FaultQueue();
   readonly counters: SimCounters = {
     tokenCalls: 0,
@@ -40,6 +52,14 @@ export class SimApp {
     code2sessionOk: 0,
     checkSessionCalls: 0,
     resetSessionKeyCalls: 0,
+    ticketCalls: 0,
+    callbackIpCalls: 0,
+    customSendCalls: 0,
+    wxaCodeCalls: 0,
+    phoneNumberCalls: 0,
+    phoneNumberOk: 0,
+    paidUnionidCalls: 0,
+    paidUnionidOk: 0,
     errors: {},
     faults: {},
   };

@@ -11,6 +11,9 @@ import {
 import { SimApp, type IssueOutcome } from './sim-app.js';
 import { SimUnknownAppError } from './sim-errors.js';
 import { SimLogin } from './sim-login.js';
+import { SimOrdinaryApis } from './sim-ordinary-apis.js';
+import { SimTickets } from './sim-tickets.js';
+import { SimUserData } from './sim-user-data.js';
 import { parseSimAppSettings, parseSimFault } from './sim-schemas.js';
 import { parseStableTokenBody, type TokenRequest } from './token-request.js';
 import type { SimCall, SimChannel, SimCheckResult, SimCounters } from './types.js';
@@ -22,12 +25,19 @@ const API_DOMAIN_IPS = ['101.89.47.18', '101.91.34.103'];
 
 /**
  * WeChat's side of the simulator without HTTP: the apps, who owns which token, errcode
- * precedence per endpoint, and the control operations; the login endpoints are in `login`.
+ * precedence per endpoint, and the control operations; the login endpoints are in `login`,
+ * the token-taking APIs in `tickets`, `userData` and `ordinary`.
  * Time comes only from the Clock, so unit tests drive it with a FakeClock and no sockets.
  */
 export class SimBackend {
   /** jscode2session, checksession, resetusersessionkey and their control operations. */
   readonly login: SimLogin;
+  /** getticket and its control operations. */
+  readonly tickets: SimTickets;
+  /** getuserphonenumber, getpaidunionid and their control operations. */
+  readonly userData: SimUserData;
+  /** getcallbackip, message/custom/send, getwxacodeunlimit. */
+  readonly ordinary: SimOrdinaryApis;
   readonly #clock: Clock;
   readonly #apps = new Map<string, SimApp>();
   /** Every token ever issued → its owner, so a dead token is still attributed to its app. */
@@ -38,12 +48,16 @@ export class SimBackend {
     this.#clock = clock;
     const appOf = (appId: string): SimApp | undefined => this.#apps.get(appId);
     this.#calls = new CallRecorder(clock, appOf);
-    this.login = new SimLogin({
+    const deps = {
       clock,
       calls: this.#calls,
       appOf,
-      check: (accessToken) => this.check(accessToken),
-    });
+      check: (accessToken: string) => this.check(accessToken),
+    };
+    this.login = new SimLogin(deps);
+    this.tickets = new SimTickets(deps);
+    this.userData = new SimUserData(deps);
+    this.ordinary = new SimOrdinaryApis(deps);
   }
 
   /** Creates or updates an app; an update keeps its tokens, users, quotas used and counters. */

@@ -23,3 +23,8 @@ export class SimUnknownUserError extends Error {
     super(`app ${JSON.stringify(appId)} has no user with openid ${JSON.stringify(openid)}`);
   }
 }
+
+/** A control call asked for something the app does not have yet (e.g. a ticket before any). */
+export class SimNotFoundError extends Error {
+  override readonly name = 'SimNotFoundError';
+}

@@ -12,6 +12,7 @@ import type { LoginRequest } from './login-request.js';
 import type { SimApp } from './sim-app.js';
 import { SimInputError, SimUnknownAppError, SimUnknownUserError } from './sim-errors.js';
 import { parseSimCodeRequest, parseSimEncryptRequest } from './sim-schemas.js';
+import { openTokenCall } from './token-call.js';
 import type {
   SimCheckResult,
   SimEncryptedData,
@@ -152,16 +153,12 @@ export class SimLogin {
    * `87008 invalid sig_method`.
    */
   #openSessionCall(endpoint: SimEndpoint, request: LoginRequest): OpenedSessionCall {
-    const token = request.access_token;
-    if (!token) return { call: this.#deps.calls.begin(endpoint, ''), refusal: failWith(41001) };
-    const verdict = this.#deps.check(token);
-    const call = this.#deps.calls.begin(endpoint, verdict.appId ?? '');
-    const fault = call.app?.faults.take(endpoint);
-    if (fault) return { call, refusal: { ok: false, fault } };
-    if (!call.app || verdict.errcode !== 0) return { call, refusal: failWith(verdict.errcode) };
+    const opened = openTokenCall(this.#deps, endpoint, request.access_token);
+    if (opened.refusal) return opened;
+    const { call, app } = opened;
     const details = request.openid ? { openid: request.openid } : undefined;
     if (request.sig_method !== 'hmac_sha256') return { call, refusal: failWith(87008, details) };
-    return { call, app: call.app };
+    return { call, app };
   }
 
   #app(appId: string): SimApp {

@@ -1,7 +1,16 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SimInputError } from './sim-errors.js';
-import type { ResolvedSimAppSettings, SimAppSettings, SimCodeRequest, SimFault } from './types.js';
+import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
+import type {
+  ResolvedSimAppSettings,
+  SimAppSettings,
+  SimCodeRequest,
+  SimEndpoint,
+  SimFault,
+  SimPaymentRequest,
+  SimPhoneCodeRequest,
+} from './types.js';
 
 const seconds = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -39,6 +48,9 @@ const settingsSchema = z
       .positive()
       .default(3 * 86_400),
     unionidBound: z.boolean().default(true),
+    ticketLifetimeSeconds: z.number().finite().positive().default(7200),
+    phoneCodeLifetimeSeconds: z.number().finite().positive().default(300),
+    paidUnionidWindowSeconds: z.number().finite().positive().default(300),
   })
   // WeChat's proportion (300 s of 7200 s), so a test that shortens lifetimes to a few seconds
   // gets a workable stable window without setting one.
@@ -59,7 +71,13 @@ const endpoint = z.enum([
   'jscode2session',
   'checksession',
   'resetusersessionkey',
-]);
+  'getticket',
+  'getcallbackip',
+  'custom_send',
+  'getwxacodeunlimit',
+  'getuserphonenumber',
+  'getpaidunionid',
+]) satisfies z.ZodType<SimEndpoint>;
 
 const faultKind = z.enum([
   'system_error',
@@ -93,6 +111,40 @@ const encryptRequestSchema = z.strictObject({
   data: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * `+CC NUMBER` or a bare number; digits only apart from the prefix. 3 digits of country code
+ * and 4-20 digits of number cover every plan (E.164 allows 15 in all).
+ */
+const phoneNumberSchema = z
+  .string()
+  .regex(/^(?:\+\d{1,3} )?\d{4,20}$/, 'must be "+<country code> <digits>", e.g. "+86 13800138000"');
+
+const phoneCodeRequestSchema = z.strictObject({
+  phoneNumber: phoneNumberSchema,
+}) satisfies z.ZodType<SimPhoneCodeRequest>;
+
+/** Trade identifiers are short ASCII strings in WeChat Pay (transaction_id is 28 digits). */
+const tradeId = z.string().min(1).max(64);
+
+const paymentRequestSchema = z
+  .strictObject({
+    openid: z.string().min(1).max(128),
+    unionid: z.string().min(1).max(128),
+    transactionId: tradeId.optional(),
+    mchId: tradeId.optional(),
+    outTradeNo: tradeId.optional(),
+  })
+  .refine((p) => p.transactionId !== undefined || (p.mchId && p.outTradeNo), {
+    message: 'give transactionId, or mchId and outTradeNo (or all three)',
+  })
+  .refine((p) => (p.mchId === undefined) === (p.outTradeNo === undefined), {
+    message: 'mchId and outTradeNo go together',
+  }) satisfies z.ZodType<SimPaymentRequest>;
+
+const ticketCheckSchema = z.strictObject({ ticket: z.string().min(1).max(4096) });
+
+const ticketTypeSchema = z.enum(TICKET_TYPES);
+
 function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
@@ -115,4 +167,22 @@ export function parseSimCodeRequest(input: unknown): SimCodeRequest {
 /** The body of `POST /__sim/apps/:appId/users/:openid/encrypt`: `{ data: object }`. */
 export function parseSimEncryptRequest(input: unknown): { data: Record<string, unknown> } {
   return parse(encryptRequestSchema, input, 'encrypt request');
+}
+
+export function parseSimPhoneCodeRequest(input: unknown): SimPhoneCodeRequest {
+  return parse(phoneCodeRequestSchema, input, 'phone code request');
+}
+
+export function parseSimPaymentRequest(input: unknown): SimPaymentRequest {
+  return parse(paymentRequestSchema, input, 'payment');
+}
+
+/** The body of `POST /__sim/apps/:appId/tickets/:type/check`: `{ ticket }`. */
+export function parseSimTicketCheck(input: unknown): { ticket: string } {
+  return parse(ticketCheckSchema, input, 'ticket check');
+}
+
+/** The `:type` of a tickets control route. */
+export function parseSimTicketType(input: string): TicketType {
+  return parse(ticketTypeSchema, input, `ticket type ${JSON.stringify(input)}`);
 }

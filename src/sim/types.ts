@@ -1,3 +1,5 @@
+import type { TicketType } from '../shared/tickets.js';
+
 /**
  * The simulator's public vocabulary. Other engineers' tests and business teams' integration
  * tests speak these shapes over the control API (`/__sim/`), so changes here are breaking.
@@ -13,7 +15,19 @@ export type SimEndpoint =
   /** GET /wxa/checksession (§5). */
   | 'checksession'
   /** GET /wxa/resetusersessionkey (§6). */
-  | 'resetusersessionkey';
+  | 'resetusersessionkey'
+  /** GET /cgi-bin/ticket/getticket (§11). */
+  | 'getticket'
+  /** GET /cgi-bin/getcallbackip (§12). */
+  | 'getcallbackip'
+  /** POST /cgi-bin/message/custom/send (§12). */
+  | 'custom_send'
+  /** POST /wxa/getwxacodeunlimit (§12): a PNG, or JSON on error. */
+  | 'getwxacodeunlimit'
+  /** POST /wxa/business/getuserphonenumber (§8). */
+  | 'getuserphonenumber'
+  /** GET /wxa/getpaidunionid (§7). */
+  | 'getpaidunionid';
 
 /** Which token channel issued a token (wechat-api.md §2: the two share nothing). */
 export type SimChannel = 'classic' | 'stable';
@@ -56,6 +70,12 @@ export interface SimAppSettings {
    * unionid (§4). A user's own `unionid` flag (SimCodeRequest) overrides it. Default true.
    */
   unionidBound?: boolean;
+  /** expires_in of every getticket ticket, jsapi and wx_card alike (§11). Default 7200. */
+  ticketLifetimeSeconds?: number;
+  /** How long a phone-number code can be exchanged at getuserphonenumber (§8). Default 300. */
+  phoneCodeLifetimeSeconds?: number;
+  /** How long after a payment getpaidunionid answers for it (§7). Default 300. */
+  paidUnionidWindowSeconds?: number;
 }
 
 /** Settings with every default applied. */
@@ -75,14 +95,18 @@ export type SimFaultKind =
   | 'http_502'
   /** No answer: the socket is held open until the client gives up (or 30 s pass). */
   | 'timeout'
-  /** HTTP 200 with a truncated JSON body. */
+  /** HTTP 200 with a truncated JSON body (a token body; on getticket a ticket body). */
   | 'malformed'
   /**
-   * HTTP 200 with a well-formed token body of 100 MiB (a 100 MiB access_token), streamed:
-   * what a hostile or broken upstream can send. wxtoken must stop reading and stay up.
+   * HTTP 200 with a well-formed token body of 100 MiB (a 100 MiB access_token; on getticket a
+   * 100 MiB ticket), streamed: what a hostile or broken upstream can send. wxtoken must stop
+   * reading and stay up.
    */
   | 'huge_body'
-  /** HTTP 200 with a well-formed token body whose access_token is 4,096 characters long. */
+  /**
+   * HTTP 200 with a well-formed token body whose access_token is 4,096 characters long (on
+   * getticket: a success body whose ticket is).
+   */
   | 'long_token';
 
 /** A fault consumed by the app's next `count` calls to one of `endpoints`. */
@@ -113,6 +137,22 @@ export interface SimCounters {
   checkSessionCalls: number;
   /** /wxa/resetusersessionkey requests carrying one of this app's tokens. */
   resetSessionKeyCalls: number;
+  /** getticket requests carrying one of this app's tokens, any type (per type: tickets/:type/counters). */
+  ticketCalls: number;
+  /** getcallbackip requests carrying one of this app's tokens. */
+  callbackIpCalls: number;
+  /** message/custom/send requests carrying one of this app's tokens. */
+  customSendCalls: number;
+  /** getwxacodeunlimit requests carrying one of this app's tokens. */
+  wxaCodeCalls: number;
+  /** getuserphonenumber requests carrying one of this app's tokens, whatever their outcome. */
+  phoneNumberCalls: number;
+  /** Phone codes exchanged for a number. */
+  phoneNumberOk: number;
+  /** getpaidunionid requests carrying one of this app's tokens, whatever their outcome. */
+  paidUnionidCalls: number;
+  /** getpaidunionid answers with a unionid. */
+  paidUnionidOk: number;
   /** errcode → how many calls of this app drew it; equals the errcodes in the call log. */
   errors: Record<string, number>;
   /** Fault kind → how many calls it answered. */
@@ -137,6 +177,8 @@ export interface SimCall {
   openid?: string;
   /** fingerprint() of the session_key issued (jscode2session, resetusersessionkey). */
   sessionKeyFingerprint?: string;
+  /** getticket: the `type` asked for, when it is one WeChat knows. */
+  ticketType?: TicketType;
 }
 
 /** The verdict on a token, as get_api_domain_ip would give it (wechat-api.md §3, §10). */
@@ -185,4 +227,85 @@ export interface SimEncryptedData {
   encryptedData: string;
   /** base64 of the 16-byte IV. */
   iv: string;
+}
+
+/** `GET /__sim/apps/:appId/tickets/:type/counters`: one app's getticket calls of one type. */
+export interface SimTicketCounters {
+  /** Calls carrying one of the app's tokens (alive or dead) and this type, whatever their outcome. */
+  calls: number;
+  /** Calls answered with a new ticket. */
+  accepted: number;
+  /** Calls refused because the token was dead (40001, 42001). */
+  rejectedDeadToken: number;
+  /** Calls of this app and type between arrival and the last byte of their answer, now. */
+  inFlight: number;
+  /** The most calls ever in flight at once since the last reset: 1 proves "never two at once". */
+  maxInFlight: number;
+}
+
+/** `POST /__sim/apps/:appId/tickets/:type/check`: WeChat's view of a ticket now. */
+export interface SimTicketCheck {
+  /** Issued to this app and type and not past its own expiry. */
+  alive: boolean;
+  /** The last one getticket issued for this app and type (alive or not). */
+  newest: boolean;
+  /** Clock time (ms) the ticket expires; absent for a ticket never issued (or long forgotten). */
+  expiresAt?: number;
+}
+
+/** `GET /__sim/apps/:appId/tickets/:type/newest`: the ticket a JS-SDK signature should use. */
+export interface SimNewestTicket {
+  ticket: string;
+  issuedAt: number;
+  expiresAt: number;
+  alive: boolean;
+}
+
+/**
+ * `POST /__sim/apps/:appId/phone-codes`: what the device's getPhoneNumber button hands the
+ * mini program. `phoneNumber` is `+<country code> <number>`, e.g. `+86 13800138000`; a number
+ * without a `+CC ` prefix is taken as Chinese (86).
+ */
+export interface SimPhoneCodeRequest {
+  phoneNumber: string;
+}
+
+/** A phone code and the phone_info getuserphonenumber will answer for it. */
+export interface SimIssuedPhoneCode {
+  code: string;
+  phoneNumber: string;
+  purePhoneNumber: string;
+  countryCode: string;
+  /** Clock time (ms) after which the code draws 40029. */
+  expiresAt: number;
+}
+
+/**
+ * `POST /__sim/apps/:appId/payments`: a payment by a user, so getpaidunionid can find it by
+ * `transactionId`, by `mchId` + `outTradeNo`, or both (at least one of the two forms).
+ */
+export interface SimPaymentRequest {
+  openid: string;
+  unionid: string;
+  transactionId?: string;
+  mchId?: string;
+  outTradeNo?: string;
+}
+
+/** A registered payment. */
+export interface SimPayment extends SimPaymentRequest {
+  /** Clock time (ms) of the payment (when it was registered). */
+  paidAt: number;
+  /** Clock time (ms) after which getpaidunionid answers 89300 for it. */
+  answerableUntil: number;
+}
+
+/** `GET /__sim/apps/:appId/messages`: one customer-service message as it arrived. */
+export interface SimMessage {
+  /** Clock time (ms) it arrived. */
+  at: number;
+  touser: string;
+  msgtype: string;
+  /** The whole JSON body as sent. */
+  body: Record<string, unknown>;
 }

@@ -4,6 +4,7 @@ import { WECHAT_JSON, readBody, remoteIp, sendJson } from './http-io.js';
 import { loginRequestFromQuery } from './login-request.js';
 import type { SimBackend, SimReply } from './sim-backend.js';
 import { sendReply } from './send-reply.js';
+import { paidUnionidRequestFromQuery } from './sim-user-data.js';
 import { tokenRequestFromQuery } from './token-request.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
@@ -25,8 +26,13 @@ export async function handleWeChatRequest(
   ctx: WeChatRouteContext,
 ): Promise<void> {
   const reply = await route(req, url, ctx.backend);
-  if (reply) await sendReply(res, reply, ctx.clock, ctx.signal);
-  else sendJson(res, 404, wechatErrorBody(-1, `no such api ${url.pathname}`), WECHAT_JSON);
+  if (reply) {
+    try {
+      await sendReply(res, reply, ctx.clock, ctx.signal);
+    } finally {
+      reply.done?.();
+    }
+  } else sendJson(res, 404, wechatErrorBody(-1, `no such api ${url.pathname}`), WECHAT_JSON);
 }
 
 async function route(
@@ -34,6 +40,8 @@ async function route(
   url: URL,
   backend: SimBackend,
 ): Promise<SimReply | undefined> {
+  const token = url.searchParams.get('access_token') ?? undefined;
+  const method = req.method ?? 'GET';
   switch (url.pathname) {
     case '/cgi-bin/token':
       return backend.token(tokenRequestFromQuery(url.searchParams), remoteIp(req));
@@ -50,7 +58,27 @@ async function route(
       return backend.login.checkSession(loginRequestFromQuery(url.searchParams));
     case '/wxa/resetusersessionkey':
       return backend.login.resetSessionKey(loginRequestFromQuery(url.searchParams));
+    case '/cgi-bin/ticket/getticket':
+      return backend.tickets.getTicket(token, url.searchParams.get('type') ?? undefined);
+    case '/cgi-bin/getcallbackip':
+      return backend.ordinary.callbackIp(token);
+    case '/cgi-bin/message/custom/send':
+      return backend.ordinary.customSend(method, token, await postBody(req));
+    case '/wxa/getwxacodeunlimit':
+      return backend.ordinary.wxaCode(method, token, await postBody(req));
+    case '/wxa/business/getuserphonenumber':
+      return backend.userData.phoneNumber(method, token, await postBody(req));
+    case '/wxa/getpaidunionid':
+      return backend.userData.paidUnionid(paidUnionidRequestFromQuery(url.searchParams));
     default:
       return undefined;
   }
+}
+
+/**
+ * A POST's body ('' without one), or undefined when it is over the 64 KiB read cap; a GET's
+ * is never read (the endpoint answers 43002 first).
+ */
+async function postBody(req: IncomingMessage): Promise<string | undefined> {
+  return req.method === 'POST' ? readBody(req) : '';
 }

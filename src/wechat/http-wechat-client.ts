@@ -6,11 +6,23 @@ import {
   UpstreamTimeoutError,
 } from './keep-alive-transport.js';
 import { describeBody, redact } from './redact-url.js';
-import { ackProblem, credentialsIn, sessionProblem, tokenProblem } from './success-body.js';
+import type { TicketType } from '../shared/tickets.js';
+import {
+  ackProblem,
+  credentialsIn,
+  phoneProblem,
+  sessionProblem,
+  ticketProblem,
+  tokenProblem,
+  unionidProblem,
+} from './success-body.js';
 import type {
   AppCredentials,
   Code2SessionResult,
+  FetchedTicket,
   FetchedToken,
+  PaidUnionIdQuery,
+  PhoneNumberInfo,
   ResetSessionKeyResult,
   WeChatClient,
 } from './wechat-client.js';
@@ -183,6 +195,58 @@ export class HttpWeChatClient implements WeChatClient {
       (b) => sessionProblem(b, openid),
     );
     return { openid, sessionKey: new Secret(body.session_key as string) };
+  }
+
+  async getTicket(accessToken: string, type: TicketType): Promise<FetchedTicket> {
+    const query = new URLSearchParams({ access_token: accessToken, type });
+    const { body, sentAt } = await this.#call(
+      {
+        endpoint: 'getticket',
+        sensitive: [accessToken],
+        path: `/cgi-bin/ticket/getticket?${query.toString()}`,
+      },
+      ticketProblem,
+    );
+    return { ticket: body.ticket as string, expiresInSeconds: body.expires_in as number, sentAt };
+  }
+
+  async getPhoneNumber(accessToken: string, code: string): Promise<PhoneNumberInfo> {
+    const query = new URLSearchParams({ access_token: accessToken });
+    const { body } = await this.#call(
+      {
+        endpoint: 'getuserphonenumber',
+        sensitive: [accessToken, code],
+        path: `/wxa/business/getuserphonenumber?${query.toString()}`,
+        json: JSON.stringify({ code }),
+      },
+      phoneProblem,
+    );
+    const info = body.phone_info as Record<string, unknown>;
+    return {
+      phoneNumber: info.phoneNumber as string,
+      purePhoneNumber: info.purePhoneNumber as string,
+      // WeChat's example has a string; a number (86) is taken as its digits.
+      countryCode: String(info.countryCode as string | number),
+    };
+  }
+
+  async getPaidUnionId(accessToken: string, query: PaidUnionIdQuery): Promise<{ unionid: string }> {
+    const params = new URLSearchParams({ access_token: accessToken, openid: query.openid });
+    if ('transactionId' in query) {
+      params.set('transaction_id', query.transactionId);
+    } else {
+      params.set('mch_id', query.mchId);
+      params.set('out_trade_no', query.outTradeNo);
+    }
+    const { body } = await this.#call(
+      {
+        endpoint: 'getpaidunionid',
+        sensitive: [accessToken],
+        path: `/wxa/getpaidunionid?${params.toString()}`,
+      },
+      unionidProblem,
+    );
+    return { unionid: body.unionid as string };
   }
 
   async #fetchToken(call: Call): Promise<FetchedToken> {

@@ -9,21 +9,25 @@ export const REDACTED = '[REDACTED]';
 /**
  * Query parameters whose values are credentials in the WeChat API. `signature` is the
  * login-state HMAC of the session_key: for a GET it is constant per key, so it is one too.
+ * `code` (a phone or login code) and `ticket` (jsapi / wx_card) are single-use or short-lived
+ * but still grant something while they live.
  */
 const SENSITIVE_PARAM =
-  /(?<![A-Za-z0-9])(secret|appsecret|access_token|js_code|session_key|signature)=[^&\s#"'<>]*/gi;
+  /(?<![A-Za-z0-9])(secret|appsecret|access_token|js_code|session_key|signature|code|ticket)=[^&\s#"'<>]*/gi;
 
 /**
  * The same names as JSON (or JS-ish) fields, `"session_key":"..."`, quoted or not: a body that
  * is not valid JSON (cut short, wrapped in HTML) may still carry a credential the caller does
- * not know yet, such as the session_key or access_token WeChat was returning.
+ * not know yet, such as the session_key, access_token or ticket WeChat was returning. Phone
+ * numbers are personal data: a cut-short getuserphonenumber reply must not put one in a log.
+ * A quoted value runs to its closing quote, spaces included (`"+1 4155550100"`).
  */
 const SENSITIVE_FIELD =
-  /(?<![A-Za-z0-9_])(["']?)(secret|appsecret|access_token|js_code|session_key|signature)\1(\s*:\s*["']?)[^"'\s,;&{}<>]*/gi;
+  /(?<![A-Za-z0-9_])(["']?)(secret|appsecret|access_token|js_code|session_key|signature|code|ticket|phoneNumber|purePhoneNumber)\1(\s*:\s*["']?)(?:(?<=["'])[^"'\n]*|[^"'\s,;&{}<>]*)/gi;
 
 /**
  * Replaces the value of every secret=, appsecret=, access_token=, js_code=, session_key=,
- * signature= parameter.
+ * signature=, code=, ticket= parameter.
  */
 export function redactUrl(text: string): string {
   return text.replace(SENSITIVE_PARAM, (_match, name: string) => `${name}=${REDACTED}`);

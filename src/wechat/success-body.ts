@@ -20,16 +20,62 @@ const MAX_SESSION_KEY_CHARS = 256;
 
 /** /cgi-bin/token and /cgi-bin/stable_token. */
 export function tokenProblem(body: Body): string | undefined {
-  const token = body.access_token;
+  return credentialProblem(body, 'access_token');
+}
+
+/**
+ * /cgi-bin/ticket/getticket (errcode 0 on success, checked before this): a ticket with a
+ * token's bounds, since WeChat reserves the same 512 characters for it and it is served to
+ * callers the same way.
+ */
+export function ticketProblem(body: Body): string | undefined {
+  return credentialProblem(body, 'ticket');
+}
+
+function credentialProblem(body: Body, field: 'access_token' | 'ticket'): string | undefined {
+  const value = body[field];
   const expiresIn = body.expires_in;
-  if (typeof token !== 'string' || token === '') return 'access_token missing or empty';
-  if (token.length > MAX_CREDENTIAL_CHARS) {
-    return `access_token longer than ${MAX_CREDENTIAL_CHARS} characters`;
+  if (typeof value !== 'string' || value === '') return `${field} missing or empty`;
+  if (value.length > MAX_CREDENTIAL_CHARS) {
+    return `${field} longer than ${MAX_CREDENTIAL_CHARS} characters`;
   }
-  if (!PRINTABLE.test(token)) return 'access_token has unexpected characters';
+  if (!PRINTABLE.test(value)) return `${field} has unexpected characters`;
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
     return 'expires_in is not a positive number';
   }
+  return undefined;
+}
+
+/** Phone numbers, country codes and unionids are short; anything far longer is not one. */
+const MAX_FIELD_CHARS = 64;
+
+/** A non-empty string of at most MAX_FIELD_CHARS characters. */
+function isShortString(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= MAX_FIELD_CHARS;
+}
+
+/**
+ * /wxa/business/getuserphonenumber: phone_info with the three number fields (countryCode may
+ * come as a number). The watermark is not checked: the call carries a token, not an appid,
+ * and the code was bound to the token's app by WeChat itself (wechat-api.md §8).
+ */
+export function phoneProblem(body: Body): string | undefined {
+  const info = body.phone_info;
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+    return 'phone_info missing';
+  }
+  const { phoneNumber, purePhoneNumber, countryCode } = info as Body;
+  if (!isShortString(phoneNumber)) return 'phone_info.phoneNumber missing or too long';
+  if (!isShortString(purePhoneNumber)) return 'phone_info.purePhoneNumber missing or too long';
+  const country = typeof countryCode === 'number' ? String(countryCode) : countryCode;
+  if (!isShortString(country)) return 'phone_info.countryCode missing or too long';
+  return undefined;
+}
+
+/** /wxa/getpaidunionid: a unionid (errcode 0, checked before this). */
+export function unionidProblem(body: Body): string | undefined {
+  if (!isShortString(body.unionid)) return 'unionid missing, empty or too long';
+  if (!PRINTABLE.test(body.unionid)) return 'unionid has unexpected characters';
   return undefined;
 }
 
@@ -64,9 +110,18 @@ export function sessionProblem(body: Body, asked?: string): string | undefined {
   return undefined;
 }
 
-/** String values of credential fields in a body, to scrub from an errmsg that echoes them. */
+/**
+ * String values of credential fields in a body (and the phone numbers, which are personal
+ * data), to scrub from an errmsg that echoes them.
+ */
 export function credentialsIn(body: Body): string[] {
-  return [body.access_token, body.session_key].filter(
-    (v): v is string => typeof v === 'string' && v !== '',
-  );
+  const info = body.phone_info as Body | null | undefined;
+  const phone = typeof info === 'object' && info !== null ? info : {};
+  return [
+    body.access_token,
+    body.session_key,
+    body.ticket,
+    phone.phoneNumber,
+    phone.purePhoneNumber,
+  ].filter((v): v is string => typeof v === 'string' && v !== '');
 }

@@ -1,4 +1,5 @@
 import type { Secret } from '../shared/secret.js';
+import type { TicketType } from '../shared/tickets.js';
 
 /** What a token endpoint returned, with the time the request was SENT (design.md: expires_at base). */
 export interface FetchedToken {
@@ -27,6 +28,27 @@ export interface ResetSessionKeyResult {
   openid: string;
   sessionKey: Secret;
 }
+
+/** What getticket returned, with the time the request was SENT (expires_at base, as tokens). */
+export interface FetchedTicket {
+  ticket: string;
+  expiresInSeconds: number;
+  /** clock ms when the request was SENT */
+  sentAt: number;
+}
+
+/** A user's phone number, from /wxa/business/getuserphonenumber (watermark checked, dropped). */
+export interface PhoneNumberInfo {
+  /** The bound number; a foreign one carries its area code. */
+  phoneNumber: string;
+  /** Without the area code. */
+  purePhoneNumber: string;
+  countryCode: string;
+}
+
+/** How /wxa/getpaidunionid names the payment: by transaction_id, or by merchant and order. */
+export type PaidUnionIdQuery =
+  { openid: string; transactionId: string } | { openid: string; mchId: string; outTradeNo: string };
 
 /**
  * The WeChat calls wxtoken makes. Every failure is thrown as a WeChatError.
@@ -62,4 +84,23 @@ export interface WeChatClient {
     openid: string,
     signature: string,
   ): Promise<ResetSessionKeyResult>;
+  /**
+   * GET /cgi-bin/ticket/getticket: every call mints a new ticket (the previous one lives out
+   * its own expiry). The ticket gets a token's bounds (<= 2048 printable characters, a
+   * positive expires_in). 40001/40014/42001 throw as token_invalid: renew the token and retry.
+   */
+  getTicket(accessToken: string, type: TicketType): Promise<FetchedTicket>;
+  /**
+   * POST /wxa/business/getuserphonenumber `{code}`: the number behind a getPhoneNumber code
+   * (single-use, 5 min). A bad, used or expired code throws errcode 40029 (loginErrorKind
+   * 'invalid_code'); token errors as getTicket. Neither the code nor the number is ever in an
+   * error.
+   */
+  getPhoneNumber(accessToken: string, code: string): Promise<PhoneNumberInfo>;
+  /**
+   * GET /wxa/getpaidunionid: the unionid of a user who paid within the last 5 minutes.
+   * WeChat's errors throw with their errcode (89300 invalid trade, 40003 invalid openid, 89002
+   * no Open Platform account: all kind 'unknown'); token errors as getTicket.
+   */
+  getPaidUnionId(accessToken: string, query: PaidUnionIdQuery): Promise<{ unionid: string }>;
 }

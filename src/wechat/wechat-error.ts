@@ -61,7 +61,9 @@ export type WeChatEndpoint =
   | 'jscode2session'
   | 'checksession'
   | 'resetusersessionkey'
-  | 'getticket';
+  | 'getticket'
+  | 'getuserphonenumber'
+  | 'getpaidunionid';
 
 /**
  * What a login-endpoint errcode (wechat-api.md §4-§6) says about the user's request, for the

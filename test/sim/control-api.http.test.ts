@@ -22,9 +22,12 @@ describe('control API /__sim/ (design.md "Simulator")', () => {
     const index = (await h.get('/__sim/')).json<{
       routes: { method: string; path: string; what: string }[];
     }>();
-    expect(index.routes.length).toBeGreaterThanOrEqual(12);
+    expect(index.routes.length).toBeGreaterThanOrEqual(20);
     for (const r of index.routes) {
-      const path = r.path.replace(':appId', APP.appId).replace(':openid', 'o-nobody');
+      const path = r.path
+        .replace(':appId', APP.appId)
+        .replace(':openid', 'o-nobody')
+        .replace(':type', 'jsapi');
       const res = await h.send(r.method, path, r.method === 'GET' ? undefined : {});
       expect(res.text, `${r.method} ${r.path}`).not.toMatch(/no such route/);
       expect(r.what).not.toBe('');
@@ -109,6 +112,14 @@ describe('control API /__sim/ (design.md "Simulator")', () => {
       code2sessionOk: 0,
       checkSessionCalls: 0,
       resetSessionKeyCalls: 0,
+      ticketCalls: 0,
+      callbackIpCalls: 0,
+      customSendCalls: 0,
+      wxaCodeCalls: 0,
+      phoneNumberCalls: 0,
+      phoneNumberOk: 0,
+      paidUnionidCalls: 0,
+      paidUnionidOk: 0,
       errors: { '40125': 1 },
       faults: {},
     });

@@ -8,7 +8,9 @@ export const MINI = { appId: 'wxmini', secret: 'sec' };
 export const EXCHANGE = { appid: 'wxmini', secret: 'sec', grant_type: 'authorization_code' };
 
 export function body(reply: SimReply): Record<string, unknown> {
-  if (reply.kind !== 'json') throw new Error(`expected JSON, got fault ${reply.fault}`);
+  if (reply.kind !== 'json') {
+    throw new Error(`expected JSON, got ${reply.kind === 'fault' ? reply.fault : reply.kind}`);
+  }
   return reply.body as Record<string, unknown>;
 }
 

@@ -18,7 +18,9 @@ beforeEach(() => {
 });
 
 function body(reply: SimReply): Record<string, unknown> {
-  if (reply.kind !== 'json') throw new Error(`expected JSON, got fault ${reply.fault}`);
+  if (reply.kind !== 'json') {
+    throw new Error(`expected JSON, got ${reply.kind === 'fault' ? reply.fault : reply.kind}`);
+  }
   return reply.body as Record<string, unknown>;
 }
 
@@ -185,7 +187,12 @@ describe('faults (design.md "Simulator")', () => {
     '%s is handed to the HTTP layer and logged as -1',
     (kind) => {
       backend.injectFault('wxapp', { kind, count: 1 });
-      expect(backend.token(GOOD, IP)).toEqual({ kind: 'fault', fault: kind, delayMs: 0 });
+      expect(backend.token(GOOD, IP)).toEqual({
+        kind: 'fault',
+        fault: kind,
+        endpoint: 'token',
+        delayMs: 0,
+      });
       expect(backend.calls().at(-1)).toMatchObject({ errcode: -1, fault: kind });
     },
   );

@@ -84,6 +84,7 @@ describe('jscode2session errcode precedence (wechat-api.md §4)', () => {
     expect(t.backend.login.code2Session({ ...EXCHANGE, js_code: 'x' })).toEqual({
       kind: 'fault',
       fault: 'html',
+      endpoint: 'jscode2session',
       delayMs: 0,
     });
   });

@@ -23,6 +23,9 @@ describe('parseSimAppSettings', () => {
       codeLifetimeSeconds: 300,
       sessionKeyLifetimeSeconds: 259_200,
       unionidBound: true,
+      ticketLifetimeSeconds: 7200,
+      phoneCodeLifetimeSeconds: 300,
+      paidUnionidWindowSeconds: 300,
     });
   });
 
@@ -63,7 +66,7 @@ describe('parseSimFault', () => {
   it.each([
     ['an unknown kind', { kind: 'explode', count: 1 }],
     ['a zero count', { kind: 'html', count: 0 }],
-    ['an unknown endpoint', { kind: 'html', count: 1, endpoints: ['getpaidunionid'] }],
+    ['an unknown endpoint', { kind: 'html', count: 1, endpoints: ['getcomponenttoken'] }],
   ])('rejects %s', (_name, fault) => {
     expect(() => parseSimFault(fault)).toThrow(SimInputError);
   });

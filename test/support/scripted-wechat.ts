@@ -1,11 +1,15 @@
+import type { TicketType } from '../../src/shared/tickets.js';
 import type {
   AppCredentials,
   Code2SessionResult,
+  FetchedTicket,
   FetchedToken,
+  PaidUnionIdQuery,
+  PhoneNumberInfo,
   ResetSessionKeyResult,
   WeChatClient,
 } from '../../src/wechat/wechat-client.js';
-import { WeChatError } from '../../src/wechat/wechat-error.js';
+import { WeChatError, type WeChatEndpoint } from '../../src/wechat/wechat-error.js';
 import type { FakeClock } from './fake-clock.js';
 
 /**
@@ -26,6 +30,30 @@ export class ScriptedWeChat implements WeChatClient {
   /** Holds validity checks in flight; each is answered as WeChat saw the token when it was sent. */
   checkGate: Promise<void> | undefined;
   readonly valid = new Set<string>();
+
+  /** getticket calls per type, whatever their outcome. */
+  readonly ticketCalls: Record<TicketType, number> = { jsapi: 0, wx_card: 0 };
+  /** The most getticket calls in flight at once (any type): 1 means never two at once. */
+  maxTicketsInFlight = 0;
+  ticketExpiresInSeconds = 7200;
+  /** Errors thrown by the next getticket calls, in order (after the token check). */
+  readonly ticketFailures: WeChatError[] = [];
+  /** Holds getticket calls in flight until the test resolves it. */
+  ticketGate: Promise<void> | undefined;
+  /** Every ticket issued, per type, newest last. */
+  readonly tickets: Record<TicketType, string[]> = { jsapi: [], wx_card: [] };
+
+  phoneCalls = 0;
+  /** Codes getPhoneNumber accepts, each once; unknown or used ones throw 40029. */
+  readonly phoneCodes = new Map<string, PhoneNumberInfo>();
+  readonly phoneFailures: WeChatError[] = [];
+
+  paidUnionIdCalls = 0;
+  /** Payments getPaidUnionId finds (matched on openid and the query's trade fields); else 89300. */
+  readonly payments: (PaidUnionIdQuery & { unionid: string })[] = [];
+  readonly paidUnionIdFailures: WeChatError[] = [];
+
+  #ticketsInFlight = 0;
   #seq = 0;
   #stable: string | undefined;
 
@@ -74,6 +102,61 @@ export class ScriptedWeChat implements WeChatClient {
     throw new Error('ScriptedWeChat does not script resetSessionKey');
   }
 
+  /**
+   * Like WeChat: a token this fake did not issue, or one invalidated since, throws 40001
+   * (token_invalid) before anything else; then `ticketFailures`, then a new ticket.
+   */
+  async getTicket(accessToken: string, type: TicketType): Promise<FetchedTicket> {
+    this.ticketCalls[type]++;
+    const sentAt = this.clock.now();
+    const valid = this.valid.has(accessToken);
+    this.maxTicketsInFlight = Math.max(this.maxTicketsInFlight, ++this.#ticketsInFlight);
+    try {
+      await this.ticketGate;
+      if (!valid) throw wechatError(40001, 'scripted: token not valid', 'getticket');
+      const failure = this.ticketFailures.shift();
+      if (failure) throw failure;
+      const ticket = `ticket-${type}-${++this.#seq}`;
+      this.tickets[type].push(ticket);
+      return { ticket, expiresInSeconds: this.ticketExpiresInSeconds, sentAt };
+    } finally {
+      this.#ticketsInFlight--;
+    }
+  }
+
+  /** Token check as getTicket, then `phoneFailures`, then the code (single-use) or 40029. */
+  async getPhoneNumber(accessToken: string, code: string): Promise<PhoneNumberInfo> {
+    this.phoneCalls++;
+    if (!this.valid.has(accessToken)) {
+      throw wechatError(40001, 'scripted: token not valid', 'getuserphonenumber');
+    }
+    const failure = this.phoneFailures.shift();
+    if (failure) throw failure;
+    const info = this.phoneCodes.get(code);
+    if (!info) throw wechatError(40029, 'invalid code', 'getuserphonenumber');
+    this.phoneCodes.delete(code);
+    return { ...info };
+  }
+
+  /** Token check as getTicket, then `paidUnionIdFailures`, then a matching payment or 89300. */
+  async getPaidUnionId(accessToken: string, query: PaidUnionIdQuery): Promise<{ unionid: string }> {
+    this.paidUnionIdCalls++;
+    if (!this.valid.has(accessToken)) {
+      throw wechatError(40001, 'scripted: token not valid', 'getpaidunionid');
+    }
+    const failure = this.paidUnionIdFailures.shift();
+    if (failure) throw failure;
+    const payment = this.payments.find((p) =>
+      p.openid !== query.openid
+        ? false
+        : 'transactionId' in query
+          ? 'transactionId' in p && p.transactionId === query.transactionId
+          : 'mchId' in p && p.mchId === query.mchId && p.outTradeNo === query.outTradeNo,
+    );
+    if (!payment) throw wechatError(89300, 'invalid trade', 'getpaidunionid');
+    return { unionid: payment.unionid };
+  }
+
   /** What another system fetching the same app would do: everything issued before dies. */
   invalidateAll(): void {
     this.valid.clear();
@@ -91,5 +174,8 @@ export class ScriptedWeChat implements WeChatClient {
   }
 }
 
-export const wechatError = (errcode: number, errmsg = 'scripted'): WeChatError =>
-  new WeChatError('token', errcode, errmsg);
+export const wechatError = (
+  errcode: number,
+  errmsg = 'scripted',
+  endpoint: WeChatEndpoint = 'token',
+): WeChatError => new WeChatError(endpoint, errcode, errmsg);
