@@ -103,6 +103,9 @@ export async function startServer(
     sessions: backend.sessions,
     locks: backend.locks,
     accessToken: async (appId) => (await tokens.getToken(appId)).value,
+    recoverToken: async (appId, rejected) =>
+      (await tokens.forceRefresh(appId, rejected, 'a login-service call was refused the token'))
+        .token.value,
     onExchange: (appId, result) => metrics.onCode2Session(appId, result),
   });
   const metricsServer = config.metrics.listen

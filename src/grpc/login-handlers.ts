@@ -14,6 +14,8 @@ const MAX_CODE_CHARS = 256;
 /** encryptedData of getUserInfo/getPhoneNumber is a few KB at most. */
 const MAX_ENCRYPTED_CHARS = 32_768;
 const HANDLE = /^[A-Za-z0-9_-]{32}$/;
+/** openid (28), transaction ids (32), merchant order numbers (32): generous, not unbounded. */
+const MAX_ID_CHARS = 128;
 
 function requireHandle(value: unknown): string {
   const handle = optionalString(value, 'session_handle', 64);
@@ -94,5 +96,39 @@ export function loginHandlers(
         ),
       ),
     ),
+    // The number is never logged: the line carries the code's fingerprint only.
+    GetPhoneNumber: unary('GetPhoneNumber', deps, async (req, _call, caller) => {
+      const appId = requireAppId(req.app_id);
+      const code = required(req.code, 'code', MAX_CODE_CHARS);
+      const phone = await login.getPhoneNumber(appId, code, caller.name);
+      deps.log.info({ appId, caller: caller.name, code: fingerprint(code) }, 'getphonenumber');
+      return {
+        phone_number: phone.phoneNumber,
+        pure_phone_number: phone.purePhoneNumber,
+        country_code: phone.countryCode,
+      };
+    }),
+    GetPaidUnionId: unary('GetPaidUnionId', deps, async (req) => {
+      const appId = requireAppId(req.app_id);
+      const openid = required(req.openid, 'openid', MAX_ID_CHARS);
+      const transactionId = optionalString(req.transaction_id, 'transaction_id', MAX_ID_CHARS);
+      const mchId = optionalString(req.mch_id, 'mch_id', MAX_ID_CHARS);
+      const outTradeNo = optionalString(req.out_trade_no, 'out_trade_no', MAX_ID_CHARS);
+      if (transactionId === '' && (mchId === '' || outTradeNo === '')) {
+        throw new InvalidArgumentError(
+          'transaction_id',
+          'required, or else both mch_id and out_trade_no',
+        );
+      }
+      if (transactionId !== '' && (mchId !== '' || outTradeNo !== '')) {
+        throw new InvalidArgumentError(
+          'transaction_id',
+          'give either transaction_id or mch_id + out_trade_no, not both',
+        );
+      }
+      const query =
+        transactionId !== '' ? { openid, transactionId } : { openid, mchId, outTradeNo };
+      return { unionid: (await login.getPaidUnionId(appId, query)).unionid };
+    }),
   };
 }

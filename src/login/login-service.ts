@@ -3,19 +3,19 @@ import type { AppConfig, Config } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
 import type { RefreshLocks } from '../token/token-store.js';
-import type { WeChatClient } from '../wechat/wechat-client.js';
+import type { PaidUnionIdQuery, PhoneNumberInfo, WeChatClient } from '../wechat/wechat-client.js';
 import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
-import { WeChatError, isRetryable, isWeChatError } from '../wechat/wechat-error.js';
-import type { LoginSession, SessionStore } from './session-store.js';
+import { WeChatError, isRetryable, isTokenInvalid, isWeChatError } from '../wechat/wechat-error.js';
+import type { ExchangeRecord, LoginSession, SessionStore } from './session-store.js';
+import { CODE_LIFETIME_MS, OncePerCode } from './once-per-code.js';
 import { decryptUserData, sessionSignature } from './wechat-crypto.js';
 
-/** A code lives 5 minutes at WeChat (wechat-api.md §4); its exchange result lives as long. */
-const CODE_LIFETIME_MS = 300_000;
 /** The caller name of records written before exchanges were bound to callers. */
 const ANONYMOUS = 'anonymous';
-const LOCK_TTL_MS = 15_000;
-const POLL_MS = 25;
 const RETRIES = 2;
+
+/** getuserphonenumber's answer for a bad, used or expired code (wechat-api.md §8). */
+const INVALID_CODE = 40029;
 
 const PROBLEM_BY_ERRCODE: ReadonlyMap<number, LoginCodeProblem> = new Map([
   [40029, 'invalid_code'],
@@ -34,11 +34,19 @@ export interface LoginServiceDeps {
   readonly clock: Clock;
   readonly apps: readonly AppConfig[];
   readonly login: Config['login'];
-  readonly wechat: Pick<WeChatClient, 'code2Session' | 'checkSessionKey' | 'resetSessionKey'>;
+  readonly wechat: Pick<
+    WeChatClient,
+    'code2Session' | 'checkSessionKey' | 'resetSessionKey' | 'getPhoneNumber' | 'getPaidUnionId'
+  >;
   readonly sessions: SessionStore;
   readonly locks: RefreshLocks;
-  /** The app's current access token (the TokenService), for checksession/reset. */
+  /** The app's current access token (the TokenService), for the token-backed calls. */
   readonly accessToken: (appId: string) => Promise<string>;
+  /**
+   * WeChat rejected `rejected` (40001/40014/42001): compare-and-refresh with exactly that token
+   * (ForceRefresh), resolving with the current token afterwards.
+   */
+  readonly recoverToken: (appId: string, rejected: string) => Promise<string>;
   readonly onExchange?: (appId: string, result: 'upstream' | 'dedup' | 'error') => void;
 }
 
@@ -50,10 +58,11 @@ export interface LoginServiceDeps {
  */
 export class LoginService {
   readonly #apps: ReadonlyMap<string, AppConfig>;
-  readonly #inFlight = new Map<string, Promise<LoginSession>>();
+  readonly #once: OncePerCode;
 
   constructor(private readonly deps: LoginServiceDeps) {
     this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
+    this.#once = new OncePerCode(deps);
   }
 
   /**
@@ -65,16 +74,15 @@ export class LoginService {
   async code2Session(appId: string, jsCode: string, caller: string): Promise<Code2SessionResult> {
     const app = this.#app(appId);
     const hash = codeHash(appId, jsCode);
-    // Shared only by calls of the same caller: another caller must not ride on this promise.
-    const flightKey = `${hash}\0${caller}`;
-    let pending = this.#inFlight.get(flightKey);
-    if (pending) this.deps.onExchange?.(appId, 'dedup');
-    else {
-      pending = this.#exchangeOnce(app, jsCode, hash, caller).finally(() =>
-        this.#inFlight.delete(flightKey),
-      );
-      this.#inFlight.set(flightKey, pending);
-    }
+    const pending = this.#once.run({
+      appId,
+      hash,
+      caller,
+      endpoint: 'jscode2session',
+      exchange: () => this.#exchange(app, jsCode, hash, caller),
+      replay: (record) => this.#replay(record, caller),
+      onDedup: () => this.deps.onExchange?.(appId, 'dedup'),
+    });
     const session = await pending;
     const expose = app.exposeSessionKey ?? this.deps.login.exposeSessionKey;
     return { session, ...(expose ? { exposedSessionKey: session.sessionKey.reveal() } : {}) };
@@ -99,22 +107,16 @@ export class LoginService {
 
   async checkSession(handle: string): Promise<boolean> {
     const s = await this.getSession(handle);
-    const token = await this.deps.accessToken(s.appId);
-    return this.deps.wechat.checkSessionKey(
-      token,
-      s.openid,
-      sessionSignature(s.sessionKey.reveal()),
+    return this.#withToken(s.appId, (token) =>
+      this.deps.wechat.checkSessionKey(token, s.openid, sessionSignature(s.sessionKey.reveal())),
     );
   }
 
   /** New session key from WeChat; it inherits the old one's expiry, and so does the session. */
   async resetSessionKey(handle: string): Promise<LoginSession> {
     const s = await this.getSession(handle);
-    const token = await this.deps.accessToken(s.appId);
-    const reset = await this.deps.wechat.resetSessionKey(
-      token,
-      s.openid,
-      sessionSignature(s.sessionKey.reveal()),
+    const reset = await this.#withToken(s.appId, (token) =>
+      this.deps.wechat.resetSessionKey(token, s.openid, sessionSignature(s.sessionKey.reveal())),
     );
     const next: LoginSession = { ...s, sessionKey: reset.sessionKey };
     await this.deps.sessions.putSession(next);
@@ -122,48 +124,91 @@ export class LoginService {
   }
 
   /**
-   * 1. the lock; 2. holding it, a recorded answer or the exchange (recorded before the lock
-   * goes); 3. without it, the holder's recorded answer, polled until it appears. A fresh code
-   * (the common case) costs one lock, one read and one write; a replay of a finished one a
-   * lock more than a bare read, which is rare enough.
+   * The user's phone number for a getPhoneNumber button code, with the central token. The code
+   * is single-use like a wx.login code, so it gets the same idempotency: one upstream call,
+   * every retry of the same caller answered from the record (sealed at rest), another caller
+   * told the code is used. The number is never logged.
    */
-  async #exchangeOnce(
-    app: AppConfig,
-    jsCode: string,
+  async getPhoneNumber(appId: string, code: string, caller: string): Promise<PhoneNumberInfo> {
+    this.#app(appId);
+    // Its own namespace of hashes: a phone code can never replay a login code's record.
+    const hash = codeHash(appId, `phone\0${code}`);
+    return this.#once.run({
+      appId,
+      hash,
+      caller,
+      endpoint: 'getuserphonenumber',
+      exchange: () => this.#exchangePhone(appId, code, hash, caller),
+      replay: async (record) => {
+        if ('phone' in record) {
+          if (record.caller === caller) return record.phone;
+          throw new LoginCodeError(
+            'code_used',
+            new WeChatError('getuserphonenumber', 40163, 'code been used'),
+            'code',
+          );
+        }
+        if ('error' in record) {
+          const { errcode, errmsg } = record.error;
+          const upstream = new WeChatError('getuserphonenumber', errcode, errmsg);
+          throw new LoginCodeError('invalid_code', upstream, 'code');
+        }
+        throw new Error('a login code record under a phone code hash');
+      },
+    });
+  }
+
+  async #exchangePhone(
+    appId: string,
+    code: string,
     hash: string,
     caller: string,
-  ): Promise<LoginSession> {
-    const { sessions, locks, clock } = this.deps;
-    const deadline = clock.now() + LOCK_TTL_MS;
-    for (;;) {
-      const lock = await locks.tryAcquire(`${app.appId}:code:${hash}`, LOCK_TTL_MS);
-      if (lock) {
-        try {
-          const recorded = await sessions.getExchange(app.appId, hash);
-          if (recorded) {
-            this.deps.onExchange?.(app.appId, 'dedup');
-            return await this.#replay(recorded, caller);
-          }
-          return await this.#exchange(app, jsCode, hash, caller);
-        } finally {
-          // Not awaited: a code's verdict is recorded before this point (a transient failure
-          // is not, and the next holder asks again), so a waiter loses nothing, and the caller
-          // does not wait a store round trip for it. A failed release expires (LOCK_TTL_MS).
-          locks.release(lock).catch(() => undefined);
-        }
-      }
-      const recorded = await sessions.getExchange(app.appId, hash);
-      if (recorded) {
-        this.deps.onExchange?.(app.appId, 'dedup');
-        return this.#replay(recorded, caller);
-      }
-      if (clock.now() >= deadline) {
-        throw WeChatError.transport(
-          'jscode2session',
-          'timed out waiting for another replica to exchange this code',
-        );
-      }
-      await clock.sleep(POLL_MS);
+  ): Promise<PhoneNumberInfo> {
+    const { sessions } = this.deps;
+    try {
+      const phone = await this.#withToken(appId, (token) =>
+        this.#withRetry(() => this.deps.wechat.getPhoneNumber(token, code)),
+      );
+      await sessions.putExchange(appId, hash, { phone, caller }, CODE_LIFETIME_MS);
+      return phone;
+    } catch (err) {
+      if (!(isWeChatError(err) && err.errcode === INVALID_CODE)) throw err;
+      // A code's verdict does not change: record it so a replay gets the same answer.
+      await sessions
+        .putExchange(
+          appId,
+          hash,
+          { error: { errcode: err.errcode, errmsg: err.errmsg } },
+          CODE_LIFETIME_MS,
+        )
+        .catch(() => undefined);
+      throw new LoginCodeError('invalid_code', err, 'code');
+    }
+  }
+
+  /** The user's unionid after a payment (within 5 minutes of it), with the central token. */
+  getPaidUnionId(appId: string, query: PaidUnionIdQuery): Promise<{ unionid: string }> {
+    this.#app(appId);
+    return this.#withToken(appId, (token) =>
+      this.#withRetry(() => this.deps.wechat.getPaidUnionId(token, query)),
+    );
+  }
+
+  /**
+   * Runs a call that takes the app's central token. When WeChat rejects that token (it died:
+   * reset in the console, fetched by another system), the token is recovered once by
+   * compare-and-refresh with exactly that token, and the call repeated with the new one:
+   * WeChat refuses a dead token before acting, so repeating is safe.
+   */
+  async #withToken<T>(appId: string, call: (token: string) => Promise<T>): Promise<T> {
+    const token = await this.deps.accessToken(appId);
+    try {
+      return await call(token);
+    } catch (err) {
+      if (!isTokenInvalid(err)) throw err;
+      const fresh = await this.deps.recoverToken(appId, token);
+      if (fresh === token) throw err;
+      return call(fresh);
     }
   }
 
@@ -226,17 +271,15 @@ export class LoginService {
     }
   }
 
-  async #replay(
-    record: Awaited<ReturnType<SessionStore['getExchange']>>,
-    caller: string,
-  ): Promise<LoginSession> {
-    if (record && 'ok' in record) {
+  async #replay(record: ExchangeRecord, caller: string): Promise<LoginSession> {
+    if ('ok' in record) {
       if ((record.caller ?? ANONYMOUS) === caller) return this.getSession(record.ok.handle);
       // Another caller's code: exactly what WeChat answers for a used code.
       const used = new WeChatError('jscode2session', 40163, 'code been used');
       throw new LoginCodeError('code_used', used);
     }
-    const { errcode, errmsg } = record!.error;
+    if ('phone' in record) throw new Error('a phone code record under a login code hash');
+    const { errcode, errmsg } = record.error;
     const upstream = new WeChatError('jscode2session', errcode, errmsg);
     throw new LoginCodeError(PROBLEM_BY_ERRCODE.get(errcode) ?? 'invalid_code', upstream);
   }

@@ -3,6 +3,7 @@ import type { ExchangeRecord, LoginSession, SessionStore } from '../login/sessio
 import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
 import { Secret } from '../shared/secret.js';
+import type { PhoneNumberInfo } from '../wechat/wechat-client.js';
 import { NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -13,6 +14,16 @@ interface StoredSession {
   /** Sealed when encryption at rest is on. */
   sessionKey: string;
   expiresAt: number;
+}
+
+/** A getPhoneNumber answer as stored: the number sealed (plain JSON with encryption off). */
+interface StoredPhoneRecord {
+  sealedPhone: string;
+  caller: string;
+}
+
+function phoneContext(exchangeKey: string): string {
+  return `${exchangeKey}#phone`;
 }
 
 /**
@@ -53,8 +64,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async getExchange(appId: string, codeHash: string): Promise<ExchangeRecord | null> {
-    const raw = await this.#readAny('get exchange', this.keys.codeExchange(appId, codeHash));
-    return raw ? (JSON.parse(raw) as ExchangeRecord) : null;
+    const key = this.keys.codeExchange(appId, codeHash);
+    const raw = await this.#readAny('get exchange', key);
+    if (!raw) return null;
+    const record = JSON.parse(raw) as ExchangeRecord | StoredPhoneRecord;
+    if ('sealedPhone' in record) {
+      const phone = JSON.parse(this.cipher.open(record.sealedPhone, phoneContext(key)));
+      return { phone: phone as PhoneNumberInfo, caller: record.caller };
+    }
+    return record;
   }
 
   async putExchange(
@@ -64,7 +82,15 @@ export class RedisSessionStore implements SessionStore {
     ttlMs: number,
   ): Promise<void> {
     const key = this.keys.codeExchange(appId, codeHash);
-    await this.#writeAll('put exchange', key, JSON.stringify(record), Math.ceil(ttlMs));
+    // A phone number is personal data: sealed at rest like a session_key, bound to its key.
+    const stored: ExchangeRecord | StoredPhoneRecord =
+      'phone' in record
+        ? {
+            sealedPhone: this.cipher.seal(JSON.stringify(record.phone), phoneContext(key)),
+            caller: record.caller,
+          }
+        : record;
+    await this.#writeAll('put exchange', key, JSON.stringify(stored), Math.ceil(ttlMs));
   }
 
   async putSessionAndExchange(

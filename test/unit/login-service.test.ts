@@ -37,10 +37,17 @@ function harness(script: (() => Promise<unknown>)[], exposeSessionKey = false) {
       },
       checkSessionKey: async () => true,
       resetSessionKey: async () => ({ openid: 'o', sessionKey: new Secret('k2') }),
+      getPhoneNumber: async () => {
+        throw new Error('not scripted here (test/unit/token-exchanges.test.ts)');
+      },
+      getPaidUnionId: async () => {
+        throw new Error('not scripted here (test/unit/token-exchanges.test.ts)');
+      },
     },
     sessions: new MemorySessionStore(clock),
     locks: new MemoryTokenStore(clock),
     accessToken: async () => 'token',
+    recoverToken: async () => 'token',
   });
   return { clock, service, calls };
 }
