@@ -1,4 +1,4 @@
-import { getToken } from '../cli/grpc-client.js';
+import { getToken } from '../src/cli/grpc-client.js';
 import { BenchCluster, sleep } from './bench-cluster.js';
 import type { BenchContext, BenchRow, Scenario } from './report.js';
 import { auditServedTokens, judgeRejections, validityEnds } from './served-token-audit.js';

@@ -2,14 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { getToken, listApps, tokenClient } from '../cli/grpc-client.js';
-import { WeChatSimulator } from '../sim/wechat-simulator.js';
+import { getToken, listApps, tokenClient } from '../src/cli/grpc-client.js';
+import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { LOAD_CORE, SERVER_CORE, freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
 import { runPythonLoad, type PythonLoadResult } from './python-load.js';
 import { commandStats, commandsSince, type CommandWindow } from './redis-command-stats.js';
 import { ms, perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
+
+/** Compiled next to this file (dist-bench/bench/) by `npm run bench:build`. */
+const ECHO_SERVER = fileURLToPath(new URL('./echo-server.js', import.meta.url));
 
 /**
  * Issue 7, scenario 1: GetToken throughput and latency of `wxtoken serve` against the ceiling
@@ -62,9 +66,7 @@ export const hotpathScenario: Scenario = {
     const tmp = mkdtempSync(join(tmpdir(), 'wxtoken-bench-hotpath-'));
     let redis: Redis | undefined;
     try {
-      const echo = spawnPinned(SERVER_CORE, process.execPath, [
-        join(ctx.root, 'dist', 'bench', 'echo-server.js'),
-      ]);
+      const echo = spawnPinned(SERVER_CORE, process.execPath, [ECHO_SERVER]);
       procs.push(echo);
       const echoPort = (await echo.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]!;
       const echoTarget: Target = { label: 'echo', addr: `127.0.0.1:${echoPort}`, pid: echo.pid };

@@ -1,4 +1,4 @@
-import { getToken } from '../cli/grpc-client.js';
+import { getToken } from '../src/cli/grpc-client.js';
 import { BENCH_SECRET, BenchCluster, sleep } from './bench-cluster.js';
 import { startBurster, type Burster } from './grpc-burst.js';
 import { cpuSeconds } from './procs.js';

@@ -1,4 +1,4 @@
-import { getToken } from '../cli/grpc-client.js';
+import { getToken } from '../src/cli/grpc-client.js';
 import { BenchCluster, sleep, type BenchReplica } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 

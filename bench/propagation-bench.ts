@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { forceRefresh, getToken } from '../cli/grpc-client.js';
-import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
-import { fingerprint } from '../shared/secret.js';
+import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
+import type { Token__Output } from '../src/grpc/generated/wxtoken/v1/Token.js';
+import { fingerprint } from '../src/shared/secret.js';
 import { BenchCluster, sleep } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 

@@ -1,4 +1,4 @@
-import type { SimCall, SimCheckResult, SimCounters } from '../sim/types.js';
+import type { SimCall, SimCheckResult, SimCounters } from '../src/sim/types.js';
 
 /**
  * The simulator as the cluster benchmarks see it from outside: its control API (`/__sim/`:

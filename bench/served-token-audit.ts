@@ -1,6 +1,6 @@
-import { getToken } from '../cli/grpc-client.js';
-import { fingerprint } from '../shared/secret.js';
-import type { SimCall } from '../sim/types.js';
+import { getToken } from '../src/cli/grpc-client.js';
+import { fingerprint } from '../src/shared/secret.js';
+import type { SimCall } from '../src/sim/types.js';
 import { sleep, type BenchReplica } from './bench-cluster.js';
 import type { SimClient } from './sim-client.js';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WeChatSimulator } from '../sim/wechat-simulator.js';
+import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { SERVER_CORE, spawnPinned, wxtokenBin, type Proc } from './procs.js';
 
 /** Env var holding the one AppSecret every bench app shares (no 10,000 inline-secret warnings). */

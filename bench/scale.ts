@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../token-core.js';
+import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../src/token-core.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';

@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listApps, tokenClient } from '../cli/grpc-client.js';
-import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
-import { loadProto, type ProtoGrpcType } from '../grpc/proto.js';
+import { listApps, tokenClient } from '../src/cli/grpc-client.js';
+import type { TokenServiceClient } from '../src/grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto, type ProtoGrpcType } from '../src/grpc/proto.js';
 import { freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
 
 export { freePort };
