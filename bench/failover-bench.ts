@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BenchCluster, sleep, type BenchReplica } from './bench-cluster.js';
+import { BenchCluster, type BenchReplica } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchfailover1';

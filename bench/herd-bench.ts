@@ -1,8 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BENCH_SECRET, BenchCluster, sleep } from './bench-cluster.js';
+import { BENCH_SECRET, BenchCluster } from './bench-cluster.js';
 import { startBurster, type Burster } from './grpc-burst.js';
 import { cpuSeconds } from './procs.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
+import { timeCheck, timeFetch } from './sim-timing.js';
 
 const APP = 'wxbenchherd00001';
 /** Another app of the same simulator, for timing direct check and token calls. */
@@ -107,10 +109,10 @@ async function upstreamRoundTrips(
 ): Promise<{ check: number; fetch: number }> {
   const checks: number[] = [];
   const fetches: number[] = [];
-  let token = (await cluster.sim.timeFetch(PROBE, BENCH_SECRET)).token;
+  let token = (await timeFetch(cluster.sim.url, PROBE, BENCH_SECRET)).token;
   for (let i = 0; i < 20; i++) {
-    checks.push(await cluster.sim.timeCheck(token));
-    const f = await cluster.sim.timeFetch(PROBE, BENCH_SECRET);
+    checks.push(await timeCheck(cluster.sim.url, token));
+    const f = await timeFetch(cluster.sim.url, PROBE, BENCH_SECRET);
     fetches.push(f.ms);
     token = f.token;
   }

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type * as grpc from '@grpc/grpc-js';
 import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
 import type { Token__Output } from '../src/grpc/generated/wxtoken/v1/Token.js';
 import { fingerprint } from '../src/shared/secret.js';
-import { BenchCluster, sleep } from './bench-cluster.js';
+import { BenchCluster } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchprop00001';

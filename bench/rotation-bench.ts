@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BenchCluster, sleep } from './bench-cluster.js';
+import { BenchCluster } from './bench-cluster.js';
 import type { BenchContext, BenchRow, Scenario } from './report.js';
 import { auditServedTokens, judgeRejections, validityEnds } from './served-token-audit.js';
 
