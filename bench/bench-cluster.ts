@@ -37,6 +37,13 @@ export interface BenchClusterOptions {
   readonly log: (line: string) => void;
 }
 
+/**
+ * The lease of every cluster scenario: 3 s extended every 1 s (the default ratio, ttl / 3),
+ * short enough that a crashed leader is replaced within seconds, long enough that a 1 s stall
+ * (GC, a slow Redis) does not cost the leadership. Production defaults are 10 s / 3.3 s.
+ */
+export const CLUSTER_LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 } as const;
+
 export const BENCH_SECRET = 'bench-cluster-secret-never-printed-7c1e';
 const SECRET_ENV = 'WXT_BENCH_CLUSTER_SECRET';
 /** A gRPC channel per client, so the replicas' clients never share a connection. */

@@ -1,16 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BenchCluster, type BenchReplica } from './bench-cluster.js';
+import { BenchCluster, CLUSTER_LEASE as LEASE, type BenchReplica } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchfailover1';
 const REPLICAS = 3;
-/**
- * A 3 s lease extended every 1 s (the default ratio, ttl / 3): short enough that a crashed
- * leader is replaced within seconds, long enough that a 1 s stall (GC, a slow Redis) does not
- * cost the leadership. Production defaults are 10 s / 3.3 s.
- */
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 const POLL_MS = 10;
 
 /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BENCH_SECRET, BenchCluster } from './bench-cluster.js';
+import { BENCH_SECRET, BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
 import { startBurster, type Burster } from './grpc-burst.js';
 import { cpuSeconds } from './procs.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
@@ -12,7 +12,6 @@ const PROBE = 'wxbenchprobe0001';
 const HERD = 1_000;
 const REPLICAS = 3;
 const CHANNELS_PER_REPLICA = 2;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 /**
  * Trials follow each other within seconds, so the per-app minimum interval between forced
  * fetches is 1 s here (production default 10 s); each trial needs exactly one fetch.

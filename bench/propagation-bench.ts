@@ -3,12 +3,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
 import type { Token__Output } from '../src/grpc/generated/wxtoken/v1/Token.js';
 import { fingerprint } from '../src/shared/secret.js';
-import { BenchCluster } from './bench-cluster.js';
+import { BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchprop00001';
 const REPLICAS = 3;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 /** Pause after every replica has a write, before the next one. */
 const GAP_MS = 100;
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getToken } from '../src/cli/grpc-client.js';
-import { BenchCluster } from './bench-cluster.js';
+import { BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
 import type { BenchContext, BenchRow, Scenario } from './report.js';
 import { auditServedTokens, judgeRejections, validityEnds } from './served-token-audit.js';
 
@@ -15,7 +15,6 @@ const LIFETIME_S = 3;
  */
 const AHEAD_S = 1;
 const OVERLAP_S = 1;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 const REPLICAS = 5;
 /** Token calls closer together than this belong to one rotation (rotations are ~1.9 s apart). */
 const SAME_ROTATION_MS = 1_000;
