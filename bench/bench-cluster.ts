@@ -26,12 +26,10 @@ export interface BenchApp {
   readonly overlapSeconds: number;
 }
 
+/** Every cluster scenario runs on CLUSTER_LEASE and RECONCILE_INTERVAL_MS. */
 export interface BenchClusterOptions {
-  readonly root: string;
   readonly replicas: number;
   readonly apps: readonly BenchApp[];
-  readonly lease: { readonly ttlMs: number; readonly renewIntervalMs: number };
-  readonly reconcileIntervalMs: number;
   /** `refresh:` keys of the config (aheadSeconds, forceMinIntervalMs...). */
   readonly refresh: Readonly<Record<string, number>>;
   readonly log: (line: string) => void;
@@ -43,6 +41,8 @@ export interface BenchClusterOptions {
  * (GC, a slow Redis) does not cost the leadership. Production defaults are 10 s / 3.3 s.
  */
 export const CLUSTER_LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 } as const;
+/** How often replicas re-read Redis behind pub/sub (redis.reconcileIntervalMs). */
+const RECONCILE_INTERVAL_MS = 2_000;
 
 export const BENCH_SECRET = 'bench-cluster-secret-never-printed-7c1e';
 const SECRET_ENV = 'WXT_BENCH_CLUSTER_SECRET';
@@ -145,8 +145,8 @@ export class BenchCluster {
       'metrics: { listen: "" }',
       `wechat: { baseUrl: "${this.sim.url}", timeoutMs: 2000 }`,
       `redis: { urls: ["${this.#redis!.url}"], keyPrefix: "${this.#keyPrefix}", ` +
-        `reconcileIntervalMs: ${this.o.reconcileIntervalMs} }`,
-      `lease: { ttlMs: ${this.o.lease.ttlMs}, renewIntervalMs: ${this.o.lease.renewIntervalMs} }`,
+        `reconcileIntervalMs: ${RECONCILE_INTERVAL_MS} }`,
+      `lease: { ttlMs: ${CLUSTER_LEASE.ttlMs}, renewIntervalMs: ${CLUSTER_LEASE.renewIntervalMs} }`,
       `refresh: { ${refresh} }`,
       'apps:',
       apps,

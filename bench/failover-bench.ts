@@ -22,11 +22,8 @@ export const failoverScenario: Scenario = {
 async function runFailover(ctx: BenchContext): Promise<BenchRow[]> {
   const trials = ctx.quick ? 2 : 5;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: {},
     log: ctx.log,
   });

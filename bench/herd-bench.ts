@@ -52,14 +52,11 @@ interface Trial {
 async function runHerd(ctx: BenchContext): Promise<BenchRow[]> {
   const trials = ctx.quick ? 2 : 5;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [
       { appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 },
       { appId: PROBE, expiresInSeconds: 7200, overlapSeconds: 300 },
     ],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: { forceMinIntervalMs: FORCE_MIN_INTERVAL_MS },
     log: ctx.log,
   });

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
 import type { Token__Output } from '../src/grpc/generated/wxtoken/v1/Token.js';
 import { fingerprint } from '../src/shared/secret.js';
-import { BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
+import { BenchCluster } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchprop00001';
@@ -41,11 +41,8 @@ interface Write {
 async function runPropagation(ctx: BenchContext): Promise<BenchRow[]> {
   const writes = ctx.quick ? 30 : 120;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     // One operator refresh per replica every ~0.3 s: above the production defaults (10 s, 50 a
     // day), which guard WeChat's quota and have nothing to do with propagation.
     refresh: { forceMinIntervalMs: 100, forceDailyBudget: 10_000 },

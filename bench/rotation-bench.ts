@@ -37,11 +37,8 @@ async function runRotation(ctx: BenchContext): Promise<BenchRow[]> {
       `lease ttlMs ${LEASE.ttlMs} renewIntervalMs ${LEASE.renewIntervalMs}; ${REPLICAS} replicas`,
   );
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: LIFETIME_S, overlapSeconds: OVERLAP_S }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: { aheadSeconds: AHEAD_S },
     log: ctx.log,
   });
