@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/grpc/generated/', 'coverage/'] },
+  { ignores: ['dist/', 'dist-bench/', 'node_modules/', 'src/grpc/generated/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,7 +17,26 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli/**', 'src/bench/**', 'bin/**', 'test/**'],
+    // Product code stands alone: what is shipped (dist/, the image) never reaches the
+    // benchmarks (bench/, compiled only into dist-bench/) or the test helpers.
+    files: ['src/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(bench|test)(/|$)',
+              message:
+                'src/ must not import from bench/ or test/ (they import src/, not the reverse).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/cli/**', 'bench/**', 'bin/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -13,7 +13,7 @@ const { values, positionals } = parseArgs({
   options: {
     top: { type: 'string', default: '25' },
     from: { type: 'string', default: '0' },
-    ours: { type: 'string', default: '/dist/(?!bench/)' },
+    ours: { type: 'string', default: '/dist/' },
     shared: { type: 'string', default: '/@grpc/(grpc-js|proto-loader)/' },
   },
   allowPositionals: true,

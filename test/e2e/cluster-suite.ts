@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { until } from '../support/until.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { until, waitFor } from '../support/until.js';
 import { forceRefresh, getToken } from '../../src/cli/grpc-client.js';
 import {
   Cluster,
   measurePropagation,
   percentile,
-  sleep,
-  waitFor,
   type AppFetches,
   type AuditSummary,
   type Replica,

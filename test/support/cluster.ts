@@ -3,13 +3,13 @@ import { Redis } from 'ioredis';
 import { getToken, listApps, tokenClient } from '../../src/cli/grpc-client.js';
 import type { Timestamp__Output } from '../../src/grpc/generated/google/protobuf/Timestamp.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { spawnCli, waitForOutput, type Spawned } from './processes.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServe, startSim, type Spawned } from './processes.js';
 import { startRedis, type RedisNode } from './redis-server.js';
 import { SimControl } from './sim-control.js';
+import { terminate } from './spawned.js';
+import { waitFor } from './until.js';
 
 /**
  * A cluster of `wxtoken serve` replicas on real redis-server nodes and a simulator, driven
@@ -17,8 +17,6 @@ import { SimControl } from './sim-control.js';
  * client-side auditors the cluster e2e suite uses: every token a replica returns is checked
  * at the simulator, fetches are counted there, and leadership is read through ListApps.
  */
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A short, printable fingerprint of a token (tests print no whole tokens). */
 export const fp = (token: string): string => `${token.slice(0, 6)}…${token.slice(-4)}`;
@@ -36,100 +34,8 @@ export function percentile(values: readonly number[], p: number): number {
   ]!;
 }
 
-/** Polls `probe` every `everyMs` until it returns a value other than undefined. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  everyMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-/** Every child this module started and has not seen exit; killed if the worker exits early. */
-const livePids = new Set<number>();
-process.once('exit', () => {
-  for (const pid of livePids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-function track(p: Spawned): void {
-  const pid = p.proc.pid;
-  if (pid === undefined) return;
-  livePids.add(pid);
-  p.proc.once('exit', () => livePids.delete(pid));
-}
-
-/**
- * Spawns the CLI and waits for `ready`; unlike processes.ts' helpers it kills the process when
- * it does not get ready, so a failed start leaves nothing behind.
- */
-async function spawnReady(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  ready: RegExp,
-): Promise<{ p: Spawned; m: RegExpMatchArray }> {
-  const p = spawnCli(args, env);
-  track(p);
-  try {
-    // Generous: on a loaded machine a start (Node, Redis handshakes, warm-up reads) can take long.
-    return { p, m: await waitForOutput(p, ready, 30_000) };
-  } catch (err) {
-    p.proc.kill('SIGKILL');
-    throw err;
-  }
-}
-
-async function startSimProcess(): Promise<Spawned & { url: string }> {
-  const { p, m } = await spawnReady(
-    ['sim', '--listen', '127.0.0.1:0'],
-    {},
-    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-  );
-  return Object.assign(p, { url: m[1]! });
-}
-
-async function startServeProcess(
-  yaml: string,
-  env: NodeJS.ProcessEnv,
-): Promise<Spawned & { addr: string }> {
-  const configPath = join(mkdtempSync(join(tmpdir(), 'wxtoken-cluster-')), 'wxtoken.yaml');
-  writeFileSync(configPath, yaml);
-  const { p, m } = await spawnReady(
-    ['serve', '--config', configPath],
-    env,
-    /"grpc":(\d+).*"msg":"wxtoken serving"/,
-  );
-  return Object.assign(p, { addr: `127.0.0.1:${m[1]!}` });
-}
-
-/** SIGCONT (a stopped process ignores SIGTERM), SIGTERM, then SIGKILL after `graceMs`. */
-export async function terminate(p: Spawned, graceMs = 5_000): Promise<number | null> {
-  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return p.proc.exitCode;
-  p.proc.kill('SIGCONT');
-  const exited = p.stop('SIGTERM');
-  const timer = setTimeout(() => p.proc.kill('SIGKILL'), graceMs);
-  try {
-    return await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Starts are generous: on a loaded machine one (Node, Redis handshakes, warm-up reads) can take long. */
+const START = { readyTimeoutMs: 30_000 };
 
 export type ReplicaState = 'running' | 'paused' | 'gone';
 
@@ -148,7 +54,7 @@ export class Replica {
   ) {}
 
   get pid(): number {
-    return this.proc.proc.pid!;
+    return this.proc.pid;
   }
 
   /** Position in the process output, to look for log lines printed after it. */
@@ -213,7 +119,7 @@ export class Cluster {
   async start(): Promise<void> {
     // One at a time, so stop() finds whatever started before a failure.
     for (let i = 0; i < this.s.redisNodes; i++) this.redis.push(await startRedis());
-    this.sim = await startSimProcess();
+    this.sim = await startSim([], START);
     this.control = new SimControl(this.sim.url);
     for (const app of this.s.apps) {
       await this.control.configureApp({ ...app, secret: this.s.secret });
@@ -244,7 +150,7 @@ ${apps}
   /** Starts one more replica and puts it in the audited pool once it serves. */
   async addReplica(): Promise<Replica> {
     const name = `r${++this.#seq}`;
-    const proc = await startServeProcess(this.yaml(), { [SECRET_ENV]: this.s.secret });
+    const proc = await startServe(this.yaml(), { [SECRET_ENV]: this.s.secret }, START);
     const replica = new Replica(name, proc, tokenClient(proc.addr));
     this.replicas.push(replica);
     proc.proc.once('exit', () => {

@@ -1,44 +1,51 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnProcess, waitForOutput, type Spawned } from './spawned.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { waitForOutput, type Spawned } from './spawned.js';
+
+/**
+ * The repository: the nearest folder above this file with a package.json, so that the copy of
+ * this file the benchmarks run (compiled into dist-bench/test/support/) finds it too.
+ */
+export const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
 const BIN = join(ROOT, 'bin', 'wxtoken.js');
 const DIST_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
-export interface Spawned {
-  readonly proc: ChildProcess;
-  /** Everything the process wrote to stdout and stderr so far. */
-  output(): string;
-  /** Sends `signal` and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+function findRoot(dir: string): string {
+  if (existsSync(join(dir, 'package.json'))) return dir;
+  const up = dirname(dir);
+  if (up === dir) throw new Error('no package.json above test/support');
+  return findRoot(up);
+}
+
+/** What `wxtoken sim` prints once it listens; group 1 is its base URL. */
+export const SIM_LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
+/** What `wxtoken serve` prints once it serves; group 1 is its gRPC port. */
+export const SERVE_READY = /"grpc":(\d+).*"msg":"wxtoken serving"/;
+
+export interface CliOptions {
+  /** Run on this CPU core (benchmarks), where pinning is possible. */
+  readonly core?: number | undefined;
+  /** Node flags before the script, e.g. `--cpu-prof`. */
+  readonly nodeArgs?: readonly string[];
+  /** See SpawnOptions.keepChars: long benchmark runs keep only the tail of the output. */
+  readonly keepChars?: number;
+  /** startSim/startServe: how long the start may take (a loaded machine is slow). */
+  readonly readyTimeoutMs?: number;
 }
 
 /** Runs the built CLI (`npm test` builds first); fails loudly if the build is missing. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, o: CliOptions = {}): Spawned {
   assertBuilt();
-  const proc = spawn(process.execPath, [BIN, ...args], {
+  return spawnProcess(process.execPath, [...(o.nodeArgs ?? []), BIN, ...args], {
     cwd: ROOT,
-    env: { ...process.env, WXTOKEN_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { WXTOKEN_LOG_LEVEL: 'info', ...env },
+    core: o.core,
+    ...(o.keepChars === undefined ? {} : { keepChars: o.keepChars }),
   });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  // 'close', not 'exit': it fires after stdout and stderr are drained, so output() is complete.
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('close', (code) => resolve(code)),
-  );
-  return {
-    proc,
-    output: () => out,
-    stop: async (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
 }
 
 /** Runs a short-lived CLI command (`get`, `audit`...) to its end: exit code and all output. */
@@ -53,26 +60,6 @@ export async function runCli(
   return { code, out: p.output() };
 }
 
-/** Resolves with the first match of `pattern` in the process output, or fails after `timeoutMs`. */
-export async function waitForOutput(
-  p: Spawned,
-  pattern: RegExp,
-  timeoutMs = 15_000,
-): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = p.output().match(pattern);
-    if (m) return m;
-    if (p.proc.exitCode !== null) {
-      throw new Error(
-        `process exited (${p.proc.exitCode}) before printing ${pattern}:\n${p.output()}`,
-      );
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A missing build is a setup error, not a skipped test. */
 export function assertBuilt(): void {
   if (!existsSync(DIST_CLI)) {
@@ -80,10 +67,33 @@ export function assertBuilt(): void {
   }
 }
 
-/** Starts `wxtoken sim` on a free port; resolves with its base URL. */
-export async function startSim(args: string[] = []): Promise<Spawned & { url: string }> {
-  const p = spawnCli(['sim', '--listen', '127.0.0.1:0', ...args]);
-  const m = await waitForOutput(p, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+/** Spawns the CLI and waits for `ready`; a failed start is killed, so it leaves nothing behind. */
+async function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  o: CliOptions,
+  ready: RegExp,
+): Promise<{ p: Spawned; m: RegExpMatchArray }> {
+  const p = spawnCli(args, env, o);
+  try {
+    return { p, m: await waitForOutput(p, ready, o.readyTimeoutMs ?? 15_000) };
+  } catch (err) {
+    await p.stop('SIGKILL');
+    throw err;
+  }
+}
+
+/** Starts `wxtoken sim` on a free port (`args` are added); resolves with its base URL. */
+export async function startSim(
+  args: string[] = [],
+  o: CliOptions = {},
+): Promise<Spawned & { url: string }> {
+  const { p, m } = await startCli(
+    ['sim', '--listen', '127.0.0.1:0', ...args],
+    {},
+    o,
+    SIM_LISTENING,
+  );
   return Object.assign(p, { url: m[1]! });
 }
 
@@ -91,11 +101,19 @@ export async function startSim(args: string[] = []): Promise<Spawned & { url: st
 export async function startServe(
   yaml: string,
   env: NodeJS.ProcessEnv = {},
+  o: CliOptions = {},
 ): Promise<Spawned & { addr: string; configPath: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'wxtoken-e2e-'));
-  const configPath = join(dir, 'wxtoken.yaml');
+  const configPath = join(mkdtempSync(join(tmpdir(), 'wxtoken-e2e-')), 'wxtoken.yaml');
   writeFileSync(configPath, yaml);
-  const p = spawnCli(['serve', '--config', configPath], env);
-  const m = await waitForOutput(p, /"grpc":(\d+).*"msg":"wxtoken serving"/);
+  return startServeFile(configPath, env, o);
+}
+
+/** Starts `wxtoken serve --config configPath`; resolves with its gRPC address. */
+export async function startServeFile(
+  configPath: string,
+  env: NodeJS.ProcessEnv = {},
+  o: CliOptions = {},
+): Promise<Spawned & { addr: string; configPath: string }> {
+  const { p, m } = await startCli(['serve', '--config', configPath], env, o, SERVE_READY);
   return Object.assign(p, { addr: `127.0.0.1:${m[1]!}`, configPath });
 }

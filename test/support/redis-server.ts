@@ -1,25 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
+import { spawnProcess, waitForOutput, type Spawned } from './spawned.js';
 
 const INSTALL_HINT =
   'redis-server is required for the Redis tests: install it with `apt-get install -y redis-server` (Debian) — .ci/run does this';
-
-/** A free loopback TCP port (bind to 0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /** How to start a node; every field is optional (default: plain TCP, no auth). */
 export interface RedisServerOptions {
@@ -40,10 +27,14 @@ export interface RedisServerOptions {
     readonly caFile: string;
     readonly authClients: 'yes' | 'no' | 'optional';
   };
+  /** Run on this CPU core (benchmarks keep Redis off the measured server's core). */
+  readonly core?: number;
 }
 
 export interface RedisNode {
   readonly port: number;
+  /** The redis-server process now (a restart starts another one). */
+  readonly pid: number;
   /** `redis://127.0.0.1:PORT`, or `rediss://...` for a TLS node; never with credentials. */
   readonly url: string;
   /** SIGSTOP/SIGCONT: the node hangs without closing sockets, like a partition. */
@@ -94,8 +85,8 @@ function securityArgs(port: number, o: RedisServerOptions): string[] {
 const NO_TLS_HINT =
   'this redis-server was built without TLS support (the tls-* directives are unknown): the Redis TLS tests need a build with BUILD_TLS=yes, as Debian 12 redis-server 7.0 is';
 
-async function launch(port: number, o: RedisServerOptions): Promise<ChildProcess> {
-  const proc = spawn(
+async function launch(port: number, o: RedisServerOptions): Promise<Spawned> {
+  const p = spawnProcess(
     'redis-server',
     [
       ...securityArgs(port, o),
@@ -108,26 +99,18 @@ async function launch(port: number, o: RedisServerOptions): Promise<ChildProcess
       '--protected-mode',
       'no',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { core: o.core, keepChars: 64_000 },
   );
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (d: Buffer) => void (out += d.toString()));
-    proc.once('exit', (code) => {
-      // A build without TLS stops at the first tls-* directive, which is tls-port.
-      const noTls = o.tls !== undefined && />>> 'tls-port\b[\s\S]*Bad directive/.test(out);
-      reject(new Error(noTls ? `${NO_TLS_HINT}\n${out}` : `redis-server exited ${code}: ${out}`));
-    });
-    proc.once('error', () => reject(new Error(INSTALL_HINT)));
-  });
-  proc.stdout!.resume();
-  proc.stderr!.resume();
-  return proc;
+  try {
+    await waitForOutput(p, /Ready to accept connections/);
+    return p;
+  } catch (err) {
+    await p.stop('SIGKILL');
+    // A build without TLS stops at the first tls-* directive, which is tls-port.
+    const noTls = o.tls !== undefined && />>> 'tls-port\b[\s\S]*Bad directive/.test(p.output());
+    if (noTls) throw new Error(`${NO_TLS_HINT}\n${p.output()}`, { cause: err });
+    throw new Error(`redis-server did not start on port ${port}`, { cause: err });
+  }
 }
 
 /**
@@ -137,23 +120,23 @@ async function launch(port: number, o: RedisServerOptions): Promise<ChildProcess
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisNode> {
   assertRedisInstalled();
   const port = await freePort();
-  let proc = await launch(port, options);
+  let p = await launch(port, options);
   const kill = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-    proc.kill('SIGCONT');
-    proc.kill('SIGKILL');
-    await exited;
+    p.proc.kill('SIGCONT');
+    await p.stop('SIGKILL');
   };
   return {
     port,
+    get pid(): number {
+      return p.pid;
+    },
     url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
-    pause: () => void proc.kill('SIGSTOP'),
-    resume: () => void proc.kill('SIGCONT'),
+    pause: () => void p.proc.kill('SIGSTOP'),
+    resume: () => void p.proc.kill('SIGCONT'),
     stop: kill,
     restart: async () => {
       await kill();
-      proc = await launch(port, options);
+      p = await launch(port, options);
     },
   };
 }

@@ -1,6 +1,9 @@
-import type { SimCounters } from '../../src/sim/types.js';
+import type { SimCall, SimCheckResult, SimCounters } from '../../src/sim/types.js';
 
-/** A client of the simulator's control API (/__sim/), as business teams would use it. */
+/**
+ * A client of the simulator's control API (/__sim/), as business teams would use it; the
+ * benchmarks (bench/) drive the simulator through it too.
+ */
 export class SimControl {
   constructor(readonly url: string) {}
 
@@ -23,11 +26,9 @@ export class SimControl {
     return this.#call('GET', `/__sim/apps/${encodeURIComponent(appId)}/counters`);
   }
 
-  async calls(
-    appId: string,
-    since = 0,
-  ): Promise<{ at: number; endpoint: string; errcode: number }[]> {
-    const r = await this.#call<{ calls: { at: number; endpoint: string; errcode: number }[] }>(
+  /** The call log of `appId` from `since` (simulator clock ms, the host clock). */
+  async calls(appId: string, since = 0): Promise<SimCall[]> {
+    const r = await this.#call<{ calls: SimCall[] }>(
       'GET',
       `/__sim/calls?appId=${encodeURIComponent(appId)}&since=${since}`,
     );
@@ -45,7 +46,8 @@ export class SimControl {
     return this.#call('POST', `/__sim/apps/${encodeURIComponent(appId)}/rotate`, { endOverlap });
   }
 
-  check(accessToken: string): Promise<{ valid: boolean; errcode: number }> {
+  /** The simulator's verdict on a token right now (not counted, not logged). */
+  check(accessToken: string): Promise<SimCheckResult> {
     return this.#call('POST', '/__sim/check', { access_token: accessToken });
   }
 }

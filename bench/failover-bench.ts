@@ -1,15 +1,10 @@
-import { getToken } from '../cli/grpc-client.js';
-import { BenchCluster, sleep, type BenchReplica } from './bench-cluster.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getToken } from '../src/cli/grpc-client.js';
+import { BenchCluster, CLUSTER_LEASE as LEASE, type BenchReplica } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchfailover1';
 const REPLICAS = 3;
-/**
- * A 3 s lease extended every 1 s (the default ratio, ttl / 3): short enough that a crashed
- * leader is replaced within seconds, long enough that a 1 s stall (GC, a slow Redis) does not
- * cost the leadership. Production defaults are 10 s / 3.3 s.
- */
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 const POLL_MS = 10;
 
 /**
@@ -27,11 +22,8 @@ export const failoverScenario: Scenario = {
 async function runFailover(ctx: BenchContext): Promise<BenchRow[]> {
   const trials = ctx.quick ? 2 : 5;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: {},
     log: ctx.log,
   });

@@ -1,8 +1,10 @@
-import { getToken } from '../cli/grpc-client.js';
-import { BENCH_SECRET, BenchCluster, sleep } from './bench-cluster.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getToken } from '../src/cli/grpc-client.js';
+import { BENCH_SECRET, BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
 import { startBurster, type Burster } from './grpc-burst.js';
 import { cpuSeconds } from './procs.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
+import { timeCheck, timeFetch } from './sim-timing.js';
 
 const APP = 'wxbenchherd00001';
 /** Another app of the same simulator, for timing direct check and token calls. */
@@ -10,7 +12,6 @@ const PROBE = 'wxbenchprobe0001';
 const HERD = 1_000;
 const REPLICAS = 3;
 const CHANNELS_PER_REPLICA = 2;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 /**
  * Trials follow each other within seconds, so the per-app minimum interval between forced
  * fetches is 1 s here (production default 10 s); each trial needs exactly one fetch.
@@ -51,14 +52,11 @@ interface Trial {
 async function runHerd(ctx: BenchContext): Promise<BenchRow[]> {
   const trials = ctx.quick ? 2 : 5;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [
       { appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 },
       { appId: PROBE, expiresInSeconds: 7200, overlapSeconds: 300 },
     ],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: { forceMinIntervalMs: FORCE_MIN_INTERVAL_MS },
     log: ctx.log,
   });
@@ -107,10 +105,10 @@ async function upstreamRoundTrips(
 ): Promise<{ check: number; fetch: number }> {
   const checks: number[] = [];
   const fetches: number[] = [];
-  let token = (await cluster.sim.timeFetch(PROBE, BENCH_SECRET)).token;
+  let token = (await timeFetch(cluster.sim.url, PROBE, BENCH_SECRET)).token;
   for (let i = 0; i < 20; i++) {
-    checks.push(await cluster.sim.timeCheck(token));
-    const f = await cluster.sim.timeFetch(PROBE, BENCH_SECRET);
+    checks.push(await timeCheck(cluster.sim.url, token));
+    const f = await timeFetch(cluster.sim.url, PROBE, BENCH_SECRET);
     fetches.push(f.ms);
     token = f.token;
   }

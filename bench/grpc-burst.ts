@@ -2,8 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { forceRefresh, getToken } from '../cli/grpc-client.js';
-import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
+import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
+import type { TokenServiceClient } from '../src/grpc/generated/wxtoken/v1/TokenService.js';
 import type { BenchReplica } from './bench-cluster.js';
 
 export interface BurstCommand {
@@ -74,7 +74,7 @@ class PythonBurster implements Burster {
     channels: number,
   ): Promise<PythonBurster> {
     const config = JSON.stringify({ addrs: replicas.map((r) => r.addr), channels });
-    const proc = spawn(PYTHON, [join(root, 'src', 'bench', 'grpc-burst.py'), config], {
+    const proc = spawn(PYTHON, [join(root, 'bench', 'grpc-burst.py'), config], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const b = new PythonBurster(proc);

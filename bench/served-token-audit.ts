@@ -1,8 +1,9 @@
-import { getToken } from '../cli/grpc-client.js';
-import { fingerprint } from '../shared/secret.js';
-import type { SimCall } from '../sim/types.js';
-import { sleep, type BenchReplica } from './bench-cluster.js';
-import type { SimClient } from './sim-client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getToken } from '../src/cli/grpc-client.js';
+import { fingerprint } from '../src/shared/secret.js';
+import type { SimCall } from '../src/sim/types.js';
+import type { SimControl } from '../test/support/sim-control.js';
+import type { BenchReplica } from './bench-cluster.js';
 
 /** One GetToken answer and the simulator's verdict on it, checked right after. */
 export interface ServedSample {
@@ -28,7 +29,7 @@ export interface AuditResult {
  */
 export async function auditServedTokens(
   replicas: readonly BenchReplica[],
-  sim: SimClient,
+  sim: Pick<SimControl, 'check'>,
   appId: string,
   opts: { workers: number; paceMs: number; stop: Promise<void> },
 ): Promise<AuditResult> {

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
-import { loadProto } from '../grpc/proto.js';
+import type { TokenServiceClient } from '../src/grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto } from '../src/grpc/proto.js';
 
 export interface LoadOptions {
   readonly addr: string;

@@ -1,4 +1,4 @@
-import type { WeChatSimulator } from '../sim/wechat-simulator.js';
+import type { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 
 /** One /cgi-bin/token call as the simulator logged it. */
 interface TokenCall {

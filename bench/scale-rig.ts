@@ -1,12 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WeChatSimulator } from '../sim/wechat-simulator.js';
-import { SERVER_CORE, spawnPinned, wxtokenBin, type Proc } from './procs.js';
+import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
+import { spawnCli } from '../test/support/processes.js';
+import { terminate, waitForOutput, type Spawned } from '../test/support/spawned.js';
+import { KEEP_OUTPUT_CHARS, SERVER_CORE } from './procs.js';
 
 /** Env var holding the one AppSecret every bench app shares (no 10,000 inline-secret warnings). */
 const SECRET_ENV = 'WXTOKEN_BENCH_SCALE_SECRET';
 const SECRET = 'scale-bench-secret-0123456789abcdef';
+/** A 10,000-app server may take a while to stop; SIGKILL after this. */
+export const STOP_GRACE_MS = 15_000;
 
 /** `count` app ids, e.g. wxscaleA00000001. */
 export function appIds(prefix: string, count: number): string[] {
@@ -14,7 +18,7 @@ export function appIds(prefix: string, count: number): string[] {
 }
 
 export interface ScaleServer {
-  readonly proc: Proc;
+  readonly proc: Spawned;
   readonly grpcAddr: string;
   readonly metricsUrl: string;
   /** Wall time the process was spawned (ms). */
@@ -23,31 +27,21 @@ export interface ScaleServer {
 
 /**
  * What the scale scenario starts (simulators, `wxtoken serve` processes, config files), and
- * the one place that stops them: `close()` in the scenario's `finally`, and a process 'exit'
- * and SIGINT/SIGTERM hook that SIGKILLs the servers (and removes the files) if the driver dies
- * before that: an orphaned 10,000-app server would skew every later figure on the machine.
+ * the one place that stops them: `close()` in the scenario's `finally`. If the driver dies
+ * before that, test/support's harness SIGKILLs the servers on its way out (run.ts turns
+ * SIGINT/SIGTERM into an exit) and an 'exit' hook removes the files: an orphaned 10,000-app
+ * server would skew every later figure on the machine.
  */
 export class ScaleRig {
   readonly #dir = mkdtempSync(join(tmpdir(), 'wxtoken-scale-'));
   readonly #undo: (() => Promise<unknown>)[] = [];
-  readonly #procs = new Set<Proc>();
-  readonly #kill = (): void => {
-    for (const p of this.#procs) p.proc.kill('SIGKILL');
-    rmSync(this.#dir, { recursive: true, force: true });
-  };
-  readonly #onSignal = (signal: NodeJS.Signals): void => {
-    this.#kill();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
+  readonly #removeDir = (): void => rmSync(this.#dir, { recursive: true, force: true });
 
   constructor(
-    private readonly root: string,
     /** Added before every simulator answer: WeChat takes tens of ms from a data centre. */
     private readonly latencyMs: number,
   ) {
-    process.on('exit', this.#kill);
-    process.on('SIGINT', this.#onSignal);
-    process.on('SIGTERM', this.#onSignal);
+    process.on('exit', this.#removeDir);
   }
 
   /** An in-process simulator (on the driver's core) serving `apps` with `expiresInSeconds`. */
@@ -90,16 +84,13 @@ export class ScaleRig {
     ];
     writeFileSync(configPath, `${lines.join('\n')}\n`);
     const spawnedAt = Date.now();
-    const proc = spawnPinned(
-      SERVER_CORE,
-      process.execPath,
-      [...nodeArgs, wxtokenBin(this.root), 'serve', '--config', configPath],
+    const proc = spawnCli(
+      ['serve', '--config', configPath],
       { [SECRET_ENV]: SECRET },
+      { core: SERVER_CORE, nodeArgs, keepChars: KEEP_OUTPUT_CHARS },
     );
-    this.#procs.add(proc);
-    proc.proc.once('close', () => this.#procs.delete(proc));
-    this.#undo.push(() => stopProc(proc));
-    const m = await proc.waitFor(/"grpc":(\d+),"metrics":(\d+)/, 60_000);
+    this.#undo.push(() => terminate(proc, STOP_GRACE_MS));
+    const m = await waitForOutput(proc, /"grpc":(\d+),"metrics":(\d+)/, 60_000);
     return {
       proc,
       grpcAddr: `127.0.0.1:${m[1]}`,
@@ -117,21 +108,7 @@ export class ScaleRig {
   async close(): Promise<void> {
     for (const step of this.#undo.reverse()) await step().catch(() => undefined);
     this.#undo.length = 0;
-    rmSync(this.#dir, { recursive: true, force: true });
-    process.off('exit', this.#kill);
-    process.off('SIGINT', this.#onSignal);
-    process.off('SIGTERM', this.#onSignal);
-  }
-}
-
-/** SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
-export async function stopProc(proc: Proc, graceMs = 15_000): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, graceMs, 'late')));
-  try {
-    const code = await Promise.race([proc.stop('SIGTERM'), late]);
-    return code === 'late' ? await proc.stop('SIGKILL') : code;
-  } finally {
-    clearTimeout(timer);
+    this.#removeDir();
+    process.off('exit', this.#removeDir);
   }
 }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import type { LoginServiceClient } from '../grpc/generated/wxtoken/v1/LoginService.js';
-import { loadProto } from '../grpc/proto.js';
+import type { LoginServiceClient } from '../src/grpc/generated/wxtoken/v1/LoginService.js';
+import { loadProto } from '../src/grpc/proto.js';
 
 export interface LoginLatencyOptions {
   /** The simulator both paths end at, e.g. http://127.0.0.1:8090. */

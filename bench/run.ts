@@ -1,22 +1,29 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { constants, cpus, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterScenarios } from './cluster-bench.js';
 import { hotpathScenario } from './hotpath.js';
+import { ROOT } from '../test/support/processes.js';
+import { canPin } from '../test/support/spawned.js';
 import { loginScenario } from './login.js';
-import { canPin } from './procs.js';
 import { renderTable, type BenchRow, type Scenario } from './report.js';
 import { scaleScenario } from './scale.js';
 
 /**
  * `npm run bench [-- --only a,b] [--out docs/benchmarks.md]`: starts what each scenario needs
  * (servers, Redis, the simulator), runs it, and prints one table of figures against the issue's
- * targets. Never part of `npm test`: figures are reported, not asserted.
+ * targets. Never part of `npm test`: figures are reported, not asserted. `npm run bench` runs
+ * this file compiled (dist-bench/bench/run.js, see bench/tsconfig.json) against the product
+ * build in dist/.
  */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// Interrupted (Ctrl-C, kill): exit through the 'exit' hooks, which SIGKILL every child still
+// running (test/support/spawned.ts) and remove the scenarios' temp folders.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(128 + constants.signals[signal]));
+}
 
 const SCENARIOS: readonly Scenario[] = [
   hotpathScenario,
@@ -86,7 +93,7 @@ function describeMachine(): string {
   return [
     `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; RAM ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- Linux ${release()}; Node ${process.version}; ${version('redis-server', ['--version'])}`,
-    `- python3-grpcio ${grpcio}; pinning with taskset: ${canPin ? 'yes' : 'no'}`,
+    `- python3-grpcio ${grpcio}; pinning with taskset: ${canPin() ? 'yes' : 'no'}`,
   ].join('\n');
 }
 

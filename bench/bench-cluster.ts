@@ -2,19 +2,22 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listApps, tokenClient } from '../cli/grpc-client.js';
-import type { TokenServiceClient } from '../grpc/generated/wxtoken/v1/TokenService.js';
-import { loadProto, type ProtoGrpcType } from '../grpc/proto.js';
-import { freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
-
-export { freePort };
-import { SimClient } from './sim-client.js';
+import { listApps, tokenClient } from '../src/cli/grpc-client.js';
+import type { TokenServiceClient } from '../src/grpc/generated/wxtoken/v1/TokenService.js';
+import { loadProto, type ProtoGrpcType } from '../src/grpc/proto.js';
+import { startServeFile, startSim, type Spawned } from '../test/support/processes.js';
+import { startRedis, type RedisNode } from '../test/support/redis-server.js';
+import { SimControl } from '../test/support/sim-control.js';
+import { terminate } from '../test/support/spawned.js';
+import { waitFor } from '../test/support/until.js';
+import { KEEP_OUTPUT_CHARS } from './procs.js';
 
 /**
  * A wxtoken cluster for the cluster benchmarks, driven from the outside like production:
  * one redis-server on a free loopback port, the simulator (`wxtoken sim`), and N `wxtoken
- * serve` replicas on a generated YAML config. Every process it starts is stopped by `stop()`
- * (also after a failed start), and SIGKILLed if the bench process exits first.
+ * serve` replicas on a generated YAML config, all started with test/support's harness (which
+ * SIGKILLs them if the bench process exits first). Everything is stopped by `stop()`, also
+ * after a failed start.
  */
 
 export interface BenchApp {
@@ -23,16 +26,23 @@ export interface BenchApp {
   readonly overlapSeconds: number;
 }
 
+/** Every cluster scenario runs on CLUSTER_LEASE and RECONCILE_INTERVAL_MS. */
 export interface BenchClusterOptions {
-  readonly root: string;
   readonly replicas: number;
   readonly apps: readonly BenchApp[];
-  readonly lease: { readonly ttlMs: number; readonly renewIntervalMs: number };
-  readonly reconcileIntervalMs: number;
   /** `refresh:` keys of the config (aheadSeconds, forceMinIntervalMs...). */
   readonly refresh: Readonly<Record<string, number>>;
   readonly log: (line: string) => void;
 }
+
+/**
+ * The lease of every cluster scenario: 3 s extended every 1 s (the default ratio, ttl / 3),
+ * short enough that a crashed leader is replaced within seconds, long enough that a 1 s stall
+ * (GC, a slow Redis) does not cost the leadership. Production defaults are 10 s / 3.3 s.
+ */
+export const CLUSTER_LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 } as const;
+/** How often replicas re-read Redis behind pub/sub (redis.reconcileIntervalMs). */
+const RECONCILE_INTERVAL_MS = 2_000;
 
 export const BENCH_SECRET = 'bench-cluster-secret-never-printed-7c1e';
 const SECRET_ENV = 'WXT_BENCH_CLUSTER_SECRET';
@@ -40,31 +50,11 @@ const SECRET_ENV = 'WXT_BENCH_CLUSTER_SECRET';
 const OWN_CHANNEL = { 'grpc.use_local_subchannel_pool': 1 };
 let proto: ProtoGrpcType | undefined;
 
-/**
- * Children alive right now, across clusters: killed if the bench exits without stopping them,
- * or is interrupted (the signal is then re-raised, so the bench still dies of it).
- */
-const live = new Set<Proc>();
+/** Config folders of clusters not stopped yet: removed if the bench exits without stopping them. */
 const liveDirs = new Set<string>();
-const killAll = (): void => {
-  for (const p of live) p.proc.kill('SIGKILL');
+process.once('exit', () => {
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-};
-process.once('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAll();
-    process.kill(process.pid, signal);
-  });
-}
-
-function track(p: Proc): Proc {
-  live.add(p);
-  p.proc.once('close', () => live.delete(p));
-  return p;
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+});
 
 /** One `wxtoken serve` process and a gRPC client to it. */
 export class BenchReplica {
@@ -72,7 +62,7 @@ export class BenchReplica {
 
   constructor(
     readonly name: string,
-    readonly proc: Proc,
+    readonly proc: Spawned,
     readonly addr: string,
   ) {
     this.client = tokenClient(addr);
@@ -104,10 +94,9 @@ export class BenchReplica {
 
 export class BenchCluster {
   readonly replicas: BenchReplica[] = [];
-  sim!: SimClient;
-  #redis: Proc | undefined;
-  #simProc: Proc | undefined;
-  #redisUrl = '';
+  sim!: SimControl;
+  #redis: RedisNode | undefined;
+  #simProc: Spawned | undefined;
   #seq = 0;
   readonly #dir = mkdtempSync(join(tmpdir(), 'wxtoken-bench-'));
   readonly #keyPrefix = `wxt-bench-${process.pid}-${Date.now()}:`;
@@ -129,27 +118,17 @@ export class BenchCluster {
   }
 
   async #start(): Promise<void> {
-    const port = await freePort();
-    this.#redis = track(
-      spawnPinned(undefined, 'redis-server', [
-        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      ]),
-    );
-    await this.#redis.waitFor(/Ready to accept connections/);
-    this.#redisUrl = `redis://127.0.0.1:${port}`;
-    const bin = wxtokenBin(this.o.root);
-    this.#simProc = track(
-      spawnPinned(undefined, process.execPath, [bin, 'sim', '--listen', '127.0.0.1:0']),
-    );
-    const m = await this.#simProc.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    this.sim = new SimClient(m[1]!);
+    this.#redis = await startRedis();
+    const sim = await startSim();
+    this.#simProc = sim;
+    this.sim = new SimControl(sim.url);
     for (const app of this.o.apps) await this.sim.configureApp({ ...app, secret: BENCH_SECRET });
     // One at a time: replicas starting together would race for the first fetch (that works,
     // but a start-up storm is not what any scenario measures).
     for (let i = 0; i < this.o.replicas; i++) await this.addReplica();
     const leader = await this.waitForLeader(this.replicas, 15_000);
     this.o.log(
-      `cluster up: redis 127.0.0.1:${port}, simulator ${this.sim.url}, ` +
+      `cluster up: redis ${this.#redis.url}, simulator ${this.sim.url}, ` +
         `${this.o.replicas} replicas (${leader.name} leads)`,
     );
   }
@@ -165,9 +144,9 @@ export class BenchCluster {
       'grpc: { listen: "127.0.0.1:0" }',
       'metrics: { listen: "" }',
       `wechat: { baseUrl: "${this.sim.url}", timeoutMs: 2000 }`,
-      `redis: { urls: ["${this.#redisUrl}"], keyPrefix: "${this.#keyPrefix}", ` +
-        `reconcileIntervalMs: ${this.o.reconcileIntervalMs} }`,
-      `lease: { ttlMs: ${this.o.lease.ttlMs}, renewIntervalMs: ${this.o.lease.renewIntervalMs} }`,
+      `redis: { urls: ["${this.#redis!.url}"], keyPrefix: "${this.#keyPrefix}", ` +
+        `reconcileIntervalMs: ${RECONCILE_INTERVAL_MS} }`,
+      `lease: { ttlMs: ${CLUSTER_LEASE.ttlMs}, renewIntervalMs: ${CLUSTER_LEASE.renewIntervalMs} }`,
       `refresh: { ${refresh} }`,
       'apps:',
       apps,
@@ -182,32 +161,26 @@ export class BenchCluster {
     writeFileSync(config, this.yaml());
     // WXT_BENCH_CPU_PROF=DIR: replicas write V8 CPU profiles there when they exit (SIGTERM).
     const prof = process.env.WXT_BENCH_CPU_PROF;
-    const args = [wxtokenBin(this.o.root), 'serve', '--config', config];
-    const proc = track(
-      spawnPinned(
-        undefined,
-        process.execPath,
-        prof ? ['--cpu-prof', '--cpu-prof-dir', prof, ...args] : args,
-        { [SECRET_ENV]: BENCH_SECRET, WXTOKEN_LOG_LEVEL: 'info' },
-      ),
+    const proc = await startServeFile(
+      config,
+      { [SECRET_ENV]: BENCH_SECRET },
+      {
+        nodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [],
+        keepChars: KEEP_OUTPUT_CHARS,
+        readyTimeoutMs: 20_000,
+      },
     );
-    let m: RegExpMatchArray;
-    try {
-      m = await proc.waitFor(/"grpc":(\d+).*"msg":"wxtoken serving"/);
-    } catch (err) {
-      await proc.stop('SIGKILL');
-      throw err;
-    }
-    const replica = new BenchReplica(name, proc, `127.0.0.1:${m[1]!}`);
+    const replica = new BenchReplica(name, proc, proc.addr);
     this.replicas.push(replica);
     return replica;
   }
 
   /** Every child process running now: replicas, the simulator and Redis. */
   pids(): number[] {
-    return [this.#redis, this.#simProc, ...this.replicas.map((r) => r.proc)]
-      .filter((p): p is Proc => p !== undefined && p.proc.exitCode === null && !p.proc.signalCode)
-      .map((p) => p.pid);
+    const procs = [this.#simProc, ...this.replicas.map((r) => r.proc)].filter(
+      (p): p is Spawned => p !== undefined && p.proc.exitCode === null && !p.proc.signalCode,
+    );
+    return [...(this.#redis ? [this.#redis.pid] : []), ...procs.map((p) => p.pid)];
   }
 
   running(): BenchReplica[] {
@@ -220,27 +193,16 @@ export class BenchCluster {
     timeoutMs: number,
     everyMs = 10,
   ): Promise<BenchReplica> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const up = among.filter((r) => r.running);
-      const flags = await Promise.all(up.map((r) => r.isLeader()));
-      const leader = up.find((_, i) => flags[i] === true);
-      if (leader) return leader;
-      if (Date.now() > deadline) throw new Error(`no leader among ${up.length} replicas`);
-      await sleep(everyMs);
-    }
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once it is gone. */
-  async terminate(r: BenchReplica, graceMs = 5_000): Promise<number | null> {
-    r.proc.proc.kill('SIGCONT');
-    const exited = r.proc.stop('SIGTERM');
-    const timer = setTimeout(() => r.proc.proc.kill('SIGKILL'), graceMs);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return waitFor(
+      `a leader among ${among.length} replicas`,
+      async () => {
+        const up = among.filter((r) => r.running);
+        const flags = await Promise.all(up.map((r) => r.isLeader()));
+        return up.find((_, i) => flags[i] === true);
+      },
+      timeoutMs,
+      everyMs,
+    );
   }
 
   /** Stops everything this cluster started; safe after a failed or partial start. */
@@ -248,11 +210,11 @@ export class BenchCluster {
     await Promise.all(
       this.replicas.map(async (r) => {
         r.client.close();
-        await this.terminate(r);
+        await terminate(r.proc);
       }),
     );
     await this.#simProc?.stop('SIGKILL');
-    await this.#redis?.stop('SIGKILL');
+    await this.#redis?.stop();
     rmSync(this.#dir, { recursive: true, force: true });
     liveDirs.delete(this.#dir);
   }

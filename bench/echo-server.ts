@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { toProtoToken } from '../grpc/convert.js';
-import { loadProto } from '../grpc/proto.js';
+import { toProtoToken } from '../src/grpc/convert.js';
+import { loadProto } from '../src/grpc/proto.js';
 
 /**
  * The ceiling of the stack: a bare grpc-js server answering TokenService/GetToken with a

@@ -1,8 +1,8 @@
 """Concurrent bursts of wxtoken unary calls from Debian's python3-grpcio (C-core), for the herd
-benchmark (src/bench/herd-bench.ts): a Node client spends more CPU issuing 1,000 calls than the
+benchmark (bench/herd-bench.ts): a Node client spends more CPU issuing 1,000 calls than the
 servers spend answering them, and on 2 cores that CPU is taken from the servers under test.
 
-    /usr/bin/python3 src/bench/grpc-burst.py '{"addrs": ["127.0.0.1:PORT", ...], "channels": 2}'
+    /usr/bin/python3 bench/grpc-burst.py '{"addrs": ["127.0.0.1:PORT", ...], "channels": 2}'
 
 Then one JSON command per stdin line:
     {"method": "GetToken" | "ForceRefresh", "n": 1000, "fields": {"1": "appid", ...}}

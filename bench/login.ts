@@ -1,17 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startServeFile, startSim } from '../test/support/processes.js';
+import { assertRedisInstalled, startRedis, type RedisNode } from '../test/support/redis-server.js';
+import type { Spawned } from '../test/support/spawned.js';
 import { loginLatency, type LoginLatencySamples } from './login-latency.js';
 import {
-  canPin,
   cpuSeconds,
-  freePort,
+  KEEP_OUTPUT_CHARS,
   LOAD_CORE,
+  pinSelf,
   SERVER_CORE,
-  spawnPinned,
-  wxtokenBin,
-  type Proc,
+  unpinSelf,
 } from './procs.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
@@ -38,16 +38,18 @@ export const loginScenario: Scenario = {
     const rounds = ctx.quick ? 100 : 1000;
     const warmup = ctx.quick ? 30 : 200;
     const dir = mkdtempSync(join(tmpdir(), 'wxtoken-bench-login-'));
-    const started: Proc[] = [];
-    const restoreAffinity = pinAllThreads(String(LOAD_CORE));
+    const started: Spawned[] = [];
+    let redis: RedisNode | undefined;
+    // Every thread of the driver (V8's GC and libuv workers too) off the server's core.
+    pinSelf(LOAD_CORE, true);
     try {
-      const sim = startSim(ctx, LOAD_CORE);
+      const sim = await startLoginSim(LOAD_CORE);
       started.push(sim);
-      const simUrl = (await sim.waitFor(/listening on (http:\/\/[^\s]+)/))[1]!;
+      const simUrl = sim.url;
       // Reference only: the same direct exchange against a simulator on the other core.
-      const crossSim = startSim(ctx, SERVER_CORE);
+      const crossSim = await startLoginSim(SERVER_CORE);
       started.push(crossSim);
-      const crossCoreSimUrl = (await crossSim.waitFor(/listening on (http:\/\/[^\s]+)/))[1]!;
+      const crossCoreSimUrl = crossSim.url;
       ctx.log(`simulator ${simUrl}; ${warmup} warm-up + ${rounds} timed exchanges per path`);
       const rows: BenchRow[] = [];
       const counts = { rounds, warmup };
@@ -62,30 +64,21 @@ export const loginScenario: Scenario = {
       await crossSim.stop();
       started.splice(started.indexOf(crossSim), 1);
 
-      if (spawnSync('redis-server', ['--version']).status !== 0) {
+      try {
+        assertRedisInstalled();
+      } catch {
         ctx.log('redis-server not installed: Redis store variant skipped');
         return rows;
       }
-      const port = await freePort();
-      const redis = spawnPinned(LOAD_CORE, 'redis-server', [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ]);
-      started.push(redis);
-      await redis.waitFor(/Ready to accept connections/);
-      const redisYaml = `redis: { urls: ["redis://127.0.0.1:${port}"], keyPrefix: "bench-login:" }`;
+      redis = await startRedis({ core: LOAD_CORE });
+      const redisYaml = `redis: { urls: ["${redis.url}"], keyPrefix: "bench-login:" }`;
       const onRedis = await measure(ctx, dir, simUrl, redisYaml, counts, started);
       rows.push(...toRows('redis', onRedis));
       return rows;
     } finally {
       for (const p of started.reverse()) await p.stop();
-      restoreAffinity();
+      await redis?.stop();
+      unpinSelf();
       rmSync(dir, { recursive: true, force: true });
     }
   },
@@ -96,15 +89,8 @@ interface Measured extends LoginLatencySamples {
   readonly serverCpuMs: number;
 }
 
-function startSim(ctx: BenchContext, core: number): Proc {
-  return spawnPinned(core, process.execPath, [
-    wxtokenBin(ctx.root),
-    'sim',
-    '--listen',
-    '127.0.0.1:0',
-    '--app',
-    `${APP}:${SECRET}`,
-  ]);
+function startLoginSim(core: number): Promise<Spawned & { url: string }> {
+  return startSim(['--app', `${APP}:${SECRET}`], { core });
 }
 
 /** One `wxtoken serve` on the server core, measured, then stopped. */
@@ -114,7 +100,7 @@ async function measure(
   simUrl: string,
   extraYaml: string,
   counts: { rounds: number; warmup: number; crossCoreSimUrl?: string },
-  started: Proc[],
+  started: Spawned[],
 ): Promise<Measured> {
   const file = join(dir, `serve-${started.length}.yaml`);
   writeFileSync(
@@ -131,19 +117,17 @@ async function measure(
       '',
     ].join('\n'),
   );
-  const server = spawnPinned(
-    SERVER_CORE,
-    process.execPath,
-    [wxtokenBin(ctx.root), 'serve', '--config', file],
-    // Info is the production default, and the line announcing the port is an info line.
-    { BENCH_LOGIN_SECRET: SECRET, WXTOKEN_LOG_LEVEL: 'info' },
+  // Log level info (startServeFile's default) is the production one.
+  const server = await startServeFile(
+    file,
+    { BENCH_LOGIN_SECRET: SECRET },
+    { core: SERVER_CORE, keepChars: KEEP_OUTPUT_CHARS },
   );
   started.push(server);
-  const port = (await server.waitFor(/"grpc":(\d+)/))[1]!;
   const before = cpuSeconds(server.pid);
   const samples = await loginLatency({
     simUrl,
-    addr: `127.0.0.1:${port}`,
+    addr: server.addr,
     appId: APP,
     secret: SECRET,
     ...counts,
@@ -175,16 +159,4 @@ function toRows(store: 'embedded' | 'redis', m: Measured): BenchRow[] {
     row('p99 via − p99 direct', ms(v.p99 - d.p99)),
     row('wxtoken CPU per exchange', ms(m.serverCpuMs)),
   ];
-}
-
-/**
- * Pins every thread of this process (V8's GC and libuv workers too, not just the main
- * thread) to `cores`; returns how to give it all cores back for the scenarios after this one.
- */
-function pinAllThreads(cores: string): () => void {
-  if (!canPin) return () => undefined;
-  const pin = (list: string): void =>
-    void spawnSync('taskset', ['-a', '-pc', list, String(process.pid)]);
-  pin(cores);
-  return () => pin(`0-${cpus().length - 1}`);
 }

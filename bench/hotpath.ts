@@ -2,14 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { getToken, listApps, tokenClient } from '../cli/grpc-client.js';
-import { WeChatSimulator } from '../sim/wechat-simulator.js';
-import { LOAD_CORE, SERVER_CORE, freePort, spawnPinned, wxtokenBin, type Proc } from './procs.js';
+import { getToken, listApps, tokenClient } from '../src/cli/grpc-client.js';
+import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
+import { startServeFile } from '../test/support/processes.js';
+import { startRedis, type RedisNode } from '../test/support/redis-server.js';
+import { spawnProcess, waitForOutput, type Spawned } from '../test/support/spawned.js';
+import { KEEP_OUTPUT_CHARS, LOAD_CORE, SERVER_CORE } from './procs.js';
 import { runPythonLoad, type PythonLoadResult } from './python-load.js';
 import { commandStats, commandsSince, type CommandWindow } from './redis-command-stats.js';
 import { ms, perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
+
+/** Compiled next to this file (dist-bench/bench/) by `npm run bench:build`. */
+const ECHO_SERVER = fileURLToPath(new URL('./echo-server.js', import.meta.url));
 
 /**
  * Issue 7, scenario 1: GetToken throughput and latency of `wxtoken serve` against the ceiling
@@ -58,18 +65,17 @@ export const hotpathScenario: Scenario = {
       apps: [{ appId: APP_ID, secret, expiresInSeconds: 7200, overlapSeconds: 300 }],
     });
     const { url } = await sim.listen('127.0.0.1:0');
-    const procs: Proc[] = [];
+    const procs: Spawned[] = [];
+    let redisNode: RedisNode | undefined;
     const tmp = mkdtempSync(join(tmpdir(), 'wxtoken-bench-hotpath-'));
     let redis: Redis | undefined;
     try {
-      const echo = spawnPinned(SERVER_CORE, process.execPath, [
-        join(ctx.root, 'dist', 'bench', 'echo-server.js'),
-      ]);
+      const echo = spawnProcess(process.execPath, [ECHO_SERVER], { core: SERVER_CORE });
       procs.push(echo);
-      const echoPort = (await echo.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]!;
+      const echoPort = (await waitForOutput(echo, /listening on 127\.0\.0\.1:(\d+)/))[1]!;
       const echoTarget: Target = { label: 'echo', addr: `127.0.0.1:${echoPort}`, pid: echo.pid };
       const serve = (core: number, redisUrl?: string) =>
-        startServe(ctx, { core, simUrl: url, secret, redisUrl, tmp }, procs);
+        startServe({ core, simUrl: url, secret, redisUrl, tmp }, procs);
 
       // 1. One process on the embedded store.
       ctx.log('1 process, embedded store');
@@ -80,15 +86,9 @@ export const hotpathScenario: Scenario = {
 
       // 2. Three replicas on one Redis: the measured one on core 0, the rest on core 1.
       ctx.log('3 replicas on one redis-server');
-      const port = await freePort();
-      const server = spawnPinned(LOAD_CORE, 'redis-server', [
-        ...['--port', String(port), '--bind', '127.0.0.1'],
-        ...['--save', '', '--appendonly', 'no'],
-      ]);
-      procs.push(server);
-      await server.waitFor(/Ready to accept connections/);
-      redis = new Redis(port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
-      const redisUrl = `redis://127.0.0.1:${port}`;
+      redisNode = await startRedis({ core: LOAD_CORE });
+      redis = new Redis(redisNode.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+      const redisUrl = redisNode.url;
       await serve(LOAD_CORE, redisUrl);
       await serve(LOAD_CORE, redisUrl);
       const measured = await serve(SERVER_CORE, redisUrl);
@@ -101,6 +101,7 @@ export const hotpathScenario: Scenario = {
       redis?.disconnect();
       // Replicas first (they release the lease in Redis), Redis last.
       for (const p of procs.reverse()) await p.stop();
+      await redisNode?.stop();
       await sim.close();
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -108,15 +109,14 @@ export const hotpathScenario: Scenario = {
 };
 
 interface Served {
-  readonly proc: Proc;
+  readonly proc: Spawned;
   readonly addr: string;
   readonly target: Target;
 }
 
 async function startServe(
-  ctx: BenchContext,
   o: { core: number; simUrl: string; secret: string; redisUrl?: string; tmp: string },
-  procs: Proc[],
+  procs: Spawned[],
 ): Promise<Served> {
   const config = join(o.tmp, `wxtoken-${procs.length}.yaml`);
   const redis = o.redisUrl
@@ -136,15 +136,13 @@ ${redis}apps:
   // Only the measured process (on the server core) is profiled.
   const profile = profDir && o.core === SERVER_CORE;
   const nodeFlags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-  const proc = spawnPinned(
-    o.core,
-    process.execPath,
-    [...nodeFlags, wxtokenBin(ctx.root), 'serve', '--config', config],
-    { [SECRET_ENV]: o.secret, WXTOKEN_LOG_LEVEL: 'info' },
+  const proc = await startServeFile(
+    config,
+    { [SECRET_ENV]: o.secret },
+    { core: o.core, nodeArgs: nodeFlags, keepChars: KEEP_OUTPUT_CHARS },
   );
   procs.push(proc);
-  const port = (await proc.waitFor(/"grpc":(\d+).*"msg":"wxtoken serving"/))[1]!;
-  const addr = `127.0.0.1:${port}`;
+  const addr = proc.addr;
   // The first GetToken waits for the first fetch: the load starts on a warm cache.
   const client = tokenClient(addr);
   try {

@@ -1,13 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type * as grpc from '@grpc/grpc-js';
-import { forceRefresh, getToken } from '../cli/grpc-client.js';
-import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
-import { fingerprint } from '../shared/secret.js';
-import { BenchCluster, sleep } from './bench-cluster.js';
+import { forceRefresh, getToken } from '../src/cli/grpc-client.js';
+import type { Token__Output } from '../src/grpc/generated/wxtoken/v1/Token.js';
+import { fingerprint } from '../src/shared/secret.js';
+import { BenchCluster } from './bench-cluster.js';
 import { ms, quantiles, type BenchContext, type BenchRow, type Scenario } from './report.js';
 
 const APP = 'wxbenchprop00001';
 const REPLICAS = 3;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 /** Pause after every replica has a write, before the next one. */
 const GAP_MS = 100;
 
@@ -41,11 +41,8 @@ interface Write {
 async function runPropagation(ctx: BenchContext): Promise<BenchRow[]> {
   const writes = ctx.quick ? 30 : 120;
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: 7200, overlapSeconds: 300 }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     // One operator refresh per replica every ~0.3 s: above the production defaults (10 s, 50 a
     // day), which guard WeChat's quota and have nothing to do with propagation.
     refresh: { forceMinIntervalMs: 100, forceDailyBudget: 10_000 },

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../token-core.js';
+import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../src/token-core.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
-import { appIds, ScaleRig, stopProc } from './scale-rig.js';
+import { terminate } from '../test/support/spawned.js';
+import { appIds, ScaleRig, STOP_GRACE_MS } from './scale-rig.js';
 import { throughputPhase } from './scale-throughput.js';
 import { UpstreamTally, type WaveStats } from './scale-upstream.js';
 
@@ -36,7 +37,7 @@ export const scaleScenario: Scenario = {
   title: '10,000 apps on one leader (embedded store): refresh waves, RSS, GetToken throughput',
   run: async (ctx) => {
     pinSelf(LOAD_CORE, true); // simulator and load generator; servers go on SERVER_CORE
-    const rig = new ScaleRig(ctx.root, LATENCY_MS);
+    const rig = new ScaleRig(LATENCY_MS);
     try {
       const rows = await wavesPhase(ctx, rig);
       rows.push(...(await throughputPhase(ctx, rig, APPS, row)));
@@ -122,7 +123,7 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
   clearInterval(sampler);
   const sweep = await sweepGetToken(server.grpcAddr, ids);
   const metrics = await scrapeMetrics(server.metricsUrl);
-  const exitCode = await stopProc(server.proc);
+  const exitCode = await terminate(server.proc, STOP_GRACE_MS);
   tally.stop();
 
   // 3. Figures.

@@ -1,5 +1,6 @@
-import { getToken } from '../cli/grpc-client.js';
-import { BenchCluster, sleep } from './bench-cluster.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getToken } from '../src/cli/grpc-client.js';
+import { BenchCluster, CLUSTER_LEASE as LEASE } from './bench-cluster.js';
 import type { BenchContext, BenchRow, Scenario } from './report.js';
 import { auditServedTokens, judgeRejections, validityEnds } from './served-token-audit.js';
 
@@ -14,7 +15,6 @@ const LIFETIME_S = 3;
  */
 const AHEAD_S = 1;
 const OVERLAP_S = 1;
-const LEASE = { ttlMs: 3_000, renewIntervalMs: 1_000 };
 const REPLICAS = 5;
 /** Token calls closer together than this belong to one rotation (rotations are ~1.9 s apart). */
 const SAME_ROTATION_MS = 1_000;
@@ -37,11 +37,8 @@ async function runRotation(ctx: BenchContext): Promise<BenchRow[]> {
       `lease ttlMs ${LEASE.ttlMs} renewIntervalMs ${LEASE.renewIntervalMs}; ${REPLICAS} replicas`,
   );
   const cluster = await BenchCluster.start({
-    root: ctx.root,
     replicas: REPLICAS,
     apps: [{ appId: APP, expiresInSeconds: LIFETIME_S, overlapSeconds: OVERLAP_S }],
-    lease: LEASE,
-    reconcileIntervalMs: 2_000,
     refresh: { aheadSeconds: AHEAD_S },
     log: ctx.log,
   });

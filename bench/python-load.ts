@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { cpuSeconds, LOAD_CORE, spawnPinned, type Proc } from './procs.js';
+import { spawnProcess, type Spawned } from '../test/support/spawned.js';
+import { cpuSeconds, LOAD_CORE } from './procs.js';
 
 /** Debian's interpreter (its python3-grpcio is C-core); never a pyenv one. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -53,12 +54,16 @@ export async function runPythonLoad(o: PythonLoadOptions): Promise<PythonLoadRes
   const startAt = Date.now() + 1000 + o.warmupMs;
   const perProcess = splitEvenly(o.channels, o.processes);
   const procs = perProcess.map((channels) =>
-    spawnPinned(LOAD_CORE, SYSTEM_PYTHON, [
-      join(o.root, 'scripts', 'bench-loadgen.py'),
-      ...['--target', o.addr, '--app-id', o.appId],
-      ...['--channels', String(channels), '--inflight', String(o.inflight)],
-      ...['--start-at', String(startAt / 1000), '--duration', String(o.durationMs / 1000)],
-    ]),
+    spawnProcess(
+      SYSTEM_PYTHON,
+      [
+        join(o.root, 'scripts', 'bench-loadgen.py'),
+        ...['--target', o.addr, '--app-id', o.appId],
+        ...['--channels', String(channels), '--inflight', String(o.inflight)],
+        ...['--start-at', String(startAt / 1000), '--duration', String(o.durationMs / 1000)],
+      ],
+      { core: LOAD_CORE },
+    ),
   );
   const watch = o.watch ?? [];
   const sampleAt = (at: number): Promise<number[]> =>
@@ -83,7 +88,7 @@ export async function runPythonLoad(o: PythonLoadOptions): Promise<PythonLoadRes
 const GENERATOR_GRACE_MS = 15_000;
 
 /** The exit code once `p` exits by itself; killed (and a failure) if it takes over `graceMs`. */
-async function exitOf(p: Proc, graceMs: number): Promise<number | null> {
+async function exitOf(p: Spawned, graceMs: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<null>((resolve) => {
     timer = setTimeout(() => void p.stop('SIGKILL').then(() => resolve(null)), graceMs);

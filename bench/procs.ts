@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { canPin } from '../test/support/spawned.js';
+
+/**
+ * What only the benchmarks need around the processes they start: which core runs what, and
+ * what a process costs (CPU, memory). Starting, waiting for and stopping processes, Redis and
+ * the simulator is test/support's (spawned.ts, processes.ts, redis-server.ts), shared with the
+ * tests.
+ */
+
+/** Core for the process under test; load generators and helpers go on the other one. */
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+
+/** Long runs log a lot: the children a benchmark starts keep the last 1 MB of their output. */
+export const KEEP_OUTPUT_CHARS = 1_000_000;
+
+/** User + system CPU seconds the process has used so far (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at index 2.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident set size in bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : NaN;
+}
+
+/**
+ * Pins the calling process (the bench driver) to `core`; with `allThreads`, its V8 and libuv
+ * threads too (taskset -a), so none of them runs on the server's core.
+ */
+export function pinSelf(core: number, allThreads = false): void {
+  const all = allThreads ? ['-a'] : [];
+  if (canPin()) spawnSync('taskset', [...all, '-pc', String(core), String(process.pid)]);
+}
+
+/** Undoes pinSelf: lets every thread of the bench driver run on all cores again. */
+export function unpinSelf(): void {
+  if (canPin()) spawnSync('taskset', ['-a', '-pc', `0-${cpus().length - 1}`, String(process.pid)]);
+}
