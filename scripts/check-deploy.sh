@@ -109,6 +109,11 @@ const WXTOKEN_METRICS = {
   wxtoken_refreshes_total: 'counter',
   wxtoken_force_refresh_budget_remaining: 'gauge',
   wxtoken_upstream_token_fetches_today: 'gauge',
+  // One family for every credential (access_token, jsapi_ticket, wx_card_ticket).
+  wxtoken_credential_expiry_timestamp_seconds: 'gauge',
+  wxtoken_credential_generation: 'gauge',
+  wxtoken_credential_fetches_today: 'gauge',
+  wxtoken_credential_state: 'gauge',
   wxtoken_upstream_request_duration_seconds: 'histogram',
   wxtoken_upstream_errors_total: 'counter',
   wxtoken_app_state: 'gauge',
