@@ -263,7 +263,7 @@ const modes = {
     }
     for (const { panel, t } of dashboardTargets(d)) {
       if (t.datasource?.uid !== '${datasource}') problem(`dashboard panel "${panel.title}" ${t.refId}: datasource must be \${datasource}`);
-      if (/wxtoken_(token|refreshes|app_state|force|upstream_token|code2session)/.test(t.expr) && !t.expr.includes('app=~"$app"'))
+      if (/wxtoken_(token|credential|refreshes|app_state|force|upstream_token|code2session)/.test(t.expr) && !t.expr.includes('app=~"$app"'))
         problem(`dashboard panel "${panel.title}": per-app query ignores $app`);
     }
     const exprs = dashboardTargets(d).map(({ t }) => t.expr).join('\n');
@@ -271,6 +271,9 @@ const modes = {
       'wxtoken_token_expiry_timestamp_seconds',
       'wxtoken_token_generation',
       'wxtoken_refreshes_total',
+      'wxtoken_credential_expiry_timestamp_seconds',
+      'wxtoken_credential_state',
+      'wxtoken_credential_fetches_today',
       'wxtoken_upstream_request_duration_seconds_bucket',
       'wxtoken_upstream_errors_total',
       'wxtoken_leader',
