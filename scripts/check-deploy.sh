@@ -109,6 +109,11 @@ const WXTOKEN_METRICS = {
   wxtoken_refreshes_total: 'counter',
   wxtoken_force_refresh_budget_remaining: 'gauge',
   wxtoken_upstream_token_fetches_today: 'gauge',
+  // One family for every credential (access_token, jsapi_ticket, wx_card_ticket).
+  wxtoken_credential_expiry_timestamp_seconds: 'gauge',
+  wxtoken_credential_generation: 'gauge',
+  wxtoken_credential_fetches_today: 'gauge',
+  wxtoken_credential_state: 'gauge',
   wxtoken_upstream_request_duration_seconds: 'histogram',
   wxtoken_upstream_errors_total: 'counter',
   wxtoken_app_state: 'gauge',
@@ -258,7 +263,7 @@ const modes = {
     }
     for (const { panel, t } of dashboardTargets(d)) {
       if (t.datasource?.uid !== '${datasource}') problem(`dashboard panel "${panel.title}" ${t.refId}: datasource must be \${datasource}`);
-      if (/wxtoken_(token|refreshes|app_state|force|upstream_token|code2session)/.test(t.expr) && !t.expr.includes('app=~"$app"'))
+      if (/wxtoken_(token|credential|refreshes|app_state|force|upstream_token|code2session)/.test(t.expr) && !t.expr.includes('app=~"$app"'))
         problem(`dashboard panel "${panel.title}": per-app query ignores $app`);
     }
     const exprs = dashboardTargets(d).map(({ t }) => t.expr).join('\n');
@@ -266,6 +271,9 @@ const modes = {
       'wxtoken_token_expiry_timestamp_seconds',
       'wxtoken_token_generation',
       'wxtoken_refreshes_total',
+      'wxtoken_credential_expiry_timestamp_seconds',
+      'wxtoken_credential_state',
+      'wxtoken_credential_fetches_today',
       'wxtoken_upstream_request_duration_seconds_bucket',
       'wxtoken_upstream_errors_total',
       'wxtoken_leader',
