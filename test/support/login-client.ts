@@ -3,11 +3,23 @@ import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/Log
 import { loadProto } from '../../src/grpc/proto.js';
 
 /** Promise-style LoginService calls for tests (the proto is the only contract used). */
-export function loginClient(addr: string) {
+export function loginClient(addr: string, key?: string) {
   const proto = loadProto();
+  const interceptors: grpc.Interceptor[] = key
+    ? [
+        (options, next) =>
+          new grpc.InterceptingCall(next(options), {
+            start(metadata, listener, start) {
+              metadata.set('authorization', `Bearer ${key}`);
+              start(metadata, listener);
+            },
+          }),
+      ]
+    : [];
   const c: LoginServiceClient = new proto.wxtoken.v1.LoginService(
     addr,
     grpc.credentials.createInsecure(),
+    { interceptors },
   );
   const call =
     <Req, Res>(method: keyof LoginServiceClient & string) =>
@@ -40,5 +52,19 @@ export function loginClient(addr: string) {
     >('DecryptUserData'),
     checkSession: call<{ session_handle: string }, { valid: boolean }>('CheckSession'),
     resetSessionKey: call<{ session_handle: string }, { openid: string }>('ResetSessionKey'),
+    getPhoneNumber: call<
+      { app_id: string; code: string },
+      { phone_number: string; pure_phone_number: string; country_code: string }
+    >('GetPhoneNumber'),
+    getPaidUnionId: call<
+      {
+        app_id: string;
+        openid: string;
+        transaction_id?: string;
+        mch_id?: string;
+        out_trade_no?: string;
+      },
+      { unionid: string }
+    >('GetPaidUnionId'),
   };
 }

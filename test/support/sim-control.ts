@@ -1,4 +1,14 @@
+import type { TicketType } from '../../src/shared/tickets.js';
 import type { SimCall, SimCheckResult, SimCounters } from '../../src/sim/types.js';
+
+/** What the simulator counts of one app's getticket calls of one type. */
+export interface SimTicketCounters {
+  calls: number;
+  accepted: number;
+  rejectedDeadToken: number;
+  inFlight: number;
+  maxInFlight: number;
+}
 
 /**
  * A client of the simulator's control API (/__sim/), as business teams would use it; the
@@ -49,5 +59,39 @@ export class SimControl {
   /** The simulator's verdict on a token right now (not counted, not logged). */
   check(accessToken: string): Promise<SimCheckResult> {
     return this.#call('POST', '/__sim/check', { access_token: accessToken });
+  }
+
+  /** getticket counters of one app and type. */
+  ticketCounters(appId: string, type: TicketType): Promise<SimTicketCounters> {
+    return this.#call('GET', `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/counters`);
+  }
+
+  /** Is `ticket` alive now at the simulator, and the newest of its app and type? */
+  checkTicket(
+    appId: string,
+    type: TicketType,
+    ticket: string,
+  ): Promise<{ alive: boolean; newest: boolean }> {
+    return this.#call(
+      'POST',
+      `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/check`,
+      { ticket },
+    );
+  }
+
+  newestTicket(appId: string, type: TicketType): Promise<{ ticket: string; alive: boolean }> {
+    return this.#call('GET', `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/newest`);
+  }
+
+  /** A getPhoneNumber button code for `phoneNumber` ("+86 13800138000"). */
+  phoneCode(appId: string, phoneNumber: string): Promise<{ code: string }> {
+    return this.#call('POST', `/__sim/apps/${encodeURIComponent(appId)}/phone-codes`, {
+      phoneNumber,
+    });
+  }
+
+  /** A payment getpaidunionid can answer for (within its window). */
+  payment(appId: string, payment: Record<string, string>): Promise<unknown> {
+    return this.#call('POST', `/__sim/apps/${encodeURIComponent(appId)}/payments`, payment);
   }
 }
