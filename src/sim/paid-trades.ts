@@ -15,7 +15,10 @@ export class PaidTrades {
   #payments: SimPayment[] = [];
 
   add(request: SimPaymentRequest, now: number, windowMs: number): SimPayment {
-    this.#payments = this.#payments.filter((p) => now < p.answerableUntil);
+    // Payments come in time order, so the expired ones are at the front (unless the window was
+    // since lengthened: a stale one behind then waits for the cap; find checks expiry itself).
+    // Dropping from the front keeps a payment O(1) however many are kept.
+    while (this.#payments[0] && now >= this.#payments[0].answerableUntil) this.#payments.shift();
     const payment = { ...request, paidAt: now, answerableUntil: now + windowMs };
     this.#payments.push(payment);
     if (this.#payments.length > MAX_PAYMENTS) this.#payments.shift();

@@ -24,11 +24,25 @@ export const LONG_TOKEN_CHARS = 4096;
 /**
  * The credential field of the faulty bodies: huge_body, long_token and malformed imitate the
  * endpoint's own success body, so a client's checks of that body are what the fault exercises.
+ * `cut` is where malformed stops: inside the credential (or the phone number).
  */
-function credentialBody(endpoint: SimEndpoint): { head: string; tail: string } {
-  return endpoint === 'getticket'
-    ? { head: '{"errcode":0,"errmsg":"ok","ticket":"', tail: '","expires_in":7200}' }
-    : { head: '{"access_token":"', tail: '","expires_in":7200}' };
+function credentialBody(endpoint: SimEndpoint): { head: string; tail: string; cut: string } {
+  switch (endpoint) {
+    case 'getticket':
+      return {
+        head: '{"errcode":0,"errmsg":"ok","ticket":"',
+        tail: '","expires_in":7200}',
+        cut: TRUNCATED_VALUE,
+      };
+    case 'getuserphonenumber':
+      return {
+        head: '{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"',
+        tail: '","purePhoneNumber":"13800138000","countryCode":"86"}}',
+        cut: '+86 1380013',
+      };
+    default:
+      return { head: '{"access_token":"', tail: '","expires_in":7200}', cut: TRUNCATED_VALUE };
+  }
 }
 
 /** A credential body cut short, as a connection dropped mid-response would leave it. */
@@ -65,7 +79,7 @@ export async function sendReply(
       sendText(res, 502, 'text/html', BAD_GATEWAY_PAGE);
       return;
     case 'malformed':
-      sendText(res, 200, WECHAT_JSON, body.head + TRUNCATED_VALUE);
+      sendText(res, 200, WECHAT_JSON, body.head + body.cut);
       return;
     case 'huge_body':
       await sendHugeBody(res, body, signal);

@@ -20,6 +20,14 @@ export type {
   SimFault,
   SimFaultKind,
   SimIssuedCode,
+  SimIssuedPhoneCode,
+  SimMessage,
+  SimNewestTicket,
+  SimPayment,
+  SimPaymentRequest,
+  SimPhoneCodeRequest,
+  SimTicketCheck,
+  SimTicketCounters,
   SimUserView,
 } from './types.js';
 

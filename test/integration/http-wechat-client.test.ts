@@ -15,7 +15,12 @@ import {
   type UpstreamObserver,
 } from '../../src/wechat/http-wechat-client.js';
 import { sessionSignature } from '../../src/login/wechat-crypto.js';
+import { redact } from '../../src/wechat/redact-url.js';
+import { WeChatSimulator } from '../../src/sim/wechat-simulator.js';
+import type { SimFaultKind, SimIssuedPhoneCode } from '../../src/sim/wechat-simulator.js';
+import { FakeClock } from '../support/fake-clock.js';
 import {
+  isTokenInvalid,
   loginErrorKind,
   WeChatError,
   type LoginErrorKind,
@@ -771,5 +776,274 @@ describe('resetSessionKey', () => {
     expect(loginErrorKind(err.errcode)).toBe(login);
     expect(err.errmsg).toContain('signature=[REDACTED]');
     expect(events[0]).toMatchObject({ endpoint: 'resetusersessionkey', errcode, kind });
+  });
+});
+
+/**
+ * The three token-taking calls against the real simulator over HTTP: its tickets, phone codes
+ * and payments, its token verdicts and its faults, so client and simulator agree on the wire.
+ */
+describe('getTicket, getPhoneNumber, getPaidUnionId against the simulator', () => {
+  const SIM_APP = { appId: 'wxsimclient00001', secret: 'sim-client-secret' };
+  const PHONE = '13800138000';
+  const simClock = new FakeClock();
+  let sim: WeChatSimulator;
+  let simUrl: string;
+  /** Everything the simulator issued in these tests, checked against every message below. */
+  const issued: string[] = [];
+  const messages: string[] = [];
+
+  beforeEach(async () => {
+    sim = new WeChatSimulator({ clock: simClock, apps: [SIM_APP] });
+    simUrl = (await sim.listen('127.0.0.1:0')).url;
+  });
+
+  afterEach(async () => {
+    await sim.close();
+  });
+
+  afterAll(() => {
+    // Invariant 8: no error or event carried a token, ticket, phone code or phone number.
+    expect(messages.length).toBeGreaterThan(10);
+    for (const text of messages) {
+      for (const value of [...issued, PHONE]) expect(text).not.toContain(value);
+    }
+  });
+
+  async function control<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${simUrl}/__sim/apps/${SIM_APP.appId}/${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    expect(res.status, `${method} ${path}`).toBe(200);
+    return (await res.json()) as T;
+  }
+
+  function simClient(): ReturnType<typeof makeClient> {
+    const made = makeClient({ url: simUrl });
+    return made;
+  }
+
+  async function token(): Promise<string> {
+    const app = { appId: SIM_APP.appId, secret: new Secret(SIM_APP.secret) };
+    const { accessToken } = await simClient().client.getToken(app);
+    issued.push(accessToken);
+    return accessToken;
+  }
+
+  /** A token WeChat no longer takes: another system rotated and ended the overlap. */
+  async function supersededToken(): Promise<string> {
+    const t = await token();
+    await control('POST', 'rotate', { endOverlap: true });
+    return t;
+  }
+
+  async function rejected(promise: Promise<unknown>): Promise<WeChatError> {
+    const err = await failure(promise);
+    messages.push(err.message, String(err.cause), inspect(err, { depth: 5 }));
+    return err;
+  }
+
+  async function fault(kind: SimFaultKind, endpoint: string): Promise<void> {
+    await control('POST', 'faults', { kind, count: 1, endpoints: [endpoint] });
+  }
+
+  describe('getTicket', () => {
+    it('returns a live, newest ticket with expires_in and sentAt from the injected clock', async () => {
+      const t = await token();
+      const { client, events } = simClient();
+      const fetched = await client.getTicket(t, 'jsapi');
+      issued.push(fetched.ticket);
+      expect(fetched).toEqual({
+        ticket: expect.stringMatching(/^[A-Za-z0-9_-]{86}$/),
+        expiresInSeconds: 7200,
+        sentAt: T0,
+      });
+      const verdict = await control('POST', 'tickets/jsapi/check', { ticket: fetched.ticket });
+      expect(verdict).toMatchObject({ alive: true, newest: true });
+      const card = await client.getTicket(t, 'wx_card');
+      issued.push(card.ticket);
+      expect(await control('GET', 'tickets/wx_card/newest')).toMatchObject({ ticket: card.ticket });
+      expect(events.map((e) => [e.endpoint, e.errcode])).toEqual([
+        ['getticket', 0],
+        ['getticket', 0],
+      ]);
+      messages.push(...events.map((e) => JSON.stringify(e)));
+    });
+
+    it('honours a fractional ticket lifetime', async () => {
+      sim.configureApp({ ...SIM_APP, ticketLifetimeSeconds: 1.5 });
+      const fetched = await simClient().client.getTicket(await token(), 'jsapi');
+      issued.push(fetched.ticket);
+      expect(fetched.expiresInSeconds).toBe(1.5);
+    });
+
+    it.each([
+      ['superseded', 40001],
+      ['expired', 42001],
+    ] as const)(
+      'a %s token → token_invalid (errcode %i), counted as a dead-token call',
+      async (how, errcode) => {
+        const t = how === 'superseded' ? await supersededToken() : await token();
+        if (how === 'expired') await simClock.advance(7_200_000);
+        const { client, events } = simClient();
+        const err = await rejected(client.getTicket(t, 'jsapi'));
+        expect(err).toMatchObject({ endpoint: 'getticket', errcode, kind: 'token_invalid' });
+        expect(isTokenInvalid(err)).toBe(true);
+        expect(events[0]).toMatchObject({ endpoint: 'getticket', errcode, kind: 'token_invalid' });
+        const counters = await control('GET', 'tickets/jsapi/counters');
+        expect(counters).toMatchObject({ calls: 1, accepted: 0, rejectedDeadToken: 1 });
+      },
+    );
+
+    it.each<[SimFaultKind, RegExp]>([
+      [
+        'long_token',
+        /^WeChat getticket: malformed success body: ticket longer than 2048 characters$/,
+      ],
+      ['huge_body', /^WeChat getticket: reply body over 65536 bytes; not read$/],
+      ['malformed', /^WeChat getticket: non-JSON body \(\d+ bytes, starts with /],
+      ['html', /^WeChat getticket: non-JSON body/],
+    ])('%s → a retryable transport error that names no ticket', async (kind, message) => {
+      const t = await token();
+      await fault(kind, 'getticket');
+      const err = await rejected(simClient().client.getTicket(t, 'jsapi'));
+      expect(err.errcode).toBeNull();
+      expect(err.kind).toBe('retryable');
+      expect(err.message).toMatch(message);
+      // The simulator's cut-short ticket and its 4,096 L's are redacted, not quoted.
+      expect(err.message).not.toContain('Xq3vT9kLmN0pR7');
+      expect(err.message).not.toContain('LLLLLLLL');
+    });
+
+    it.each([
+      ['system_error', -1, 'retryable'],
+      ['daily_quota', 45009, 'quota'],
+    ] as const)('%s → errcode %i (%s)', async (kind, errcode, errKind) => {
+      const t = await token();
+      await fault(kind, 'getticket');
+      const err = await rejected(simClient().client.getTicket(t, 'jsapi'));
+      expect(err).toMatchObject({ endpoint: 'getticket', errcode, kind: errKind });
+    });
+  });
+
+  describe('getPhoneNumber', () => {
+    async function phoneCode(phoneNumber = `+86 ${PHONE}`): Promise<string> {
+      const { code } = await control<SimIssuedPhoneCode>('POST', 'phone-codes', { phoneNumber });
+      issued.push(code);
+      return code;
+    }
+
+    it('POSTs the code as JSON and returns the number; the code works once', async () => {
+      const t = await token();
+      const code = await phoneCode();
+      const { client, events } = simClient();
+      expect(await client.getPhoneNumber(t, code)).toEqual({
+        phoneNumber: PHONE,
+        purePhoneNumber: PHONE,
+        countryCode: '86',
+      });
+      const again = await rejected(client.getPhoneNumber(t, code));
+      expect(again).toMatchObject({ endpoint: 'getuserphonenumber', errcode: 40029 });
+      expect(loginErrorKind(again.errcode)).toBe('invalid_code');
+      expect(events.map((e) => [e.endpoint, e.errcode])).toEqual([
+        ['getuserphonenumber', 0],
+        ['getuserphonenumber', 40029],
+      ]);
+      messages.push(...events.map((e) => JSON.stringify(e)));
+    });
+
+    it('a foreign number keeps its area code in phoneNumber', async () => {
+      const info = await simClient().client.getPhoneNumber(
+        await token(),
+        await phoneCode('+1 4155550100'),
+      );
+      expect(info).toEqual({
+        phoneNumber: '+1 4155550100',
+        purePhoneNumber: '4155550100',
+        countryCode: '1',
+      });
+    });
+
+    it('a dead token → token_invalid, and the code is still unused for the retry', async () => {
+      const code = await phoneCode();
+      const err = await rejected(simClient().client.getPhoneNumber(await supersededToken(), code));
+      expect(err).toMatchObject({ errcode: 40001, kind: 'token_invalid' });
+      const info = await simClient().client.getPhoneNumber(await token(), code);
+      expect(info.purePhoneNumber).toBe(PHONE);
+    });
+
+    it('a cut-short reply names neither the code nor the number', async () => {
+      const code = await phoneCode();
+      await fault('malformed', 'getuserphonenumber');
+      const err = await rejected(simClient().client.getPhoneNumber(await token(), code));
+      expect(err.kind).toBe('retryable');
+      // The simulator cuts its reply inside "phoneNumber":"+86 1380013.
+      expect(err.message).toMatch(/^WeChat getuserphonenumber: non-JSON body \(67 bytes/);
+      expect(err.message).not.toContain('1380013');
+      // Past the excerpt's 40 characters too: the number is redacted, spaces and all.
+      const cut = '{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+86 1380013';
+      expect(redact(cut)).toBe(cut.replace('+86 1380013', '[REDACTED]'));
+      expect(err.message).not.toContain(code);
+    });
+
+    it('a 4,096-character phone number is refused, not returned', async () => {
+      const code = await phoneCode();
+      await fault('long_token', 'getuserphonenumber');
+      const err = await rejected(simClient().client.getPhoneNumber(await token(), code));
+      expect(err.message).toBe(
+        'WeChat getuserphonenumber: malformed success body: phone_info.phoneNumber missing or too long',
+      );
+    });
+  });
+
+  describe('getPaidUnionId', () => {
+    const OPENID_PAID = 'oPaidUser0000000000000000000';
+    const UNIONID_PAID = 'oUnionOfPaidUser000000000000';
+
+    it('finds the unionid by transaction_id and by mch_id + out_trade_no', async () => {
+      await control('POST', 'payments', {
+        openid: OPENID_PAID,
+        unionid: UNIONID_PAID,
+        transactionId: '4200001234202611250000000001',
+        mchId: '1900000109',
+        outTradeNo: 'order-1',
+      });
+      const t = await token();
+      const { client, events } = simClient();
+      expect(
+        await client.getPaidUnionId(t, {
+          openid: OPENID_PAID,
+          transactionId: '4200001234202611250000000001',
+        }),
+      ).toEqual({ unionid: UNIONID_PAID });
+      expect(
+        await client.getPaidUnionId(t, {
+          openid: OPENID_PAID,
+          mchId: '1900000109',
+          outTradeNo: 'order-1',
+        }),
+      ).toEqual({ unionid: UNIONID_PAID });
+      expect(events.map((e) => [e.endpoint, e.errcode])).toEqual([
+        ['getpaidunionid', 0],
+        ['getpaidunionid', 0],
+      ]);
+    });
+
+    it('an unknown trade → errcode 89300; a dead token → token_invalid', async () => {
+      const { client } = simClient();
+      const unknown = await rejected(
+        client.getPaidUnionId(await token(), { openid: OPENID_PAID, transactionId: 'nope' }),
+      );
+      expect(unknown).toMatchObject({
+        endpoint: 'getpaidunionid',
+        errcode: 89300,
+        kind: 'unknown',
+      });
+      const dead = await rejected(
+        client.getPaidUnionId(await supersededToken(), { openid: OPENID_PAID, transactionId: 'x' }),
+      );
+      expect(dead).toMatchObject({ errcode: 40001, kind: 'token_invalid' });
+    });
   });
 });
