@@ -5,7 +5,7 @@ import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
 import type { RefreshLocks } from '../token/token-store.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
-import { WeChatError, isRetryable, isWeChatError } from '../wechat/wechat-error.js';
+import { WeChatError, isRetryable, isWeChatError, loginErrorKind } from '../wechat/wechat-error.js';
 import type { LoginSession, SessionStore } from './session-store.js';
 import { decryptUserData, sessionSignature } from './wechat-crypto.js';
 
@@ -17,12 +17,21 @@ const LOCK_TTL_MS = 15_000;
 const POLL_MS = 25;
 const RETRIES = 2;
 
-const PROBLEM_BY_ERRCODE: ReadonlyMap<number, LoginCodeProblem> = new Map([
-  [40029, 'invalid_code'],
-  [40163, 'code_used'],
-  [40226, 'blocked'],
-  [45011, 'rate_limited'],
+/** The login errcode kinds that are a verdict on the js_code itself (40029, 40163, 40226, 45011). */
+const CODE_PROBLEMS: ReadonlySet<string> = new Set<LoginCodeProblem>([
+  'invalid_code',
+  'code_used',
+  'blocked',
+  'rate_limited',
 ]);
+
+const isCodeProblem = (kind: string): kind is LoginCodeProblem => CODE_PROBLEMS.has(kind);
+
+/** What WeChat's errcode says about a js_code; wechat-error.ts maps the login errcodes once. */
+function codeProblemOf(errcode: number | null): LoginCodeProblem | undefined {
+  const kind = loginErrorKind(errcode);
+  return kind !== undefined && isCodeProblem(kind) ? kind : undefined;
+}
 
 export interface Code2SessionResult {
   readonly session: LoginSession;
@@ -189,10 +198,7 @@ export class LoginService {
       return session;
     } catch (err) {
       this.deps.onExchange?.(app.appId, 'error');
-      const problem =
-        isWeChatError(err) && err.errcode !== null
-          ? PROBLEM_BY_ERRCODE.get(err.errcode)
-          : undefined;
+      const problem = isWeChatError(err) ? codeProblemOf(err.errcode) : undefined;
       if (!problem) throw err;
       // A code's verdict does not change: record it so a replay gets the same answer.
       if (problem !== 'rate_limited') {
@@ -217,8 +223,7 @@ export class LoginService {
         return await call();
       } catch (err) {
         // A code error (40029, 40163, 40226, 45011) is WeChat's verdict, not a blip.
-        const codeProblem =
-          isWeChatError(err) && err.errcode !== null && PROBLEM_BY_ERRCODE.has(err.errcode);
+        const codeProblem = isWeChatError(err) && codeProblemOf(err.errcode) !== undefined;
         const transient = isRetryable(err) && !codeProblem;
         if (!transient || attempt >= RETRIES) throw err;
         await this.deps.clock.sleep(100 * 2 ** attempt);
@@ -238,7 +243,7 @@ export class LoginService {
     }
     const { errcode, errmsg } = record!.error;
     const upstream = new WeChatError('jscode2session', errcode, errmsg);
-    throw new LoginCodeError(PROBLEM_BY_ERRCODE.get(errcode) ?? 'invalid_code', upstream);
+    throw new LoginCodeError(codeProblemOf(errcode) ?? 'invalid_code', upstream);
   }
 
   #app(appId: string): AppConfig {
