@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { Secret } from '../shared/secret.js';
+import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
 import type { AppConfig } from './config.js';
 import { readConfigEnv, readConfigFile, type ConfigDeps } from './config-sources.js';
 import { ENV_NAME } from './schema-helpers.js';
@@ -9,6 +10,9 @@ import { ENV_NAME } from './schema-helpers.js';
 export const APP_MODES = ['classic', 'stable'] as const;
 
 const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `apps[].tickets`: each ticket type at most once; absent = none. */
+const ticketsSchema = z.array(z.enum(TICKET_TYPES)).superRefine(rejectDuplicateTickets).default([]);
 
 export const appShape = {
   appId: z
@@ -22,7 +26,23 @@ export const appShape = {
   secretFile: z.string().min(1, 'expected a file path').optional(),
   secret: z.string().optional(),
   exposeSessionKey: z.boolean().optional(),
+  tickets: ticketsSchema,
 };
+
+function rejectDuplicateTickets(tickets: readonly TicketType[], ctx: z.core.$RefinementCtx): void {
+  const seen = new Set<TicketType>();
+  tickets.forEach((ticket, i) => {
+    if (seen.has(ticket)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate ticket type ${JSON.stringify(ticket)}`,
+        input: undefined,
+        path: [i],
+      });
+    }
+    seen.add(ticket);
+  });
+}
 
 type RawApp = {
   appId: string;
@@ -76,6 +96,7 @@ function appSchema(deps: ConfigDeps) {
       secret: resolved.secret,
       secretSource: resolved.source,
       ...(app.exposeSessionKey !== undefined ? { exposeSessionKey: app.exposeSessionKey } : {}),
+      tickets: app.tickets,
     };
   });
 }

@@ -1,5 +1,6 @@
 import type { CallerConfig } from '../auth/authorizer.js';
 import type { Secret } from '../shared/secret.js';
+import type { TicketType } from '../shared/tickets.js';
 
 /**
  * The validated, frozen configuration (design.md "Process and configuration").
@@ -17,6 +18,8 @@ export interface AppConfig {
   readonly secretSource: string;
   /** Overrides login.exposeSessionKey for this app. */
   readonly exposeSessionKey?: boolean;
+  /** The tickets (jsapi, wx_card) wxtoken keeps for this app, each at most once. Default []. */
+  readonly tickets: readonly TicketType[];
 }
 
 /** redis.encryption: AES-256-GCM of tokens and session keys stored in Redis (issue 6). */

@@ -22,6 +22,7 @@ const APP: AppConfig = {
   mode: 'classic',
   secret: new Secret('cluster-secret'),
   secretSource: 'inline',
+  tickets: [],
 };
 const LOCK_TTL_MS = 5_000;
 /** Calls per replica in one herd. */

@@ -24,6 +24,7 @@ export function coreHarness(o: CoreOptions = {}) {
     mode: o.mode ?? 'classic',
     secret: new Secret('unit-secret'),
     secretSource: 'inline',
+    tickets: [],
   };
   const store = new MemoryTokenStore(clock);
   const events: RefreshEvent[] = [];

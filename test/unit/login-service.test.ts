@@ -17,6 +17,7 @@ const APP: AppConfig = {
   mode: 'classic',
   secret: new Secret('s'),
   secretSource: 'inline',
+  tickets: [],
 };
 
 /** A scripted jscode2session: answers from `script` in order, counting calls. */

@@ -52,6 +52,7 @@ function fleet(count: number, maxConcurrentFetches: number) {
     mode: 'classic',
     secret: new Secret('s'),
     secretSource: 'inline',
+    tickets: [],
   }));
   const store = new MemoryTokenStore(clock);
   const core = createTokenCore({
