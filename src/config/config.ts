@@ -16,10 +16,10 @@ export interface AppConfig {
   readonly secret: Secret;
   /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline". */
   readonly secretSource: string;
-  /** Tickets the leader keeps for this app (GetTicket, SignJsapi); empty: none. */
-  readonly tickets: readonly TicketType[];
   /** Overrides login.exposeSessionKey for this app. */
   readonly exposeSessionKey?: boolean;
+  /** The tickets (jsapi, wx_card) the leader keeps for this app (GetTicket, SignJsapi), each at most once. Default []. */
+  readonly tickets: readonly TicketType[];
 }
 
 /** redis.encryption: AES-256-GCM of tokens and session keys stored in Redis (issue 6). */

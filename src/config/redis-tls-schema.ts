@@ -1,10 +1,10 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import * as z from 'zod';
 import { Secret } from '../shared/secret.js';
 import type { RedisTlsConfig } from './config.js';
+import { readConfigFile } from './config-sources.js';
 
 /**
  * `redis.tls`: TLS to Redis with a private CA and mutual TLS. The files are read and checked
@@ -46,20 +46,12 @@ function readNamedFile(
   deps: TlsFileDeps,
   report: Report,
 ): ReadFile | undefined {
-  const path = deps.baseDir !== undefined && !isAbsolute(file) ? resolve(deps.baseDir, file) : file;
-  let text: string;
-  try {
-    text = deps.readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'read error';
-    report(field, `cannot read ${path} (${code})`);
+  const read = readConfigFile(file, deps);
+  if ('problem' in read) {
+    report(field, read.problem);
     return undefined;
   }
-  if (!text.trim()) {
-    report(field, `file ${path} is empty`);
-    return undefined;
-  }
-  return { path, text };
+  return read;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;

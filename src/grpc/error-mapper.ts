@@ -7,7 +7,6 @@ import {
   InvalidArgumentError,
   RefreshRateLimitedError,
   SessionNotFoundError,
-  ShuttingDownError,
   StoreUnavailableError,
   TicketNotConfiguredError,
   TooManyStreamsError,
@@ -89,7 +88,6 @@ export function toStatus(err: unknown): StatusObject {
     return status(grpc.status.PERMISSION_DENIED, err.message);
   }
   if (err instanceof UserDataDecryptError) return status(grpc.status.INVALID_ARGUMENT, err.message);
-  if (err instanceof ShuttingDownError) return status(grpc.status.UNAVAILABLE, err.message);
   if (err instanceof StoreUnavailableError) return status(grpc.status.UNAVAILABLE, err.message);
   if (err instanceof FencedWriteError) {
     return status(grpc.status.UNAVAILABLE, 'the refresh lost its lock to another replica; retry');

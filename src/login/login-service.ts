@@ -5,7 +5,13 @@ import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
 import type { RefreshLocks } from '../token/token-store.js';
 import type { PaidUnionIdQuery, PhoneNumberInfo, WeChatClient } from '../wechat/wechat-client.js';
 import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
-import { WeChatError, isRetryable, isTokenInvalid, isWeChatError } from '../wechat/wechat-error.js';
+import {
+  WeChatError,
+  isRetryable,
+  isTokenInvalid,
+  isWeChatError,
+  loginErrorKind,
+} from '../wechat/wechat-error.js';
 import type { ExchangeRecord, LoginSession, SessionStore } from './session-store.js';
 import { CODE_LIFETIME_MS, OncePerCode } from './once-per-code.js';
 import { decryptUserData, sessionSignature } from './wechat-crypto.js';
@@ -17,12 +23,21 @@ const RETRIES = 2;
 /** getuserphonenumber's answer for a bad, used or expired code (wechat-api.md §8). */
 const INVALID_CODE = 40029;
 
-const PROBLEM_BY_ERRCODE: ReadonlyMap<number, LoginCodeProblem> = new Map([
-  [40029, 'invalid_code'],
-  [40163, 'code_used'],
-  [40226, 'blocked'],
-  [45011, 'rate_limited'],
+/** The login errcode kinds that are a verdict on the js_code itself (40029, 40163, 40226, 45011). */
+const CODE_PROBLEMS: ReadonlySet<string> = new Set<LoginCodeProblem>([
+  'invalid_code',
+  'code_used',
+  'blocked',
+  'rate_limited',
 ]);
+
+const isCodeProblem = (kind: string): kind is LoginCodeProblem => CODE_PROBLEMS.has(kind);
+
+/** What WeChat's errcode says about a js_code; wechat-error.ts maps the login errcodes once. */
+function codeProblemOf(errcode: number | null): LoginCodeProblem | undefined {
+  const kind = loginErrorKind(errcode);
+  return kind !== undefined && isCodeProblem(kind) ? kind : undefined;
+}
 
 export interface Code2SessionResult {
   readonly session: LoginSession;
@@ -234,10 +249,7 @@ export class LoginService {
       return session;
     } catch (err) {
       this.deps.onExchange?.(app.appId, 'error');
-      const problem =
-        isWeChatError(err) && err.errcode !== null
-          ? PROBLEM_BY_ERRCODE.get(err.errcode)
-          : undefined;
+      const problem = isWeChatError(err) ? codeProblemOf(err.errcode) : undefined;
       if (!problem) throw err;
       // A code's verdict does not change: record it so a replay gets the same answer.
       if (problem !== 'rate_limited') {
@@ -262,8 +274,7 @@ export class LoginService {
         return await call();
       } catch (err) {
         // A code error (40029, 40163, 40226, 45011) is WeChat's verdict, not a blip.
-        const codeProblem =
-          isWeChatError(err) && err.errcode !== null && PROBLEM_BY_ERRCODE.has(err.errcode);
+        const codeProblem = isWeChatError(err) && codeProblemOf(err.errcode) !== undefined;
         const transient = isRetryable(err) && !codeProblem;
         if (!transient || attempt >= RETRIES) throw err;
         await this.deps.clock.sleep(100 * 2 ** attempt);
@@ -281,7 +292,7 @@ export class LoginService {
     if ('phone' in record) throw new Error('a phone code record under a login code hash');
     const { errcode, errmsg } = record.error;
     const upstream = new WeChatError('jscode2session', errcode, errmsg);
-    throw new LoginCodeError(PROBLEM_BY_ERRCODE.get(errcode) ?? 'invalid_code', upstream);
+    throw new LoginCodeError(codeProblemOf(errcode) ?? 'invalid_code', upstream);
   }
 
   #app(appId: string): AppConfig {

@@ -1,7 +1,7 @@
 import type { AppMode } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { RefreshRateLimitedError } from '../shared/errors.js';
-import { beijingDayKey } from './refresh-policy.js';
+import { beijingDayKey, nextBeijingMidnight } from './refresh-policy.js';
 
 export interface ForceLimits {
   readonly forceMinIntervalMs: number;
@@ -101,5 +101,5 @@ export class ForceBudget implements ForceBudgetPort {
 
 /** Milliseconds until the Beijing day turns. */
 export function nextDayIn(now: number): number {
-  return (beijingDayKey(now) + 1) * 86_400_000 - 8 * 3_600_000 - now;
+  return nextBeijingMidnight(now) - now;
 }

@@ -55,14 +55,6 @@ export class RefreshRateLimitedError extends Error {
   }
 }
 
-/** The server is shutting down or not ready. */
-export class ShuttingDownError extends Error {
-  override readonly name = 'ShuttingDownError';
-  constructor() {
-    super('server is shutting down');
-  }
-}
-
 /** The shared store (Redis) cannot be reached or did not reach quorum; retry later. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';

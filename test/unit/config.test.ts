@@ -982,3 +982,54 @@ describe('parseConfig: redis.tls', () => {
     ]);
   });
 });
+
+describe('parseConfig: apps[].tickets', () => {
+  const app = (appId: string, tickets?: unknown) => ({
+    ...APP,
+    appId,
+    ...(tickets !== undefined ? { tickets } : {}),
+  });
+
+  it('is [] when absent', () => {
+    const config = parseConfig(cfg(), makeDeps());
+    expect(config.apps[0]?.tickets).toEqual([]);
+  });
+
+  it('keeps the listed ticket types, in order, frozen', () => {
+    const config = parseConfig(
+      cfg({ apps: [app('wxa', ['wx_card', 'jsapi']), app('wxb', ['jsapi']), app('wxc', [])] }),
+      makeDeps(),
+    );
+    expect(config.apps.map((a) => a.tickets)).toEqual([['wx_card', 'jsapi'], ['jsapi'], []]);
+    expect(Object.isFrozen(config.apps[0]?.tickets)).toBe(true);
+  });
+
+  it('refuses a ticket type listed twice, naming the key', () => {
+    const err = configError(
+      cfg({ apps: [app('wxa'), app('wxb'), app('wxc', ['jsapi', 'jsapi', 'wx_card'])] }),
+    );
+    expect(err.issues).toEqual([
+      { key: 'apps[2].tickets[1]', problem: 'duplicate ticket type "jsapi"' },
+    ]);
+    expect(err.message).toBe('config: apps[2].tickets[1]: duplicate ticket type "jsapi"');
+  });
+
+  it('refuses an unknown ticket type, naming the key and the allowed ones', () => {
+    const err = configError(cfg({ apps: [app('wxa', ['jsapi', 'card'])] }));
+    expect(err.issues).toEqual([
+      { key: 'apps[0].tickets[1]', problem: 'expected "jsapi" or "wx_card", got "card"' },
+    ]);
+  });
+
+  it('refuses a single value where a list is expected', () => {
+    const err = configError(cfg({ apps: [app('wxa', 'jsapi')] }));
+    expect(err.key).toBe('apps[0].tickets');
+    expect(err.message).toContain('expected a list');
+  });
+
+  it('suggests tickets for a misspelt key', () => {
+    const err = configError(cfg({ apps: [{ ...APP, ticket: ['jsapi'] }] }));
+    expect(err.key).toBe('apps[0].ticket');
+    expect(err.message).toContain('did you mean "tickets"?');
+  });
+});

@@ -6,7 +6,6 @@ import {
   AppNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
-  ShuttingDownError,
 } from '../../src/shared/errors.js';
 import { FencedWriteError } from '../../src/token/token-store.js';
 import { AppMisconfiguredError, TokenUnavailableError } from '../../src/wechat/upstream-errors.js';
@@ -63,7 +62,6 @@ describe('toStatus: one error boundary (style.md point 12)', () => {
       new AppMisconfiguredError(APP, badSecret),
       status.FAILED_PRECONDITION,
     ],
-    ['ShuttingDownError', new ShuttingDownError(), status.UNAVAILABLE],
     // invariant 2: a refresh that lost its lock is retryable for the caller
     [
       'FencedWriteError lock_not_held',

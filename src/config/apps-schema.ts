@@ -1,0 +1,128 @@
+import * as z from 'zod';
+import { Secret } from '../shared/secret.js';
+import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
+import type { AppConfig } from './config.js';
+import { readConfigEnv, readConfigFile, type ConfigDeps } from './config-sources.js';
+import { ENV_NAME } from './schema-helpers.js';
+
+/** `apps[]`: the WeChat apps this server holds tokens for, each with its one secret source. */
+
+export const APP_MODES = ['classic', 'stable'] as const;
+
+const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `apps[].tickets`: each ticket type at most once; absent = none. */
+const ticketsSchema = z.array(z.enum(TICKET_TYPES)).superRefine(rejectDuplicateTickets).default([]);
+
+export const appShape = {
+  appId: z
+    .string()
+    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)'),
+  mode: z.enum(APP_MODES),
+  secretEnv: z
+    .string()
+    .regex(ENV_NAME, 'expected an environment variable name such as WX_APP1_SECRET')
+    .optional(),
+  secretFile: z.string().min(1, 'expected a file path').optional(),
+  secret: z.string().optional(),
+  exposeSessionKey: z.boolean().optional(),
+  tickets: ticketsSchema,
+};
+
+function rejectDuplicateTickets(tickets: readonly TicketType[], ctx: z.core.$RefinementCtx): void {
+  const seen = new Set<TicketType>();
+  tickets.forEach((ticket, i) => {
+    if (seen.has(ticket)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate ticket type ${JSON.stringify(ticket)}`,
+        input: undefined,
+        path: [i],
+      });
+    }
+    seen.add(ticket);
+  });
+}
+
+type RawApp = {
+  appId: string;
+  mode: AppConfig['mode'];
+  secretEnv?: string | undefined;
+  secretFile?: string | undefined;
+  secret?: string | undefined;
+};
+type Resolved = { secret: Secret; source: string } | { key: string; problem: string };
+
+/** Reads the one secret source an app names. Problems name keys and paths, never values. */
+function resolveSecret(app: RawApp, deps: ConfigDeps): Resolved {
+  const given = (['secretEnv', 'secretFile', 'secret'] as const).filter(
+    (k) => app[k] !== undefined,
+  );
+  if (given.length !== 1) {
+    return {
+      key: '',
+      problem:
+        given.length === 0
+          ? 'one of secretEnv, secretFile or secret is required'
+          : `set exactly one of secretEnv, secretFile or secret, not ${given.join(' and ')}`,
+    };
+  }
+  if (app.secretEnv !== undefined) {
+    const read = readConfigEnv(app.secretEnv, deps.env);
+    if ('problem' in read) return { key: 'secretEnv', problem: read.problem };
+    return { secret: new Secret(read.value), source: `env ${app.secretEnv}` };
+  }
+  if (app.secretFile !== undefined) {
+    const read = readConfigFile(app.secretFile, deps);
+    if ('problem' in read) return { key: 'secretFile', problem: read.problem };
+    return { secret: new Secret(read.text.trim()), source: `file ${read.path}` };
+  }
+  const value = (app.secret ?? '').trim();
+  if (!value) return { key: 'secret', problem: 'is empty' };
+  return { secret: new Secret(value), source: 'inline' };
+}
+
+function appSchema(deps: ConfigDeps) {
+  return z.strictObject(appShape).transform((app, ctx): AppConfig => {
+    const resolved = resolveSecret(app, deps);
+    if ('problem' in resolved) {
+      const path = resolved.key === '' ? [] : [resolved.key];
+      ctx.issues.push({ code: 'custom', message: resolved.problem, input: undefined, path });
+      return z.NEVER;
+    }
+    return {
+      appId: app.appId,
+      mode: app.mode,
+      secret: resolved.secret,
+      secretSource: resolved.source,
+      ...(app.exposeSessionKey !== undefined ? { exposeSessionKey: app.exposeSessionKey } : {}),
+      tickets: app.tickets,
+    };
+  });
+}
+
+const APPS_REQUIRED = 'at least one app is required';
+
+export function appsSchema(deps: ConfigDeps) {
+  return z
+    .array(appSchema(deps), {
+      error: (iss) => (iss.input === undefined || iss.input === null ? APPS_REQUIRED : undefined),
+    })
+    .min(1, APPS_REQUIRED)
+    .superRefine((apps, ctx) => {
+      // WeChat AppIDs are case-insensitive: two spellings of one id would mean two fetchers.
+      const firstIndex = new Map<string, number>();
+      apps.forEach((app, i) => {
+        const id = app.appId.toLowerCase();
+        const first = firstIndex.get(id);
+        if (first === undefined) firstIndex.set(id, i);
+        else
+          ctx.addIssue({
+            code: 'custom',
+            message: `duplicate appId ${JSON.stringify(app.appId)} (also apps[${first}].appId)`,
+            input: undefined,
+            path: [i, 'appId'],
+          });
+      });
+    });
+}
