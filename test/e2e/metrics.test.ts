@@ -63,16 +63,27 @@ describe('GET /metrics', () => {
       'wxtoken_grpc_requests_total',
       'wxtoken_grpc_request_duration_seconds',
       'wxtoken_code2session_total',
+      'wxtoken_credential_expiry_timestamp_seconds',
+      'wxtoken_credential_generation',
+      'wxtoken_credential_fetches_today',
+      'wxtoken_credential_state',
       'process_resident_memory_bytes',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }
     expect(text).toMatch(new RegExp(`wxtoken_token_generation\\{app="${APP}"\\} 1`));
     expect(text).toMatch(
-      new RegExp(`wxtoken_refreshes_total\\{app="${APP}",trigger="startup",result="fetched"\\} 1`),
+      new RegExp(`wxtoken_credential_generation\\{app="${APP}",credential="access_token"\\} 1`),
     );
     expect(text).toMatch(
-      new RegExp(`wxtoken_refreshes_total\\{app="${APP}",trigger="force",result="kept"\\} 1`),
+      new RegExp(
+        `wxtoken_refreshes_total\\{app="${APP}",credential="access_token",trigger="startup",result="fetched"\\} 1`,
+      ),
+    );
+    expect(text).toMatch(
+      new RegExp(
+        `wxtoken_refreshes_total\\{app="${APP}",credential="access_token",trigger="force",result="kept"\\} 1`,
+      ),
     );
     expect(text).toMatch(/wxtoken_grpc_requests_total\{method="GetToken",code="NOT_FOUND"\} 1/);
     expect(text).toMatch(

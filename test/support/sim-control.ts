@@ -72,11 +72,9 @@ export class SimControl {
     type: TicketType,
     ticket: string,
   ): Promise<{ alive: boolean; newest: boolean }> {
-    return this.#call(
-      'POST',
-      `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/check`,
-      { ticket },
-    );
+    return this.#call('POST', `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/check`, {
+      ticket,
+    });
   }
 
   newestTicket(appId: string, type: TicketType): Promise<{ ticket: string; alive: boolean }> {
