@@ -17,6 +17,8 @@ export interface LoadOptions {
   readonly inflight: number;
   readonly durationMs: number;
   readonly warmupMs: number;
+  /** What each call asks for: the token (default) or the app's jsapi ticket. */
+  readonly method?: 'GetToken' | 'GetTicket';
 }
 
 export interface LoadResult {
@@ -27,7 +29,7 @@ export interface LoadResult {
   readonly p99Ms: number;
 }
 
-/** Closed-loop unary GetToken load; latency per call from send to reply. */
+/** Closed-loop unary GetToken (or GetTicket) load; latency per call from send to reply. */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const proto = loadProto();
   const clients: TokenServiceClient[] = Array.from(
@@ -51,13 +53,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const one = (): void => {
         if (performance.now() >= end) return resolve();
         const t0 = performance.now();
-        c.GetToken({ app_id: pick() }, (err) => {
+        const done = (err: grpc.ServiceError | null): void => {
           if (recording) {
             if (err) errors++;
             else latencies.push(performance.now() - t0);
           }
           one();
-        });
+        };
+        if (o.method === 'GetTicket') {
+          c.GetTicket({ app_id: pick(), type: 'TICKET_TYPE_JSAPI' }, done);
+        } else c.GetToken({ app_id: pick() }, done);
       };
       one();
     });

@@ -10,6 +10,7 @@ import { canPin } from '../test/support/spawned.js';
 import { loginScenario } from './login.js';
 import { renderTable, type BenchRow, type Scenario } from './report.js';
 import { scaleScenario } from './scale.js';
+import { ticketsScenario } from './tickets.js';
 
 /**
  * `npm run bench [-- --only a,b] [--out docs/benchmarks.md]`: starts what each scenario needs
@@ -30,6 +31,7 @@ const SCENARIOS: readonly Scenario[] = [
   ...clusterScenarios,
   scaleScenario,
   loginScenario,
+  ticketsScenario,
 ];
 
 async function main(): Promise<void> {

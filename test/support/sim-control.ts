@@ -77,7 +77,10 @@ export class SimControl {
     });
   }
 
-  newestTicket(appId: string, type: TicketType): Promise<{ ticket: string; alive: boolean }> {
+  newestTicket(
+    appId: string,
+    type: TicketType,
+  ): Promise<{ ticket: string; issuedAt: number; expiresAt: number; alive: boolean }> {
     return this.#call('GET', `/__sim/apps/${encodeURIComponent(appId)}/tickets/${type}/newest`);
   }
 
