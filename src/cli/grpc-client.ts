@@ -22,22 +22,25 @@ export function tokenClient(
   channel: { credentials?: grpc.ChannelCredentials; options?: grpc.ChannelOptions } = {},
 ): TokenServiceClient {
   const proto = loadProto();
-  const interceptors: grpc.Interceptor[] = key
-    ? [
-        (options, next) =>
-          new grpc.InterceptingCall(next(options), {
-            start(metadata, listener, start) {
-              metadata.set('authorization', `Bearer ${key}`);
-              start(metadata, listener);
-            },
-          }),
-      ]
-    : [];
   return new proto.wxtoken.v1.TokenService(
     addr,
     channel.credentials ?? grpc.credentials.createInsecure(),
-    { ...channel.options, interceptors },
+    { ...channel.options, interceptors: bearerInterceptors(key) },
   );
+}
+
+/** `authorization: Bearer <key>` on every call (none without a key). */
+export function bearerInterceptors(key: string | undefined): grpc.Interceptor[] {
+  if (!key) return [];
+  return [
+    (options, next) =>
+      new grpc.InterceptingCall(next(options), {
+        start(metadata, listener, start) {
+          metadata.set('authorization', `Bearer ${key}`);
+          start(metadata, listener);
+        },
+      }),
+  ];
 }
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;

@@ -1,4 +1,4 @@
-import type { AppConfig, AppMode } from '../../src/config/config.js';
+import type { AppConfig, AppMode, Config } from '../../src/config/config.js';
 import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
 import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
@@ -7,6 +7,18 @@ import { FakeClock } from './fake-clock.js';
 import { ScriptedWeChat } from './scripted-wechat.js';
 
 export const APP_ID = 'wxunit0000000001';
+
+/** The refresh policy of the unit harnesses (the config defaults, spelled out). */
+export const UNIT_REFRESH: Config['refresh'] = {
+  aheadSeconds: 300,
+  stableWindowSeconds: 300,
+  jitterRatio: 0.2,
+  retryMinMs: 1000,
+  retryMaxMs: 60_000,
+  configErrorRetryMs: 600_000,
+  forceMinIntervalMs: 10_000,
+  forceDailyBudget: 50,
+};
 
 export interface CoreOptions {
   mode?: AppMode;
@@ -36,14 +48,10 @@ export function coreHarness(o: CoreOptions = {}) {
     store,
     locks: store,
     refresh: {
-      aheadSeconds: o.aheadSeconds ?? 300,
-      stableWindowSeconds: 300,
-      jitterRatio: 0.2,
-      retryMinMs: 1000,
-      retryMaxMs: 60_000,
-      configErrorRetryMs: 600_000,
-      forceMinIntervalMs: o.forceMinIntervalMs ?? 10_000,
-      forceDailyBudget: o.forceDailyBudget ?? 50,
+      ...UNIT_REFRESH,
+      ...(o.aheadSeconds !== undefined ? { aheadSeconds: o.aheadSeconds } : {}),
+      ...(o.forceMinIntervalMs !== undefined ? { forceMinIntervalMs: o.forceMinIntervalMs } : {}),
+      ...(o.forceDailyBudget !== undefined ? { forceDailyBudget: o.forceDailyBudget } : {}),
     },
     lockTtlMs: 15_000,
     maxWaitMs: 5_000,

@@ -1,25 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/LoginService.js';
 import { loadProto } from '../../src/grpc/proto.js';
+import { bearerInterceptors } from '../../src/cli/grpc-client.js';
 
 /** Promise-style LoginService calls for tests (the proto is the only contract used). */
 export function loginClient(addr: string, key?: string) {
   const proto = loadProto();
-  const interceptors: grpc.Interceptor[] = key
-    ? [
-        (options, next) =>
-          new grpc.InterceptingCall(next(options), {
-            start(metadata, listener, start) {
-              metadata.set('authorization', `Bearer ${key}`);
-              start(metadata, listener);
-            },
-          }),
-      ]
-    : [];
   const c: LoginServiceClient = new proto.wxtoken.v1.LoginService(
     addr,
     grpc.credentials.createInsecure(),
-    { interceptors },
+    { interceptors: bearerInterceptors(key) },
   );
   const call =
     <Req, Res>(method: keyof LoginServiceClient & string) =>

@@ -6,6 +6,7 @@ import type { TicketType } from '../../src/shared/tickets.js';
 import { createTicketCore } from '../../src/ticket-core.js';
 import { createTokenCore } from '../../src/token-core.js';
 import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
+import { UNIT_REFRESH } from './core-harness.js';
 import { FakeClock } from './fake-clock.js';
 import { ScriptedWeChat, wechatError } from './scripted-wechat.js';
 
@@ -71,14 +72,8 @@ export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
   const tickets = new ScriptedTickets(clock, wechat);
   const apps = [app(TICKET_APP, ['jsapi', 'wx_card']), app(PLAIN_APP, [])];
   const refresh = {
-    aheadSeconds: 300,
-    stableWindowSeconds: 300,
-    jitterRatio: 0.2,
-    retryMinMs: 1000,
-    retryMaxMs: 60_000,
-    configErrorRetryMs: 600_000,
-    forceMinIntervalMs: o.forceMinIntervalMs ?? 10_000,
-    forceDailyBudget: 50,
+    ...UNIT_REFRESH,
+    ...(o.forceMinIntervalMs !== undefined ? { forceMinIntervalMs: o.forceMinIntervalMs } : {}),
   };
   const events: RefreshEvent[] = [];
   const tokenStore = new MemoryTokenStore(clock);
