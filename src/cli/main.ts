@@ -121,8 +121,8 @@ program
   .option('--expires-in <seconds>', 'demo token lifetime, short to watch rotations', '7200')
   .action(async (o: { listen: string; simListen: string; expiresIn: string }) => {
     const demo = [
-      { appId: 'wxdemo0000000001', mode: 'classic' as const },
-      { appId: 'wxdemo0000000002', mode: 'stable' as const },
+      { appId: 'wxdemo0000000001', mode: 'classic' as const, tickets: ['jsapi' as const] },
+      { appId: 'wxdemo0000000002', mode: 'stable' as const, tickets: [] },
     ];
     const secrets = demo.map(() => randomBytes(16).toString('hex'));
     const expiresInSeconds = Number(o.expiresIn);
@@ -133,6 +133,7 @@ program
         appId: a.appId,
         secret: secrets[i]!,
         expiresInSeconds,
+        ticketLifetimeSeconds: expiresInSeconds,
         overlapSeconds: window,
         stableWindowSeconds: window,
       })),
@@ -170,6 +171,8 @@ Try:
   npx wxtoken get ${demo[0]!.appId} --addr ${addr}
   npx wxtoken status --addr ${addr}
   npx wxtoken refresh ${demo[0]!.appId} --reason "trying it out" --addr ${addr}
+  npx wxtoken get ${demo[0]!.appId} --ticket jsapi --addr ${addr}
+  npx wxtoken sign-jsapi ${demo[0]!.appId} https://example.com/page --addr ${addr}
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
 
 Mini-program login (what wx.login() gives the device, then your server exchanges it):
