@@ -40,6 +40,10 @@ export class ScriptedWeChat implements WeChatClient {
   readonly ticketFailures: WeChatError[] = [];
   /** Holds getticket calls in flight until the test resolves it. */
   ticketGate: Promise<void> | undefined;
+  /** The token each getticket call was made with, in order. */
+  readonly ticketTokens: string[] = [];
+  /** getticket calls made with a token this fake did not accept (a dead token). */
+  deadTokenTicketCalls = 0;
   /** Every ticket issued, per type, newest last. */
   readonly tickets: Record<TicketType, string[]> = { jsapi: [], wx_card: [] };
 
@@ -108,8 +112,10 @@ export class ScriptedWeChat implements WeChatClient {
    */
   async getTicket(accessToken: string, type: TicketType): Promise<FetchedTicket> {
     this.ticketCalls[type]++;
+    this.ticketTokens.push(accessToken);
     const sentAt = this.clock.now();
     const valid = this.valid.has(accessToken);
+    if (!valid) this.deadTokenTicketCalls++;
     this.maxTicketsInFlight = Math.max(this.maxTicketsInFlight, ++this.#ticketsInFlight);
     try {
       await this.ticketGate;

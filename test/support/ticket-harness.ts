@@ -1,6 +1,5 @@
 import type { AppConfig } from '../../src/config/config.js';
 import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
-import type { TicketClient } from '../../src/refresher/ticket-kind.js';
 import { Secret } from '../../src/shared/secret.js';
 import type { TicketType } from '../../src/shared/tickets.js';
 import { createTicketCore } from '../../src/ticket-core.js';
@@ -8,54 +7,10 @@ import { createTokenCore } from '../../src/token-core.js';
 import { MemoryTokenStore } from '../../src/token/memory-token-store.js';
 import { UNIT_REFRESH } from './core-harness.js';
 import { FakeClock } from './fake-clock.js';
-import { ScriptedWeChat, wechatError } from './scripted-wechat.js';
+import { ScriptedWeChat } from './scripted-wechat.js';
 
 export const TICKET_APP = 'wxticket00000001';
 export const PLAIN_APP = 'wxplain000000001';
-
-/**
- * getticket as WeChat answers it, against the scripted WeChat's token validity: a token it
- * does not accept gets 40001. Counts calls, calls made with a dead token, and the most calls
- * in flight at once per app and type.
- */
-export class ScriptedTickets implements TicketClient {
-  calls = 0;
-  deadTokenCalls = 0;
-  maxInFlight = 0;
-  expiresInSeconds = 7200;
-  /** The token each call was made with, in order. */
-  readonly usedTokens: string[] = [];
-  /** Tickets issued, newest last. */
-  readonly issued: string[] = [];
-  gate: Promise<void> | undefined;
-  #inFlight = 0;
-  #seq = 0;
-
-  constructor(
-    private readonly clock: FakeClock,
-    private readonly wechat: ScriptedWeChat,
-  ) {}
-
-  async getTicket(accessToken: string, type: TicketType) {
-    this.calls++;
-    this.usedTokens.push(accessToken);
-    this.#inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.#inFlight);
-    const sentAt = this.clock.now();
-    try {
-      await this.gate;
-      if (!this.wechat.valid.has(accessToken)) {
-        this.deadTokenCalls++;
-        throw wechatError(40001, 'invalid credential, access_token is invalid or not latest');
-      }
-      const ticket = `${type}-ticket-${++this.#seq}`;
-      this.issued.push(ticket);
-      return { ticket, expiresInSeconds: this.expiresInSeconds, sentAt };
-    } finally {
-      this.#inFlight--;
-    }
-  }
-}
 
 const app = (appId: string, tickets: readonly TicketType[]): AppConfig => ({
   appId,
@@ -69,7 +24,6 @@ const app = (appId: string, tickets: readonly TicketType[]): AppConfig => ({
 export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
   const clock = new FakeClock();
   const wechat = new ScriptedWeChat(clock);
-  const tickets = new ScriptedTickets(clock, wechat);
   const apps = [app(TICKET_APP, ['jsapi', 'wx_card']), app(PLAIN_APP, [])];
   const refresh = {
     ...UNIT_REFRESH,
@@ -96,7 +50,7 @@ export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
     clock,
     random: () => 0.5,
     apps,
-    wechat: tickets,
+    wechat,
     tokens: tokenCore,
     backend: (type) => {
       const store = new MemoryTokenStore(clock);
@@ -124,5 +78,7 @@ export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
       await Promise.all(runs);
     };
   };
-  return { clock, wechat, tickets, apps, events, tokenCore, ticketCore, jsapi, lead };
+  /** getticket calls of both types so far. */
+  const ticketCalls = (): number => wechat.ticketCalls.jsapi + wechat.ticketCalls.wx_card;
+  return { clock, wechat, apps, events, tokenCore, ticketCore, jsapi, lead, ticketCalls };
 }

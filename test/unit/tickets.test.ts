@@ -48,7 +48,7 @@ describe('jsapi signature (wechat-api.md §11)', () => {
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as InvalidArgumentError).field).toBe('url');
     expect((err as Error).message).toContain(problem);
-    expect(h.tickets.calls).toBe(0);
+    expect(h.ticketCalls()).toBe(0);
   });
 });
 
@@ -60,13 +60,13 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     const token = h.tokenCore.service.peek(TICKET_APP)!;
     for (let i = 0; i < 1000; i++) await h.ticketCore.service.getTicket(TICKET_APP, 'jsapi');
     // One getticket per type, each with the app's live token.
-    expect(h.tickets.calls).toBe(2);
-    expect(h.tickets.usedTokens).toEqual([token.value, token.value]);
-    expect(h.tickets.deadTokenCalls).toBe(0);
+    expect(h.ticketCalls()).toBe(2);
+    expect(h.wechat.ticketTokens).toEqual([token.value, token.value]);
+    expect(h.wechat.deadTokenTicketCalls).toBe(0);
     const jsapi = await h.ticketCore.service.getTicket(TICKET_APP, 'jsapi');
     const card = await h.ticketCore.service.getTicket(TICKET_APP, 'wx_card');
-    expect(jsapi.value).toMatch(/^jsapi-ticket-/);
-    expect(card.value).toMatch(/^wx_card-ticket-/);
+    expect(jsapi.value).toMatch(/^ticket-jsapi-/);
+    expect(card.value).toMatch(/^ticket-wx_card-/);
     expect(jsapi.generation).toBe(1);
     await stop();
   });
@@ -84,10 +84,10 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
       }
     }
     // 30 lifetimes of 7200 s, refreshed ~300 s early, for two types.
-    expect(h.tickets.calls).toBeGreaterThanOrEqual(2 * 31);
-    expect(h.tickets.calls).toBeLessThanOrEqual(2 * 33);
-    expect(h.tickets.maxInFlight).toBe(1);
-    expect(h.tickets.deadTokenCalls).toBe(0);
+    expect(h.ticketCalls()).toBeGreaterThanOrEqual(2 * 31);
+    expect(h.ticketCalls()).toBeLessThanOrEqual(2 * 33);
+    expect(h.wechat.maxTicketsInFlight).toBe(1);
+    expect(h.wechat.deadTokenTicketCalls).toBe(0);
     const ticketEvents = h.events.filter((e) => e.kind !== 'access_token');
     expect(ticketEvents.every((e) => e.result === 'fetched')).toBe(true);
     await stop();
@@ -100,8 +100,8 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     const ticket = h.ticketCore.service.getTicket(TICKET_APP, 'jsapi');
     await h.clock.advance(0);
     await expect(ticket).resolves.toMatchObject({ appId: TICKET_APP });
-    expect(h.tickets.deadTokenCalls).toBe(0);
-    expect(h.tickets.usedTokens[0]).toBe(h.tokenCore.service.peek(TICKET_APP)!.value);
+    expect(h.wechat.deadTokenTicketCalls).toBe(0);
+    expect(h.wechat.ticketTokens[0]).toBe(h.tokenCore.service.peek(TICKET_APP)!.value);
     await stop();
   });
 
@@ -112,8 +112,9 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     const before = h.tokenCore.service.peek(TICKET_APP)!;
     h.wechat.tokenCalls = 0;
     h.wechat.checkCalls = 0;
-    h.tickets.calls = 0;
-    h.tickets.deadTokenCalls = 0;
+    h.wechat.ticketCalls.jsapi = 0;
+    h.wechat.ticketCalls.wx_card = 0;
+    h.wechat.deadTokenTicketCalls = 0;
     // The token dies at WeChat (reset in the admin console, fetched by another system).
     h.wechat.invalidateAll();
     const result = await h.jsapi.refresher.refresh(h.apps[0]!, 'schedule');
@@ -121,8 +122,8 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     expect(after.value).not.toBe(before.value);
     expect(h.wechat.checkCalls).toBe(1); // the compare-and-refresh check of the rejected token
     expect(h.wechat.tokenCalls).toBe(1);
-    expect(h.tickets.calls).toBe(2);
-    expect(h.tickets.usedTokens.slice(-2)).toEqual([before.value, after.value]);
+    expect(h.ticketCalls()).toBe(2);
+    expect(h.wechat.ticketTokens.slice(-2)).toEqual([before.value, after.value]);
     expect(result.outcome).toBe('fetched');
     await stop();
   });
@@ -134,8 +135,8 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     const token = h.tokenCore.service.peek(TICKET_APP)!;
     h.wechat.tokenCalls = 0;
     // getticket says 40001 for a token the validity check accepts.
-    const real = h.tickets.getTicket.bind(h.tickets);
-    h.tickets.getTicket = async (t, type) => {
+    const real = h.wechat.getTicket.bind(h.wechat);
+    h.wechat.getTicket = async (t, type) => {
       h.wechat.valid.delete(t);
       try {
         return await real(t, type);
@@ -157,7 +158,7 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
     const err = await h.ticketCore.service.getTicket(PLAIN_APP, 'jsapi').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TicketNotConfiguredError);
     expect((err as Error).message).toContain('apps[].tickets');
-    expect(h.tickets.calls).toBe(0);
+    expect(h.ticketCalls()).toBe(0);
   });
 
   it('ListApps per credential: each ticket reports its own generation, expiry and fetches', async () => {
