@@ -1,7 +1,7 @@
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { StoreUnavailableError } from '../shared/errors.js';
-import { isLive, type TokenRecord } from '../token/token.js';
+import type { TokenRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 import {
   FencedWriteError,
@@ -12,6 +12,7 @@ import {
 import { WeChatError, isWeChatError } from '../wechat/wechat-error.js';
 import type { AppStatusBook } from './app-status-book.js';
 import { recordOf, type CredentialKind, type CredentialKindName } from './credential-kind.js';
+import { repairStore, rewriteIfLatest } from './record-repair.js';
 
 export type RefreshTrigger = 'startup' | 'schedule' | 'force' | 'operator' | 'fallback';
 
@@ -202,13 +203,13 @@ export class CredentialRefresher {
         token.generation,
         storedGen,
       );
-      return this.#rewriteIfLatest(token, fenced);
+      return rewriteIfLatest(this.deps, token, fenced);
     }
     try {
       await this.deps.store.write(token, lock);
     } catch (err) {
       if (err instanceof FencedWriteError && err.reason === 'lock_not_held') {
-        return this.#rewriteIfLatest(token, err);
+        return rewriteIfLatest(this.deps, token, err);
       }
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.deps.log?.(
@@ -222,52 +223,11 @@ export class CredentialRefresher {
   }
 
   /**
-   * Our lock lapsed between the fetch and the write (a pause). For a classic app the token we
-   * fetched may be the newest at WeChat, superseding whatever the next holder stored: then
-   * storing ours is the only way to keep the cluster from serving a token WeChat is about to
-   * drop (after its overlap). So retake the lock and write ours if it was fetched after the
-   * stored one; otherwise the stored one is newer and ours is dropped. Fenced like any write.
+   * Writes this replica's cached value back to a store that lost it (flush, failover to an
+   * empty replica, an earlier write that found Redis down). Only the leader calls this.
    */
-  async #rewriteIfLatest(token: TokenRecord, fenced: FencedWriteError): Promise<TokenRecord> {
-    const { locks, store, clock } = this.deps;
-    const lock = await locks.tryAcquire(token.appId, this.deps.lockTtlMs).catch(() => null);
-    if (!lock) throw fenced;
-    try {
-      const stored = await store.read(token.appId);
-      if (stored && stored.current.fetchedAt >= token.fetchedAt) throw fenced;
-      const rewritten = { ...token, generation: (stored?.current.generation ?? 0) + 1 };
-      if (lock.expiresAt <= clock.now()) throw fenced;
-      await store.write(rewritten, lock);
-      this.deps.cache.offer(rewritten);
-      this.deps.log?.(
-        'warn',
-        { appId: token.appId, generation: rewritten.generation },
-        'refresh lock lapsed before the write; re-stored the newer token under a new lock',
-      );
-      return rewritten;
-    } finally {
-      await locks.release(lock).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Writes this replica's cached token back to a store that lost it (flush, failover to an
-   * empty replica, an earlier write that found Redis down). No upstream call: the cached
-   * token is live and current at WeChat. Only the leader calls this.
-   */
-  async repair(app: AppConfig): Promise<boolean> {
-    const cached = this.deps.cache.get(app.appId);
-    if (!isLive(cached, this.deps.clock.now())) return false;
-    const lock = await this.deps.locks.tryAcquire(app.appId, this.deps.lockTtlMs);
-    if (!lock) return false;
-    try {
-      const stored = await this.deps.store.read(app.appId);
-      if (stored && stored.current.generation >= cached.generation) return false;
-      await this.deps.store.write(cached, lock);
-      return true;
-    } finally {
-      await this.deps.locks.release(lock).catch(() => undefined);
-    }
+  repair(app: AppConfig): Promise<boolean> {
+    return repairStore(this.deps, app);
   }
 
   /**

@@ -23,10 +23,6 @@ export function isLive(token: TokenRecord | undefined, now: number): token is To
   return token !== undefined && token.expiresAt > now;
 }
 
-export function remainingMs(token: TokenRecord, now: number): number {
-  return token.expiresAt - now;
-}
-
 /**
  * What GetToken hands out: live with a small margin left (2 % of the token's lifetime, at most
  * 1 s), so a caller never receives a token that expires before it can use it. Refresh-ahead
