@@ -85,6 +85,12 @@ function securityArgs(port: number, o: RedisServerOptions): string[] {
 const NO_TLS_HINT =
   'this redis-server was built without TLS support (the tls-* directives are unknown): the Redis TLS tests need a build with BUILD_TLS=yes, as Debian 12 redis-server 7.0 is';
 
+class PortTakenError extends Error {
+  constructor(port: number) {
+    super(`redis-server: port ${port} was taken before it could bind it`);
+  }
+}
+
 async function launch(port: number, o: RedisServerOptions): Promise<Spawned> {
   const p = spawnProcess(
     'redis-server',
@@ -109,6 +115,7 @@ async function launch(port: number, o: RedisServerOptions): Promise<Spawned> {
     // A build without TLS stops at the first tls-* directive, which is tls-port.
     const noTls = o.tls !== undefined && />>> 'tls-port\b[\s\S]*Bad directive/.test(p.output());
     if (noTls) throw new Error(`${NO_TLS_HINT}\n${p.output()}`, { cause: err });
+    if (/Address already in use/.test(p.output())) throw new PortTakenError(port);
     throw new Error(`redis-server did not start on port ${port}`, { cause: err });
   }
 }
@@ -119,8 +126,14 @@ async function launch(port: number, o: RedisServerOptions): Promise<Spawned> {
  */
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisNode> {
   assertRedisInstalled();
-  const port = await freePort();
-  let p = await launch(port, options);
+  // Test files run two at a time: a port found free can be taken by another file's process
+  // before redis-server binds it. Then it says so, and another free port is tried.
+  let port = await freePort();
+  let p = await launch(port, options).catch(async (err: unknown) => {
+    if (!(err instanceof PortTakenError)) throw err;
+    port = await freePort();
+    return launch(port, options);
+  });
   const kill = async (): Promise<void> => {
     p.proc.kill('SIGCONT');
     await p.stop('SIGKILL');

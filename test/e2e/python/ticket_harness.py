@@ -43,7 +43,7 @@ PLAIN = "wxtickplain00001"
 SECRET = "harness-secret-5b0c"
 LIFETIME_S = 4.0
 AHEAD_S = 1.2
-RUN_S = 16.0
+RUN_S = 20.0
 TYPES = {"jsapi": 1, "wx_card": 2}
 
 
