@@ -44,7 +44,6 @@ export const ticketsScenario: Scenario = {
         [
           'grpc: { listen: "127.0.0.1:0" }',
           'metrics: { listen: "" }',
-          'log: { level: warn }',
           `wechat: { baseUrl: "${sim.url}", timeoutMs: 2000 }`,
           `refresh: { aheadSeconds: ${AHEAD_S}, retryMinMs: 100, retryMaxMs: 1000 }`,
           `apps: [{ appId: ${APP}, mode: classic, secretEnv: BENCH_SECRET, tickets: [jsapi] }]`,
