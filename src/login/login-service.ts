@@ -39,6 +39,12 @@ function codeProblemOf(errcode: number | null): LoginCodeProblem | undefined {
   return kind !== undefined && isCodeProblem(kind) ? kind : undefined;
 }
 
+/** -1 and timeouts; a code error (40029, 40163, 40226, 45011) is WeChat's verdict, not a blip. */
+function isTransientForCodes(err: unknown): boolean {
+  const codeProblem = isWeChatError(err) && codeProblemOf(err.errcode) !== undefined;
+  return isRetryable(err) && !codeProblem;
+}
+
 export interface Code2SessionResult {
   readonly session: LoginSession;
   /** Present only when the app's config allows exposing it. */
@@ -204,8 +210,13 @@ export class LoginService {
   /** The user's unionid after a payment (within 5 minutes of it), with the central token. */
   getPaidUnionId(appId: string, query: PaidUnionIdQuery): Promise<{ unionid: string }> {
     this.#app(appId);
+    // Only -1 and transport failures are retried: 89300 (no such trade), 40003 and 89002
+    // are answers about the request, whatever kind WeChat's table gives them.
     return this.#withToken(appId, (token) =>
-      this.#withRetry(() => this.deps.wechat.getPaidUnionId(token, query)),
+      this.#withRetry(
+        () => this.deps.wechat.getPaidUnionId(token, query),
+        (err) => isWeChatError(err) && err.kind === 'retryable',
+      ),
     );
   }
 
@@ -268,15 +279,15 @@ export class LoginService {
   }
 
   /** -1 and timeouts are retried a bounded number of times; a code error never is. */
-  async #withRetry<T>(call: () => Promise<T>): Promise<T> {
+  async #withRetry<T>(
+    call: () => Promise<T>,
+    transient: (err: unknown) => boolean = isTransientForCodes,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await call();
       } catch (err) {
-        // A code error (40029, 40163, 40226, 45011) is WeChat's verdict, not a blip.
-        const codeProblem = isWeChatError(err) && codeProblemOf(err.errcode) !== undefined;
-        const transient = isRetryable(err) && !codeProblem;
-        if (!transient || attempt >= RETRIES) throw err;
+        if (!transient(err) || attempt >= RETRIES) throw err;
         await this.deps.clock.sleep(100 * 2 ** attempt);
       }
     }
