@@ -6,7 +6,9 @@ It starts every process itself (`redis-server`, `wxtoken sim`, three `wxtoken se
 Redis), talks to wxtoken with Debian's python3-grpcio (requests hand-encoded from proto/, no
 stubs) and to the simulator over plain HTTP (its documented control routes). One app holds the
 jsapi and wx_card tickets, another none. Under continuous GetTicket load on every live replica,
-the first replica is SIGKILLed halfway. It prints one JSON object of observations on stdout:
+the first replica is SIGKILLed halfway. The refresh window (2.5 s) is wider than a leader
+failover (lease 1 s, then a renewal tick), as production's (300 s against 15 s) is: a kill
+just before a refresh must not leave a ticket to expire unrefreshed. It prints one JSON object of observations on stdout:
 
   served            GetTicket answers per type
   servedDead        answers whose ticket had expired at the simulator when it was served
@@ -41,8 +43,8 @@ from health_and_token import decode_fields, encode_string, encode_varint, first
 APP = "wxtickharness001"
 PLAIN = "wxtickplain00001"
 SECRET = "harness-secret-5b0c"
-LIFETIME_S = 4.0
-AHEAD_S = 1.2
+LIFETIME_S = 6.0
+AHEAD_S = 2.5
 RUN_S = 20.0
 TYPES = {"jsapi": 1, "wx_card": 2}
 
@@ -75,7 +77,7 @@ def config(grpc_port, sim_url, redis_url):
             'metrics: { listen: "" }',
             f'wechat: {{ baseUrl: "{sim_url}", timeoutMs: 2000 }}',
             f'redis: {{ urls: ["{redis_url}"], reconcileIntervalMs: 500 }}',
-            "lease: { ttlMs: 2000, renewIntervalMs: 500 }",
+            "lease: { ttlMs: 1000, renewIntervalMs: 250 }",
             f"refresh: {{ aheadSeconds: {AHEAD_S}, retryMinMs: 100, retryMaxMs: 1000 }}",
             "apps:",
             f"  - {{ appId: {APP}, mode: classic, secretEnv: HARNESS_SECRET, tickets: [jsapi, wx_card] }}",
