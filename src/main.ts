@@ -5,6 +5,8 @@ import { startMetricsServer } from './metrics/metrics-server.js';
 import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
 import { openBackend } from './server/backend.js';
 import { openCredentials } from './server/credentials.js';
+import { createCallPolicy } from './server/call-policy.js';
+import { createGateway } from './server/gateway.js';
 import { createGrpcApi } from './server/grpc-api.js';
 import { startReadiness } from './server/readiness.js';
 import type { TokenService } from './service/token-service.js';
@@ -15,6 +17,8 @@ import type { WeChatClient } from './wechat/wechat-client.js';
 
 export interface RunningServer {
   readonly grpcPort: number;
+  /** The gateway's port, when gateway.listen is set. */
+  readonly gatewayPort?: number;
   readonly service: TokenService;
   readonly log: Logger;
   /** Ordered shutdown: stop taking calls, stop leader work, release the lease, close the store. */
@@ -111,17 +115,27 @@ export async function startServer(
   const metricsServer = config.metrics.listen
     ? await startMetricsServer(config.metrics.listen, metrics.registry)
     : undefined;
+  const policy = createCallPolicy({ config, clock, log, metrics, auditLog: backend.audit });
+  const api = { tokens, tickets: credentials.tickets.service, login };
   const grpcServer = createGrpcApi({
+    config,
+    log,
+    metrics,
+    policy,
+    auditLog: backend.audit,
+    ...api,
+  });
+  const grpcPort = await grpcServer.start();
+  const gateway = createGateway({
     config,
     clock,
     log,
     metrics,
-    auditLog: backend.audit,
-    tokens,
-    tickets: credentials.tickets.service,
-    login,
+    policy,
+    tokenCache: credentials.tokens.cache,
+    ...api,
   });
-  const grpcPort = await grpcServer.start();
+  const gatewayPort = await gateway?.start();
   const readiness = startReadiness({
     clock,
     grpc: grpcServer,
@@ -141,6 +155,7 @@ export async function startServer(
   log.info(
     {
       grpc: grpcPort,
+      gateway: gatewayPort ?? null,
       metrics: metricsServer?.port ?? null,
       apps: config.apps.map((a) => `${a.appId} (${a.mode})`),
       store: backend.kind,
@@ -153,7 +168,7 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('shutting down');
       readiness.stop();
-      await grpcServer.stop();
+      await Promise.all([grpcServer.stop(), gateway?.stop()]);
       dayTurn.stop();
       leadership.abort(new Error('shutting down'));
       await electorDone; // leader work stopped, lease released
@@ -163,5 +178,11 @@ export async function startServer(
       log.info('stopped');
     })());
 
-  return { grpcPort, service: tokens, log, stop };
+  return {
+    grpcPort,
+    ...(gatewayPort !== undefined ? { gatewayPort } : {}),
+    service: tokens,
+    log,
+    stop,
+  };
 }

@@ -69,13 +69,7 @@ export class Authorizer {
     if (!this.enabled) return ANONYMOUS;
     const key = bearerKey(metadata.get('authorization')[0]);
     if (key !== undefined) {
-      const digest = createHash('sha256').update(key).digest();
-      // Compare against every key, in constant time, so timing says nothing about which matched.
-      let found: Caller | undefined;
-      for (const k of this.#byKey) {
-        if (k.digest.length === digest.length && timingSafeEqual(k.digest, digest))
-          found ??= k.caller;
-      }
+      const found = this.callerForKey(key);
       if (found) return found;
       throw new UnauthenticatedError('the bearer key is not recognised');
     }
@@ -87,6 +81,21 @@ export class Authorizer {
     throw new UnauthenticatedError(
       'missing credentials: send "authorization: Bearer <key>" metadata',
     );
+  }
+
+  /**
+   * The caller whose key this is (SHA-256 match), or undefined. Compares against every key in
+   * constant time, so timing says nothing about which one matched.
+   */
+  callerForKey(key: string): Caller | undefined {
+    const digest = createHash('sha256').update(key).digest();
+    let found: Caller | undefined;
+    for (const k of this.#byKey) {
+      if (k.digest.length === digest.length && timingSafeEqual(k.digest, digest)) {
+        found ??= k.caller;
+      }
+    }
+    return found;
   }
 
   /** Throws PermissionDeniedError unless `caller` has `scope` (and may use `appId`, if given). */

@@ -39,27 +39,37 @@ program
       }
       throw err;
     }
-    // Safe by default: without caller auth, only loopback callers can reach the server.
-    if (config.auth.callers.length === 0 && !isLoopbackListen(config.grpc.listen)) {
-      if (!o.insecure) {
+    // Safe by default: without caller auth, only loopback callers can reach either front door.
+    const doors = [
+      ['grpc.listen', config.grpc.listen],
+      ['gateway.listen', config.gateway.listen],
+    ].filter(([, listen]) => listen !== '' && !isLoopbackListen(listen!));
+    for (const [key, listen] of doors) {
+      if (config.auth.callers.length === 0) {
+        if (!o.insecure) {
+          console.error(
+            `${path}: ${key} ${listen} is not a loopback address and auth.callers is empty: ` +
+              'anyone who can reach it could act as your WeChat apps. Configure auth.callers (README "Security") ' +
+              'or pass --insecure to accept the risk.',
+          );
+          process.exit(2);
+        }
+        console.error(`wxtoken serve: --insecure: serving ${listen} with NO caller authentication`);
+      } else if (!config.tls && key === 'grpc.listen') {
+        // Bearer keys cross the network in clear text without TLS: anyone on the path can replay them.
         console.error(
-          `${path}: grpc.listen ${config.grpc.listen} is not a loopback address and auth.callers is empty: ` +
-            'anyone who can reach it could act as your WeChat apps. Configure auth.callers (README "Security") ' +
-            'or pass --insecure to accept the risk.',
+          `wxtoken serve: warning: grpc.listen ${listen} is not loopback and tls is not ` +
+            'configured: caller keys travel in plain text. Configure tls (README "Security") or ' +
+            'terminate TLS in front of wxtoken.',
         );
-        process.exit(2);
+      } else if (key === 'gateway.listen') {
+        // The gateway speaks plain HTTP: SDKs send their caller key as `secret` in the URL.
+        console.error(
+          `wxtoken serve: warning: gateway.listen ${listen} is plain HTTP on a non-loopback address: ` +
+            'caller keys travel in plain text. Terminate TLS in front of the gateway ' +
+            '(a sidecar or load balancer) or keep it on a private network.',
+        );
       }
-      console.error(
-        `wxtoken serve: --insecure: serving ${config.grpc.listen} with NO caller authentication`,
-      );
-    }
-    if (config.auth.callers.length > 0 && !config.tls && !isLoopbackListen(config.grpc.listen)) {
-      // Bearer keys cross the network in clear text without TLS: anyone on the path can replay them.
-      console.error(
-        `wxtoken serve: warning: grpc.listen ${config.grpc.listen} is not loopback and tls is not ` +
-          'configured: caller keys travel in plain text. Configure tls (README "Security") or ' +
-          'terminate TLS in front of wxtoken.',
-      );
     }
     // Signals are handled from the first moment: one that arrives while starting, or right after
     // "wxtoken serving" is written, waits for the start and then stops cleanly. Installed after

@@ -13,6 +13,9 @@ export const CONFIG_DEFAULTS = Object.freeze({
   grpcMaxWatchStreamsPerCaller: 100,
   // Loopback: /metrics lists every AppID; exposing it is a decision (deploy/ sets 0.0.0.0).
   metricsListen: '127.0.0.1:9464',
+  gatewayMaxRequestBytes: 10 * 1024 * 1024,
+  gatewayMaxResponseBytes: 32 * 1024 * 1024,
+  gatewayTimeoutMs: 30_000,
   wechatBaseUrl: 'https://api.weixin.qq.com',
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',

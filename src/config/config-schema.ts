@@ -9,6 +9,7 @@ import {
   auditShape,
   authShape,
   callerShape,
+  gatewayShape,
   grpcShape,
   limitsShape,
   metricsShape,
@@ -29,6 +30,7 @@ export type { ConfigDeps } from './config-sources.js';
 
 const rootShapeKeys = [
   'grpc',
+  'gateway',
   'metrics',
   'wechat',
   'redis',
@@ -47,6 +49,7 @@ const rootShapeKeys = [
 export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   '': rootShapeKeys,
   grpc: Object.keys(grpcShape),
+  gateway: Object.keys(gatewayShape),
   metrics: Object.keys(metricsShape),
   wechat: Object.keys(wechatShape),
   ...REDIS_KNOWN_KEYS,
@@ -66,6 +69,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
 export function createConfigSchema(deps: ConfigDeps) {
   return z.strictObject({
     grpc: section(grpcShape),
+    gateway: section(gatewayShape),
     metrics: section(metricsShape),
     wechat: section(wechatShape),
     redis: redisSchema(deps),

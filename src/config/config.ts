@@ -80,6 +80,21 @@ export interface Config {
     /** WatchToken streams one caller may hold open at once (per replica). Default 100. */
     readonly maxWatchStreamsPerCaller: number;
   };
+  /** The WeChat-compatible HTTP gateway (docs/gateway.md). */
+  readonly gateway: {
+    /** host:port; "" (the default) = no gateway. */
+    readonly listen: string;
+    /** Forward every other WeChat path whose access_token wxtoken holds. Default false. */
+    readonly passThrough: boolean;
+    /** Also accept the app's real AppSecret as `secret` (not only caller keys). Default false. */
+    readonly acceptAppSecret: boolean;
+    /** Largest request body, bytes (media uploads). Default 10 MiB. */
+    readonly maxRequestBytes: number;
+    /** Largest forwarded reply, bytes (streamed; cut past this). Default 32 MiB. */
+    readonly maxResponseBytes: number;
+    /** A forwarded call's upstream time limit. Default 30000. */
+    readonly timeoutMs: number;
+  };
   readonly metrics: {
     /** host:port of GET /metrics; "" disables. Default 127.0.0.1:9464 (it lists every AppID). */
     readonly listen: string;

@@ -20,6 +20,23 @@ export const grpcShape = {
   keepaliveTimeoutMs: durationMs().default(CONFIG_DEFAULTS.grpcKeepaliveTimeoutMs),
   maxWatchStreamsPerCaller: positiveInt().default(CONFIG_DEFAULTS.grpcMaxWatchStreamsPerCaller),
 };
+/**
+ * The WeChat-compatible HTTP gateway (design.md "Gateway"). Bodies are bounded both ways: a
+ * request is held in memory (a forwarded call may be repeated once after a token recovery), a
+ * reply is streamed but cut past its bound.
+ */
+export const gatewayShape = {
+  listen: listenAddress({ allowEmpty: true }).default(''),
+  passThrough: z.boolean().default(false),
+  acceptAppSecret: z.boolean().default(false),
+  maxRequestBytes: positiveInt()
+    .max(64 * 1024 * 1024)
+    .default(CONFIG_DEFAULTS.gatewayMaxRequestBytes),
+  maxResponseBytes: positiveInt()
+    .max(256 * 1024 * 1024)
+    .default(CONFIG_DEFAULTS.gatewayMaxResponseBytes),
+  timeoutMs: durationMs().default(CONFIG_DEFAULTS.gatewayTimeoutMs),
+};
 export const metricsShape = {
   listen: listenAddress({ allowEmpty: true }).default(CONFIG_DEFAULTS.metricsListen),
 };

@@ -48,6 +48,9 @@ export class WxtokenMetrics {
   readonly #auditWriteFailures: Counter;
   readonly #unauthenticated: Counter<'method'>;
   readonly #untrustedRecords: Counter<'source' | 'reason'>;
+  readonly #gatewayRequests: Counter<'route' | 'result'>;
+  readonly #gatewayForwardDuration: Histogram<'result'>;
+  readonly #gatewayRecoveries: Counter<'app' | 'result'>;
   /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
   readonly #calls = new CallMetricsBuffer({
     count: (method, code, calls) => this.#grpcRequests.inc({ method, code }, calls),
@@ -189,6 +192,25 @@ export class WxtokenMetrics {
     flag('wxtoken_store_up', '1 when the store has quorum (or is embedded).', sources.storeUp);
     flag('wxtoken_ready', '1 when gRPC readiness (health service "") is SERVING.', sources.ready);
 
+    this.#gatewayRequests = new Counter({
+      name: 'wxtoken_gateway_requests_total',
+      help: 'HTTP gateway requests by route kind and result (ok, errcode_N, forwarded, ...).',
+      labelNames: ['route', 'result'],
+      registers,
+    });
+    this.#gatewayForwardDuration = new Histogram({
+      name: 'wxtoken_gateway_pass_through_duration_seconds',
+      help: 'Forwarded WeChat calls through the gateway, recovery included.',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#gatewayRecoveries = new Counter({
+      name: 'wxtoken_gateway_recoveries_total',
+      help: 'Forwarded calls WeChat refused the token of: refreshed and repeated (recovered) or not.',
+      labelNames: ['app', 'result'],
+      registers,
+    });
     this.#refreshes = new Counter({
       name: 'wxtoken_refreshes_total',
       help: 'Refresh attempts by credential kind, trigger and result.',
@@ -317,6 +339,18 @@ export class WxtokenMetrics {
 
   onLeaseExtensionFailed(): void {
     this.#leaseFailures.inc();
+  }
+
+  onGatewayRequest(route: string, result: string): void {
+    this.#gatewayRequests.inc({ route, result });
+  }
+
+  onGatewayForwarded(result: string, durationMs: number): void {
+    this.#gatewayForwardDuration.observe({ result }, durationMs / 1000);
+  }
+
+  onGatewayRecovery(appId: string, result: string): void {
+    this.#gatewayRecoveries.inc({ app: appId, result });
   }
 
   onTokenApplied(token: TokenRecord, now: number): void {

@@ -1,0 +1,170 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import type { PassThrough } from './pass-through.js';
+import { sendJson } from './pass-through.js';
+import type { TokenRoutes } from './token-routes.js';
+import { answer } from './wechat-answers.js';
+
+export interface GatewayServerOptions {
+  readonly listen: string;
+  readonly maxRequestBytes: number;
+  /** Absent: only the token paths (gateway.passThrough false). */
+  readonly passThrough?: PassThrough;
+  readonly routes: TokenRoutes;
+  readonly log: Logger;
+  readonly observer?: { onRequest?(route: string, result: string): void };
+}
+
+/** Which route a request takes, for metrics (bounded label values). */
+type RouteKind = 'token' | 'stable_token' | 'getticket' | 'jscode2session' | 'pass_through';
+
+/**
+ * The WeChat-compatible HTTP/1.1 listener (node:http, keep-alive). Token paths are answered
+ * from memory; with pass-through every other WeChat path whose access_token wxtoken holds is
+ * forwarded. Request bodies are bounded (gateway.maxRequestBytes); every answer is WeChat's
+ * JSON. Nothing here logs a query string: it carries secrets, keys and tokens.
+ */
+export class GatewayServer {
+  readonly #server: Server;
+  #port = 0;
+
+  constructor(private readonly o: GatewayServerOptions) {
+    this.#server = createServer({ keepAlive: true, requestTimeout: 60_000 }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        o.log.error({ err: (err as Error).message, path: pathOf(req) }, 'gateway: request failed');
+        if (!res.headersSent) sendJson(res, answer('busy'), 'error');
+        else res.destroy();
+      });
+    });
+    this.#server.keepAliveTimeout = 65_000;
+    this.#server.headersTimeout = 20_000;
+    this.#server.maxHeadersCount = 100;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async start(): Promise<number> {
+    const match = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(this.o.listen)!;
+    const host = match[1]!.replace(/^\[|\]$/g, '');
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(Number(match[2]), host, () => resolve());
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+    return this.#port;
+  }
+
+  async stop(): Promise<void> {
+    this.o.passThrough?.close();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const route = routeOf(url.pathname);
+    const done = (result: string): void => this.o.observer?.onRequest?.(route ?? 'none', result);
+    if (!route || (route === 'pass_through' && !this.o.passThrough)) {
+      done(
+        sendJson(
+          res,
+          answer('forbidden', 'this path is not served by the gateway'),
+          'no_route',
+          404,
+        ),
+      );
+      req.resume();
+      return;
+    }
+    const body = await readBody(req, this.o.maxRequestBytes);
+    if (body === 'too_large') {
+      done(sendJson(res, answer('tooLarge', 'gateway.maxRequestBytes'), 'too_large', 413));
+      return;
+    }
+    const peer = `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`;
+    if (route === 'pass_through') {
+      done(await this.o.passThrough!.forward(req, res, url, body));
+      return;
+    }
+    let reply: Record<string, unknown>;
+    if (route === 'getticket') {
+      reply = await this.o.routes.ticket(
+        url.searchParams.get('access_token') ?? '',
+        url.searchParams.get('type') ?? '',
+      );
+    } else if (route === 'jscode2session') {
+      reply = await this.o.routes.jscode2session(url.searchParams);
+    } else if (req.method === 'POST') {
+      const params = parseJson(body);
+      reply = params ? await this.o.routes.token(params, peer) : answer('badJson');
+    } else if (route === 'token') {
+      reply = await this.o.routes.token(Object.fromEntries(url.searchParams), peer);
+    } else reply = answer('forbidden', 'stable_token takes a JSON POST');
+    done(
+      sendJson(
+        res,
+        reply,
+        typeof reply.errcode === 'number' && reply.errcode !== 0
+          ? `errcode_${reply.errcode}`
+          : 'ok',
+      ),
+    );
+  }
+}
+
+function routeOf(path: string): RouteKind | undefined {
+  if (path === '/cgi-bin/token') return 'token';
+  if (path === '/cgi-bin/stable_token') return 'stable_token';
+  if (path === '/cgi-bin/ticket/getticket') return 'getticket';
+  if (path === '/sns/jscode2session') return 'jscode2session';
+  // WeChat's API tree: forwarded when pass-through is on (and the token is ours).
+  if (
+    /^\/(cgi-bin|wxa|datacube|card|customservice|merchant|shop|semantic|tcb|wxaapi|union|product|channels|express|intp)\//.test(
+      path,
+    )
+  ) {
+    return 'pass_through';
+  }
+  return undefined;
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '').split('?', 1)[0]!.slice(0, 200);
+}
+
+function parseJson(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The request body, or 'too_large' past `max` (announced or actual); the rest is discarded. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too_large'> {
+  const announced = Number(req.headers['content-length'] ?? NaN);
+  if (announced > max) {
+    req.resume();
+    return Promise.resolve('too_large');
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) over = true;
+      if (!over) chunks.push(chunk);
+    });
+    req.once('end', () => resolve(over ? 'too_large' : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}

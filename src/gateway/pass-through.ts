@@ -1,0 +1,253 @@
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { TokenService } from '../service/token-service.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { TokenIndex } from './token-index.js';
+import { answer } from './wechat-answers.js';
+
+/** Replies up to this size whose type may be JSON are read whole, to see a token error in them. */
+const INSPECT_BYTES = 64 * 1024;
+/** WeChat's answers to a token it refuses (wechat-api.md §3); it refused before acting. */
+const TOKEN_REFUSED = new Set([40001, 40014, 42001]);
+/** Request headers passed on: what the call means, nothing of the caller's connection. */
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent'];
+/** Reply headers passed back. */
+const FORWARDED_REPLY_HEADERS = ['content-type', 'content-disposition', 'cache-control'];
+
+export interface PassThroughDeps {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
+  readonly index: TokenIndex;
+  readonly tokens: Pick<TokenService, 'forceRefresh'>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly observer?: {
+    onForwarded?(result: string, durationMs: number): void;
+    onRecovery?(appId: string, result: 'recovered' | 'failed'): void;
+  };
+}
+
+interface Upstream {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  /** The whole body when it was small and possibly JSON; otherwise the stream to pipe. */
+  readonly body: Buffer | IncomingMessage;
+}
+
+/**
+ * Forwards a WeChat call whose access_token wxtoken holds, and only such a call: an unknown
+ * token is answered 40001 here and never sent anywhere (no open proxy). The request body is
+ * held (bounded by the server) so the call can be repeated once: when WeChat refuses the
+ * token, the gateway runs compare-and-refresh with that exact token and repeats the call with
+ * the token now current, so the SDK never sees the rotation. Binary replies (QR codes, media)
+ * are streamed through byte for byte, bounded in size and time.
+ */
+export class PassThrough {
+  readonly #base: URL;
+  readonly #agent: HttpAgent;
+
+  constructor(private readonly d: PassThroughDeps) {
+    this.#base = new URL(d.baseUrl);
+    this.#agent =
+      this.#base.protocol === 'https:'
+        ? new HttpsAgent({ keepAlive: true, maxSockets: 256 })
+        : new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  }
+
+  async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: Buffer,
+  ): Promise<string> {
+    const started = performance.now();
+    const token = url.searchParams.get('access_token') ?? '';
+    if (token === '') return sendJson(res, answer('noToken'), 'no_token');
+    const appId = this.d.index.appOf(token, this.d.clock.now());
+    if (!appId)
+      return sendJson(res, answer('badToken', 'not a token this server holds'), 'unknown_token');
+    let result: string;
+    try {
+      let up = await this.#call(req, url, body);
+      const refused = refusedToken(up);
+      if (refused !== undefined) {
+        const fresh = await this.d.tokens
+          .forceRefresh(appId, token, `gateway pass-through: WeChat answered ${refused}`)
+          .catch(() => undefined);
+        if (fresh && fresh.token.value !== token) {
+          const again = new URL(url);
+          again.searchParams.set('access_token', fresh.token.value);
+          up = await this.#call(req, again, body);
+          const stillRefused = refusedToken(up) !== undefined;
+          this.d.observer?.onRecovery?.(appId, stillRefused ? 'failed' : 'recovered');
+          this.d.log.info(
+            { appId, path: url.pathname, errcode: refused, recovered: !stillRefused },
+            'gateway: WeChat refused the token; refreshed it and repeated the call',
+          );
+        } else this.d.observer?.onRecovery?.(appId, 'failed');
+      }
+      result = await this.#reply(res, up);
+    } catch (err) {
+      this.d.log.warn(
+        { appId, path: url.pathname, err: (err as Error).message },
+        'gateway: forward failed',
+      );
+      result = res.headersSent
+        ? (res.destroy(), 'cut')
+        : sendJson(res, answer('busy', 'upstream did not answer in time'), 'upstream_error');
+    }
+    this.d.observer?.onForwarded?.(result, performance.now() - started);
+    return result;
+  }
+
+  #call(req: IncomingMessage, url: URL, body: Buffer): Promise<Upstream> {
+    const target = new URL(url.pathname + url.search, this.#base);
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const v = req.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    if (body.length > 0 || req.method === 'POST') headers['content-length'] = String(body.length);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const up = send(target, {
+        method: req.method ?? 'GET',
+        headers,
+        agent: this.#agent,
+        signal: AbortSignal.timeout(this.d.timeoutMs),
+      });
+      up.once('error', reject);
+      up.once('response', (r) => {
+        const type = String(r.headers['content-type'] ?? '');
+        const length = Number(r.headers['content-length'] ?? NaN);
+        const mayBeJson = type === '' || /json|text\/plain|text\/html/.test(type);
+        if (!mayBeJson || length > INSPECT_BYTES) {
+          resolve({ status: r.statusCode ?? 502, headers: r.headers, body: r });
+          return;
+        }
+        readUpTo(r, INSPECT_BYTES).then(
+          (buf) =>
+            resolve({
+              status: r.statusCode ?? 502,
+              headers: r.headers,
+              // Longer than announced or than the bound: pass on what was read, then the rest.
+              body: buf.complete ? buf.data : prepend(buf.data, r),
+            }),
+          reject,
+        );
+      });
+      up.end(body);
+    });
+  }
+
+  async #reply(res: ServerResponse, up: Upstream): Promise<string> {
+    const headers: Record<string, string> = {};
+    for (const name of FORWARDED_REPLY_HEADERS) {
+      const v = up.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    if (Buffer.isBuffer(up.body)) {
+      res.writeHead(up.status, { ...headers, 'content-length': String(up.body.length) });
+      res.end(up.body);
+      return 'forwarded';
+    }
+    const announced = Number(up.headers['content-length'] ?? NaN);
+    if (announced > this.d.maxResponseBytes) {
+      up.body.destroy();
+      return sendJson(
+        res,
+        answer('tooLarge', 'the reply is larger than gateway.maxResponseBytes'),
+        'too_large',
+      );
+    }
+    if (Number.isFinite(announced)) headers['content-length'] = String(announced);
+    res.writeHead(up.status, headers);
+    let seen = 0;
+    const source = up.body;
+    return new Promise((resolve) => {
+      source.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen > this.d.maxResponseBytes) {
+          source.destroy();
+          res.destroy();
+          resolve('cut');
+          return;
+        }
+        if (!res.write(chunk)) source.pause();
+      });
+      res.on('drain', () => source.resume());
+      source.once('end', () => {
+        res.end();
+        resolve('forwarded');
+      });
+      source.once('error', () => {
+        res.destroy();
+        resolve('cut');
+      });
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** The errcode of a small JSON reply refusing the token, if it is one. */
+function refusedToken(up: Upstream): number | undefined {
+  if (!Buffer.isBuffer(up.body) || up.body.length === 0) return undefined;
+  try {
+    const parsed = JSON.parse(up.body.toString('utf8')) as { errcode?: unknown };
+    return typeof parsed.errcode === 'number' && TOKEN_REFUSED.has(parsed.errcode)
+      ? parsed.errcode
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readUpTo(
+  stream: IncomingMessage,
+  limit: number,
+): Promise<{ data: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        stream.pause();
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+        resolve({ data: Buffer.concat(chunks), complete: false });
+      }
+    };
+    const onEnd = (): void => resolve({ data: Buffer.concat(chunks), complete: true });
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', reject);
+  });
+}
+
+/** A stream that yields `head` and then the rest of `rest` (what readUpTo left unread). */
+function prepend(head: Buffer, rest: IncomingMessage): IncomingMessage {
+  rest.unshift(head);
+  return rest;
+}
+
+export function sendJson(res: ServerResponse, body: object, result: string, status = 200): string {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+  return result;
+}

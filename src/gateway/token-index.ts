@@ -1,0 +1,43 @@
+import type { CredentialRecord } from '../token/token.js';
+import type { TokenCache } from '../token/token-cache.js';
+
+/**
+ * Which app a token belongs to, for the tokens wxtoken holds right now: each app's current
+ * token and the one it replaced (WeChat keeps that alive during the overlap). Pass-through
+ * forwards only calls whose access_token is in here, so the gateway is never an open proxy.
+ * Kept up to date from the cache (every applied token), O(1) per lookup.
+ */
+export class TokenIndex {
+  readonly #apps = new Map<string, string>();
+  /** Per app, the two values indexed for it: [current, previous]. */
+  readonly #held = new Map<string, [CredentialRecord, CredentialRecord | undefined]>();
+
+  constructor(cache: TokenCache, appIds: readonly string[]) {
+    for (const appId of appIds) {
+      const current = cache.get(appId);
+      if (current) this.#apply(current);
+      cache.subscribe(appId, (record) => this.#apply(record));
+    }
+  }
+
+  /** The app `token` belongs to while it is current or previous and not past its expiry. */
+  appOf(token: string, now: number): string | undefined {
+    const appId = this.#apps.get(token);
+    if (appId === undefined) return undefined;
+    const [current, previous] = this.#held.get(appId)!;
+    const record = current.value === token ? current : previous;
+    return record && record.expiresAt > now ? appId : undefined;
+  }
+
+  #apply(record: CredentialRecord): void {
+    const held = this.#held.get(record.appId);
+    if (held?.[0].value === record.value) {
+      held[0] = record;
+      return;
+    }
+    const dropped = held?.[1];
+    if (dropped) this.#apps.delete(dropped.value);
+    this.#held.set(record.appId, [record, held?.[0]]);
+    this.#apps.set(record.value, record.appId);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The JSON bodies WeChat answers errors with, as the gateway gives them: always HTTP 200 with
+ * `{errcode, errmsg}` (except a body too large, 413), so an SDK's own error handling works.
+ * The errmsg texts are WeChat's, shortened; a reason of wxtoken's own is added after " (wxtoken: ".
+ */
+export const ANSWERS = {
+  busy: [-1, 'system error'],
+  badToken: [40001, 'invalid credential, access_token is invalid or not latest'],
+  badGrantType: [40002, 'invalid grant_type'],
+  badAppId: [40013, 'invalid appid'],
+  badArgs: [40097, 'invalid args'],
+  badSecret: [40125, 'invalid appsecret'],
+  noToken: [41001, 'access_token missing'],
+  noAppId: [41002, 'appid missing'],
+  noSecret: [41004, 'appsecret missing'],
+  badCode: [40029, 'invalid code'],
+  usedCode: [40163, 'code been used'],
+  tooLarge: [45002, 'content size out of limit'],
+  rateLimited: [45009, 'reach max api daily quota limit'],
+  badJson: [47001, 'data format error'],
+  forbidden: [48001, 'api unauthorized'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type AnswerName = keyof typeof ANSWERS;
+
+export type WeChatErrorBody = Readonly<Record<string, unknown>> & {
+  readonly errcode: number;
+  readonly errmsg: string;
+};
+
+export function answer(name: AnswerName, why?: string): WeChatErrorBody {
+  const [errcode, errmsg] = ANSWERS[name];
+  return { errcode, errmsg: why ? `${errmsg} (wxtoken: ${why})` : errmsg };
+}

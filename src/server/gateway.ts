@@ -1,0 +1,71 @@
+import type { Config } from '../config/config.js';
+import { GatewayAuth } from '../gateway/gateway-auth.js';
+import { GatewayServer } from '../gateway/gateway-server.js';
+import { PassThrough } from '../gateway/pass-through.js';
+import { TokenIndex } from '../gateway/token-index.js';
+import { TokenRoutes } from '../gateway/token-routes.js';
+import type { LoginService } from '../login/login-service.js';
+import type { WxtokenMetrics } from '../metrics/wxtoken-metrics.js';
+import type { TicketService } from '../service/ticket-service.js';
+import type { TokenService } from '../service/token-service.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { TokenCache } from '../token/token-cache.js';
+import type { CallPolicy } from './call-policy.js';
+
+export interface GatewayDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: WxtokenMetrics;
+  readonly policy: CallPolicy;
+  readonly tokens: TokenService;
+  readonly tokenCache: TokenCache;
+  readonly tickets: TicketService;
+  readonly login: LoginService;
+}
+
+/** The WeChat-compatible HTTP gateway of `gateway.*`, or undefined when `gateway.listen` is "". */
+export function createGateway(d: GatewayDeps): GatewayServer | undefined {
+  const { config, clock, log, metrics } = d;
+  const g = config.gateway;
+  if (g.listen === '') return undefined;
+  const index = new TokenIndex(
+    d.tokenCache,
+    config.apps.map((a) => a.appId),
+  );
+  const routes = new TokenRoutes({
+    clock,
+    tokens: d.tokens,
+    tickets: d.tickets,
+    login: d.login,
+    auth: new GatewayAuth(d.policy.authorizer, config.apps, g.acceptAppSecret),
+    index,
+    limiter: d.policy.limiter,
+    audit: d.policy.audit,
+    maxWaitMs: config.wechat.timeoutMs + 1_000,
+  });
+  const passThrough = g.passThrough
+    ? new PassThrough({
+        baseUrl: config.wechat.baseUrl,
+        timeoutMs: g.timeoutMs,
+        maxResponseBytes: g.maxResponseBytes,
+        index,
+        tokens: d.tokens,
+        clock,
+        log,
+        observer: {
+          onForwarded: (result, ms) => metrics.onGatewayForwarded(result, ms),
+          onRecovery: (appId, result) => metrics.onGatewayRecovery(appId, result),
+        },
+      })
+    : undefined;
+  return new GatewayServer({
+    listen: g.listen,
+    maxRequestBytes: g.maxRequestBytes,
+    routes,
+    ...(passThrough ? { passThrough } : {}),
+    log,
+    observer: { onRequest: (route, result) => metrics.onGatewayRequest(route, result) },
+  });
+}

@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
+import { scenePng } from '../../src/sim/scene-png.js';
+import { startInProcess, type InProcess } from '../support/in-process.js';
+
+/**
+ * The WeChat-compatible HTTP gateway (issue 13), raw HTTP against the server in process and
+ * the simulator over real sockets: WeChat's shapes and errcodes, no upstream fetch for a plain
+ * token request, no open proxy, and recovery of a token that died at WeChat.
+ */
+const APP = 'wxgateway0000001';
+const OTHER = 'wxgatewayother01';
+const SECRET = 'gateway-app-secret-0c4d';
+const KEY_SHOP = 'shop-key-for-the-gateway-1234';
+const KEY_ADMIN = 'admin-key-for-the-gateway-5678';
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+let h: InProcess;
+let gw: string;
+let grpcClient: TokenServiceClient;
+
+beforeAll(async () => {
+  h = await startInProcess(
+    `
+grpc: { listen: "127.0.0.1:0" }
+gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536 }
+metrics: { listen: "" }
+wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
+refresh: { forceMinIntervalMs: 1 }
+auth:
+  callers:
+    - { name: shop, keySha256: "${sha256(KEY_SHOP)}", apps: [${APP}], scopes: [token:read, login] }
+    - { name: ops, keySha256: "${sha256(KEY_ADMIN)}", apps: ["*"], scopes: [token:read, token:refresh, admin] }
+apps:
+  - { appId: ${APP}, mode: classic, secretEnv: APP_SECRET, tickets: [jsapi] }
+  - { appId: ${OTHER}, mode: classic, secretEnv: APP_SECRET }
+`,
+    { APP_SECRET: SECRET },
+    async (control) => {
+      for (const appId of [APP, OTHER]) {
+        await control.configureApp({ appId, secret: SECRET, expiresInSeconds: 7200 });
+      }
+    },
+  );
+  gw = `http://127.0.0.1:${h.server.gatewayPort!}`;
+  grpcClient = tokenClient(h.addr, KEY_ADMIN);
+});
+
+afterAll(async () => {
+  grpcClient?.close();
+  await h?.stop();
+});
+
+const get = async (path: string): Promise<Record<string, unknown>> =>
+  (await fetch(`${gw}${path}`)).json() as Promise<Record<string, unknown>>;
+const post = async (path: string, body: unknown): Promise<Record<string, unknown>> =>
+  (
+    await fetch(`${gw}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  ).json() as Promise<Record<string, unknown>>;
+const tokenPath = (appid: string, secret: string): string =>
+  `/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(secret)}`;
+
+describe('gateway token paths (issue 13 §1)', () => {
+  it('GET /cgi-bin/token answers the central token from memory, never fetching', async () => {
+    const central = await getToken(grpcClient, APP);
+    const before = (await h.control.counters(APP)).tokenCalls;
+    for (let i = 0; i < 20; i++) {
+      const r = await get(tokenPath(APP, KEY_SHOP));
+      expect(r.access_token).toBe(central.access_token);
+      const left = (Number(central.expires_at!.seconds) * 1000 - Date.now()) / 1000;
+      expect(r.expires_in).toBeLessThanOrEqual(Math.ceil(left));
+      expect(r.expires_in).toBeGreaterThan(left - 5);
+    }
+    expect((await h.control.counters(APP)).tokenCalls).toBe(before);
+  });
+
+  it.each([
+    ['a wrong key', tokenPath(APP, 'not-a-key'), 40125],
+    ['a key for another app', tokenPath(OTHER, KEY_SHOP), 40013],
+    ['an unknown app', tokenPath('wxnotconfigured1', KEY_ADMIN), 40013],
+    ['no appid', '/cgi-bin/token?grant_type=client_credential&secret=x', 41002],
+    ['no secret', `/cgi-bin/token?grant_type=client_credential&appid=${APP}`, 41004],
+    ['a wrong grant_type', `/cgi-bin/token?grant_type=password&appid=${APP}&secret=x`, 40002],
+    ['the real AppSecret (acceptAppSecret is off)', tokenPath(APP, SECRET), 40125],
+  ])('%s: HTTP 200 with errcode %i', async (_label, path, errcode) => {
+    const res = await fetch(`${gw}${path}`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.errcode).toBe(errcode);
+    expect(body).not.toHaveProperty('access_token');
+  });
+
+  it('POST /cgi-bin/stable_token and a JSON POST to /cgi-bin/token answer the same token', async () => {
+    const central = await getToken(grpcClient, APP);
+    const body = { grant_type: 'client_credential', appid: APP, secret: KEY_SHOP };
+    expect((await post('/cgi-bin/stable_token', body)).access_token).toBe(central.access_token);
+    expect((await post('/cgi-bin/token', body)).access_token).toBe(central.access_token);
+    expect((await post('/cgi-bin/stable_token', 'not json')).errcode).toBe(47001);
+  });
+
+  it('force_refresh: true is compare-and-refresh (a live token is kept, a dead one replaced) and needs token:refresh', async () => {
+    const body = { grant_type: 'client_credential', appid: APP, force_refresh: true };
+    const denied = await post('/cgi-bin/stable_token', { ...body, secret: KEY_SHOP });
+    expect(denied.errcode).toBe(48001);
+    const live = await getToken(grpcClient, APP);
+    const kept = await post('/cgi-bin/stable_token', { ...body, secret: KEY_ADMIN });
+    expect(kept.access_token).toBe(live.access_token);
+    await h.control.rotate(APP, true); // another system fetched: ours died at WeChat
+    const fresh = await post('/cgi-bin/stable_token', { ...body, secret: KEY_ADMIN });
+    expect(fresh.access_token).not.toBe(live.access_token);
+    expect((await h.control.check(String(fresh.access_token))).valid).toBe(true);
+  });
+
+  it('getticket answers the central ticket for a token wxtoken holds, 40001 for any other', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    const t = await get(`/cgi-bin/ticket/getticket?access_token=${token}&type=jsapi`);
+    expect(t).toMatchObject({ errcode: 0, errmsg: 'ok' });
+    expect((await h.control.checkTicket(APP, 'jsapi', String(t.ticket))).alive).toBe(true);
+    expect((await get(`/cgi-bin/ticket/getticket?access_token=forged&type=jsapi`)).errcode).toBe(
+      40001,
+    );
+    expect((await get(`/cgi-bin/ticket/getticket?access_token=${token}&type=x`)).errcode).toBe(
+      40097,
+    );
+  });
+});
+
+describe('gateway pass-through (issue 13 §2)', () => {
+  it('forwards a call with a held token; an unknown token is answered 40001 and never forwarded', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    const ips = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
+    expect(Array.isArray(ips.ip_list)).toBe(true);
+    const before = (await h.control.calls(APP)).length;
+    const forged = await get(`/cgi-bin/getcallbackip?access_token=not-ours`);
+    expect(forged.errcode).toBe(40001);
+    expect((await h.control.calls(APP)).length).toBe(before);
+  });
+
+  it('a JSON POST arrives as sent; a binary reply comes back byte for byte', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    const sent = await post(`/cgi-bin/message/custom/send?access_token=${token}`, {
+      touser: 'oUSER',
+      msgtype: 'text',
+      text: { content: 'hello through the gateway' },
+    });
+    expect(sent).toEqual({ errcode: 0, errmsg: 'ok' });
+    const res = await fetch(`${gw}/wxa/getwxacodeunlimit?access_token=${token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scene: 'a=1' }),
+    });
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await res.arrayBuffer()).equals(scenePng('a=1'))).toBe(true);
+  });
+
+  it('a token that died at WeChat: the forwarded call succeeds anyway, at the cost of one fetch', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    await h.control.rotate(APP, true);
+    const fetchesBefore = (await h.control.counters(APP)).tokenIssued;
+    const ips = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
+    expect(Array.isArray(ips.ip_list)).toBe(true);
+    expect((await h.control.counters(APP)).tokenIssued).toBe(fetchesBefore + 1);
+  });
+
+  it('a body over gateway.maxRequestBytes is refused with 413 and never forwarded', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    const res = await fetch(`${gw}/cgi-bin/message/custom/send?access_token=${token}`, {
+      method: 'POST',
+      body: 'x'.repeat(70_000),
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { errcode: number }).errcode).toBe(45002);
+  });
+});
+
+describe('gateway jscode2session (issue 13 §2)', () => {
+  it('goes through the idempotent Code2Session: a repeated code gets the same openid', async () => {
+    const res = await fetch(`${h.simUrl}/__sim/apps/${APP}/codes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const { code } = (await res.json()) as { code: string };
+    const path = `/sns/jscode2session?appid=${APP}&secret=${KEY_SHOP}&js_code=${code}&grant_type=authorization_code`;
+    const first = await get(path);
+    expect(typeof first.openid).toBe('string');
+    expect(first).not.toHaveProperty('session_key');
+    expect(await get(path)).toEqual(first);
+  });
+});
