@@ -126,8 +126,10 @@ describe.each([
     const lease2 = await a.lease.extend(lease!, TTL_MS);
     expect(lease2!.value).toBe(lease!.value);
     expect(lease2!.expiresAt).toBeGreaterThan(lease!.expiresAt + 3_000);
-    const pttl = await clients[0]!.pttl(keys.leader());
-    expect(pttl).toBeGreaterThan(1_000);
+    // Renewed on a majority: the extension counts once a quorum answered, so a slow node may
+    // still hold the old TTL when this reads (seen once with two test files at a time).
+    const pttls = await Promise.all(clients.map((c) => c.pttl(keys.leader())));
+    expect(pttls.filter((ms) => ms > 1_000).length).toBeGreaterThanOrEqual(quorum);
   });
 
   it('extend after the TTL passed returns null, and another contender acquires', async () => {
