@@ -25,7 +25,7 @@ export interface PassThroughDeps {
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
   readonly index: TokenIndex;
-  readonly tokens: Pick<TokenService, 'forceRefresh'>;
+  readonly tokens: Pick<TokenService, 'forceRefresh' | 'peek'>;
   readonly clock: Clock;
   readonly log: Logger;
   readonly observer?: {
@@ -74,14 +74,23 @@ export class PassThrough {
     if (!appId)
       return sendJson(res, answer('badToken', 'not a token this server holds'), 'unknown_token');
     let result: string;
+    // An SDK still holding the token wxtoken replaced (alive during the overlap) is sent on with
+    // the current one: the call never costs WeChat's refusal and a repeat later on.
+    const current = this.d.tokens.peek(appId);
+    let sentToken = token;
+    if (current && current.value !== token) {
+      url = new URL(url);
+      url.searchParams.set('access_token', current.value);
+      sentToken = current.value;
+    }
     try {
       let up = await this.#call(req, url, body);
       const refused = refusedToken(up);
       if (refused !== undefined) {
         const fresh = await this.d.tokens
-          .forceRefresh(appId, token, `gateway pass-through: WeChat answered ${refused}`)
+          .forceRefresh(appId, sentToken, `gateway pass-through: WeChat answered ${refused}`)
           .catch(() => undefined);
-        if (fresh && fresh.token.value !== token) {
+        if (fresh && fresh.token.value !== sentToken) {
           const again = new URL(url);
           again.searchParams.set('access_token', fresh.token.value);
           up = await this.#call(req, again, body);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import { forceRefresh, getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import { fingerprint } from '../../src/shared/secret.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { scenePng } from '../../src/sim/scene-png.js';
 import { startInProcess, type InProcess } from '../support/in-process.js';
@@ -166,6 +167,22 @@ describe('gateway pass-through (issue 13 §2)', () => {
     const ips = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
     expect(Array.isArray(ips.ip_list)).toBe(true);
     expect((await h.control.counters(APP)).tokenIssued).toBe(fetchesBefore + 1);
+  });
+
+  it('a token wxtoken has replaced (still in its overlap) is sent on as the current one', async () => {
+    const old = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    const refreshed = await forceRefresh(grpcClient, {
+      app_id: APP,
+      stale_token: '',
+      reason: 'test: rotate',
+    });
+    const current = refreshed.token!.access_token;
+    expect(current).not.toBe(old);
+    const since = Date.now() - 1;
+    const ips = await get(`/cgi-bin/getcallbackip?access_token=${old}`);
+    expect(Array.isArray(ips.ip_list)).toBe(true);
+    const calls = (await h.control.calls(APP, since)).filter((c) => c.endpoint === 'getcallbackip');
+    expect(calls.map((c) => c.tokenFingerprint)).toEqual([fingerprint(current)]);
   });
 
   it('a body over gateway.maxRequestBytes is refused with 413 and never forwarded', async () => {
