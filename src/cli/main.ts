@@ -55,19 +55,13 @@ program
           process.exit(2);
         }
         console.error(`wxtoken serve: --insecure: serving ${listen} with NO caller authentication`);
-      } else if (!config.tls && key === 'grpc.listen') {
-        // Bearer keys cross the network in clear text without TLS: anyone on the path can replay them.
+      } else if (!config.tls) {
+        // Caller keys cross the network in clear text without TLS (the gateway's SDKs even put
+        // theirs in the URL): anyone on the path can replay them.
         console.error(
-          `wxtoken serve: warning: grpc.listen ${listen} is not loopback and tls is not ` +
+          `wxtoken serve: warning: ${key} ${listen} is not loopback and tls is not ` +
             'configured: caller keys travel in plain text. Configure tls (README "Security") or ' +
             'terminate TLS in front of wxtoken.',
-        );
-      } else if (key === 'gateway.listen') {
-        // The gateway speaks plain HTTP: SDKs send their caller key as `secret` in the URL.
-        console.error(
-          `wxtoken serve: warning: gateway.listen ${listen} is plain HTTP on a non-loopback address: ` +
-            'caller keys travel in plain text. Terminate TLS in front of the gateway ' +
-            '(a sidecar or load balancer) or keep it on a private network.',
         );
       }
     }

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { TlsFileProvider, type TlsFiles } from '../grpc/tls-files.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { PassThrough } from './pass-through.js';
@@ -14,6 +16,14 @@ export interface GatewayServerOptions {
   readonly routes: TokenRoutes;
   readonly log: Logger;
   readonly observer?: { onRequest?(route: string, result: string): void };
+  /**
+   * HTTPS from the same `tls:` files as gRPC, re-read on the same schedule: SDKs send their
+   * caller key as `secret` in the URL, so anywhere off loopback it must not travel in clear.
+   * With `clientCaFile`, clients must present a certificate that CA issued.
+   */
+  readonly tls?: TlsFiles;
+  /** How often the TLS files are re-read (a renewed certificate is served without a restart). */
+  readonly tlsReloadMs?: number;
 }
 
 /** Which route a request takes, for metrics (bounded label values). */
@@ -27,16 +37,43 @@ type RouteKind = 'token' | 'stable_token' | 'getticket' | 'jscode2session' | 'pa
  */
 export class GatewayServer {
   readonly #server: Server;
+  readonly #tls: TlsFileProvider | undefined;
   #port = 0;
 
   constructor(private readonly o: GatewayServerOptions) {
-    this.#server = createServer({ keepAlive: true, requestTimeout: 60_000 }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((err: unknown) => {
         o.log.error({ err: (err as Error).message, path: pathOf(req) }, 'gateway: request failed');
         if (!res.headersSent) sendJson(res, answer('busy'), 'error');
         else res.destroy();
       });
-    });
+    };
+    const http = { keepAlive: true, requestTimeout: 60_000 };
+    if (o.tls) {
+      const files = o.tls;
+      const tls = new TlsFileProvider(files, {
+        reloaded: (cert) => o.log.info({ tls: cert }, 'gateway: TLS certificate reloaded'),
+        rejected: (problem) =>
+          o.log.warn({ problem }, 'gateway: TLS files not reloaded; keeping the current ones'),
+      });
+      this.#tls = tls;
+      let context = tls.secureContextOptions();
+      const server = createTlsServer(
+        {
+          ...http,
+          ...context,
+          ...(files.clientCaFile ? { requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      );
+      tls.addIdentityCertificateListener(() => {
+        context = tls.secureContextOptions();
+        server.setSecureContext(context);
+      });
+      this.#server = server;
+    } else {
+      this.#server = createServer(http, handler);
+    }
     this.#server.keepAliveTimeout = 65_000;
     this.#server.headersTimeout = 20_000;
     this.#server.maxHeadersCount = 100;
@@ -54,10 +91,12 @@ export class GatewayServer {
       this.#server.listen(Number(match[2]), host, () => resolve());
     });
     this.#port = (this.#server.address() as AddressInfo).port;
+    this.#tls?.watch(this.o.tlsReloadMs ?? 5_000);
     return this.#port;
   }
 
   async stop(): Promise<void> {
+    this.#tls?.stop();
     this.o.passThrough?.close();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());

@@ -95,6 +95,16 @@ export class TlsFileProvider implements grpc.experimental.CertificateProvider {
     this.#current = load(files);
   }
 
+  /** The files in service as node:tls options (cert, key and, for mTLS, the client CA). */
+  secureContextOptions(): { cert: Buffer; key: Buffer; ca?: Buffer } {
+    const { identity, ca } = this.#current;
+    return {
+      cert: identity.certificate,
+      key: identity.privateKey,
+      ...(ca ? { ca: ca.caCertificate } : {}),
+    };
+  }
+
   /** Re-reads the files; a changed, valid set replaces the one in service. */
   reload(): 'changed' | 'unchanged' | 'rejected' {
     let next: Material;

@@ -63,6 +63,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
   return new GatewayServer({
     listen: g.listen,
     maxRequestBytes: g.maxRequestBytes,
+    ...(config.tls ? { tls: config.tls } : {}),
     routes,
     ...(passThrough ? { passThrough } : {}),
     log,
