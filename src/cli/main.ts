@@ -122,52 +122,57 @@ program
   .description('simulator + server on the embedded store with demo apps: try it in one command')
   .option('--listen <host:port>', 'gRPC address', '127.0.0.1:50051')
   .option('--sim-listen <host:port>', 'simulator address', '127.0.0.1:0')
+  .option('--gateway-listen <host:port>', 'WeChat-compatible HTTP gateway address', '127.0.0.1:0')
   .option('--expires-in <seconds>', 'demo token lifetime, short to watch rotations', '7200')
-  .action(async (o: { listen: string; simListen: string; expiresIn: string }) => {
-    const demo = [
-      { appId: 'wxdemo0000000001', mode: 'classic' as const, tickets: ['jsapi' as const] },
-      { appId: 'wxdemo0000000002', mode: 'stable' as const, tickets: [] },
-    ];
-    const secrets = demo.map(() => randomBytes(16).toString('hex'));
-    const expiresInSeconds = Number(o.expiresIn);
-    // Short demo lifetimes scale WeChat's 300-of-7200 s windows down so rotations are visible.
-    const window = Math.min(300, expiresInSeconds / 4);
-    const sim = new WeChatSimulator({
-      apps: demo.map((a, i) => ({
-        appId: a.appId,
-        secret: secrets[i]!,
-        expiresInSeconds,
-        ticketLifetimeSeconds: expiresInSeconds,
-        overlapSeconds: window,
-        stableWindowSeconds: window,
-      })),
-    });
-    const { url } = await sim.listen(o.simListen);
-    const config = parseConfig(
-      {
-        grpc: { listen: o.listen },
-        metrics: { listen: '' },
-        wechat: { baseUrl: url, timeoutMs: 3000 },
-        refresh: { aheadSeconds: window, stableWindowSeconds: window },
-        log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
-        apps: demo.map((a, i) => ({ ...a, secret: secrets[i] })),
-      },
-      { env: process.env, readFile: () => '', warn: () => undefined },
-    );
-    const starting = startServer(config);
-    // Before the banner, for the reason given in `serve`.
-    runUntilSignal(
-      async () => {
-        await (await starting).stop();
-        await sim.close();
-      },
-      (err) => console.error('wxtoken dev: shutdown failed:', err),
-    );
-    const server = await starting;
-    const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
-    console.log(`
+  .action(
+    async (o: { listen: string; simListen: string; gatewayListen: string; expiresIn: string }) => {
+      const demo = [
+        { appId: 'wxdemo0000000001', mode: 'classic' as const, tickets: ['jsapi' as const] },
+        { appId: 'wxdemo0000000002', mode: 'stable' as const, tickets: [] },
+      ];
+      const secrets = demo.map(() => randomBytes(16).toString('hex'));
+      const expiresInSeconds = Number(o.expiresIn);
+      // Short demo lifetimes scale WeChat's 300-of-7200 s windows down so rotations are visible.
+      const window = Math.min(300, expiresInSeconds / 4);
+      const sim = new WeChatSimulator({
+        apps: demo.map((a, i) => ({
+          appId: a.appId,
+          secret: secrets[i]!,
+          expiresInSeconds,
+          ticketLifetimeSeconds: expiresInSeconds,
+          overlapSeconds: window,
+          stableWindowSeconds: window,
+        })),
+      });
+      const { url } = await sim.listen(o.simListen);
+      const config = parseConfig(
+        {
+          grpc: { listen: o.listen },
+          gateway: { listen: o.gatewayListen, passThrough: true },
+          metrics: { listen: '' },
+          wechat: { baseUrl: url, timeoutMs: 3000 },
+          refresh: { aheadSeconds: window, stableWindowSeconds: window },
+          log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
+          apps: demo.map((a, i) => ({ ...a, secret: secrets[i] })),
+        },
+        { env: process.env, readFile: () => '', warn: () => undefined },
+      );
+      const starting = startServer(config);
+      // Before the banner, for the reason given in `serve`.
+      runUntilSignal(
+        async () => {
+          await (await starting).stop();
+          await sim.close();
+        },
+        (err) => console.error('wxtoken dev: shutdown failed:', err),
+      );
+      const server = await starting;
+      const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
+      const gateway = `http://${o.gatewayListen.replace(/:\d+$/, `:${server.gatewayPort ?? 0}`)}`;
+      console.log(`
 wxtoken dev is running.
   gRPC           ${addr}   (reflection on: grpcurl -plaintext ${addr} list)
+  gateway        ${gateway}   (WeChat's own paths: point an SDK's API host here)
   simulator      ${url}    (control API: ${url}/__sim/)
   demo apps      ${demo.map((a) => `${a.appId} (${a.mode})`).join(', ')}
 
@@ -177,13 +182,16 @@ Try:
   npx wxtoken refresh ${demo[0]!.appId} --reason "trying it out" --addr ${addr}
   npx wxtoken get ${demo[0]!.appId} --ticket jsapi --addr ${addr}
   npx wxtoken sign-jsapi ${demo[0]!.appId} https://example.com/page --addr ${addr}
+  curl '${gateway}/cgi-bin/token?grant_type=client_credential&appid=${demo[0]!.appId}&secret=any'
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
 
 Mini-program login (what wx.login() gives the device, then your server exchanges it):
   curl -s -X POST -H 'content-type: application/json' -d '{}' ${url}/__sim/apps/${demo[0]!.appId}/codes
+  curl '${gateway}/sns/jscode2session?appid=${demo[0]!.appId}&secret=any&grant_type=authorization_code&js_code=<code from above>'
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}","js_code":"<code from above>"}' ${addr} wxtoken.v1.LoginService/Code2Session
 `);
-  });
+    },
+  );
 
 registerOncallCommands(program);
 
