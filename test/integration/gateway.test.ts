@@ -20,6 +20,9 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 
 let h: InProcess;
 let gw: string;
+/** The server's log lines, and every credential the tests saw, to scan for at the end. */
+const logLines: string[] = [];
+const seen = new Set<string>([SECRET, KEY_SHOP, KEY_ADMIN]);
 let grpcClient: TokenServiceClient;
 
 beforeAll(async () => {
@@ -44,6 +47,7 @@ apps:
         await control.configureApp({ appId, secret: SECRET, expiresInSeconds: 7200 });
       }
     },
+    logLines,
   );
   gw = `http://127.0.0.1:${h.server.gatewayPort!}`;
   grpcClient = tokenClient(h.addr, KEY_ADMIN);
@@ -54,16 +58,26 @@ afterAll(async () => {
   await h?.stop();
 });
 
+/** Remembers every token and ticket an answer carried, for the log scan. */
+function remember(body: Record<string, unknown>): Record<string, unknown> {
+  for (const key of ['access_token', 'ticket', 'session_key']) {
+    if (typeof body[key] === 'string') seen.add(body[key]);
+  }
+  return body;
+}
+
 const get = async (path: string): Promise<Record<string, unknown>> =>
-  (await fetch(`${gw}${path}`)).json() as Promise<Record<string, unknown>>;
+  remember((await (await fetch(`${gw}${path}`)).json()) as Record<string, unknown>);
 const post = async (path: string, body: unknown): Promise<Record<string, unknown>> =>
-  (
-    await fetch(`${gw}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    })
-  ).json() as Promise<Record<string, unknown>>;
+  remember(
+    (await (
+      await fetch(`${gw}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    ).json()) as Record<string, unknown>,
+  );
 const tokenPath = (appid: string, secret: string): string =>
   `/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(secret)}`;
 
@@ -209,5 +223,13 @@ describe('gateway jscode2session (issue 13 §2)', () => {
     expect(typeof first.openid).toBe('string');
     expect(first).not.toHaveProperty('session_key');
     expect(await get(path)).toEqual(first);
+  });
+});
+
+describe('gateway logs (invariant 8)', () => {
+  it('hold no AppSecret, caller key, token or ticket after the whole scenario', () => {
+    expect(logLines.length).toBeGreaterThan(0);
+    const all = logLines.join('');
+    for (const secret of seen) expect(all.includes(secret), 'a credential in the logs').toBe(false);
   });
 });

@@ -26,6 +26,8 @@ export async function startInProcess(
   yaml: string,
   env: Record<string, string>,
   simSetup: (control: SimControl) => Promise<void> = async () => undefined,
+  /** Every log line of the server (at debug level), for tests that scan them; default: none. */
+  logLines?: string[],
 ): Promise<InProcess> {
   const sim = new WeChatSimulator();
   const { url: simUrl } = await sim.listen('127.0.0.1:0');
@@ -38,7 +40,13 @@ export async function startInProcess(
     },
     warn: () => undefined,
   });
-  const server = await startServer(config, { log: createLogger({ level: 'silent' }) });
+  const log = logLines
+    ? createLogger({
+        level: 'debug',
+        destination: { write: (line: string) => void logLines.push(line) },
+      })
+    : createLogger({ level: 'silent' });
+  const server = await startServer(config, { log });
   return {
     server,
     addr: `127.0.0.1:${server.grpcPort}`,
