@@ -126,6 +126,10 @@ const WXTOKEN_METRICS = {
   wxtoken_grpc_requests_total: 'counter',
   wxtoken_grpc_request_duration_seconds: 'histogram',
   wxtoken_code2session_total: 'counter',
+  // The WeChat-compatible HTTP gateway.
+  wxtoken_gateway_requests_total: 'counter',
+  wxtoken_gateway_pass_through_duration_seconds: 'histogram',
+  wxtoken_gateway_recoveries_total: 'counter',
 };
 const OTHER_METRICS = new Set([
   'up',
