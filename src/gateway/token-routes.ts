@@ -107,6 +107,12 @@ export class TokenRoutes {
     if (!caller.scopes.has('login')) return answer('forbidden', 'the caller lacks login');
     if (code === '' || code.length > 256) return answer('badCode');
     try {
+      // The same per-caller budget as the gRPC Code2Session (limits.code2SessionPerSecond).
+      this.d.limiter.take(caller.name, 'Code2Session');
+    } catch (err) {
+      return answer('rateLimited', (err as Error).message);
+    }
+    try {
       const r = await this.d.login.code2Session(appId, code, caller.name);
       const exposeKey = caller.scopes.has('login:session_key') && r.exposedSessionKey;
       return {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forceRefresh, getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import { forceRefresh, getToken, listAuditEvents, tokenClient } from '../../src/cli/grpc-client.js';
 import { fingerprint } from '../../src/shared/secret.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { scenePng } from '../../src/sim/scene-png.js';
@@ -16,13 +16,14 @@ const OTHER = 'wxgatewayother01';
 const SECRET = 'gateway-app-secret-0c4d';
 const KEY_SHOP = 'shop-key-for-the-gateway-1234';
 const KEY_ADMIN = 'admin-key-for-the-gateway-5678';
+const KEY_LIMITED = 'limited-key-for-the-gateway-9abc';
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let h: InProcess;
 let gw: string;
 /** The server's log lines, and every credential the tests saw, to scan for at the end. */
 const logLines: string[] = [];
-const seen = new Set<string>([SECRET, KEY_SHOP, KEY_ADMIN]);
+const seen = new Set<string>([SECRET, KEY_SHOP, KEY_ADMIN, KEY_LIMITED]);
 let grpcClient: TokenServiceClient;
 
 beforeAll(async () => {
@@ -33,10 +34,12 @@ gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536 }
 metrics: { listen: "" }
 wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
 refresh: { forceMinIntervalMs: 1 }
+limits: { forceRefreshPerMinute: 3 }
 auth:
   callers:
     - { name: shop, keySha256: "${sha256(KEY_SHOP)}", apps: [${APP}], scopes: [token:read, login] }
     - { name: ops, keySha256: "${sha256(KEY_ADMIN)}", apps: ["*"], scopes: [token:read, token:refresh, admin] }
+    - { name: limited, keySha256: "${sha256(KEY_LIMITED)}", apps: [${APP}], scopes: [token:read, token:refresh] }
 apps:
   - { appId: ${APP}, mode: classic, secretEnv: APP_SECRET, tickets: [jsapi] }
   - { appId: ${OTHER}, mode: classic, secretEnv: APP_SECRET }
@@ -130,6 +133,33 @@ describe('gateway token paths (issue 13 §1)', () => {
     const fresh = await post('/cgi-bin/stable_token', { ...body, secret: KEY_ADMIN });
     expect(fresh.access_token).not.toBe(live.access_token);
     expect((await h.control.check(String(fresh.access_token))).valid).toBe(true);
+  });
+
+  it("force_refresh is bounded by the caller's limits.forceRefreshPerMinute (45009 past it)", async () => {
+    const body = { grant_type: 'client_credential', appid: APP, force_refresh: true };
+    const answers = [];
+    for (let i = 0; i < 4; i++) {
+      answers.push(await post('/cgi-bin/stable_token', { ...body, secret: KEY_LIMITED }));
+    }
+    const refused = answers.filter((a) => a.errcode === 45009);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(String(refused[0]!.errmsg)).toContain('ForceRefresh');
+  });
+
+  it('every force_refresh is in the audit trail with its caller and outcome', async () => {
+    const events = await listAuditEvents(grpcClient, { app_id: APP, limit: 50 });
+    const refreshes = events.events.filter(
+      (e) => e.reason === 'gateway: stable_token force_refresh',
+    );
+    expect(refreshes.length).toBeGreaterThanOrEqual(2);
+    const byOps = refreshes.filter((e) => e.caller === 'ops');
+    expect(byOps.length).toBeGreaterThanOrEqual(2);
+    expect(byOps.every((e) => e.result === 'OK')).toBe(true);
+    // The refused ones are recorded too, with the code the caller got.
+    expect(refreshes.some((e) => e.caller === 'limited' && e.result === 'RESOURCE_EXHAUSTED')).toBe(
+      true,
+    );
+    for (const e of refreshes) for (const secret of seen) expect(e.detail).not.toContain(secret);
   });
 
   it('getticket answers the central ticket for a token wxtoken holds, 40001 for any other', async () => {
