@@ -30,7 +30,7 @@ beforeAll(async () => {
   h = await startInProcess(
     `
 grpc: { listen: "127.0.0.1:0" }
-gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536 }
+gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536, timeoutMs: 800 }
 metrics: { listen: "" }
 wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
 refresh: { forceMinIntervalMs: 1 }
@@ -227,6 +227,18 @@ describe('gateway pass-through (issue 13 §2)', () => {
     expect(Array.isArray(ips.ip_list)).toBe(true);
     const calls = (await h.control.calls(APP, since)).filter((c) => c.endpoint === 'getcallbackip');
     expect(calls.map((c) => c.tokenFingerprint)).toEqual([fingerprint(current)]);
+  });
+
+  it('an upstream that never answers: -1 after gateway.timeoutMs, and the next call works', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    await h.control.fault(APP, { kind: 'timeout', count: 1, endpoints: ['getcallbackip'] });
+    const started = performance.now();
+    const slow = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
+    expect(slow.errcode).toBe(-1);
+    expect(performance.now() - started).toBeLessThan(5_000); // a hang check, not a benchmark
+    expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
+      true,
+    );
   });
 
   it('a body over gateway.maxRequestBytes is refused with 413 and never forwarded', async () => {
