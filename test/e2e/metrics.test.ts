@@ -22,6 +22,7 @@ beforeAll(async () => {
   server = await startServe(
     `
 grpc: { listen: "127.0.0.1:0" }
+gateway: { listen: "127.0.0.1:0", passThrough: true }
 metrics: { listen: "127.0.0.1:0" }
 wechat: { baseUrl: "${sim.url}" }
 apps: [{ appId: ${APP}, mode: classic, secretEnv: M_SECRET }]
@@ -36,6 +37,12 @@ apps: [{ appId: ${APP}, mode: classic, secretEnv: M_SECRET }]
   await getToken(client, 'wxunknown').catch(() => undefined);
   await forceRefresh(client, { app_id: APP, stale_token: token.access_token, reason: 'e2e' });
   client.close();
+  // One gateway token request and one forwarded call, for the gateway's metrics.
+  const gw = `http://127.0.0.1:${(await waitForOutput(server, /"gateway":(\d+)/))[1]}`;
+  const held = (await (
+    await fetch(`${gw}/cgi-bin/token?grant_type=client_credential&appid=${APP}&secret=any`)
+  ).json()) as { access_token: string };
+  await fetch(`${gw}/cgi-bin/getcallbackip?access_token=${held.access_token}`);
 });
 
 afterAll(async () => {
@@ -67,11 +74,17 @@ describe('GET /metrics', () => {
       'wxtoken_credential_generation',
       'wxtoken_credential_fetches_today',
       'wxtoken_credential_state',
+      'wxtoken_gateway_requests_total',
+      'wxtoken_gateway_pass_through_duration_seconds',
       'process_resident_memory_bytes',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }
     expect(text).toMatch(new RegExp(`wxtoken_token_generation\\{app="${APP}"\\} 1`));
+    expect(text).toMatch(/wxtoken_gateway_requests_total\{route="token",result="ok"\} 1/);
+    expect(text).toMatch(
+      /wxtoken_gateway_pass_through_duration_seconds_count\{result="forwarded"\} 1/,
+    );
     expect(text).toMatch(
       new RegExp(`wxtoken_credential_generation\\{app="${APP}",credential="access_token"\\} 1`),
     );
