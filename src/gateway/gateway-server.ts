@@ -39,6 +39,7 @@ export class GatewayServer {
   readonly #server: Server;
   readonly #tls: TlsFileProvider | undefined;
   #port = 0;
+  #stopping = false;
 
   constructor(private readonly o: GatewayServerOptions) {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -95,16 +96,31 @@ export class GatewayServer {
     return this.#port;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops taking requests and drains: calls in flight finish (their replies carry
+   * `Connection: close`), idle keep-alive connections are closed as they become idle, and
+   * whatever is still open after `drainMs` is cut, like gRPC's shutdown. The upstream agent goes
+   * last, so a forwarded call in flight is not cut after WeChat already received it.
+   */
+  async stop(drainMs = 5_000): Promise<void> {
+    this.#stopping = true;
     this.#tls?.stop();
-    this.o.passThrough?.close();
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
-    });
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => this.#server.closeAllConnections(), drainMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      this.o.passThrough?.close();
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Shutting down: answer, then let the client go (it reconnects to another replica).
+    if (this.#stopping) res.setHeader('connection', 'close');
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
     const route = routeOf(url.pathname);
     const done = (result: string): void => this.o.observer?.onRequest?.(route ?? 'none', result);
