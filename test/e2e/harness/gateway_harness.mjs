@@ -12,6 +12,7 @@
 // Redis, each with a pass-through gateway. It imports only Node's built-ins and co-wechat-api,
 // and prints one JSON object of observations on stdout (no token, ticket or key in it):
 //
+//   sdk              the SDK's name and version as installed
 //   token            the SDK's token through each replica: equal, valid at the simulator
 //   ticket           the SDK's jsapi ticket through each replica: equal, alive at the simulator
 //   passThrough      getIp() and sendText() through each replica, and whether each message
@@ -22,9 +23,11 @@
 //   recovery         after the simulator killed every token (rotate, endOverlap): whether the
 //                    SDK's cached token was dead, its next getIp() through each replica, and
 //                    tokenIssued / tokenCalls before and after (one fetch expected)
-//   callLog          the simulator's call log: calls per endpoint and errcode, refusals
-//                    (40001, 40014, 42001) per endpoint, and successful token-carrying calls
-//                    whose token was not one wxtoken fetched (by the log's token fingerprint)
+//   herd             the same death again with 22 fresh SDK instances (11 per replica) holding
+//                    the token and calling getIp() at once
+//   callLog          the simulator's call log: calls per endpoint:errcode (all, and for each
+//                    death), refusals (40001, 40014, 42001), and successful token-carrying
+//                    calls whose token was not one wxtoken fetched (by the log's fingerprint)
 //
 // Every child is stopped at the end, also on failure (SIGTERM, then SIGKILL after 10 s).
 import { spawn } from 'node:child_process';
@@ -36,7 +39,9 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const API = createRequire(import.meta.url)('co-wechat-api');
+const requireCjs = createRequire(import.meta.url);
+const API = requireCjs('co-wechat-api');
+const SDK = `co-wechat-api@${requireCjs('co-wechat-api/package.json').version}`;
 
 const APP = 'wxgwharness00001';
 const SECRET = `harness-app-secret-${randomBytes(6).toString('hex')}`;
@@ -462,6 +467,7 @@ async function run(procs, node, bin, redisServer) {
     };
 
     return {
+      sdk: SDK,
       app: APP,
       replicas: 2,
       token,
