@@ -82,6 +82,7 @@ interface Observations {
     callsWithRotatedTokens: number;
     sdkTokensFetchedByWxtoken: boolean[];
   };
+  shutdown: { name: string; signal: 'SIGTERM' | 'SIGKILL'; code: number | null; ms: number }[];
 }
 
 let observed: Observations;
@@ -226,5 +227,12 @@ describe('issue 13 done-means, from an independent harness (unmodified co-wechat
     expect(c.herdDeath['get_api_domain_ip:40001'], 'validity checks').toBeGreaterThanOrEqual(1);
     expect(c.herdDeath['get_api_domain_ip:40001'], 'validity checks').toBeLessThanOrEqual(2);
     expect(c.herdDeath['token:0'], 'fetches').toBe(1);
+  });
+
+  it('every process the harness started stops on SIGTERM (replicas first, Redis last)', () => {
+    expect(observed.shutdown.map((p) => p.name)).toEqual(['replica2', 'replica1', 'sim', 'redis']);
+    for (const p of observed.shutdown) {
+      expect(`${p.signal} ${p.code}`, `${p.name}: how it ended`).toBe('SIGTERM 0');
+    }
   });
 });

@@ -28,8 +28,10 @@
 //   callLog          the simulator's call log: calls per endpoint:errcode (all, and for each
 //                    death), refusals (40001, 40014, 42001), and successful token-carrying
 //                    calls whose token was not one wxtoken fetched (by the log's fingerprint)
+//   shutdown         how each child ended when stopped (replicas first, Redis last): by
+//                    SIGTERM or by SIGKILL 10 s later, its exit code and how long it took
 //
-// Every child is stopped at the end, also on failure (SIGTERM, then SIGKILL after 10 s).
+// Every child is stopped at the end, also on failure or when the harness gets SIGTERM/SIGINT.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,22 +83,36 @@ class Procs {
     return child;
   }
 
+  /**
+   * Stops the children in the reverse order of their start (the replicas before the simulator
+   * and Redis they use): SIGTERM, then SIGKILL if still running STOP_GRACE_MS later.
+   * Resolves how each one ended: {name, signal: 'SIGTERM' | 'SIGKILL', code, ms}.
+   */
   async stopAll() {
-    const running = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
-    for (const c of running) c.kill('SIGTERM');
-    await Promise.all(
-      running.map(async (c) => {
-        let timer;
-        const late = new Promise(
-          (resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)),
+    const ended = [];
+    for (const c of [...this.children].reverse()) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      const started = Date.now();
+      c.kill('SIGTERM');
+      let timer;
+      const late = new Promise(
+        (resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)),
+      );
+      let signal = 'SIGTERM';
+      let end = await Promise.race([c.exited, late]);
+      clearTimeout(timer);
+      if (end === 'late') {
+        signal = 'SIGKILL';
+        console.error(
+          `${c.name} still running ${STOP_GRACE_MS} ms after SIGTERM: SIGKILL; its last lines:\n` +
+            c.output.split('\n').slice(-15).join('\n'),
         );
-        if ((await Promise.race([c.exited, late])) === 'late') {
-          c.kill('SIGKILL');
-          await c.exited;
-        }
-        clearTimeout(timer);
-      }),
-    );
+        c.kill('SIGKILL');
+        end = await c.exited;
+      }
+      ended.push({ name: c.name, signal, code: end.code, ms: Date.now() - started });
+    }
+    return ended;
   }
 
   /** The last lines of every child's output, for a failure report. */
@@ -110,9 +126,15 @@ class Procs {
   }
 }
 
-async function until(predicate, timeoutMs, what) {
+/** Polls `predicate` until it returns a truthy value; fails early when `child` has exited. */
+async function until(predicate, timeoutMs, what, child) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(
+        `${child.name} exited (${child.exitCode ?? child.signalCode}) before ${what}`,
+      );
+    }
     const value = await predicate();
     if (value) return value;
     if (Date.now() > deadline)
@@ -250,7 +272,7 @@ async function run(procs, node, bin, redisServer) {
   const dir = mkdtempSync(join(tmpdir(), 'wxtoken-gwharness-'));
   try {
     const redisPort = await freePort();
-    procs.start('redis', [
+    const redis = procs.start('redis', [
       redisServer,
       '--port',
       String(redisPort),
@@ -261,13 +283,14 @@ async function run(procs, node, bin, redisServer) {
       '--appendonly',
       'no',
     ]);
-    await until(() => redisPongs(redisPort), 15_000, 'redis-server to answer PING');
+    await until(() => redisPongs(redisPort), 15_000, 'redis-server to answer PING', redis);
 
     const simProc = procs.start('sim', [node, bin, 'sim', '--listen', '127.0.0.1:0']);
     const simUrl = await until(
       () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(simProc.output)?.[1],
       15_000,
       "the simulator's address",
+      simProc,
     );
     const sim = new Sim(simUrl);
     await sim.call('POST', '/__sim/apps', { appId: APP, secret: SECRET, expiresInSeconds: 7200 });
@@ -287,11 +310,11 @@ async function run(procs, node, bin, redisServer) {
     }
     for (const r of replicas) {
       await until(
-        () => r.output.includes('"msg":"wxtoken serving"') || r.exitCode !== null,
+        () => r.output.includes('"msg":"wxtoken serving"'),
         30_000,
         `${r.name} serving`,
+        r,
       );
-      if (r.exitCode !== null) throw new Error(`${r.name} exited with ${r.exitCode}`);
     }
     // Serving comes before the first token is in: wait (plain HTTP, no SDK) until each gateway
     // hands one out, so that the SDKs below see steady state.
@@ -306,6 +329,7 @@ async function run(procs, node, bin, redisServer) {
           ).body.access_token,
         30_000,
         `a token from ${g}`,
+        replicas[gateways.indexOf(g)],
       );
     }
 
@@ -496,6 +520,7 @@ async function main(argv) {
   process.once('SIGINT', onSignal);
   try {
     const observed = await run(procs, ...argv);
+    observed.shutdown = await procs.stopAll();
     process.stdout.write(`${JSON.stringify(observed)}\n`);
     return 0;
   } catch (err) {
