@@ -7,6 +7,7 @@ import { createTokenCore } from '../../src/token-core.js';
 import type { AppCredentials, FetchedToken } from '../../src/wechat/wechat-client.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { ScriptedWeChat } from '../support/scripted-wechat.js';
+import { UNIT_REFRESH } from '../support/core-harness.js';
 
 /** ScriptedWeChat whose token calls take `latencyMs` of fake time and count how many overlap. */
 class SlowWeChat extends ScriptedWeChat {
@@ -62,16 +63,7 @@ function fleet(count: number, maxConcurrentFetches: number) {
     wechat,
     store,
     locks: store,
-    refresh: {
-      aheadSeconds: 300,
-      stableWindowSeconds: 300,
-      jitterRatio: 0.2,
-      retryMinMs: 1000,
-      retryMaxMs: 60_000,
-      configErrorRetryMs: 600_000,
-      forceMinIntervalMs: 10_000,
-      forceDailyBudget: 50,
-    },
+    refresh: UNIT_REFRESH,
     maxConcurrentFetches,
     lockTtlMs: 15_000,
     maxWaitMs: 5_000,
