@@ -298,8 +298,8 @@ async function tokenThroughput(ctx: BenchContext, gw: Target, bare: Target): Pro
     row(
       'server core busy (the load must keep it busy)',
       `bare ${bareCpu.toFixed(0)} %, gateway ${gwCpu.toFixed(0)} %`,
-      'bare ≥ 80 %',
-      bareCpu >= 80,
+      'bare ≥ 85 %',
+      bareCpu >= 85,
     ),
     row('reply size', `gateway ${sizes[0]} B, bare ${sizes[1]} B`, 'same', sizes[0] === sizes[1]),
   ];
@@ -474,6 +474,9 @@ interface Trial {
   readonly normal: readonly number[];
   /** Calls in flight while the simulator refused (the candidates for `recovered`). */
   readonly inWindow: number;
+  /** At the simulator, ms after the first refusal: the validity check, the token fetch. */
+  readonly checkAfterMs: number;
+  readonly fetchAfterMs: number;
 }
 
 const REPEATED = /"recovered":true[^\n]*refreshed it and repeated the call/g;
@@ -514,6 +517,8 @@ async function recovery(
       .map((c) => c.at);
     const first = Math.min(...refusedAt);
     const last = Math.max(...refusedAt);
+    const atOf = (endpoint: string): number =>
+      (calls.find((c) => c.endpoint === endpoint)?.at ?? NaN) - first;
     // The calls in flight while the simulator refused: every repeated call is one of them
     // (sent before the last refusal, answered after the first). A repeated call waits for a
     // validity check and a token fetch upstream, so the repeated ones are the slowest of them;
@@ -532,6 +537,8 @@ async function recovery(
       recovered: window.slice(0, refusedAt.length),
       normal: r.records.filter((c) => c.ok && c.end < killAt).map((c) => c.end - c.start),
       inWindow: window.length,
+      checkAfterMs: atOf('get_api_domain_ip'),
+      fetchAfterMs: atOf('token'),
     };
     out.push(trial);
     const rq = quantiles(trial.recovered);
@@ -539,7 +546,7 @@ async function recovery(
       `recovery trial ${i + 1}: fetches ${trial.fetches}, checks ${trial.checks}, refused ${trial.refused} ` +
         `(gateway logged ${trial.repeatedLogged} repeats), errors ${trial.errors}` +
         `${trial.errorSamples.length ? ` e.g. ${trial.errorSamples[0]}` : ''}; ${trial.inWindow} calls in the ` +
-        `window over ${last - first} ms; repeated p50 ${ms(rq.p50)} max ${ms(rq.max)}; normal p50 ` +
+        `window over ${last - first} ms; check +${trial.checkAfterMs} ms, fetch +${trial.fetchAfterMs} ms; repeated p50 ${ms(rq.p50)} max ${ms(rq.max)}; normal p50 ` +
         `${ms(quantiles(trial.normal).p50)}; ${r.calls} calls`,
     );
   }
