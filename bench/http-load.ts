@@ -4,9 +4,8 @@ import { connect } from 'node:net';
 /**
  * HTTP/1.1 clients for the gateway scenario: HttpClient (node:http's own client, keep-alive
  * connections held by an Agent, as a business server's SDK holds them) for timed single
- * calls, and runHttpLoad for closed-loop load: each connection sends its next request when
- * the previous answer is complete (HTTP/1.1 without pipelining: one request in flight per
- * connection, as SDKs send them).
+ * calls, and runHttpLoad for closed-loop load: each connection sends its next request as soon
+ * as an answer is complete, keeping `inflight` requests in flight on it.
  */
 
 export interface HttpAnswer {
