@@ -4,6 +4,7 @@ import { constants, cpus, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterScenarios } from './cluster-bench.js';
+import { gatewayScenario } from './gateway.js';
 import { hotpathScenario } from './hotpath.js';
 import { ROOT } from '../test/support/processes.js';
 import { canPin } from '../test/support/spawned.js';
@@ -32,6 +33,7 @@ const SCENARIOS: readonly Scenario[] = [
   scaleScenario,
   loginScenario,
   ticketsScenario,
+  gatewayScenario,
 ];
 
 async function main(): Promise<void> {
