@@ -589,6 +589,11 @@ async function recovery(
       'validity checks (get_api_domain_ip) per kill',
       list((t) => t.checks),
     ),
+    row(
+      'at the simulator, after the first refusal: validity check / token fetch (median of kills)',
+      `+${median(out.map((t) => t.checkAfterMs))} ms / +${median(out.map((t) => t.fetchAfterMs))} ms ` +
+        '(the simulator logs whole ms)',
+    ),
     row('calls answered with an error', String(errors), '0', errors === 0),
     row(
       'calls the simulator refused / the gateway logged as repeated and recovered, per kill',
