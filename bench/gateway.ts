@@ -98,6 +98,19 @@ export const gatewayScenario: Scenario = {
       rows.push(
         ...(await login(ctx, { wx, gw, bareLogin, bareProxy: bareProxy.origin, sim: sim.url })),
       );
+      // pino levels: 40 warn, 50 error, 60 fatal.
+      const warnings = wx
+        .output()
+        .split('\n')
+        .filter((l) => /"level":[456]\d\b/.test(l));
+      for (const l of warnings.slice(0, 5)) ctx.log(`wxtoken: ${l.slice(0, 300)}`);
+      rows.push({
+        scenario: NAME,
+        metric: 'wxtoken warnings and errors logged over the whole scenario',
+        value: String(warnings.length),
+        target: '0',
+        met: warnings.length === 0,
+      });
       return rows;
     } finally {
       for (const p of started.reverse()) await p.stop();
@@ -575,6 +588,11 @@ async function recovery(
     row(
       'validity checks (get_api_domain_ip) per kill',
       list((t) => t.checks),
+    ),
+    row(
+      'at the simulator, after the first refusal: validity check / token fetch (median of kills)',
+      `+${median(out.map((t) => t.checkAfterMs))} ms / +${median(out.map((t) => t.fetchAfterMs))} ms ` +
+        '(the simulator logs whole ms)',
     ),
     row('calls answered with an error', String(errors), '0', errors === 0),
     row(
