@@ -45,6 +45,13 @@ export const ANONYMOUS: Caller = {
  */
 export class Authorizer {
   readonly #byKey: { digest: Buffer; caller: Caller }[];
+  /**
+   * Keys already matched, so a busy caller (a gateway SDK sends its key on every request) pays
+   * the SHA-256 once. Only keys that matched a configured digest get in, so it holds at most one
+   * entry per caller and a stream of wrong keys cannot grow it; wrong keys still take the
+   * constant-time path each time.
+   */
+  readonly #verified = new Map<string, Caller>();
   readonly #byCert: Map<string, Caller>;
 
   constructor(callers: readonly CallerConfig[]) {
@@ -88,6 +95,8 @@ export class Authorizer {
    * constant time, so timing says nothing about which one matched.
    */
   callerForKey(key: string): Caller | undefined {
+    const known = this.#verified.get(key);
+    if (known) return known;
     const digest = createHash('sha256').update(key).digest();
     let found: Caller | undefined;
     for (const k of this.#byKey) {
@@ -95,6 +104,7 @@ export class Authorizer {
         found ??= k.caller;
       }
     }
+    if (found) this.#verified.set(key, found);
     return found;
   }
 

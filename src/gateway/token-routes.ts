@@ -36,6 +36,8 @@ export interface TokenParams {
 }
 
 export type Body = Record<string, unknown>;
+/** Query parameters, the first value of each. */
+export type Query = Readonly<Record<string, string>>;
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
@@ -46,8 +48,11 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 export class TokenRoutes {
   constructor(private readonly d: TokenRoutesDeps) {}
 
-  /** GET/POST `/cgi-bin/token`, POST `/cgi-bin/stable_token`. */
-  async token(p: TokenParams, peer: string): Promise<Body> {
+  /**
+   * GET/POST `/cgi-bin/token`, POST `/cgi-bin/stable_token`. Answered at once (no promise)
+   * when the token is in memory: the hot path. `peer` is read only for the audit.
+   */
+  token(p: TokenParams, peer: () => string): Body | Promise<Body> {
     const appId = text(p.appid);
     const secret = text(p.secret);
     if (appId === '') return answer('noAppId');
@@ -61,6 +66,11 @@ export class TokenRoutes {
     if (p.force_refresh === true) return this.#forceRefresh(appId, caller, peer);
     const live = this.d.tokens.peek(appId);
     if (live) return this.#tokenBody(live.value, live.expiresAt);
+    return this.#firstToken(appId);
+  }
+
+  /** An app still warming: wait (bounded) for its first token. */
+  async #firstToken(appId: string): Promise<Body> {
     try {
       const t = await this.d.tokens.getToken(appId, AbortSignal.timeout(this.d.maxWaitMs));
       return this.#tokenBody(t.value, t.expiresAt);
@@ -94,13 +104,13 @@ export class TokenRoutes {
   }
 
   /** GET `/sns/jscode2session`: the idempotent Code2Session, in WeChat's reply shape. */
-  async jscode2session(q: URLSearchParams): Promise<Body> {
-    const appId = q.get('appid') ?? '';
-    const secret = q.get('secret') ?? '';
-    const code = q.get('js_code') ?? '';
+  async jscode2session(q: Query): Promise<Body> {
+    const appId = q.appid ?? '';
+    const secret = q.secret ?? '';
+    const code = q.js_code ?? '';
     if (appId === '') return answer('noAppId');
     if (secret === '') return answer('noSecret');
-    if (q.get('grant_type') !== 'authorization_code') return answer('badGrantType');
+    if (q.grant_type !== 'authorization_code') return answer('badGrantType');
     const caller = this.d.auth.callerFor(secret, appId);
     if (!caller) return answer('badSecret');
     if (!this.d.auth.canUse(caller, appId) || !this.#known(appId)) return answer('badAppId');
@@ -132,14 +142,22 @@ export class TokenRoutes {
    * `force_refresh: true`: compare-and-refresh of the current token (invariant 6: WeChat is
    * asked first whether it still works), with the same budgets and audit as ForceRefresh.
    */
-  async #forceRefresh(appId: string, caller: Caller, peer: string): Promise<Body> {
+  async #forceRefresh(appId: string, caller: Caller, peer: () => string): Promise<Body> {
     if (!caller.scopes.has('token:refresh')) {
       return answer('forbidden', 'force_refresh needs the token:refresh scope');
     }
     const reason = 'gateway: stable_token force_refresh';
     const request = { app_id: appId, stale_token: '', reason };
     const audit = (code: grpc.status, details: string, reply?: unknown): void =>
-      this.d.audit?.({ method: 'ForceRefresh', request, caller, code, details, reply, peer });
+      this.d.audit?.({
+        method: 'ForceRefresh',
+        request,
+        caller,
+        code,
+        details,
+        reply,
+        peer: peer(),
+      });
     try {
       this.d.limiter.take(caller.name, 'ForceRefresh');
       const current = this.d.tokens.peek(appId);

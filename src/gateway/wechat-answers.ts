@@ -1,3 +1,5 @@
+import { errcodeLabel } from '../wechat/wechat-error.js';
+
 /**
  * The JSON bodies WeChat answers errors with, as the gateway gives them: always HTTP 200 with
  * `{errcode, errmsg}` (except a body too large, 413), so an SDK's own error handling works.
@@ -22,6 +24,22 @@ export const ANSWERS = {
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type AnswerName = keyof typeof ANSWERS;
+
+/** Every errcode the gateway answers with of its own. */
+const ANSWER_CODES: ReadonlySet<number> = new Set(
+  Object.values(ANSWERS).map(([errcode]) => errcode),
+);
+
+/**
+ * The metric label (`result`) of an answer with this errcode. WeChat's own errcodes come back
+ * through jscode2session, so only codes wxtoken knows keep their number: the label set stays
+ * bounded whatever WeChat sends.
+ */
+export function resultOf(errcode: number): string {
+  return ANSWER_CODES.has(errcode) || errcodeLabel(errcode) !== 'other'
+    ? `errcode_${errcode}`
+    : 'errcode_other';
+}
 
 export type WeChatErrorBody = Readonly<Record<string, unknown>> & {
   readonly errcode: number;

@@ -49,6 +49,8 @@ export class WxtokenMetrics {
   readonly #unauthenticated: Counter<'method'>;
   readonly #untrustedRecords: Counter<'source' | 'reason'>;
   readonly #gatewayRequests: Counter<'route' | 'result'>;
+  /** Gateway requests by route and result since the last scrape (label values are bounded). */
+  readonly #gatewayPending = new Map<string, Map<string, number>>();
   readonly #gatewayForwardDuration: Histogram<'result'>;
   readonly #gatewayRecoveries: Counter<'app' | 'result'>;
   /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
@@ -197,6 +199,7 @@ export class WxtokenMetrics {
       help: 'HTTP gateway requests by route kind and result (ok, errcode_N, forwarded, ...).',
       labelNames: ['route', 'result'],
       registers,
+      collect: () => this.#flushGatewayRequests(),
     });
     this.#gatewayForwardDuration = new Histogram({
       name: 'wxtoken_gateway_pass_through_duration_seconds',
@@ -341,8 +344,18 @@ export class WxtokenMetrics {
     this.#leaseFailures.inc();
   }
 
+  /** Every gateway request (the hot path): counted here, in the metric by the next scrape. */
   onGatewayRequest(route: string, result: string): void {
-    this.#gatewayRequests.inc({ route, result });
+    let results = this.#gatewayPending.get(route);
+    if (!results) this.#gatewayPending.set(route, (results = new Map()));
+    results.set(result, (results.get(result) ?? 0) + 1);
+  }
+
+  #flushGatewayRequests(): void {
+    for (const [route, results] of this.#gatewayPending) {
+      for (const [result, n] of results) this.#gatewayRequests.inc({ route, result }, n);
+      results.clear();
+    }
   }
 
   onGatewayForwarded(result: string, durationMs: number): void {

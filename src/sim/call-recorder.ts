@@ -6,7 +6,14 @@ import { wechatErrorBody } from './wechat-error-body.js';
 
 /** Faults answered by the transport itself (a body or a silence), not by a WeChat error body. */
 export type TransportFault =
-  'html' | 'http_502' | 'timeout' | 'malformed' | 'huge_body' | 'long_token';
+  | 'html'
+  | 'http_502'
+  | 'timeout'
+  | 'malformed'
+  | 'huge_body'
+  | 'huge_chunked'
+  | 'stalled_body'
+  | 'long_token';
 
 /** Faults that answer with a WeChat error body. */
 const FAULT_ERRCODES: Record<Exclude<SimFaultKind, TransportFault>, number> = {

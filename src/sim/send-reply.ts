@@ -82,7 +82,16 @@ export async function sendReply(
       sendText(res, 200, WECHAT_JSON, body.head + body.cut);
       return;
     case 'huge_body':
-      await sendHugeBody(res, body, signal);
+      await sendHugeBody(res, body, signal, true);
+      return;
+    case 'huge_chunked':
+      await sendHugeBody(res, body, signal, false);
+      return;
+    case 'stalled_body':
+      res.writeHead(200, { 'content-type': WECHAT_JSON });
+      res.write(body.head);
+      await wait(clock, TIMEOUT_HOLD_MS, signal);
+      res.destroy();
       return;
     case 'long_token':
       sendText(res, 200, WECHAT_JSON, body.head + 'L'.repeat(LONG_TOKEN_CHARS) + body.tail);
@@ -97,15 +106,21 @@ export async function sendReply(
 
 /**
  * `{"access_token":"AAA…","expires_in":7200}` (or the ticket body) of HUGE_BODY_BYTES, written
- * chunk by chunk with backpressure; stops when the client goes away (which is what a capped
- * client does).
+ * chunk by chunk with backpressure, its length announced or not (chunked); stops when the
+ * client goes away (which is what a capped client does).
  */
 async function sendHugeBody(
   res: ServerResponse,
   { head, tail }: { head: string; tail: string },
   signal: AbortSignal,
+  announce: boolean,
 ): Promise<void> {
-  res.writeHead(200, { 'content-type': WECHAT_JSON, 'content-length': HUGE_BODY_BYTES });
+  res.writeHead(
+    200,
+    announce
+      ? { 'content-type': WECHAT_JSON, 'content-length': HUGE_BODY_BYTES }
+      : { 'content-type': WECHAT_JSON },
+  );
   res.write(head);
   let left = HUGE_BODY_BYTES - head.length - tail.length;
   while (left > 0 && !signal.aborted && !res.destroyed) {

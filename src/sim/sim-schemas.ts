@@ -88,6 +88,8 @@ const faultKind = z.enum([
   'timeout',
   'malformed',
   'huge_body',
+  'huge_chunked',
+  'stalled_body',
   'long_token',
 ]);
 

@@ -103,6 +103,13 @@ export type SimFaultKind =
    * reading and stay up.
    */
   | 'huge_body'
+  /** huge_body without a content-length (chunked): only counting what arrives stops it. */
+  | 'huge_chunked'
+  /**
+   * HTTP 200 with the start of the endpoint's success body, then nothing until the client gives
+   * up (or 30 s): a reply that stalls mid-stream, which only a deadline on the whole call ends.
+   */
+  | 'stalled_body'
   /**
    * HTTP 200 with a well-formed token body whose access_token is 4,096 characters long (on
    * getticket: a success body whose ticket is).

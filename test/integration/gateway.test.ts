@@ -30,7 +30,7 @@ beforeAll(async () => {
   h = await startInProcess(
     `
 grpc: { listen: "127.0.0.1:0" }
-gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536, timeoutMs: 800 }
+gateway: { listen: "127.0.0.1:0", passThrough: true, maxRequestBytes: 65536, maxResponseBytes: 1048576, timeoutMs: 800 }
 metrics: { listen: "" }
 wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
 refresh: { forceMinIntervalMs: 1 }
@@ -236,6 +236,51 @@ describe('gateway pass-through (issue 13 §2)', () => {
     const slow = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
     expect(slow.errcode).toBe(-1);
     expect(performance.now() - started).toBeLessThan(5_000); // a hang check, not a benchmark
+    expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
+      true,
+    );
+  });
+
+  it('a reply that stalls mid-body: -1 after gateway.timeoutMs (the deadline covers the whole call)', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    await h.control.fault(APP, { kind: 'stalled_body', count: 1, endpoints: ['getcallbackip'] });
+    const started = performance.now();
+    const slow = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
+    expect(slow.errcode).toBe(-1);
+    expect(performance.now() - started).toBeLessThan(5_000); // a hang check, not a benchmark
+    expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
+      true,
+    );
+  });
+
+  it('a reply announced over gateway.maxResponseBytes is refused with 45002 and not read', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    await h.control.fault(APP, { kind: 'huge_body', count: 1, endpoints: ['getcallbackip'] });
+    const refused = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
+    expect(refused.errcode).toBe(45002);
+    expect(String(refused.errmsg)).toMatch(/gateway\.maxResponseBytes/);
+    expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
+      true,
+    );
+  });
+
+  it('a chunked reply growing past gateway.maxResponseBytes is cut there, and the gateway keeps serving', async () => {
+    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
+    await h.control.fault(APP, { kind: 'huge_chunked', count: 1, endpoints: ['getcallbackip'] });
+    // The head may go out before the size is known, or be dropped with the rest: either way the
+    // client sees the reply cut, never a complete one.
+    let received = 0;
+    const cut = await (async () => {
+      try {
+        const res = await fetch(`${gw}/cgi-bin/getcallbackip?access_token=${token}`);
+        for await (const chunk of res.body!) received += (chunk as Uint8Array).length;
+        return false;
+      } catch {
+        return true;
+      }
+    })();
+    expect(cut).toBe(true);
+    expect(received).toBeLessThanOrEqual(1_048_576);
     expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
       true,
     );
