@@ -1,13 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { parse as parseQueryString } from 'node:querystring';
 import { TlsFileProvider, type TlsFiles } from '../grpc/tls-files.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { PassThrough } from './pass-through.js';
-import { sendJson } from './pass-through.js';
+import { EncodedBody, sendJson } from './json-reply.js';
 import type { TokenRoutes } from './token-routes.js';
-import type { Body, Query } from './token-routes.js';
+import { QueryReader } from './query-reader.js';
+import type { Reply } from './token-routes.js';
 import { answer, resultOf } from './wechat-answers.js';
 
 export interface GatewayServerOptions {
@@ -42,18 +42,19 @@ export class GatewayServer {
   readonly #tls: TlsFileProvider | undefined;
   #port = 0;
   #stopping = false;
+  readonly #query = new QueryReader();
 
   constructor(private readonly o: GatewayServerOptions) {
+    const fail = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+      o.log.error({ err: (err as Error).message, path: pathOf(req) }, 'gateway: request failed');
+      if (!res.headersSent) sendJson(res, answer('busy'), 'error');
+      else res.destroy();
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
-      const fail = (err: unknown): void => {
-        o.log.error({ err: (err as Error).message, path: pathOf(req) }, 'gateway: request failed');
-        if (!res.headersSent) sendJson(res, answer('busy'), 'error');
-        else res.destroy();
-      };
       try {
-        this.#handle(req, res)?.catch(fail);
+        this.#handle(req, res)?.catch((err: unknown) => fail(req, res, err));
       } catch (err) {
-        fail(err);
+        fail(req, res, err);
       }
     };
     const http = { keepAlive: true, requestTimeout: 60_000 };
@@ -138,8 +139,9 @@ export class GatewayServer {
     // Token paths are matched on the raw path (exactly as SDKs send it); any other shape is
     // normalised by URL first, so a path with dot segments is judged as the upstream would see it.
     const exact = exactRoute(q < 0 ? raw : raw.slice(0, q));
-    if (exact && req.method === 'GET' && !hasBody(req)) {
-      const query = parseQuery(q < 0 ? '' : raw.slice(q + 1));
+    // A GET's body (HTTP gives it no meaning here) is never read: node:http discards it.
+    if (exact && req.method === 'GET') {
+      const query = this.#query.read(q < 0 ? '' : raw.slice(q + 1));
       const reply =
         exact === 'token'
           ? this.o.routes.token(query, () => peerOf(req))
@@ -173,7 +175,8 @@ export class GatewayServer {
       req.resume();
       return;
     }
-    const body = await readBody(req, this.o.maxRequestBytes);
+    // A request without a body (the usual GET) has nothing to wait for.
+    const body = hasBody(req) ? await readBody(req, this.o.maxRequestBytes) : NO_BODY;
     if (body === 'too_large') {
       done(sendJson(res, answer('tooLarge', 'gateway.maxRequestBytes'), 'too_large', 413));
       return;
@@ -182,8 +185,8 @@ export class GatewayServer {
       done(await this.o.passThrough!.forward(req, res, url, body));
       return;
     }
-    const query = parseQuery(url.search.slice(1));
-    let reply: Body;
+    const query = this.#query.read(url.search.slice(1));
+    let reply: Reply;
     if (route === 'getticket') {
       reply = await this.o.routes.ticket(query.access_token ?? '', query.type ?? '');
     } else if (route === 'jscode2session') {
@@ -197,7 +200,11 @@ export class GatewayServer {
     this.#answer(res, route, reply);
   }
 
-  #answer(res: ServerResponse, route: RouteKind, reply: Body): void {
+  #answer(res: ServerResponse, route: RouteKind, reply: Reply): void {
+    if (reply instanceof EncodedBody) {
+      this.o.observer?.onRequest?.(route, sendJson(res, reply, 'ok'));
+      return;
+    }
     const errcode = reply.errcode;
     const result = typeof errcode === 'number' && errcode !== 0 ? resultOf(errcode) : 'ok';
     this.o.observer?.onRequest?.(route, sendJson(res, reply, result));
@@ -218,26 +225,6 @@ function exactRoute(path: string): Exclude<RouteKind, 'pass_through'> | undefine
     default:
       return undefined;
   }
-}
-
-/** A request without a body (no length, no chunks): nothing to wait for. */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-/**
- * The query's parameters, the first value of each (as URLSearchParams.get would give), decoded
- * like a form. At most 1000 parameters are read (querystring's own bound).
- */
-function parseQuery(search: string): Query {
-  const parsed = parseQueryString(search);
-  const query: Record<string, string> = {};
-  for (const key of Object.keys(parsed)) {
-    const v = parsed[key];
-    query[key] = Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
-  }
-  return query;
 }
 
 function peerOf(req: IncomingMessage): string {
@@ -269,6 +256,14 @@ function parseJson(body: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Whether the request announces a body (a length other than 0, or chunks). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** The request body, or 'too_large' past `max` (announced or actual); the rest is discarded. */

@@ -9,6 +9,7 @@ import type { TokenService } from '../service/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { TokenIndex } from './token-index.js';
+import { sendJson } from './json-reply.js';
 import { answer } from './wechat-answers.js';
 
 /** Replies up to this size whose type may be JSON are read whole, to see a token error in them. */
@@ -33,6 +34,9 @@ export interface PassThroughDeps {
     onRecovery?(appId: string, result: 'recovered' | 'failed'): void;
   };
 }
+
+/** #call's answer when the reply was already sent to the SDK. */
+const ANSWERED = Symbol('answered');
 
 interface Upstream {
   readonly status: number;
@@ -83,8 +87,19 @@ export class PassThrough {
       url.searchParams.set('access_token', current.value);
       sentToken = current.value;
     }
+    // The usual reply (small, whole, not a refusal) is answered inside the upstream's data event:
+    // awaiting it would first let every pending tick of node:http run (30-60 µs a call, measured).
+    const answerNow = (up: Upstream): boolean => {
+      if (!Buffer.isBuffer(up.body) || refusedToken(up) !== undefined) return false;
+      this.#replyWhole(res, up, up.body);
+      return true;
+    };
     try {
-      let up = await this.#call(req, url, body);
+      let up = await this.#call(req, url, body, answerNow);
+      if (up === ANSWERED) {
+        this.d.observer?.onForwarded?.('forwarded', performance.now() - started);
+        return 'forwarded';
+      }
       const refused = refusedToken(up);
       if (refused !== undefined) {
         const fresh = await this.d.tokens
@@ -93,7 +108,7 @@ export class PassThrough {
         if (fresh && fresh.token.value !== sentToken) {
           const again = new URL(url);
           again.searchParams.set('access_token', fresh.token.value);
-          up = await this.#call(req, again, body);
+          up = (await this.#call(req, again, body)) as Upstream;
           const stillRefused = refusedToken(up) !== undefined;
           this.d.observer?.onRecovery?.(appId, stillRefused ? 'failed' : 'recovered');
           this.d.log.info(
@@ -116,7 +131,16 @@ export class PassThrough {
     return result;
   }
 
-  #call(req: IncomingMessage, url: URL, body: Buffer): Promise<Upstream> {
+  /**
+   * Sends the call upstream. When the reply is whole in memory and `answerNow` answers it there
+   * and then, resolves ANSWERED; otherwise resolves the reply.
+   */
+  #call(
+    req: IncomingMessage,
+    url: URL,
+    body: Buffer,
+    answerNow?: (up: Upstream) => boolean,
+  ): Promise<Upstream | typeof ANSWERED> {
     const target = new URL(url.pathname + url.search, this.#base);
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     for (const name of FORWARDED_REQUEST_HEADERS) {
@@ -148,32 +172,40 @@ export class PassThrough {
           resolve({ status: r.statusCode ?? 502, headers: r.headers, body: r });
           return;
         }
-        readUpTo(r, INSPECT_BYTES).then(
-          (buf) =>
-            resolve({
-              status: r.statusCode ?? 502,
-              headers: r.headers,
-              // Longer than announced or than the bound: pass on what was read, then the rest.
-              body: buf.complete ? buf.data : prepend(buf.data, r),
-            }),
-          reject,
-        );
+        readUpTo(r, INSPECT_BYTES, length, (err, read) => {
+          if (err || !read) {
+            reject(err ?? new Error('reply unreadable'));
+            return;
+          }
+          const up: Upstream = {
+            status: r.statusCode ?? 502,
+            headers: r.headers,
+            // Longer than announced or than the bound: pass on what was read, then the rest.
+            body: read.complete ? read.data : prepend(read.data, r),
+          };
+          // Inside a stream event: a throw here must reach forward(), not the process.
+          try {
+            resolve(answerNow?.(up) ? ANSWERED : up);
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
       });
       up.end(body);
     });
   }
 
+  #replyWhole(res: ServerResponse, up: Upstream, body: Buffer): string {
+    const headers = replyHeaders(up);
+    headers['content-length'] = String(body.length);
+    res.writeHead(up.status, headers);
+    res.end(body);
+    return 'forwarded';
+  }
+
   async #reply(res: ServerResponse, up: Upstream): Promise<string> {
-    const headers: Record<string, string> = {};
-    for (const name of FORWARDED_REPLY_HEADERS) {
-      const v = up.headers[name];
-      if (typeof v === 'string') headers[name] = v;
-    }
-    if (Buffer.isBuffer(up.body)) {
-      res.writeHead(up.status, { ...headers, 'content-length': String(up.body.length) });
-      res.end(up.body);
-      return 'forwarded';
-    }
+    if (Buffer.isBuffer(up.body)) return this.#replyWhole(res, up, up.body);
+    const headers = replyHeaders(up);
     const announced = Number(up.headers['content-length'] ?? NaN);
     if (announced > this.d.maxResponseBytes) {
       up.body.destroy();
@@ -228,42 +260,56 @@ function refusedToken(up: Upstream): number | undefined {
   }
 }
 
+/**
+ * Reads a reply up to `limit` bytes, then calls `done` (from inside the stream's event, not a
+ * tick later). Complete as soon as the announced length has arrived, or at 'end' without one.
+ */
 function readUpTo(
   stream: IncomingMessage,
   limit: number,
-): Promise<{ data: Buffer; complete: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > limit) {
-        stream.pause();
-        stream.off('data', onData);
-        stream.off('end', onEnd);
-        resolve({ data: Buffer.concat(chunks), complete: false });
-      }
-    };
-    const onEnd = (): void => resolve({ data: Buffer.concat(chunks), complete: true });
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', reject);
-  });
+  announced: number,
+  done: (err: Error | undefined, read?: { data: Buffer; complete: boolean }) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const stop = (complete: boolean): void => {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onError);
+    done(undefined, {
+      data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+      complete,
+    });
+  };
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    // Everything announced is here: the stream's 'end' is drained unheard.
+    if (size === announced) stop(true);
+    else if (size > limit) {
+      stream.pause();
+      stop(false);
+    }
+  };
+  const onEnd = (): void => stop(true);
+  const onError = (err: Error): void => done(err);
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+  stream.once('error', onError);
+}
+
+/** The reply headers passed back to the SDK. */
+function replyHeaders(up: Upstream): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_REPLY_HEADERS) {
+    const v = up.headers[name];
+    if (typeof v === 'string') headers[name] = v;
+  }
+  return headers;
 }
 
 /** A stream that yields `head` and then the rest of `rest` (what readUpTo left unread). */
 function prepend(head: Buffer, rest: IncomingMessage): IncomingMessage {
   rest.unshift(head);
   return rest;
-}
-
-export function sendJson(res: ServerResponse, body: object, result: string, status = 200): string {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-  return result;
 }

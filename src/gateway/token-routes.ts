@@ -11,6 +11,8 @@ import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
 import { LoginCodeError } from '../wechat/upstream-errors.js';
 import type { GatewayAuth } from './gateway-auth.js';
 import type { TokenIndex } from './token-index.js';
+import { EncodedBody } from './json-reply.js';
+import type { Query } from './query-reader.js';
 import { answer, type WeChatErrorBody } from './wechat-answers.js';
 
 export interface TokenRoutesDeps {
@@ -36,8 +38,8 @@ export interface TokenParams {
 }
 
 export type Body = Record<string, unknown>;
-/** Query parameters, the first value of each. */
-export type Query = Readonly<Record<string, string>>;
+/** What a route answers: a body, or one already serialised (the token reply, reused). */
+export type Reply = Body | EncodedBody;
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
@@ -46,13 +48,19 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
  * own JSON shapes and errcodes, `expires_in` the whole seconds of life left (never more).
  */
 export class TokenRoutes {
+  /**
+   * The last token reply made. One entry, not one per app: with many apps it is simply remade
+   * (a JSON.stringify), and nothing here grows with the apps or the callers.
+   */
+  #lastReply: { token: string; expiresIn: number; body: EncodedBody } | undefined;
+
   constructor(private readonly d: TokenRoutesDeps) {}
 
   /**
    * GET/POST `/cgi-bin/token`, POST `/cgi-bin/stable_token`. Answered at once (no promise)
    * when the token is in memory: the hot path. `peer` is read only for the audit.
    */
-  token(p: TokenParams, peer: () => string): Body | Promise<Body> {
+  token(p: TokenParams, peer: () => string): Reply | Promise<Reply> {
     const appId = text(p.appid);
     const secret = text(p.secret);
     if (appId === '') return answer('noAppId');
@@ -70,7 +78,7 @@ export class TokenRoutes {
   }
 
   /** An app still warming: wait (bounded) for its first token. */
-  async #firstToken(appId: string): Promise<Body> {
+  async #firstToken(appId: string): Promise<Reply> {
     try {
       const t = await this.d.tokens.getToken(appId, AbortSignal.timeout(this.d.maxWaitMs));
       return this.#tokenBody(t.value, t.expiresAt);
@@ -142,7 +150,7 @@ export class TokenRoutes {
    * `force_refresh: true`: compare-and-refresh of the current token (invariant 6: WeChat is
    * asked first whether it still works), with the same budgets and audit as ForceRefresh.
    */
-  async #forceRefresh(appId: string, caller: Caller, peer: () => string): Promise<Body> {
+  async #forceRefresh(appId: string, caller: Caller, peer: () => string): Promise<Reply> {
     if (!caller.scopes.has('token:refresh')) {
       return answer('forbidden', 'force_refresh needs the token:refresh scope');
     }
@@ -183,8 +191,14 @@ export class TokenRoutes {
     }
   }
 
-  #tokenBody(token: string, expiresAt: number): Body {
-    return { access_token: token, expires_in: this.#lifeLeft(expiresAt) };
+  /** The token reply, serialised once per app, token and second of life left. */
+  #tokenBody(token: string, expiresAt: number): EncodedBody {
+    const expiresIn = this.#lifeLeft(expiresAt);
+    const last = this.#lastReply;
+    if (last?.token === token && last.expiresIn === expiresIn) return last.body;
+    const body = new EncodedBody(JSON.stringify({ access_token: token, expires_in: expiresIn }));
+    this.#lastReply = { token, expiresIn, body };
+    return body;
   }
 
   /** Whole seconds of life left: rounded down, so an SDK never believes in a second too many. */

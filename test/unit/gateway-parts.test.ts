@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/auth/authorizer.js';
+import { MAX_QUERY_PARAMS, QueryReader } from '../../src/gateway/query-reader.js';
 import { ANSWERS, resultOf } from '../../src/gateway/wechat-answers.js';
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -41,5 +42,40 @@ describe('Authorizer.callerForKey remembers matched keys only', () => {
     for (let i = 0; i < 10_000; i++) expect(auth.callerForKey(`wrong-${i}`)).toBeUndefined();
     expect(auth.callerForKey(KEY)?.name).toBe('shop');
     expect(auth.callerForKey('wrong-0')).toBeUndefined();
+  });
+});
+
+describe('QueryReader (the gateway reads every token request query with it)', () => {
+  it('reads WeChat token queries as URLSearchParams would: first value wins, form decoding', () => {
+    const q = new QueryReader();
+    const cases = [
+      'grant_type=client_credential&appid=wx1&secret=abc',
+      'secret=a%2Bb+c&secret=second&appid=wx%E4%B8%AD',
+      'flag&empty=&=novalue&x=1=2',
+      'bad=%E0%A4%A&ok=%41',
+    ];
+    for (const search of cases) {
+      const expected: Record<string, string> = {};
+      for (const [k, v] of new URLSearchParams(search)) {
+        if (k !== '' && !(k in expected)) expected[k] = v;
+      }
+      if (search.startsWith('bad=')) expected.bad = '%E0%A4%A'; // kept raw, not U+FFFD
+      expect({ ...q.read(search) }).toEqual(expected);
+    }
+  });
+
+  it(`reads at most ${MAX_QUERY_PARAMS} pairs of a query of 10,000`, () => {
+    const search = Array.from({ length: 10_000 }, (_, i) => `k${i}=${i}`).join('&');
+    const q = new QueryReader().read(search);
+    expect(Object.keys(q)).toHaveLength(MAX_QUERY_PARAMS);
+    expect(q[`k${MAX_QUERY_PARAMS}`]).toBeUndefined();
+  });
+
+  it('answers a repeated query from its one-entry memory, and a new one afresh', () => {
+    const r = new QueryReader();
+    const a = r.read('appid=wx1&secret=k');
+    expect(r.read('appid=wx1&secret=k')).toBe(a);
+    expect(r.read('appid=wx2&secret=k').appid).toBe('wx2');
+    expect(Object.isFrozen(a)).toBe(true);
   });
 });
