@@ -16,6 +16,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   gatewayMaxRequestBytes: 10 * 1024 * 1024,
   gatewayMaxResponseBytes: 32 * 1024 * 1024,
   gatewayTimeoutMs: 30_000,
+  // Pass-through calls forwarded at once (the upstream pool's size): more are refused, not queued.
+  gatewayMaxInFlight: 256,
   wechatBaseUrl: 'https://api.weixin.qq.com',
   wechatTimeoutMs: 5000,
   redisKeyPrefix: 'wxtoken:',
@@ -24,6 +26,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   limitsCode2SessionPerSecond: 200,
   limitsSessionCallsPerSecond: 50,
   limitsPerSessionPerMinute: 30,
+  limitsPassThroughPerSecond: 1000,
   redisReconcileIntervalMs: 2000,
   redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,

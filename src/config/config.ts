@@ -94,6 +94,8 @@ export interface Config {
     readonly maxResponseBytes: number;
     /** A forwarded call's upstream time limit. Default 30000. */
     readonly timeoutMs: number;
+    /** Pass-through calls forwarded at once; more get errcode -1 at once. Default 256. */
+    readonly maxInFlight: number;
   };
   readonly metrics: {
     /** host:port of GET /metrics; "" disables. Default 127.0.0.1:9464 (it lists every AppID). */
@@ -179,6 +181,8 @@ export interface Config {
     readonly sessionCallsPerSecond: number;
     /** CheckSession and ResetSessionKey calls per session handle per minute, whoever calls. Default 30. */
     readonly perSessionPerMinute: number;
+    /** Gateway pass-through calls per app per second (burst the same); past it 45011. Default 1000. */
+    readonly passThroughPerSecond: number;
   };
   readonly audit: {
     /** Audit events kept (ForceRefresh and admin calls); older ones are dropped. 100..1000000, default 10000. */

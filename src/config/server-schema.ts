@@ -36,6 +36,7 @@ export const gatewayShape = {
     .max(256 * 1024 * 1024)
     .default(CONFIG_DEFAULTS.gatewayMaxResponseBytes),
   timeoutMs: durationMs().default(CONFIG_DEFAULTS.gatewayTimeoutMs),
+  maxInFlight: positiveInt().max(10_000).default(CONFIG_DEFAULTS.gatewayMaxInFlight),
 };
 export const metricsShape = {
   listen: listenAddress({ allowEmpty: true }).default(CONFIG_DEFAULTS.metricsListen),
@@ -108,6 +109,7 @@ export const limitsShape = {
   code2SessionPerSecond: positive().default(CONFIG_DEFAULTS.limitsCode2SessionPerSecond),
   sessionCallsPerSecond: positive().default(CONFIG_DEFAULTS.limitsSessionCallsPerSecond),
   perSessionPerMinute: positive().default(CONFIG_DEFAULTS.limitsPerSessionPerMinute),
+  passThroughPerSecond: positive().default(CONFIG_DEFAULTS.limitsPassThroughPerSecond),
 };
 export const auditShape = {
   maxEvents: z.number().int().min(100).max(1_000_000).default(CONFIG_DEFAULTS.auditMaxEvents),

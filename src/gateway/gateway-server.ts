@@ -13,6 +13,8 @@ import { answer, resultOf } from './wechat-answers.js';
 export interface GatewayServerOptions {
   readonly listen: string;
   readonly maxRequestBytes: number;
+  /** Pass-through calls forwarded at once; more are answered -1 at once, never queued. */
+  readonly maxInFlight: number;
   /** Absent: only the token paths (gateway.passThrough false). */
   readonly passThrough?: PassThrough;
   readonly routes: TokenRoutes;
@@ -42,6 +44,8 @@ export class GatewayServer {
   readonly #tls: TlsFileProvider | undefined;
   #port = 0;
   #stopping = false;
+  /** Pass-through calls between admission and answer. */
+  #forwarding = 0;
   readonly #query = new QueryReader();
 
   constructor(private readonly o: GatewayServerOptions) {
@@ -144,7 +148,7 @@ export class GatewayServer {
       const query = this.#query.read(q < 0 ? '' : raw.slice(q + 1));
       const reply =
         exact === 'token'
-          ? this.o.routes.token(query, () => peerOf(req))
+          ? this.o.routes.token(query, req.socket)
           : exact === 'getticket'
             ? this.o.routes.ticket(query.access_token ?? '', query.type ?? '')
             : exact === 'jscode2session'
@@ -176,15 +180,24 @@ export class GatewayServer {
       return;
     }
     // A request without a body (the usual GET) has nothing to wait for.
-    const body = hasBody(req) ? await readBody(req, this.o.maxRequestBytes) : NO_BODY;
-    if (body === 'too_large') {
-      done(sendJson(res, answer('tooLarge', 'gateway.maxRequestBytes'), 'too_large', 413));
-      return;
-    }
     if (route === 'pass_through') {
-      done(await this.o.passThrough!.forward(req, res, url, body));
+      // Bounded before the body is read: each call in flight may hold maxRequestBytes.
+      if (this.#forwarding >= this.o.maxInFlight) {
+        req.resume();
+        done(sendJson(res, answer('busy', 'gateway.maxInFlight calls in flight'), 'overloaded'));
+        return;
+      }
+      this.#forwarding++;
+      try {
+        const body = await this.#body(req, res, done);
+        if (body) done(await this.o.passThrough!.forward(req, res, url, body));
+      } finally {
+        this.#forwarding--;
+      }
       return;
     }
+    const body = await this.#body(req, res, done);
+    if (!body) return;
     const query = this.#query.read(url.search.slice(1));
     let reply: Reply;
     if (route === 'getticket') {
@@ -193,11 +206,24 @@ export class GatewayServer {
       reply = await this.o.routes.jscode2session(query);
     } else if (req.method === 'POST') {
       const params = parseJson(body);
-      reply = params ? await this.o.routes.token(params, () => peerOf(req)) : answer('badJson');
+      reply = params ? await this.o.routes.token(params, req.socket) : answer('badJson');
     } else if (route === 'token') {
-      reply = await this.o.routes.token(query, () => peerOf(req));
+      reply = await this.o.routes.token(query, req.socket);
     } else reply = answer('forbidden', 'stable_token takes a JSON POST');
     this.#answer(res, route, reply);
+  }
+
+  /** The request body; undefined once a body too large has been answered 413. */
+  async #body(
+    req: IncomingMessage,
+    res: ServerResponse,
+    done: (result: string) => void,
+  ): Promise<Buffer | undefined> {
+    // A request without a body (the usual GET) has nothing to wait for.
+    const body = hasBody(req) ? await readBody(req, this.o.maxRequestBytes) : NO_BODY;
+    if (body !== 'too_large') return body;
+    done(sendJson(res, answer('tooLarge', 'gateway.maxRequestBytes'), 'too_large', 413));
+    return undefined;
   }
 
   #answer(res: ServerResponse, route: RouteKind, reply: Reply): void {
@@ -225,10 +251,6 @@ function exactRoute(path: string): Exclude<RouteKind, 'pass_through'> | undefine
     default:
       return undefined;
   }
-}
-
-function peerOf(req: IncomingMessage): string {
-  return `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`;
 }
 
 function routeOf(path: string): RouteKind | undefined {

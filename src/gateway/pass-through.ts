@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { CallerRateLimiter } from '../auth/caller-rate-limiter.js';
 import type { TokenService } from '../service/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -29,6 +30,8 @@ export interface PassThroughDeps {
   readonly tokens: Pick<TokenService, 'forceRefresh' | 'peek'>;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Per app (the token's): `PassThrough` calls a second (limits.passThroughPerSecond). */
+  readonly limiter?: Pick<CallerRateLimiter, 'take'>;
   readonly observer?: {
     onForwarded?(result: string, durationMs: number): void;
     onRecovery?(appId: string, result: 'recovered' | 'failed'): void;
@@ -77,6 +80,12 @@ export class PassThrough {
     const appId = this.d.index.appOf(token, this.d.clock.now());
     if (!appId)
       return sendJson(res, answer('badToken', 'not a token this server holds'), 'unknown_token');
+    try {
+      // Per app: one runaway service cannot spend an app's WeChat quota for all the others.
+      this.d.limiter?.take(appId, 'PassThrough');
+    } catch (err) {
+      return sendJson(res, answer('minuteQuota', (err as Error).message), 'rate_limited');
+    }
     let result: string;
     // An SDK still holding the token wxtoken replaced (alive during the overlap) is sent on with
     // the current one: the call never costs WeChat's refusal and a repeat later on.

@@ -38,6 +38,12 @@ export interface TokenParams {
 }
 
 export type Body = Record<string, unknown>;
+/** The caller's end of the connection (a socket), for the audit. */
+export interface Peer {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
 /** What a route answers: a body, or one already serialised (the token reply, reused). */
 export type Reply = Body | EncodedBody;
 
@@ -60,7 +66,7 @@ export class TokenRoutes {
    * GET/POST `/cgi-bin/token`, POST `/cgi-bin/stable_token`. Answered at once (no promise)
    * when the token is in memory: the hot path. `peer` is read only for the audit.
    */
-  token(p: TokenParams, peer: () => string): Reply | Promise<Reply> {
+  token(p: TokenParams, peer: Peer): Reply | Promise<Reply> {
     const appId = text(p.appid);
     const secret = text(p.secret);
     if (appId === '') return answer('noAppId');
@@ -93,12 +99,15 @@ export class TokenRoutes {
     const appId = this.d.index.appOf(token, this.d.clock.now());
     if (!appId) return answer('badToken');
     if (!(TICKET_TYPES as readonly string[]).includes(type)) return answer('badArgs', 'type');
+    return this.#ticket(appId, type as TicketType);
+  }
+
+  async #ticket(appId: string, type: TicketType): Promise<Body> {
     try {
-      const t = await this.d.tickets.getTicket(
-        appId,
-        type as TicketType,
-        AbortSignal.timeout(this.d.maxWaitMs),
-      );
+      // From memory when live; only a wait for the first ticket needs a deadline.
+      const t =
+        this.d.tickets.peek(appId, type) ??
+        (await this.d.tickets.getTicket(appId, type, AbortSignal.timeout(this.d.maxWaitMs)));
       return {
         errcode: 0,
         errmsg: 'ok',
@@ -150,7 +159,7 @@ export class TokenRoutes {
    * `force_refresh: true`: compare-and-refresh of the current token (invariant 6: WeChat is
    * asked first whether it still works), with the same budgets and audit as ForceRefresh.
    */
-  async #forceRefresh(appId: string, caller: Caller, peer: () => string): Promise<Reply> {
+  async #forceRefresh(appId: string, caller: Caller, peer: Peer): Promise<Reply> {
     if (!caller.scopes.has('token:refresh')) {
       return answer('forbidden', 'force_refresh needs the token:refresh scope');
     }
@@ -164,7 +173,7 @@ export class TokenRoutes {
         code,
         details,
         reply,
-        peer: peer(),
+        peer: `${peer.remoteAddress ?? ''}:${peer.remotePort ?? ''}`,
       });
     try {
       this.d.limiter.take(caller.name, 'ForceRefresh');

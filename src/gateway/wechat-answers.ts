@@ -19,6 +19,7 @@ export const ANSWERS = {
   usedCode: [40163, 'code been used'],
   tooLarge: [45002, 'content size out of limit'],
   rateLimited: [45009, 'reach max api daily quota limit'],
+  minuteQuota: [45011, 'api minute-quota reach limit'],
   badJson: [47001, 'data format error'],
   forbidden: [48001, 'api unauthorized'],
 } as const satisfies Record<string, readonly [number, string]>;

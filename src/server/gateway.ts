@@ -1,3 +1,4 @@
+import { CallerRateLimiter } from '../auth/caller-rate-limiter.js';
 import type { Config } from '../config/config.js';
 import { GatewayAuth } from '../gateway/gateway-auth.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
@@ -54,6 +55,17 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
         tokens: d.tokens,
         clock,
         log,
+        limiter: new CallerRateLimiter(
+          clock,
+          {
+            PassThrough: {
+              perSecond: config.limits.passThroughPerSecond,
+              burst: config.limits.passThroughPerSecond,
+            },
+          },
+          10_000,
+          'app',
+        ),
         observer: {
           onForwarded: (result, ms) => metrics.onGatewayForwarded(result, ms),
           onRecovery: (appId, result) => metrics.onGatewayRecovery(appId, result),
@@ -63,6 +75,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
   return new GatewayServer({
     listen: g.listen,
     maxRequestBytes: g.maxRequestBytes,
+    maxInFlight: g.maxInFlight,
     ...(config.tls ? { tls: config.tls } : {}),
     routes,
     ...(passThrough ? { passThrough } : {}),

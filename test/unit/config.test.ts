@@ -435,6 +435,18 @@ describe('parseConfig: a bad value is reported under its exact key', () => {
       says: 'must be <= 67108864',
     },
     {
+      name: 'gateway.maxInFlight above 10000',
+      raw: cfg({ gateway: { listen: '127.0.0.1:8080', maxInFlight: 10_001 } }),
+      key: 'gateway.maxInFlight',
+      says: 'must be <= 10000',
+    },
+    {
+      name: 'limits.passThroughPerSecond zero',
+      raw: cfg({ limits: { passThroughPerSecond: 0 } }),
+      key: 'limits.passThroughPerSecond',
+      says: '',
+    },
+    {
       name: 'gateway.listen not host:port',
       raw: cfg({ gateway: { listen: 'http://0.0.0.0:8080' } }),
       key: 'gateway.listen',
@@ -569,6 +581,7 @@ describe('parseConfig: defaults and accepted values', () => {
         maxRequestBytes: 10 * 1024 * 1024,
         maxResponseBytes: 32 * 1024 * 1024,
         timeoutMs: 30_000,
+        maxInFlight: 256,
       },
       metrics: { listen: '127.0.0.1:9464' },
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
@@ -592,6 +605,7 @@ describe('parseConfig: defaults and accepted values', () => {
         code2SessionPerSecond: 200,
         sessionCallsPerSecond: 50,
         perSessionPerMinute: 30,
+        passThroughPerSecond: 1000,
       },
       audit: { maxEvents: 10000 },
     });
