@@ -135,10 +135,10 @@ async function startWxtoken(dir: string, simUrl: string, started: Spawned[]): Pr
       'metrics: { listen: "" }',
       `wechat: { baseUrl: "${simUrl}", timeoutMs: 5000 }`,
       // Recovery trials kill a token every few seconds: the forced-fetch spacing (default
-      // 10 s) would only make the run longer. The per-caller Code2Session limit guards
-      // WeChat's quota; a sequential benchmark is not abuse.
+      // 10 s) would only make the run longer. The per-caller Code2Session limit and the
+      // per-app pass-through limit guard WeChat's quota; the simulator has none to guard.
       'refresh: { forceMinIntervalMs: 1000 }',
-      'limits: { code2SessionPerSecond: 100000 }',
+      'limits: { code2SessionPerSecond: 100000, passThroughPerSecond: 1000000 }',
       'auth:',
       '  callers:',
       `    - { name: bench, keySha256: "${sha256(KEY)}", apps: [${APP}], scopes: [token:read, login] }`,
