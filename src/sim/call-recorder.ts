@@ -4,19 +4,13 @@ import type { SimApp } from './sim-app.js';
 import type { SimCall, SimCounters, SimEndpoint, SimFaultKind } from './types.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
-/** Faults answered by the transport itself (a body or a silence), not by a WeChat error body. */
-export type TransportFault =
-  | 'html'
-  | 'http_502'
-  | 'timeout'
-  | 'malformed'
-  | 'huge_body'
-  | 'huge_chunked'
-  | 'stalled_body'
-  | 'long_token';
-
 /** Faults that answer with a WeChat error body. */
-const FAULT_ERRCODES: Record<Exclude<SimFaultKind, TransportFault>, number> = {
+type ErrcodeFault = 'system_error' | 'minute_quota' | 'daily_quota';
+
+/** Faults answered by the transport itself (a body or a silence), not by a WeChat error body. */
+export type TransportFault = Exclude<SimFaultKind, ErrcodeFault>;
+
+const FAULT_ERRCODES: Record<ErrcodeFault, number> = {
   system_error: -1,
   minute_quota: 45011,
   daily_quota: 45009,

@@ -229,21 +229,12 @@ describe('gateway pass-through (issue 13 §2)', () => {
     expect(calls.map((c) => c.tokenFingerprint)).toEqual([fingerprint(current)]);
   });
 
-  it('an upstream that never answers: -1 after gateway.timeoutMs, and the next call works', async () => {
+  it.each([
+    ['timeout', 'an upstream that never answers'],
+    ['stalled_body', 'a reply that stalls mid-body (the deadline covers the whole call)'],
+  ])('%s: %s gets -1 after gateway.timeoutMs, and the next call works', async (kind) => {
     const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
-    await h.control.fault(APP, { kind: 'timeout', count: 1, endpoints: ['getcallbackip'] });
-    const started = performance.now();
-    const slow = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
-    expect(slow.errcode).toBe(-1);
-    expect(performance.now() - started).toBeLessThan(5_000); // a hang check, not a benchmark
-    expect(Array.isArray((await get(`/cgi-bin/getcallbackip?access_token=${token}`)).ip_list)).toBe(
-      true,
-    );
-  });
-
-  it('a reply that stalls mid-body: -1 after gateway.timeoutMs (the deadline covers the whole call)', async () => {
-    const token = String((await get(tokenPath(APP, KEY_SHOP))).access_token);
-    await h.control.fault(APP, { kind: 'stalled_body', count: 1, endpoints: ['getcallbackip'] });
+    await h.control.fault(APP, { kind, count: 1, endpoints: ['getcallbackip'] });
     const started = performance.now();
     const slow = await get(`/cgi-bin/getcallbackip?access_token=${token}`);
     expect(slow.errcode).toBe(-1);
