@@ -127,9 +127,15 @@ async function sendHugeBody(
     const chunk = left >= HUGE_CHUNK.length ? HUGE_CHUNK : HUGE_CHUNK.subarray(0, left);
     left -= chunk.length;
     if (!res.write(chunk)) {
+      // Both listeners go once either fires: one left per wait piled up (MaxListenersExceeded).
       await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.once('drain', done);
+        res.once('close', done);
       });
     }
   }
