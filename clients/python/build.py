@@ -57,7 +57,9 @@ def build(proto_dir=DEFAULT_PROTO, out=OUT):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proto", default=DEFAULT_PROTO, help="the folder holding wxtoken/v1/*.proto")
+    parser.add_argument(
+        "--proto", default=DEFAULT_PROTO, help="the folder holding wxtoken/v1/*.proto"
+    )
     args = parser.parse_args()
     print("stubs written to", os.path.relpath(build(os.path.abspath(args.proto)), os.getcwd()))
 
