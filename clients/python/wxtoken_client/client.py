@@ -182,6 +182,10 @@ class WxTokenClient:
                 if err.code() in _FATAL_WATCH:
                     raise from_rpc_error(err) from None
                 raise error from None
+            except ValueError:  # grpc: "Cannot invoke RPC on closed channel!"
+                if self._closed.is_set():
+                    raise ClientClosedError() from None
+                raise
             app.offer(_Cached(msg))
             if self._usable(app.cached):
                 return app.cached.access_token
@@ -259,15 +263,21 @@ class WxTokenClient:
         the same token fail) and calls fn once more with the new token. Other errcodes, and a
         second failure, go back to the caller as they are."""
         token = self.token(app_id)
+        rejection = None
         try:
             result = fn(token)
         except Exception as err:
             if errcode_of(err) not in RETRY_ERRCODES:
                 raise
+            rejection = err
         else:
             if not (isinstance(result, dict) and errcode_of(result) in RETRY_ERRCODES):
                 return result
-        return fn(self._replace(app_id, token))
+        try:
+            fresh = self._replace(app_id, token)
+        except WxTokenError as err:
+            raise err from rejection
+        return fn(fresh)
 
     def _replace(self, app_id, stale):
         """The token after `stale`, asking ForceRefresh once per stale token (single flight)."""
@@ -296,6 +306,12 @@ class WxTokenClient:
                 flight.token = cached
             except grpc.RpcError as err:
                 flight.error = from_rpc_error(err, prefix=f"ForceRefresh {app_id}: ")
+            except Exception as err:
+                flight.error = (
+                    ClientClosedError()
+                    if self._closed.is_set()
+                    else WxTokenError(f"ForceRefresh {app_id}: {err!r}")
+                )
             finally:
                 with app.lock:
                     app.flights.pop(stale, None)
@@ -355,6 +371,10 @@ class WxTokenClient:
             return method(request, timeout=self._deadline, metadata=self._metadata)
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
+        except ValueError:  # grpc: "Cannot invoke RPC on closed channel!"
+            if self._closed.is_set():
+                raise ClientClosedError() from None
+            raise
 
     # --- lifecycle -----------------------------------------------------------------------------
 
