@@ -122,10 +122,11 @@ class WxTokenClient:
         self._backoff_max = backoff_max
         self._metadata = (("authorization", f"Bearer {key}"),) if key else ()
         # The channel's own reconnect backoff is bounded by ours, so a restarted server is
-        # found within backoff_max rather than gRPC's default two minutes.
+        # found within backoff_max rather than gRPC's default two minutes. (Not
+        # grpc.min_reconnect_backoff_ms: it is also the connect timeout, 20 s by default; a
+        # short one fails every attempt against a slow-to-handshake server.)
         channel_options = [
             ("grpc.initial_reconnect_backoff_ms", int(backoff_initial * 1000)),
-            ("grpc.min_reconnect_backoff_ms", int(backoff_initial * 1000)),
             ("grpc.max_reconnect_backoff_ms", int(backoff_max * 1000)),
             *options,
         ]
