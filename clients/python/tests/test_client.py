@@ -68,6 +68,7 @@ def until(predicate, timeout_s, what):
         if value:
             return value
         if time.monotonic() > deadline:
+            what = what() if callable(what) else what
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.02)
 
@@ -464,6 +465,7 @@ class ServerLossTest(unittest.TestCase):
         checker = threading.Thread(target=hammer, daemon=True)
         checker.start()
         self.addCleanup(stop.set)
+        until(lambda: served[first.access_token], 5, "the checker's first token")
 
         serve.stop(signal.SIGKILL)
         until(lambda: not client.status(KILL)["streaming"], 5, "the stream to notice")
@@ -476,6 +478,7 @@ class ServerLossTest(unittest.TestCase):
         with self.assertRaises(TokenUnavailableError) as caught:
             client.token(KILL)
         self.assertEqual(caught.exception.code, "UNAVAILABLE")
+        until(lambda: errors["UNAVAILABLE"], 5, "the checker's typed error")
         jump(expiry[first.access_token])  # at expires_at
         with self.assertRaises(TokenUnavailableError):
             client.token(KILL)
@@ -486,14 +489,16 @@ class ServerLossTest(unittest.TestCase):
         second = until(lambda: raw.get(KILL), 10, "the restarted server's token")
         expiry[second.access_token] = second.expires_at.seconds + second.expires_at.nanos / 1e9
         jump(time.time())
-        until(lambda: client.status(KILL)["streaming"], 5, "the stream to resume")
+        until(
+            lambda: client.status(KILL)["streaming"],
+            10,
+            lambda: f"the stream to resume: {client.status(KILL)}",
+        )
         self.assertEqual(client.token(KILL), second.access_token)
+        until(lambda: served[second.access_token], 5, "the checker's token after the restart")
         stop.set()
         checker.join(5)
         self.assertEqual(violations, [], "a token served at or past its expires_at")
-        self.assertGreater(served[first.access_token], 0)
-        self.assertGreater(served[second.access_token], 0)
-        self.assertGreater(errors["UNAVAILABLE"], 0)
 
 
 if __name__ == "__main__":
