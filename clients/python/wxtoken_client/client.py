@@ -217,6 +217,7 @@ class WxTokenClient:
         attempt = 0
         request = token_pb2.WatchTokenRequest(app_id=app.app_id)
         while not self._closed.is_set():
+            fatal = False
             try:
                 with app.lock:
                     if self._closed.is_set():
@@ -230,16 +231,19 @@ class WxTokenClient:
                 if self._closed.is_set():
                     return
                 app.last_error = from_rpc_error(err)
-                if err.code() in _FATAL_WATCH:
-                    attempt = max(attempt, 64)  # straight to the cap
+                fatal = err.code() in _FATAL_WATCH
             except Exception as err:  # pragma: no cover - keep the thread alive, bounded
                 app.last_error = WxTokenError(repr(err))
             finally:
                 app.streaming = False
                 app.call = None
-            ceiling = min(self._backoff_max, self._backoff_initial * 2 ** min(attempt, 32))
+            if fatal:  # will not heal soon: between half the cap and the cap
+                delay = random.uniform(self._backoff_max / 2, self._backoff_max)
+            else:  # full jitter under an exponential ceiling
+                ceiling = self._backoff_initial * 2 ** min(attempt, 32)
+                delay = random.uniform(0, min(self._backoff_max, ceiling))
             attempt += 1
-            self._closed.wait(random.uniform(0, ceiling))
+            self._closed.wait(delay)
 
     def status(self, app_id):
         """What the client holds for an app it was asked about (None otherwise): {streaming,
