@@ -407,6 +407,16 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(caught.exception.code, "UNAUTHENTICATED")
         wrong.close()
 
+        # An app wxtoken does not serve: a typed error, and its watch is not reopened in a
+        # tight loop (a status that retrying will not heal waits backoff_max / 2 at least).
+        client, counting = self.client(backoff_max=5.0)
+        with self.assertRaises(WxTokenError) as caught:
+            client.token("wxpyclientnone01")
+        self.assertNotIsInstance(caught.exception, TokenUnavailableError)
+        self.assertEqual(caught.exception.code, "NOT_FOUND")
+        time.sleep(1)
+        self.assertEqual(counting.count("WatchToken", "wxpyclientnone01"), 1)
+
         with WxTokenClient(ADDR, key=KEY) as client:
             self.warm(client, WARM)
             thread = client._apps[WARM].thread
