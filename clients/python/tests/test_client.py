@@ -52,7 +52,8 @@ ROTATE = "wxpyclientrot001"
 HERD = "wxpyclientherd01"
 TICKETS = "wxpyclientjsapi1"
 KILL = "wxpyclientkill01"
-APPS = [WARM, OTHER, ROTATE, HERD, TICKETS, KILL]
+MTLS = "wxpyclientmtls01"
+APPS = [WARM, OTHER, ROTATE, HERD, TICKETS, KILL, MTLS]
 
 
 def free_port():
@@ -127,7 +128,7 @@ def callback_ip(token):
     return sim_call("GET", "/cgi-bin/getcallbackip?access_token=" + urllib.parse.quote(token))
 
 
-def start_serve(port, apps):
+def start_serve(port, apps, extra=()):
     fd, path = tempfile.mkstemp(suffix=".yaml", prefix="wxtoken-pyclient-")
     lines = [
         f'grpc: {{ listen: "127.0.0.1:{port}" }}',
@@ -140,6 +141,7 @@ def start_serve(port, apps):
         f"      keySha256: '{hashlib.sha256(KEY.encode()).hexdigest()}'",
         "      apps: ['*']",
         "      scopes: ['token:read', 'token:refresh', 'login']",
+        *extra,
         "apps:",
     ]
     for app in apps:
@@ -213,7 +215,7 @@ def setUpModule():
     for app in APPS:
         sim_call("POST", "/__sim/apps", {"appId": app, "secret": SECRET, "expiresInSeconds": 7200})
     port = free_port()
-    SERVE = start_serve(port, [a for a in APPS if a != KILL])
+    SERVE = start_serve(port, [a for a in APPS if a not in (KILL, MTLS)])
     ADDR = f"127.0.0.1:{port}"
     RAW = Raw(ADDR)
     until(lambda: RAW.get(WARM).access_token, 10, "a first token")
@@ -509,6 +511,84 @@ class ServerLossTest(unittest.TestCase):
         stop.set()
         checker.join(5)
         self.assertEqual(violations, [], "a token served at or past its expires_at")
+
+
+def openssl(args, cwd):
+    try:
+        subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+    except FileNotFoundError:
+        raise AssertionError(
+            "the openssl CLI makes the test certificates: apt-get install -y openssl"
+        )
+
+
+def test_pki(cwd):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate CN=py-client-mtls."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl(
+        ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2"]
+        + ["-subj", "/CN=wxtoken py test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
+        + ["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        cwd,
+    )
+    for name, subject, ext in [
+        ("server", "/CN=localhost", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1"),
+        ("client", "/CN=py-client-mtls", "extendedKeyUsage=clientAuth"),
+    ]:
+        with open(os.path.join(cwd, name + ".ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n" + ext + "\n")
+        openssl(
+            ["req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr"]
+            + ["-subj", subject],
+            cwd,
+        )
+        openssl(
+            ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key"]
+            + ["-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext"]
+            + ["-out", f"{name}.crt"],
+            cwd,
+        )
+
+
+class MutualTlsTest(unittest.TestCase):
+    def test_mtls_caller_by_certificate(self):
+        pki = tempfile.mkdtemp(prefix="wxtoken-pyclient-pki-")
+        test_pki(pki)
+
+        def read(name):
+            with open(os.path.join(pki, name), "rb") as f:
+                return f.read()
+
+        port = free_port()
+        serve = start_serve(
+            port,
+            [MTLS],
+            extra=[
+                "    - name: py-client-mtls",
+                "      certCommonName: py-client-mtls",
+                "      apps: ['*']",
+                "      scopes: ['token:read']",
+                "tls:",
+                f"  certFile: {pki}/server.crt",
+                f"  keyFile: {pki}/server.key",
+                f"  clientCaFile: {pki}/ca.crt",
+            ],
+        )
+        self.addCleanup(serve.stop)
+        address = f"127.0.0.1:{port}"
+        with WxTokenClient(
+            address,
+            root_certificates=read("ca.crt"),
+            private_key=read("client.key"),
+            certificate_chain=read("client.crt"),
+        ) as client:
+            token = client.token(MTLS)
+            self.assertTrue(sim_call("POST", "/__sim/check", {"access_token": token})["valid"])
+            until(lambda: client.status(MTLS)["streaming"], 5, "the watch stream over mTLS")
+        # TLS without a client certificate: refused, as a typed error.
+        with WxTokenClient(address, root_certificates=read("ca.crt"), deadline=2) as client:
+            with self.assertRaises(WxTokenError):
+                client.token(MTLS)
 
 
 if __name__ == "__main__":
