@@ -89,6 +89,10 @@ export class WxTokenClient {
       'grpc.max_receive_message_length': this.#o.maxMessageBytes,
       'grpc.max_send_message_length': this.#o.maxMessageBytes,
       'grpc.primary_user_agent': 'wxtoken-client-node/0.1.0',
+      // The channel's own reconnect backoff (grpc-js: up to 120 s) would outlast ours: a stream
+      // reopened after the server came back must find the channel trying to connect.
+      'grpc.initial_reconnect_backoff_ms': this.#o.backoff.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.#o.backoff.maxMs,
     };
     const creds = channelCredentials(options.tls);
     this.#tokens = new proto.wxtoken.v1.TokenService(options.address, creds, {
