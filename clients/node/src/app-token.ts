@@ -10,6 +10,8 @@ export interface CachedToken {
   /** ms since the epoch, as the server computed it. */
   readonly expiresAt: number;
   readonly generation: bigint;
+  /** When the server fetched it (ms since the epoch; 0 when absent). */
+  readonly fetchedAt: number;
 }
 
 /** An open WatchToken stream, as AppToken sees it. */
@@ -105,20 +107,23 @@ export class AppToken {
   /**
    * Takes a token the server sent. Stream messages are the server's current token, in order,
    * and always win; a unary reply (GetToken, ForceRefresh) replaces the cache only when it is
-   * not older than it, or the cache holds `replaces` or nothing live.
+   * not older than it (generation, or fetched_at: a restarted embedded-store server starts its
+   * generations again), or the cache holds `replaces` or nothing live.
    */
   accept(t: Token__Output | null | undefined, source: 'stream' | 'reply', replaces?: string): void {
     const expiresAt = timestampMs(t?.expires_at);
     if (!t || !t.access_token || expiresAt === null) return;
     const generation = parseGeneration(t.generation);
+    const fetchedAt = timestampMs(t.fetched_at) ?? 0;
     const cur = this.#cached;
     const take =
       source === 'stream' ||
       cur === undefined ||
       generation >= cur.generation ||
+      fetchedAt > cur.fetchedAt ||
       cur.token === replaces ||
       this.deps.now() >= cur.expiresAt - this.deps.marginMs;
-    if (take) this.#cached = { token: t.access_token, expiresAt, generation };
+    if (take) this.#cached = { token: t.access_token, expiresAt, generation, fetchedAt };
   }
 
   /** The cached token, live or not (for withToken's "was it already replaced?"). */

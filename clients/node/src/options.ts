@@ -28,7 +28,7 @@ export interface WxTokenClientOptions {
   readonly logger?: Logger;
   /** A cached token is not handed out within this many ms of its expiry (default 5000). */
   readonly expiryMarginMs?: number;
-  /** WatchToken reconnect backoff: first ceiling and cap, ms (default 100 and 10000). */
+  /** WatchToken reconnect backoff: first ceiling and cap, ms (default 100 and 5000). */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** While a stream is down, at most one background GetToken per app per this many ms (default 1000). */
   readonly fallbackIntervalMs?: number;
@@ -75,7 +75,7 @@ export function resolveOptions(o: WxTokenClientOptions): ResolvedOptions {
     random: o.random ?? Math.random,
     logger: o.logger ?? {},
     marginMs: positive('expiryMarginMs', o.expiryMarginMs, 5_000, 0),
-    backoff: { initialMs, maxMs: positive('backoff.maxMs', o.backoff?.maxMs, 10_000, initialMs) },
+    backoff: { initialMs, maxMs: positive('backoff.maxMs', o.backoff?.maxMs, 5_000, initialMs) },
     fallbackIntervalMs: positive('fallbackIntervalMs', o.fallbackIntervalMs, 1_000, 0),
     maxApps: positive('maxApps', o.maxApps, 256),
     maxMessageBytes: positive('maxMessageBytes', o.maxMessageBytes, 1 << 20, 1024),
