@@ -77,6 +77,11 @@ export class AppToken {
       : undefined;
   }
 
+  /** peek(), but only while the stream is up (then the cache is the server's current token). */
+  peekStreaming(): string | undefined {
+    return this.#streaming ? this.peek() : undefined;
+  }
+
   /** Starts the stream on first use (and after close of a previous one, once its backoff ran). */
   ensureStream(): void {
     if (this.#closed || this.#stream !== undefined || this.#reconnect !== undefined) return;

@@ -108,6 +108,9 @@ export class WxTokenClient {
 
   /** The app's live access_token: from the cache, else one shared GetToken. */
   token(appId: string): Promise<string> {
+    // Hot path: a warm app answers with an already-resolved promise, no async frame.
+    const warm = this.#apps.get(appId)?.peekStreaming();
+    if (warm !== undefined) return Promise.resolve(warm);
     if (this.#closed) return Promise.reject(new ClientClosedError());
     try {
       return this.#app(appId).get();
