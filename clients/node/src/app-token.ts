@@ -154,7 +154,7 @@ export class AppToken {
     const c = this.#cached;
     const why = this.#lastError
       ? `wxtoken is unreachable or refused (${this.#lastError.message})`
-      : 'the server has no live token';
+      : "the server's token is at or within the margin of its expiry by this client's clock";
     const cachedPart = c
       ? `; the cached token expires at ${new Date(c.expiresAt).toISOString()} (within the ${marginMs} ms margin or past)`
       : '; no token was ever cached';
