@@ -1,5 +1,10 @@
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import { fromGrpcError, TokenUnavailableError, type WxTokenError } from './errors.js';
+import {
+  ClientClosedError,
+  fromGrpcError,
+  TokenUnavailableError,
+  type WxTokenError,
+} from './errors.js';
 import type { Token__Output } from './generated/wxtoken/v1/Token.js';
 import type { Logger } from './logger.js';
 import { timestampMs } from './timestamp.js';
@@ -104,6 +109,7 @@ export class AppToken {
       return live;
     }
     await this.#fetch();
+    if (this.#closed) throw new ClientClosedError();
     const fresh = this.peek();
     if (fresh !== undefined) return fresh;
     throw this.unavailable();

@@ -3,5 +3,3 @@ export interface Logger {
   debug?(msg: string, fields?: Record<string, unknown>): void;
   warn?(msg: string, fields?: Record<string, unknown>): void;
 }
-
-export const silentLogger: Logger = {};
