@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { constants, cpus, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { clientTokenScenario } from './client-token.js';
 import { clusterScenarios } from './cluster-bench.js';
 import { gatewayScenario } from './gateway.js';
 import { hotpathScenario } from './hotpath.js';
@@ -34,6 +35,7 @@ const SCENARIOS: readonly Scenario[] = [
   loginScenario,
   ticketsScenario,
   gatewayScenario,
+  clientTokenScenario,
 ];
 
 async function main(): Promise<void> {
