@@ -47,7 +47,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli/**', 'bench/**', 'bin/**', 'test/**'],
+    files: ['src/cli/**', 'bench/**', 'bin/**', 'test/**', 'examples/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // The examples are plain Node programs, as a user would write them.
+    files: ['examples/**/*.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', fetch: 'readonly' },
+    },
   },
 );
