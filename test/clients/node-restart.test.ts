@@ -6,8 +6,7 @@ import { TokenUnavailableError, WxTokenClient } from 'wxtoken-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
 import { freePort } from '../support/free-port.js';
-import { startServeFile, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { type Spawned, startServeFile, startSimWithApp } from '../support/processes.js';
 
 /**
  * wxtoken-client through a SIGKILL of a spawned `wxtoken serve` and its restart on the same
@@ -24,12 +23,7 @@ let server: (Spawned & { addr: string }) | undefined;
 let configPath: string;
 
 beforeAll(async () => {
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   const port = await freePort();
   configPath = join(mkdtempSync(join(tmpdir(), 'wxtoken-node-client-')), 'wxtoken.yaml');
   writeFileSync(

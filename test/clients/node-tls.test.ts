@@ -2,8 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TokenUnavailableError, WxTokenClient } from 'wxtoken-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertOpenssl, createTestCa, type IssuedCert, type TestCa } from '../support/certs.js';
-import { startServe, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 
 /**
  * wxtoken-client's ways in (design.md "Client libraries": bearer key or mTLS) against real
@@ -26,12 +25,7 @@ beforeAll(async () => {
   ca = createTestCa();
   const serverCert = ca.issueServer('server');
   clientCert = ca.issueClient('shop');
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   const base = `
 grpc: { listen: "127.0.0.1:0" }
 metrics: { listen: "" }

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type IssuedCert, type TestCa } from '../support/certs.js';
-import { runCli, startServe, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { runCli, type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 
 /**
  * Invariant 9 (bad input, clear answer) for the operator: when the on-call CLI or
@@ -42,12 +41,7 @@ beforeAll(async () => {
   const serverCert = ca.issueServer('server', `DNS:${SERVER_NAME}`);
   oncall = ca.issueClient('oncall');
   foreign = other.issueClient('oncall'); // the right CN from a CA the server does not trust
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   const base = `
 grpc: { listen: "127.0.0.1:0" }
 metrics: { listen: "" }

@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type IssuedCert, type TestCa } from '../support/certs.js';
-import { runCli, startServe, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { runCli, type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 
 /**
  * Issue 11 §4: the on-call CLI and `wxtoken health` speak TLS and mutual TLS, and read the
@@ -28,12 +27,7 @@ beforeAll(async () => {
   ca = createTestCa();
   const serverCert = ca.issueServer('server');
   oncall = ca.issueClient('oncall');
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   const base = `
 grpc: { listen: "127.0.0.1:0" }
 metrics: { listen: "" }

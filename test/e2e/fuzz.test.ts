@@ -6,8 +6,7 @@ import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
 import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/LoginService.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto } from '../../src/grpc/proto.js';
-import { startServe, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 
 /**
  * Hostile input at every RPC (issue 6, invariant 9), with fast-check: random, unicode,
@@ -93,12 +92,7 @@ interface Outcome {
 const identity = (b: Buffer): Buffer => b;
 
 beforeAll(async () => {
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   server = await startServe(
     `
 grpc: { listen: "127.0.0.1:0" }

@@ -5,8 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenClient } from '../../src/cli/grpc-client.js';
 import type { Token__Output } from '../../src/grpc/generated/wxtoken/v1/Token.js';
-import { startServe, startSim, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 import { until } from '../support/until.js';
 
 /**
@@ -32,12 +31,7 @@ let sim: Spawned & { url: string };
 let server: Spawned & { addr: string };
 
 beforeAll(async () => {
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   server = await startServe(
     `
 grpc:

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/LoginService.js';
 import { loadProto } from '../../src/grpc/proto.js';
 import { createRedisClient, waitReady } from '../../src/redis/redis-clients.js';
-import { startServe, startSim, type Spawned } from '../support/processes.js';
+import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
-import { SimControl } from '../support/sim-control.js';
 
 /**
  * Issue 11 §4 from the outside (invariant 8): a login code exchanged by caller A cannot be
@@ -36,12 +35,7 @@ function code2Session(jsCode: string, key: string): Promise<{ session_handle: st
 }
 
 beforeAll(async () => {
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   redis = await startRedis();
   server = await startServe(
     `

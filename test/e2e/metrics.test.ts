@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forceRefresh, getToken, tokenClient } from '../../src/cli/grpc-client.js';
-import { startServe, startSim, waitForOutput, type Spawned } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
+import { type Spawned, startServe, startSimWithApp, waitForOutput } from '../support/processes.js';
 
 const APP = 'wxe2emetrics0001';
 const SECRET = 'metrics-e2e-secret-77aa';
@@ -13,12 +12,7 @@ let metricsUrl: string;
 let readyAtStart: string | undefined;
 
 beforeAll(async () => {
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   server = await startServe(
     `
 grpc: { listen: "127.0.0.1:0" }

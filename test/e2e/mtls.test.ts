@@ -10,12 +10,11 @@ import { loadProto } from '../../src/grpc/proto.js';
 import { createTestCa, normaliseSerial, type IssuedCert, type TestCa } from '../support/certs.js';
 import {
   spawnCli,
-  startServe,
-  startSim,
-  waitForOutput,
   type Spawned,
+  startServe,
+  startSimWithApp,
+  waitForOutput,
 } from '../support/processes.js';
-import { SimControl } from '../support/sim-control.js';
 import { failure } from '../support/failure.js';
 
 /**
@@ -86,12 +85,7 @@ beforeAll(async () => {
   serverCert = ca.issueServer('server');
   oncall = ca.issueClient('oncall');
   stranger = ca.issueClient('stranger');
-  sim = await startSim();
-  await new SimControl(sim.url).configureApp({
-    appId: APP,
-    secret: SECRET,
-    expiresInSeconds: 7200,
-  });
+  sim = await startSimWithApp(APP, SECRET);
   const base = `
 grpc: { listen: "127.0.0.1:0" }
 metrics: { listen: "" }

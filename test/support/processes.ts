@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SimControl } from './sim-control.js';
 import { spawnProcess, waitForOutput, type Spawned } from './spawned.js';
 
 export { waitForOutput, type Spawned } from './spawned.js';
@@ -95,6 +96,24 @@ export async function startSim(
     SIM_LISTENING,
   );
   return Object.assign(p, { url: m[1]! });
+}
+
+/**
+ * Starts `wxtoken sim` with one app configured (a WeChat-like 7200 s token lifetime): what most
+ * tests of one server need first.
+ */
+export async function startSimWithApp(
+  appId: string,
+  secret: string,
+): Promise<Spawned & { url: string }> {
+  const sim = await startSim();
+  try {
+    await new SimControl(sim.url).configureApp({ appId, secret, expiresInSeconds: 7200 });
+  } catch (err) {
+    await sim.stop('SIGKILL');
+    throw err;
+  }
+  return sim;
 }
 
 /** Writes `yaml` to a temp file and starts `wxtoken serve`; resolves with its gRPC address. */
