@@ -7,6 +7,11 @@ import {
   REPLAY_WINDOW_MS,
   type MessageCryptoErrorReason,
 } from '../../src/component/message-crypto.js';
+import {
+  EventXmlError,
+  parseEventXml,
+  type EventXmlErrorReason,
+} from '../../src/component/event-xml.js';
 
 /**
  * design.md "Third-party platform: Events": msg_signature = SHA-1 hex of the sorted strings
@@ -405,5 +410,106 @@ describe('MessageCrypto: configuration (Third-party platform: Config)', () => {
     const text = JSON.stringify(crypto());
     expect(text).not.toContain(C.messageToken);
     expect(text).not.toContain(C.encodingAesKey);
+  });
+});
+
+/** The shape of the POST body WeChat sends to the 授权事件接收URL (wechat-api.md §13). */
+function outerBody(encrypt: string): string {
+  return `<xml>\n  <AppId><![CDATA[${C.componentAppId}]]></AppId>\n  <Encrypt><![CDATA[${encrypt}]]></Encrypt>\n</xml>\n`;
+}
+
+function expectXmlRefusal(xml: string, reason: EventXmlErrorReason): void {
+  let caught: unknown;
+  try {
+    parseEventXml(xml);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(EventXmlError);
+  expect((caught as EventXmlError).reason).toBe(reason);
+  expect((caught as EventXmlError).message).not.toContain('SECRET');
+}
+
+describe('parseEventXml (Third-party platform: Events)', () => {
+  it('reads the outer body, then the decrypted component_verify_ticket event', () => {
+    const sealed = crypto().seal(TICKET_XML, NOW_S, 'n');
+    const outer = parseEventXml(outerBody(sealed.encrypt));
+    expect({ ...outer }).toEqual({ AppId: C.componentAppId, Encrypt: sealed.encrypt });
+    const inner = parseEventXml(
+      crypto().verifyAndDecrypt({ ...sealed, encrypt: outer.Encrypt ?? '' }, NOW_MS),
+    );
+    expect({ ...inner }).toEqual({
+      AppId: C.componentAppId,
+      CreateTime: '1764842400',
+      InfoType: 'component_verify_ticket',
+      ComponentVerifyTicket: 'ticket@@@SECRET-TICKET-VALUE',
+    });
+  });
+
+  it('reads an authorized event with plain text, entities and whitespace around CDATA', () => {
+    const xml =
+      '<xml><AppId>wx0123456789abcdef</AppId><CreateTime>1413192760</CreateTime>' +
+      '<InfoType>  <![CDATA[authorized]]>\n</InfoType><AuthorizerAppid>wxabc</AuthorizerAppid>' +
+      '<AuthorizationCode><![CDATA[code<&>]]></AuthorizationCode>' +
+      '<AuthorizationCodeExpiredTime>1413196360</AuthorizationCodeExpiredTime>' +
+      '<PreAuthCode>a&lt;b&gt;c&amp;d&quot;e&apos;</PreAuthCode><Empty></Empty></xml>';
+    expect({ ...parseEventXml(xml) }).toEqual({
+      AppId: 'wx0123456789abcdef',
+      CreateTime: '1413192760',
+      InfoType: 'authorized',
+      AuthorizerAppid: 'wxabc',
+      AuthorizationCode: 'code<&>',
+      AuthorizationCodeExpiredTime: '1413196360',
+      PreAuthCode: 'a<b>c&d"e\'',
+      Empty: '',
+    });
+  });
+
+  it('keeps a __proto__ tag as a plain field', () => {
+    const fields = parseEventXml('<xml><__proto__>x</__proto__></xml>');
+    expect(Object.getPrototypeOf(fields)).toBeNull();
+    expect(fields['__proto__']).toBe('x');
+  });
+
+  it.each([
+    ['a DTD', '<!DOCTYPE xml [<!ENTITY e "x">]><xml><A>&e;</A></xml>', 'malformed'],
+    ['a DTD inside', '<xml><!DOCTYPE x><A>1</A></xml>', 'forbidden_markup'],
+    ['a comment', '<xml><!-- c --><A>1</A></xml>', 'forbidden_markup'],
+    ['an instruction', '<xml><?php x ?><A>1</A></xml>', 'forbidden_markup'],
+    ['a custom entity', '<xml><A>&e;</A></xml>', 'forbidden_markup'],
+    ['a character reference', '<xml><A>&#60;</A></xml>', 'forbidden_markup'],
+    ['a bare ampersand', '<xml><A>a & b</A></xml>', 'forbidden_markup'],
+    ['nesting', '<xml><Video><MediaId>1</MediaId></Video></xml>', 'malformed'],
+    ['an attribute', '<xml><A x="1">1</A></xml>', 'malformed'],
+    ['a mismatched close', '<xml><A>1</B></xml>', 'malformed'],
+    ['an unterminated CDATA', '<xml><A><![CDATA[1</A></xml>', 'malformed'],
+    ['two CDATA sections', '<xml><A><![CDATA[1]]><![CDATA[2]]></A></xml>', 'malformed'],
+    ['another root', '<root><A>1</A></root>', 'malformed'],
+    ['content after the root', '<xml><A>1</A></xml><xml></xml>', 'malformed'],
+    ['text in the root', '<xml>oops<A>1</A></xml>', 'malformed'],
+    ['no closing root', '<xml><A>1</A>', 'malformed'],
+    [
+      'a duplicate field',
+      '<xml><InfoType>a</InfoType><InfoType>b</InfoType></xml>',
+      'duplicate_field',
+    ],
+    [
+      '33 fields',
+      `<xml>${Array.from({ length: 33 }, (_, n) => `<F${n}>1</F${n}>`).join('')}</xml>`,
+      'too_many_fields',
+    ],
+    [
+      'a field over 64 KiB',
+      `<xml><Encrypt>${'A'.repeat(MAX_ENCRYPT_CHARS + 1)}</Encrypt></xml>`,
+      'field_too_large',
+    ],
+    ['a document over the maximum', `<xml><A>${' '.repeat(200_000)}</A></xml>`, 'too_large'],
+  ] as const)('refuses %s', (_name, xml, reason) => {
+    expectXmlRefusal(xml, reason);
+  });
+
+  it('never echoes a value in its message', () => {
+    expectXmlRefusal('<xml><A>SECRET</A><A>SECRET</A></xml>', 'duplicate_field');
+    expectXmlRefusal('<xml><A>SECRET &x; SECRET</A></xml>', 'forbidden_markup');
   });
 });
