@@ -107,8 +107,9 @@ export class MessageCrypto {
   }
 
   /**
-   * Checks, in order: size, signature (constant time), replay window (±5 minutes of nowMs),
-   * then decrypts. Returns the inner XML.
+   * Checks, in order: size, signature (constant time; hex in either case), replay window
+   * (±5 minutes of nowMs, either way), then decrypts. Returns the inner XML. A replay inside the
+   * window passes: deduplicating by nonce is the caller's business.
    */
   verifyAndDecrypt(message: EncryptedMessage, nowMs: number): string {
     const { msgSignature, timestamp, nonce, encrypt } = message;
@@ -127,7 +128,11 @@ export class MessageCrypto {
     return this.decrypt(encrypt);
   }
 
-  /** Decrypts an `Encrypt` value and returns the inner XML; the trailing appid must be ours. */
+  /**
+   * Decrypts an `Encrypt` value and returns the inner XML; the trailing appid must be ours.
+   * CBC is malleable and the reasons below differ, so an endpoint calls verifyAndDecrypt (the
+   * signature first) and answers every refusal alike: no padding oracle without the token.
+   */
   decrypt(encryptBase64: string): string {
     // 1. Bound and decode strictly (Buffer.from skips bad characters silently).
     checkSize(encryptBase64);

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_ENCRYPT_CHARS,
@@ -373,6 +374,44 @@ describe('MessageCrypto: refusals (Third-party platform: Events — refused, not
       Buffer.from(C.componentAppId),
     );
     expectRefusal(() => crypto().decrypt(encryptWithOpenssl(plain)), 'bad_encoding');
+  });
+});
+
+describe('MessageCrypto: order of checks and arbitrary input (Third-party platform: Events)', () => {
+  it('checks the signature before anything is decoded: garbage with a bad signature is bad_signature', () => {
+    const msg = { msgSignature: '0'.repeat(40), timestamp: 'x', nonce: 'n', encrypt: '***' };
+    expectRefusal(() => crypto().verifyAndDecrypt(msg, NOW_MS), 'bad_signature');
+  });
+
+  it('checks the signature before the replay window: a stale forgery is bad_signature', () => {
+    const msg = { ...crypto().seal(TICKET_XML, '1', 'n'), msgSignature: 'f'.repeat(40) };
+    expectRefusal(() => crypto().verifyAndDecrypt(msg, NOW_MS), 'bad_signature');
+  });
+
+  it('round-trips any string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (xml) => {
+        expect(crypto().decrypt(crypto().encrypt(xml))).toBe(xml);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('throws nothing but MessageCryptoError on arbitrary bytes or strings', () => {
+    const onlyOurErrors = (encrypt: string): void => {
+      try {
+        crypto().decrypt(encrypt);
+      } catch (err) {
+        expect(err).toBeInstanceOf(MessageCryptoError);
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
+        onlyOurErrors(Buffer.from(bytes).toString('base64'));
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(fc.property(fc.string({ maxLength: 200 }), onlyOurErrors), { numRuns: 300 });
   });
 });
 
