@@ -7,12 +7,12 @@ import {
   MessageCryptoError,
   REPLAY_WINDOW_MS,
   type MessageCryptoErrorReason,
-} from '../../src/component/message-crypto.js';
+} from '../../src/wechat/message-crypto.js';
 import {
   EventXmlError,
   parseEventXml,
   type EventXmlErrorReason,
-} from '../../src/component/event-xml.js';
+} from '../../src/wechat/event-xml.js';
 
 /**
  * design.md "Third-party platform: Events": msg_signature = SHA-1 hex of the sorted strings
