@@ -179,7 +179,6 @@ export class GatewayServer {
       req.resume();
       return;
     }
-    // A request without a body (the usual GET) has nothing to wait for.
     if (route === 'pass_through') {
       // Bounded before the body is read: each call in flight may hold maxRequestBytes.
       if (this.#forwarding >= this.o.maxInFlight) {
