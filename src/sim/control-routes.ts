@@ -60,6 +60,8 @@ interface RouteContext {
   readonly openid: string;
   /** A ticket type as the path spelled it; SimTickets validates it (400 if unknown). */
   readonly type: string;
+  readonly componentAppId: string;
+  readonly authorizerAppId: string;
 }
 
 interface ControlRoute {
@@ -212,6 +214,53 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
       return OK;
     },
   },
+  {
+    route: 'POST components',
+    what:
+      'configure a third-party platform: {componentAppId, secret, messageToken, encodingAesKey, ' +
+      'eventUrl?} (replacing one drops its authorizers and tokens)',
+    handle: async ({ backend, req }) => {
+      backend.components.configure(await readJson(req));
+      return OK;
+    },
+  },
+  {
+    route: 'GET components/:componentAppId/counters',
+    what:
+      "a component's counters: {componentTokenCalls, componentTokenIssued, preAuthCodeCalls, " +
+      'queryAuthCalls, authorizerTokenCalls, listCalls, pushes, errors}',
+    handle: ({ backend, componentAppId }) => ({
+      body: backend.components.counters(componentAppId),
+    }),
+  },
+  {
+    route: 'POST components/:componentAppId/authorizers',
+    what:
+      'authorize new apps: {count?, expiresInSeconds?, overlapSeconds?} → ' +
+      '{authorizerAppId, authorizationCode} (count > 1: {authorizers: [...]})',
+    handle: async ({ backend, req, componentAppId }) => {
+      const created = backend.components.createAuthorizers(componentAppId, await readJson(req, {}));
+      return { body: created.length === 1 ? (created[0] ?? {}) : { authorizers: created } };
+    },
+  },
+  {
+    route: 'DELETE components/:componentAppId/authorizers/:authorizerAppId',
+    what: 'unauthorize: the refresh token and authorization code die (no event is pushed)',
+    handle: ({ backend, componentAppId, authorizerAppId }) => {
+      backend.components.removeAuthorizer(componentAppId, authorizerAppId);
+      return OK;
+    },
+  },
+  {
+    route: 'POST components/:componentAppId/push',
+    what:
+      'push an encrypted event to eventUrl: {infoType: component_verify_ticket | authorized | ' +
+      'updateauthorized | unauthorized, authorizerAppId?} → {status, body, infoType, ' +
+      'componentVerifyTicket?, authorizationCode?}',
+    handle: async ({ backend, req, componentAppId }) => ({
+      body: await backend.components.push(componentAppId, await readJson(req)),
+    }),
+  },
 ];
 
 const INDEX: ControlRoute = {
@@ -261,8 +310,23 @@ async function route(
 ): Promise<Answer | undefined> {
   const found = match(req.method ?? 'GET', url.pathname.slice(CONTROL_PREFIX.length));
   if (!found) return undefined;
-  const { appId = '', openid = '', type = '' } = found.params;
-  return found.handler.handle({ req, url, backend, appId, openid, type });
+  const {
+    appId = '',
+    openid = '',
+    type = '',
+    componentAppId = '',
+    authorizerAppId = '',
+  } = found.params;
+  return found.handler.handle({
+    req,
+    url,
+    backend,
+    appId,
+    openid,
+    type,
+    componentAppId,
+    authorizerAppId,
+  });
 }
 
 function safeDecode(segment: string): string {

@@ -11,6 +11,7 @@ import {
 import { SimApp, type IssueOutcome } from './sim-app.js';
 import { SimUnknownAppError } from './sim-errors.js';
 import { SimLogin } from './sim-login.js';
+import { SimComponents } from './sim-components.js';
 import { SimOrdinaryApis } from './sim-ordinary-apis.js';
 import { SimTickets } from './sim-tickets.js';
 import { SimUserData } from './sim-user-data.js';
@@ -38,6 +39,8 @@ export class SimBackend {
   readonly userData: SimUserData;
   /** getcallbackip, message/custom/send, getwxacodeunlimit. */
   readonly ordinary: SimOrdinaryApis;
+  /** Third-party platforms (wechat-api.md §13); their authorizers are apps of this backend. */
+  readonly components: SimComponents;
   readonly #clock: Clock;
   readonly #apps = new Map<string, SimApp>();
   /** Every token ever issued → its owner, so a dead token is still attributed to its app. */
@@ -58,6 +61,11 @@ export class SimBackend {
     this.tickets = new SimTickets(deps);
     this.userData = new SimUserData(deps);
     this.ordinary = new SimOrdinaryApis(deps);
+    this.components = new SimComponents({
+      clock,
+      configureApp: (settings) => this.configureApp(settings),
+      rotate: (appId) => this.rotate(appId),
+    });
   }
 
   /** Creates or updates an app; an update keeps its tokens, users, quotas used and counters. */
@@ -89,6 +97,7 @@ export class SimBackend {
     this.#apps.clear();
     this.#owners.clear();
     this.#calls.clear();
+    this.components.reset();
   }
 
   /**

@@ -23,6 +23,11 @@ const ERRMSG: Readonly<Record<number, string>> = {
   45009: 'reach max api daily quota limit',
   45011: 'api minute-quota reach limit mustslower retry next minute',
   47001: 'data format error',
+  // Third-party platform (§13); 61010 is what an unknown or used authorization code gets.
+  61005: 'component ticket is expired',
+  61006: 'component ticket is invalid',
+  61010: 'code is expired',
+  61023: 'refresh_token is invalid',
   // The typo is WeChat's (§6).
   87007: 'session_key is not existd or expired',
   87008: 'invalid sig_method',

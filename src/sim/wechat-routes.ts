@@ -68,11 +68,25 @@ async function route(
       return backend.ordinary.wxaCode(method, token, await postBody(req));
     case '/wxa/business/getuserphonenumber':
       return backend.userData.phoneNumber(method, token, await postBody(req));
+    case '/cgi-bin/component/api_component_token':
+      return backend.components.componentToken(method, await postBody(req));
+    case '/cgi-bin/component/api_create_preauthcode':
+      return backend.components.preAuthCode(method, componentToken(url), await postBody(req));
+    case '/cgi-bin/component/api_query_auth':
+      return backend.components.queryAuth(method, componentToken(url), await postBody(req));
+    case '/cgi-bin/component/api_authorizer_token':
+      return backend.components.authorizerToken(method, componentToken(url), await postBody(req));
+    case '/cgi-bin/component/api_get_authorizer_list':
+      return backend.components.authorizerList(method, componentToken(url), await postBody(req));
     case '/wxa/getpaidunionid':
       return backend.userData.paidUnionid(paidUnionidRequestFromQuery(url.searchParams));
     default:
       return undefined;
   }
+}
+
+function componentToken(url: URL): string | undefined {
+  return url.searchParams.get('component_access_token') ?? undefined;
 }
 
 /**

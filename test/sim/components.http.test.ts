@@ -1,0 +1,271 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MessageCrypto } from '../../src/wechat/message-crypto.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { useSimulator } from './sim-http.js';
+
+const clock = new FakeClock();
+const h = useSimulator({ clock });
+
+const COMPONENT = {
+  componentAppId: 'wxcomponent01',
+  secret: 'component-secret',
+  messageToken: 'msg-token',
+  encodingAesKey: randomBytes(32).toString('base64').slice(0, 43),
+};
+
+interface Received {
+  query: URLSearchParams;
+  body: string;
+}
+
+/** A real event receiver: verifies the signature and decrypts on its own, answers `success`. */
+let receiver: Server;
+let received: Received[];
+let eventUrl: string;
+
+beforeEach(async () => {
+  received = [];
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        query: new URL(req.url ?? '/', 'http://x').searchParams,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+      res.end('success');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const address = receiver.address();
+  eventUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/events`;
+  await post('/__sim/components', { ...COMPONENT, eventUrl });
+});
+
+afterEach(async () => {
+  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+});
+
+async function post(path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await h.send('POST', path, body ?? {});
+  return res.json();
+}
+
+/** Decrypts one received push independently of the simulator: signature by hand, AES by MessageCrypto. */
+function open(r: Received): string {
+  const encrypt = /<Encrypt><!\[CDATA\[(.*?)\]\]><\/Encrypt>/.exec(r.body)?.[1] ?? '';
+  expect(r.body).toContain(`<AppId><![CDATA[${COMPONENT.componentAppId}]]></AppId>`);
+  expect(r.query.get('encrypt_type')).toBe('aes');
+  const expected = createHash('sha1')
+    .update(
+      [COMPONENT.messageToken, r.query.get('timestamp') ?? '', r.query.get('nonce') ?? '', encrypt]
+        .sort()
+        .join(''),
+    )
+    .digest('hex');
+  expect(r.query.get('msg_signature')).toBe(expected);
+  return new MessageCrypto(COMPONENT).decrypt(encrypt);
+}
+
+function field(xml: string, name: string): string | undefined {
+  return new RegExp(`<${name}>(?:<!\\[CDATA\\[)?(.*?)(?:\\]\\]>)?</${name}>`).exec(xml)?.[1];
+}
+
+async function pushTicket(): Promise<string> {
+  const answer = await post(`/__sim/components/${COMPONENT.componentAppId}/push`, {
+    infoType: 'component_verify_ticket',
+  });
+  expect(answer).toMatchObject({ status: 200, body: 'success' });
+  return answer['componentVerifyTicket'] as string;
+}
+
+async function componentToken(ticket: string): Promise<Record<string, unknown>> {
+  return post('/cgi-bin/component/api_component_token', {
+    component_appid: COMPONENT.componentAppId,
+    component_appsecret: COMPONENT.secret,
+    component_verify_ticket: ticket,
+  });
+}
+
+async function liveComponentToken(): Promise<string> {
+  return (await componentToken(await pushTicket()))['component_access_token'] as string;
+}
+
+function api(name: string, token: string, body: object): Promise<Record<string, unknown>> {
+  return post(`/cgi-bin/component/${name}?component_access_token=${token}`, {
+    component_appid: COMPONENT.componentAppId,
+    ...body,
+  });
+}
+
+describe('pushes', () => {
+  it('seals a verify ticket the receiver can verify and decrypt on its own', async () => {
+    const ticket = await pushTicket();
+    expect(received).toHaveLength(1);
+    const xml = open(received[0]!);
+    expect(field(xml, 'AppId')).toBe(COMPONENT.componentAppId);
+    expect(field(xml, 'InfoType')).toBe('component_verify_ticket');
+    expect(field(xml, 'ComponentVerifyTicket')).toBe(ticket);
+    expect(Number(field(xml, 'CreateTime'))).toBe(Math.floor(clock.now() / 1000));
+  });
+
+  it('pushes authorized with a code api_query_auth accepts once, and unauthorized', async () => {
+    const { authorizerAppId } = await post(
+      `/__sim/components/${COMPONENT.componentAppId}/authorizers`,
+    );
+    const pushed = await post(`/__sim/components/${COMPONENT.componentAppId}/push`, {
+      infoType: 'authorized',
+      authorizerAppId,
+    });
+    const xml = open(received[0]!);
+    expect(field(xml, 'InfoType')).toBe('authorized');
+    expect(field(xml, 'AuthorizerAppid')).toBe(authorizerAppId);
+    expect(field(xml, 'AuthorizationCode')).toBe(pushed['authorizationCode']);
+    expect(Number(field(xml, 'AuthorizationCodeExpiredTime'))).toBe(
+      Math.floor(clock.now() / 1000) + 3600,
+    );
+    const token = await liveComponentToken();
+    const auth = await api('api_query_auth', token, {
+      authorization_code: field(xml, 'AuthorizationCode'),
+    });
+    expect(auth['authorization_info']).toMatchObject({ authorizer_appid: authorizerAppId });
+    await post(`/__sim/components/${COMPONENT.componentAppId}/push`, {
+      infoType: 'unauthorized',
+      authorizerAppId,
+    });
+    expect(field(open(received[2]!), 'InfoType')).toBe('unauthorized');
+  });
+});
+
+describe('api_component_token', () => {
+  it('issues with a live ticket; 61006 unknown, 61005 expired, 40125 bad secret', async () => {
+    const ticket = await pushTicket();
+    expect(await componentToken(ticket)).toMatchObject({ expires_in: 7200 });
+    expect(await componentToken('nope')).toMatchObject({ errcode: 61006 });
+    expect(
+      await post('/cgi-bin/component/api_component_token', {
+        component_appid: COMPONENT.componentAppId,
+        component_appsecret: 'wrong',
+        component_verify_ticket: ticket,
+      }),
+    ).toMatchObject({ errcode: 40125 });
+    await clock.advance(11 * 3600 * 1000);
+    const newer = await pushTicket();
+    await clock.advance(3600 * 1000);
+    expect(await componentToken(ticket)).toMatchObject({ errcode: 61005 });
+    expect(await componentToken(newer)).toHaveProperty('component_access_token');
+    const counters = (await h.get(`/__sim/components/${COMPONENT.componentAppId}/counters`)).json();
+    expect(counters).toMatchObject({ componentTokenCalls: 5, componentTokenIssued: 2, pushes: 2 });
+  });
+
+  it('a replaced component token dies after the overlap: 40001', async () => {
+    const first = await liveComponentToken();
+    const second = await liveComponentToken();
+    expect(await api('api_create_preauthcode', first, {})).toHaveProperty('pre_auth_code');
+    await clock.advance(301_000);
+    expect(await api('api_create_preauthcode', first, {})).toMatchObject({ errcode: 40001 });
+    expect(await api('api_create_preauthcode', second, {})).toMatchObject({ expires_in: 1800 });
+    expect(await api('api_create_preauthcode', 'garbage', {})).toMatchObject({ errcode: 40001 });
+  });
+});
+
+describe('authorizers', () => {
+  it('single-use code; rotating refresh tokens; 61023 for an old one', async () => {
+    const token = await liveComponentToken();
+    const { authorizerAppId, authorizationCode } = await post(
+      `/__sim/components/${COMPONENT.componentAppId}/authorizers`,
+    );
+    const first = await api('api_query_auth', token, { authorization_code: authorizationCode });
+    const info = first['authorization_info'] as Record<string, unknown>;
+    expect(info).toMatchObject({ authorizer_appid: authorizerAppId, func_info: [] });
+    expect(
+      await api('api_query_auth', token, { authorization_code: authorizationCode }),
+    ).toMatchObject({ errcode: 61010 });
+    const refresh1 = info['authorizer_refresh_token'];
+    const next = await api('api_authorizer_token', token, {
+      authorizer_appid: authorizerAppId,
+      authorizer_refresh_token: refresh1,
+    });
+    expect(next['authorizer_refresh_token']).not.toBe(refresh1);
+    expect(
+      await api('api_authorizer_token', token, {
+        authorizer_appid: authorizerAppId,
+        authorizer_refresh_token: refresh1,
+      }),
+    ).toMatchObject({ errcode: 61023 });
+    const list = await api('api_get_authorizer_list', token, { offset: 0, count: 10 });
+    expect(list).toMatchObject({
+      total_count: 1,
+      list: [
+        { authorizer_appid: authorizerAppId, refresh_token: next['authorizer_refresh_token'] },
+      ],
+    });
+    await h.send(
+      'DELETE',
+      `/__sim/components/${COMPONENT.componentAppId}/authorizers/${String(authorizerAppId)}`,
+    );
+    expect(
+      await api('api_authorizer_token', token, {
+        authorizer_appid: authorizerAppId,
+        authorizer_refresh_token: next['authorizer_refresh_token'],
+      }),
+    ).toMatchObject({ errcode: 61023 });
+    const counters = (await h.get(`/__sim/components/${COMPONENT.componentAppId}/counters`)).json();
+    expect(counters).toMatchObject({ authorizerTokenCalls: 3, listCalls: 1, queryAuthCalls: 2 });
+  });
+
+  it('an authorizer token works with getcallbackip and dies after the overlap once replaced', async () => {
+    const token = await liveComponentToken();
+    const { authorizerAppId, authorizationCode } = await post(
+      `/__sim/components/${COMPONENT.componentAppId}/authorizers`,
+      { overlapSeconds: 60 },
+    );
+    const info = (await api('api_query_auth', token, { authorization_code: authorizationCode }))[
+      'authorization_info'
+    ] as Record<string, string>;
+    const old = info['authorizer_access_token'] ?? '';
+    expect((await h.get(`/cgi-bin/getcallbackip?access_token=${old}`)).json()).toHaveProperty(
+      'ip_list',
+    );
+    await api('api_authorizer_token', token, {
+      authorizer_appid: authorizerAppId,
+      authorizer_refresh_token: info['authorizer_refresh_token'],
+    });
+    expect((await h.get(`/cgi-bin/getcallbackip?access_token=${old}`)).json()).toHaveProperty(
+      'ip_list',
+    );
+    await clock.advance(61_000);
+    expect((await h.get(`/cgi-bin/getcallbackip?access_token=${old}`)).json()).toMatchObject({
+      errcode: 40001,
+    });
+  });
+
+  it('pages api_get_authorizer_list: 1,200 authorizers in 3 pages of at most 500', async () => {
+    const token = await liveComponentToken();
+    const created = (await post(`/__sim/components/${COMPONENT.componentAppId}/authorizers`, {
+      count: 1200,
+    })) as { authorizers: { authorizerAppId: string }[] };
+    expect(created.authorizers).toHaveLength(1200);
+    const seen: string[] = [];
+    for (let offset = 0; ; offset += 500) {
+      const page = await api('api_get_authorizer_list', token, { offset, count: 500 });
+      expect(page['total_count']).toBe(1200);
+      const list = page['list'] as { authorizer_appid: string }[];
+      if (list.length === 0) break;
+      seen.push(...list.map((a) => a.authorizer_appid));
+    }
+    expect(seen).toEqual(created.authorizers.map((a) => a.authorizerAppId));
+    expect(await api('api_get_authorizer_list', token, { offset: 0, count: 501 })).toMatchObject({
+      errcode: 40097,
+    });
+  });
+
+  it('refuses an unknown component (404) and a bad key (400)', async () => {
+    expect((await h.send('POST', '/__sim/components/nope/authorizers', {})).status).toBe(404);
+    expect(
+      (await h.send('POST', '/__sim/components', { ...COMPONENT, encodingAesKey: 'short' })).status,
+    ).toBe(400);
+  });
+});
