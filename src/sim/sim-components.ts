@@ -84,6 +84,8 @@ export interface SimComponentsDeps {
 export interface SimPushResult {
   status: number;
   body: string;
+  /** Why there is no answer, when status is 0. */
+  error?: string;
   infoType: SimInfoType;
   componentVerifyTicket?: string;
   authorizationCode?: string;
@@ -259,13 +261,18 @@ export class SimComponents {
     target.searchParams.set('msg_signature', sealed.msgSignature);
     target.searchParams.set('encrypt_type', 'aes');
     c.counters.pushes++;
-    const res = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'text/xml' },
-      body: `<xml><AppId><![CDATA[${c.appId}]]></AppId><Encrypt><![CDATA[${sealed.encrypt}]]></Encrypt></xml>`,
-      signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-    });
-    return { status: res.status, body: await res.text(), infoType, ...result };
+    try {
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml' },
+        body: `<xml><AppId><![CDATA[${c.appId}]]></AppId><Encrypt><![CDATA[${sealed.encrypt}]]></Encrypt></xml>`,
+        signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+      });
+      return { status: res.status, body: await res.text(), infoType, ...result };
+    } catch (err) {
+      // No answer (refused, reset, timed out): status 0, as a browser's fetch reports it.
+      return { status: 0, body: '', error: (err as Error).message, infoType, ...result };
+    }
   }
 
   /** POST /cgi-bin/component/api_component_token. */

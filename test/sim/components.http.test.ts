@@ -137,6 +137,15 @@ describe('pushes', () => {
     });
     expect(field(open(received[2]!), 'InfoType')).toBe('unauthorized');
   });
+
+  it('reports status 0 when nothing answers at the eventUrl', async () => {
+    await post('/__sim/components', { ...COMPONENT, eventUrl: 'http://127.0.0.1:9/events' });
+    const answer = await post(`/__sim/components/${COMPONENT.componentAppId}/push`, {
+      infoType: 'component_verify_ticket',
+    });
+    expect(answer).toMatchObject({ status: 0, body: '' });
+    expect(answer['error']).toEqual(expect.any(String));
+  });
 });
 
 describe('api_component_token', () => {
