@@ -7,6 +7,7 @@ import {
   SimUnknownAppError,
   SimUnknownUserError,
 } from './sim-errors.js';
+import { SIM_COMPONENT_ENDPOINTS } from './sim-components.js';
 import { SIM_FAULT_ENDPOINTS, SIM_FAULT_KINDS } from './sim-schemas.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
@@ -232,6 +233,24 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
     handle: ({ backend, componentAppId }) => ({
       body: backend.components.counters(componentAppId),
     }),
+  },
+  {
+    route: 'POST components/:componentAppId/faults',
+    what:
+      'the next count calls to the component endpoints answer errcode: {errcode, count, ' +
+      `endpoints?}; endpoints: ${SIM_COMPONENT_ENDPOINTS.join(', ')}`,
+    handle: async ({ backend, req, componentAppId }) => {
+      backend.components.injectFault(componentAppId, await readJson(req));
+      return OK;
+    },
+  },
+  {
+    route: 'DELETE components/:componentAppId/faults',
+    what: "clear a component's pending faults",
+    handle: ({ backend, componentAppId }) => {
+      backend.components.clearFaults(componentAppId);
+      return OK;
+    },
   },
   {
     route: 'POST components/:componentAppId/authorizers',

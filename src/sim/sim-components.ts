@@ -27,6 +27,22 @@ export const MAX_AUTHORIZERS_PER_CALL = 10_000;
 /** How long a push waits for the receiver. */
 const PUSH_TIMEOUT_MS = 5_000;
 
+/** The component endpoints, as faults name them. */
+export const SIM_COMPONENT_ENDPOINTS = [
+  'api_component_token',
+  'api_create_preauthcode',
+  'api_query_auth',
+  'api_authorizer_token',
+  'api_get_authorizer_list',
+] as const;
+type ComponentEndpoint = (typeof SIM_COMPONENT_ENDPOINTS)[number];
+
+interface ComponentFault {
+  errcode: number;
+  remaining: number;
+  endpoints: readonly ComponentEndpoint[];
+}
+
 export const SIM_INFO_TYPES = [
   'component_verify_ticket',
   'authorized',
@@ -44,6 +60,8 @@ export interface SimComponentCounters {
   authorizerTokenCalls: number;
   listCalls: number;
   pushes: number;
+  /** Calls answered by an injected fault (also counted in errors). */
+  faults: number;
   /** errcode → how many calls to the component endpoints answered it. */
   errors: Record<string, number>;
 }
@@ -70,6 +88,7 @@ interface Component {
   /** authorization code → authorizer appid (one live code per authorizer). */
   readonly codes: Map<string, string>;
   readonly counters: SimComponentCounters;
+  faults: ComponentFault[];
 }
 
 /** What SimComponents needs of the rest of the simulator: authorizers are ordinary sim apps. */
@@ -142,6 +161,7 @@ export class SimComponents {
       tickets: new Map(),
       authorizers: new Map(),
       codes: new Map(),
+      faults: [],
       counters: {
         componentTokenCalls: 0,
         componentTokenIssued: 0,
@@ -150,9 +170,47 @@ export class SimComponents {
         authorizerTokenCalls: 0,
         listCalls: 0,
         pushes: 0,
+        faults: 0,
         errors: {},
       },
     });
+  }
+
+  /**
+   * `{errcode, count, endpoints?}`: the component's next `count` calls to one of `endpoints`
+   * (default: all five) answer `errcode` (e.g. -1, 45009, 61005), once the component is known
+   * and before its secret, ticket or token is checked, as an app's faults do.
+   */
+  injectFault(componentAppId: string, input: unknown): void {
+    const c = this.#component(componentAppId);
+    const o = objectOf(input);
+    const { errcode, count } = o;
+    if (!Number.isInteger(errcode) || errcode === 0) {
+      throw new SimInputError('errcode must be a non-zero integer');
+    }
+    if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > 1_000_000) {
+      throw new SimInputError('count must be an integer in 1..1000000');
+    }
+    const endpoints = o['endpoints'] ?? SIM_COMPONENT_ENDPOINTS;
+    if (
+      !Array.isArray(endpoints) ||
+      endpoints.length === 0 ||
+      !endpoints.every((e) => SIM_COMPONENT_ENDPOINTS.includes(e as ComponentEndpoint))
+    ) {
+      throw new SimInputError(
+        `endpoints must be a non-empty list of ${SIM_COMPONENT_ENDPOINTS.join(', ')}`,
+      );
+    }
+    if (c.faults.length >= 1000) throw new SimInputError('at most 1000 pending faults');
+    c.faults.push({
+      errcode: errcode as number,
+      remaining: count as number,
+      endpoints: endpoints as ComponentEndpoint[],
+    });
+  }
+
+  clearFaults(componentAppId: string): void {
+    this.#component(componentAppId).faults = [];
   }
 
   counters(componentAppId: string): SimComponentCounters {
@@ -283,6 +341,8 @@ export class SimComponents {
     const c = typeof appId === 'string' ? this.#components.get(appId) : undefined;
     if (c) c.counters.componentTokenCalls++;
     if (!c) return fail(undefined, 40013);
+    const fault = takeFault(c, 'api_component_token');
+    if (fault) return fault;
     if (body.json['component_appsecret'] !== c.secret) return fail(c, 40125);
     const ticket = body.json['component_verify_ticket'];
     const expiresAt = typeof ticket === 'string' ? c.tickets.get(ticket) : undefined;
@@ -306,7 +366,7 @@ export class SimComponents {
 
   /** POST /cgi-bin/component/api_create_preauthcode. */
   preAuthCode(method: string, token: string | undefined, rawBody: string | undefined): SimReply {
-    const opened = this.#open(method, token, rawBody);
+    const opened = this.#open('api_create_preauthcode', method, token, rawBody);
     if ('reply' in opened) return opened.reply;
     opened.c.counters.preAuthCodeCalls++;
     return ok({
@@ -317,7 +377,7 @@ export class SimComponents {
 
   /** POST /cgi-bin/component/api_query_auth: the authorization code is single-use. */
   queryAuth(method: string, token: string | undefined, rawBody: string | undefined): SimReply {
-    const opened = this.#open(method, token, rawBody);
+    const opened = this.#open('api_query_auth', method, token, rawBody);
     if ('reply' in opened) return opened.reply;
     const { c, json } = opened;
     c.counters.queryAuthCalls++;
@@ -347,7 +407,7 @@ export class SimComponents {
     token: string | undefined,
     rawBody: string | undefined,
   ): SimReply {
-    const opened = this.#open(method, token, rawBody);
+    const opened = this.#open('api_authorizer_token', method, token, rawBody);
     if ('reply' in opened) return opened.reply;
     const { c, json } = opened;
     c.counters.authorizerTokenCalls++;
@@ -366,7 +426,7 @@ export class SimComponents {
 
   /** POST /cgi-bin/component/api_get_authorizer_list: current refresh tokens, in authorization order. */
   authorizerList(method: string, token: string | undefined, rawBody: string | undefined): SimReply {
-    const opened = this.#open(method, token, rawBody);
+    const opened = this.#open('api_get_authorizer_list', method, token, rawBody);
     if ('reply' in opened) return opened.reply;
     const { c, json } = opened;
     c.counters.listCalls++;
@@ -402,6 +462,7 @@ export class SimComponents {
    * 40013 when the body's component_appid is not the token's component.
    */
   #open(
+    endpoint: ComponentEndpoint,
     method: string,
     token: string | undefined,
     rawBody: string | undefined,
@@ -410,6 +471,8 @@ export class SimComponents {
     const owner = this.#tokenOwners.get(token);
     const c = owner === undefined ? undefined : this.#components.get(owner);
     if (!c) return { reply: fail(undefined, 40001) };
+    const fault = takeFault(c, endpoint);
+    if (fault) return { reply: fault };
     const verdict = c.token.verdict(token, this.#deps.clock.now());
     if (verdict !== 0) return { reply: fail(c, verdict) };
     const body = parsePost(method, rawBody);
@@ -446,6 +509,16 @@ export class SimComponents {
     if (!c) throw new SimNotFoundError(`no component ${componentAppId}`);
     return c;
   }
+}
+
+/** The first pending fault for this endpoint, consuming one use of it. */
+function takeFault(c: Component, endpoint: ComponentEndpoint): SimReply | undefined {
+  const index = c.faults.findIndex((f) => f.endpoints.includes(endpoint));
+  const fault = c.faults[index];
+  if (!fault) return undefined;
+  if (--fault.remaining === 0) c.faults.splice(index, 1);
+  c.counters.faults++;
+  return fail(c, fault.errcode);
 }
 
 function ok(body: object): SimReply {

@@ -180,6 +180,33 @@ describe('api_component_token', () => {
   });
 });
 
+describe('faults', () => {
+  it('answers an injected errcode on the named endpoint, count times, before the token check', async () => {
+    const token = await liveComponentToken();
+    const faults = `/__sim/components/${COMPONENT.componentAppId}/faults`;
+    expect(
+      (
+        await h.send('POST', faults, {
+          errcode: -1,
+          count: 2,
+          endpoints: ['api_create_preauthcode'],
+        })
+      ).status,
+    ).toBe(200);
+    expect(await api('api_create_preauthcode', token, {})).toMatchObject({ errcode: -1 });
+    expect(await api('api_get_authorizer_list', token, { offset: 0, count: 1 })).toMatchObject({
+      total_count: 0,
+    });
+    expect(await api('api_create_preauthcode', token, {})).toMatchObject({ errcode: -1 });
+    expect(await api('api_create_preauthcode', token, {})).toHaveProperty('pre_auth_code');
+    await h.send('POST', faults, { errcode: 61005, count: 1 });
+    expect(await componentToken(await pushTicket())).toMatchObject({ errcode: 61005 });
+    expect((await h.send('POST', faults, { errcode: 0, count: 1 })).status).toBe(400);
+    const counters = (await h.get(`/__sim/components/${COMPONENT.componentAppId}/counters`)).json();
+    expect(counters).toMatchObject({ faults: 3, errors: { '-1': 2, '61005': 1 } });
+  });
+});
+
 describe('authorizers', () => {
   it('single-use code; rotating refresh tokens; 61023 for an old one', async () => {
     const token = await liveComponentToken();
