@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
+import { quantiles } from './report.js';
 
 /**
  * HTTP/1.1 clients for the gateway scenario: HttpClient (node:http's own client, keep-alive
@@ -174,15 +175,13 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   } finally {
     clearTimeout(timer);
   }
-  latencies.sort((a, b) => a - b);
-  const q = (p: number): number =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  const { p50, p99 } = quantiles(latencies);
   return {
     calls: latencies.length,
     errors,
     callsPerSecond: latencies.length / (o.durationMs / 1000),
-    p50Ms: q(0.5),
-    p99Ms: q(0.99),
+    p50Ms: p50,
+    p99Ms: p99,
     errorSamples,
     records,
   };

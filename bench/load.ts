@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TokenServiceClient } from '../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { loadProto } from '../src/grpc/proto.js';
+import { quantiles } from './report.js';
 
 export interface LoadOptions {
   readonly addr: string;
@@ -69,14 +70,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   setTimeout(() => (recording = true), o.warmupMs).unref();
   await Promise.all(clients.flatMap((c) => Array.from({ length: o.inflight }, () => loop(c))));
   for (const c of clients) c.close();
-  latencies.sort((a, b) => a - b);
-  const q = (p: number): number =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  const { p50, p99 } = quantiles(latencies);
   return {
     calls: latencies.length,
     errors,
     callsPerSecond: latencies.length / (o.durationMs / 1000),
-    p50Ms: q(0.5),
-    p99Ms: q(0.99),
+    p50Ms: p50,
+    p99Ms: p99,
   };
 }
