@@ -1,3 +1,4 @@
+import { AppDirectory } from './apps/app-directory.js';
 import type { Config } from './config/config.js';
 import { LeaderElector } from './leader/leader-elector.js';
 import { LoginService } from './login/login-service.js';
@@ -12,6 +13,7 @@ import { startReadiness } from './server/readiness.js';
 import type { TokenService } from './service/token-service.js';
 import { systemClock, type Clock, type Random } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { ComponentApi, type ComponentClient } from './wechat/component-api.js';
 import { HttpWeChatClient } from './wechat/http-wechat-client.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
 
@@ -30,6 +32,7 @@ export interface StartOptions {
   readonly random?: Random;
   readonly log?: Logger;
   readonly wechat?: WeChatClient;
+  readonly componentClient?: ComponentClient;
 }
 
 /**
@@ -52,16 +55,21 @@ export async function startServer(
     ready: () => ready,
   });
   metrics.initApps(config.apps.map((a) => a.appId));
-  const wechat =
-    options.wechat ??
-    new HttpWeChatClient({
-      baseUrl: config.wechat.baseUrl,
-      timeoutMs: config.wechat.timeoutMs,
-      clock,
-      observer: { onResponse: (e) => metrics.onUpstream(e) },
-    });
-  const backend = await openBackend(config, clock, log, (reason, source) =>
-    metrics.onUntrustedRecord(source, reason),
+  const http = new HttpWeChatClient({
+    baseUrl: config.wechat.baseUrl,
+    timeoutMs: config.wechat.timeoutMs,
+    clock,
+    observer: { onResponse: (e) => metrics.onUpstream(e) },
+  });
+  const wechat = options.wechat ?? http;
+  // Configured apps, and the third-party platforms' authorizers as they join and leave.
+  const directory = new AppDirectory(config.apps);
+  const backend = await openBackend(
+    config,
+    clock,
+    log,
+    (reason, source) => metrics.onUntrustedRecord(source, reason),
+    (appId) => directory.has(appId),
   );
   const credentials = await openCredentials({
     config,
@@ -69,6 +77,8 @@ export async function startServer(
     random: options.random ?? Math.random,
     log,
     wechat,
+    componentClient: options.componentClient ?? new ComponentApi((c, v) => http.call(c, v)),
+    directory,
     backend,
     metrics,
     isLeader: () => elector.isLeader(),
@@ -115,7 +125,14 @@ export async function startServer(
   const metricsServer = config.metrics.listen
     ? await startMetricsServer(config.metrics.listen, metrics.registry)
     : undefined;
-  const policy = createCallPolicy({ config, clock, log, metrics, auditLog: backend.audit });
+  const policy = createCallPolicy({
+    config,
+    clock,
+    log,
+    metrics,
+    auditLog: backend.audit,
+    componentOf: (appId) => directory.get(appId)?.component,
+  });
   const api = { tokens, tickets: credentials.tickets.service, login };
   const grpcServer = createGrpcApi({
     config,
@@ -133,6 +150,8 @@ export async function startServer(
     metrics,
     policy,
     tokenCache: credentials.tokens.cache,
+    apps: directory,
+    ...(config.components.length ? { events: credentials.components.events } : {}),
     ...api,
   });
   const gatewayPort = await gateway?.start();

@@ -1,4 +1,5 @@
-import type { AppConfig, Config } from './config/config.js';
+import type { AppSet } from './apps/app-directory.js';
+import type { Config } from './config/config.js';
 import { createCredentialEngine, type CredentialEngine } from './refresher/credential-engine.js';
 import type { RefreshEvent } from './refresher/credential-refresher.js';
 import { ticketKind, type TicketClient } from './refresher/ticket-kind.js';
@@ -11,7 +12,10 @@ import type { RefreshLocks, TokenStore } from './token/token-store.js';
 export interface TicketCoreDeps {
   readonly clock: Clock;
   readonly random: Random;
-  readonly apps: readonly AppConfig[];
+  /** Every app served (configured and authorizers); each engine follows those holding its type. */
+  readonly apps: AppSet;
+  /** The ticket types some app or platform opted into: one engine each. */
+  readonly types: readonly TicketType[];
   readonly wechat: TicketClient;
   /** The access_token side: tickets are fetched with its live token and recover it on 40001. */
   readonly tokens: Pick<TokenCore, 'service'>;
@@ -29,14 +33,13 @@ export interface TicketCoreDeps {
 
 export type TicketCore = ReturnType<typeof createTicketCore>;
 
-/** Ticket types at least one app opted into, with those apps. */
-export function ticketApps(apps: readonly AppConfig[]): Map<TicketType, AppConfig[]> {
-  const byType = new Map<TicketType, AppConfig[]>();
-  for (const type of TICKET_TYPES) {
-    const holders = apps.filter((a) => a.tickets.includes(type));
-    if (holders.length) byType.set(type, holders);
-  }
-  return byType;
+/** Ticket types a configured app or a platform's authorizers (authorizerTickets) opted into. */
+export function ticketTypes(config: Pick<Config, 'apps' | 'components'>): TicketType[] {
+  return TICKET_TYPES.filter(
+    (type) =>
+      config.apps.some((a) => a.tickets.includes(type)) ||
+      config.components.some((c) => c.authorizerTickets.includes(type)),
+  );
 }
 
 /**
@@ -48,7 +51,8 @@ export function ticketApps(apps: readonly AppConfig[]): Map<TicketType, AppConfi
 export function createTicketCore(d: TicketCoreDeps) {
   const tokens = d.tokens.service;
   const engines = new Map<TicketType, CredentialEngine>();
-  for (const [type, apps] of ticketApps(d.apps)) {
+  for (const type of d.types) {
+    const apps = d.apps.filter((a) => a.tickets.includes(type));
     const { store, locks } = d.backend(type);
     const kind = ticketKind(type, d.wechat, {
       live: (appId) => tokens.getToken(appId),

@@ -1,5 +1,6 @@
-import type { AppConfig, Config } from './config/config.js';
-import { accessTokenKind } from './refresher/access-token-kind.js';
+import type { AppSet } from './apps/app-directory.js';
+import type { Config } from './config/config.js';
+import { accessTokenKind, type AuthorizerTokenFetch } from './refresher/access-token-kind.js';
 import { createCredentialEngine } from './refresher/credential-engine.js';
 import { ForceBudget, type ForceBudgetPort } from './refresher/force-budget.js';
 import { ForceRefresher } from './refresher/force-refresher.js';
@@ -12,8 +13,11 @@ import type { WeChatClient } from './wechat/wechat-client.js';
 export interface TokenCoreDeps {
   readonly clock: Clock;
   readonly random: Random;
-  readonly apps: readonly AppConfig[];
+  /** Configured apps and, at run time, third-party authorizers. */
+  readonly apps: AppSet;
   readonly wechat: WeChatClient;
+  /** How an authorizer's token is fetched (through its component); absent: no components. */
+  readonly authorizers?: AuthorizerTokenFetch;
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
   readonly refresh: Config['refresh'];
@@ -52,7 +56,7 @@ export const DEFAULT_MAX_CONCURRENT_FETCHES = 64;
  */
 export function createTokenCore(d: TokenCoreDeps) {
   const engine = createCredentialEngine({
-    kind: accessTokenKind(d.wechat),
+    kind: accessTokenKind(d.wechat, d.authorizers),
     clock: d.clock,
     random: d.random,
     apps: d.apps,

@@ -9,7 +9,10 @@ export interface CallerConfig {
   readonly keySha256?: string;
   /** mTLS alternative: the client certificate's subject common name. */
   readonly certCommonName?: string;
-  /** App ids this caller may use; "*" for all. */
+  /**
+   * App ids this caller may use; "*" for all; "component:<componentAppId>/*" for every
+   * authorizer of that third-party platform (they join at run time).
+   */
   readonly apps: readonly string[];
   readonly scopes: readonly Scope[];
 }
@@ -54,7 +57,11 @@ export class Authorizer {
   readonly #verified = new Map<string, Caller>();
   readonly #byCert: Map<string, Caller>;
 
-  constructor(callers: readonly CallerConfig[]) {
+  constructor(
+    callers: readonly CallerConfig[],
+    /** The platform an app is an authorizer of (for `component:<id>/*`), if any. */
+    private readonly componentOf: (appId: string) => string | undefined = () => undefined,
+  ) {
     const toCaller = (c: CallerConfig): Caller => ({
       name: c.name,
       apps: new Set(c.apps),
@@ -119,6 +126,8 @@ export class Authorizer {
   }
 
   canUseApp(caller: Caller, appId: string): boolean {
-    return caller.apps.has('*') || caller.apps.has(appId);
+    if (caller.apps.has('*') || caller.apps.has(appId)) return true;
+    const component = this.componentOf(appId);
+    return component !== undefined && caller.apps.has(`component:${component}/*`);
   }
 }

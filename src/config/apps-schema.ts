@@ -1,18 +1,21 @@
 import * as z from 'zod';
-import { Secret } from '../shared/secret.js';
 import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
 import type { AppConfig } from './config.js';
-import { readConfigEnv, readConfigFile, type ConfigDeps } from './config-sources.js';
+import type { ConfigDeps } from './config-sources.js';
+import { resolveSecretSource } from './secret-source.js';
 import { ENV_NAME } from './schema-helpers.js';
 
 /** `apps[]`: the WeChat apps this server holds tokens for, each with its one secret source. */
 
 export const APP_MODES = ['classic', 'stable'] as const;
 
-const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** `apps[].tickets`: each ticket type at most once; absent = none. */
-const ticketsSchema = z.array(z.enum(TICKET_TYPES)).superRefine(rejectDuplicateTickets).default([]);
+export const ticketsSchema = z
+  .array(z.enum(TICKET_TYPES))
+  .superRefine(rejectDuplicateTickets)
+  .default([]);
 
 export const appShape = {
   appId: z
@@ -44,47 +47,9 @@ function rejectDuplicateTickets(tickets: readonly TicketType[], ctx: z.core.$Ref
   });
 }
 
-type RawApp = {
-  appId: string;
-  mode: AppConfig['mode'];
-  secretEnv?: string | undefined;
-  secretFile?: string | undefined;
-  secret?: string | undefined;
-};
-type Resolved = { secret: Secret; source: string } | { key: string; problem: string };
-
-/** Reads the one secret source an app names. Problems name keys and paths, never values. */
-function resolveSecret(app: RawApp, deps: ConfigDeps): Resolved {
-  const given = (['secretEnv', 'secretFile', 'secret'] as const).filter(
-    (k) => app[k] !== undefined,
-  );
-  if (given.length !== 1) {
-    return {
-      key: '',
-      problem:
-        given.length === 0
-          ? 'one of secretEnv, secretFile or secret is required'
-          : `set exactly one of secretEnv, secretFile or secret, not ${given.join(' and ')}`,
-    };
-  }
-  if (app.secretEnv !== undefined) {
-    const read = readConfigEnv(app.secretEnv, deps.env);
-    if ('problem' in read) return { key: 'secretEnv', problem: read.problem };
-    return { secret: new Secret(read.value), source: `env ${app.secretEnv}` };
-  }
-  if (app.secretFile !== undefined) {
-    const read = readConfigFile(app.secretFile, deps);
-    if ('problem' in read) return { key: 'secretFile', problem: read.problem };
-    return { secret: new Secret(read.text.trim()), source: `file ${read.path}` };
-  }
-  const value = (app.secret ?? '').trim();
-  if (!value) return { key: 'secret', problem: 'is empty' };
-  return { secret: new Secret(value), source: 'inline' };
-}
-
 function appSchema(deps: ConfigDeps) {
   return z.strictObject(appShape).transform((app, ctx): AppConfig => {
-    const resolved = resolveSecret(app, deps);
+    const resolved = resolveSecretSource(app, 'secret', deps);
     if ('problem' in resolved) {
       const path = resolved.key === '' ? [] : [resolved.key];
       ctx.issues.push({ code: 'custom', message: resolved.problem, input: undefined, path });
@@ -101,15 +66,14 @@ function appSchema(deps: ConfigDeps) {
   });
 }
 
-const APPS_REQUIRED = 'at least one app is required';
+export const APPS_REQUIRED =
+  'at least one app is required (or a third-party platform under components)';
 
+/** `apps[]`; absent or null is an empty list (the root requires an app or a component). */
 export function appsSchema(deps: ConfigDeps) {
-  return z
-    .array(appSchema(deps), {
-      error: (iss) => (iss.input === undefined || iss.input === null ? APPS_REQUIRED : undefined),
-    })
-    .min(1, APPS_REQUIRED)
-    .superRefine((apps, ctx) => {
+  return z.preprocess(
+    (v) => v ?? [],
+    z.array(appSchema(deps)).superRefine((apps, ctx) => {
       // WeChat AppIDs are case-insensitive: two spellings of one id would mean two fetchers.
       const firstIndex = new Map<string, number>();
       apps.forEach((app, i) => {
@@ -124,5 +88,6 @@ export function appsSchema(deps: ConfigDeps) {
             path: [i, 'appId'],
           });
       });
-    });
+    }),
+  );
 }

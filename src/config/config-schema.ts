@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import { appShape, appsSchema } from './apps-schema.js';
+import { APPS_REQUIRED, appShape, appsSchema } from './apps-schema.js';
+import { componentShape, componentsSchema } from './components-schema.js';
 import type { ConfigDeps } from './config-sources.js';
 import { logSchema, logShape } from './log-schema.js';
 import { leaseSchema, leaseShape, refreshSchema, refreshShape } from './refresh-schema.js';
@@ -43,6 +44,7 @@ const rootShapeKeys = [
   'limits',
   'audit',
   'apps',
+  'components',
 ];
 
 /** The keys each object accepts, by key path with list indexes removed ("" = top level). */
@@ -63,24 +65,53 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = Object.fr
   limits: Object.keys(limitsShape),
   audit: Object.keys(auditShape),
   apps: Object.keys(appShape),
+  components: Object.keys(componentShape),
 });
 
 /** Builds the schema; it closes over `deps` to resolve secrets and the log-level default. */
 export function createConfigSchema(deps: ConfigDeps) {
-  return z.strictObject({
-    grpc: section(grpcShape),
-    gateway: section(gatewayShape),
-    metrics: section(metricsShape),
-    wechat: section(wechatShape),
-    redis: redisSchema(deps),
-    lease: leaseSchema,
-    refresh: refreshSchema,
-    log: logSchema(deps.env),
-    login: section(loginShape),
-    auth: section(authShape),
-    tls: tlsSchema(deps),
-    limits: section(limitsShape),
-    audit: section(auditShape),
-    apps: appsSchema(deps),
-  });
+  return z
+    .strictObject({
+      grpc: section(grpcShape),
+      gateway: section(gatewayShape),
+      metrics: section(metricsShape),
+      wechat: section(wechatShape),
+      redis: redisSchema(deps),
+      lease: leaseSchema,
+      refresh: refreshSchema,
+      log: logSchema(deps.env),
+      login: section(loginShape),
+      auth: section(authShape),
+      tls: tlsSchema(deps),
+      limits: section(limitsShape),
+      audit: section(auditShape),
+      apps: appsSchema(deps),
+      components: componentsSchema(deps),
+    })
+    .superRefine((config, ctx) => {
+      if (config.apps.length === 0 && config.components.length === 0) {
+        ctx.addIssue({ code: 'custom', message: APPS_REQUIRED, input: undefined, path: ['apps'] });
+      }
+      if (config.components.length > 0 && config.gateway.listen === '') {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'a third-party platform needs gateway.listen: WeChat pushes its events to /wechat/component/<componentAppId>/events there',
+          input: undefined,
+          path: ['gateway', 'listen'],
+        });
+      }
+      // An authorizer is an app: one id must not be both a configured app and a platform.
+      const appIds = new Set(config.apps.map((a) => a.appId.toLowerCase()));
+      config.components.forEach((c, i) => {
+        if (appIds.has(c.componentAppId.toLowerCase())) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `componentAppId ${JSON.stringify(c.componentAppId)} is also configured under apps`,
+            input: undefined,
+            path: ['components', i, 'componentAppId'],
+          });
+        }
+      });
+    });
 }

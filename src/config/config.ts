@@ -12,10 +12,15 @@ export type AppMode = 'classic' | 'stable';
 export interface AppConfig {
   readonly appId: string;
   readonly mode: AppMode;
-  /** Resolved from secretEnv, secretFile or (dev only, warned) secret. */
-  readonly secret: Secret;
-  /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline". */
+  /**
+   * Resolved from secretEnv, secretFile or (dev only, warned) secret. Absent for a third-party
+   * platform's authorizer: its token comes from the component, which holds no AppSecret of it.
+   */
+  readonly secret?: Secret;
+  /** Where the secret came from, for messages: "env WX_SECRET", "file /run/...", "inline", "component wx...". */
   readonly secretSource: string;
+  /** An authorizer of this third-party platform (componentAppId); absent for a configured app. */
+  readonly component?: string;
   /** Overrides login.exposeSessionKey for this app. */
   readonly exposeSessionKey?: boolean;
   /** The tickets (jsapi, wx_card) the leader keeps for this app (GetTicket, SignJsapi), each at most once. Default []. */
@@ -57,6 +62,20 @@ export interface RedisTlsConfig {
   readonly cert?: string;
   /** PEM of the client certificate's private key (mutual TLS). */
   readonly key?: Secret;
+}
+
+/** components[]: a third-party platform (WeChat Open Platform 第三方平台), docs/third-party.md. */
+export interface ComponentConfig {
+  readonly componentAppId: string;
+  /** The platform's AppSecret (component_appsecret). */
+  readonly secret: Secret;
+  readonly secretSource: string;
+  /** The message verification Token from the Open Platform console. */
+  readonly messageToken: Secret;
+  /** The 43-character EncodingAESKey from the Open Platform console. */
+  readonly encodingAesKey: Secret;
+  /** Tickets the leader keeps for every authorizer of this platform. Default []. */
+  readonly authorizerTickets: readonly TicketType[];
 }
 
 export interface Config {
@@ -189,4 +208,6 @@ export interface Config {
     readonly maxEvents: number;
   };
   readonly apps: readonly AppConfig[];
+  /** Third-party platforms; their authorizers join and leave at run time. Default []. */
+  readonly components: readonly ComponentConfig[];
 }

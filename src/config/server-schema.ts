@@ -53,7 +53,16 @@ export const callerShape = {
     .regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the key as 64 lowercase hex characters')
     .optional(),
   certCommonName: z.string().min(1).optional(),
-  apps: z.array(z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, 'expected an appId or "*"')).min(1),
+  apps: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^(\*|[A-Za-z0-9_-]{1,64}|component:[A-Za-z0-9_-]{1,64}\/\*)$/,
+          'expected an appId, "*" or "component:<componentAppId>/*"',
+        ),
+    )
+    .min(1),
   scopes: z.array(z.enum(SCOPES)).min(1),
 };
 export const authShape = {

@@ -16,7 +16,10 @@ export class GatewayAuth {
     apps: readonly AppConfig[],
     private readonly acceptAppSecret: boolean,
   ) {
-    this.#appSecrets = new Map(apps.map((a) => [a.appId, digest(a.secret.reveal())]));
+    // Authorizers have no AppSecret here (their tokens come through the component).
+    this.#appSecrets = new Map(
+      apps.flatMap((a) => (a.secret ? [[a.appId, digest(a.secret.reveal())] as const] : [])),
+    );
   }
 
   /** The caller `secret` names (for `appId`, when it is that app's AppSecret), or undefined. */

@@ -3,6 +3,8 @@ import { createServer as createTlsServer } from 'node:https';
 import { TlsFileProvider, type TlsFiles } from '../grpc/tls-files.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
+import type { ComponentEvents } from '../component/component-events.js';
+import { answerEvent, EVENTS_PATH, MAX_EVENT_BYTES } from './component-events-route.js';
 import type { PassThrough } from './pass-through.js';
 import { EncodedBody, sendJson } from './json-reply.js';
 import type { TokenRoutes } from './token-routes.js';
@@ -18,6 +20,8 @@ export interface GatewayServerOptions {
   /** Absent: only the token paths (gateway.passThrough false). */
   readonly passThrough?: PassThrough;
   readonly routes: TokenRoutes;
+  /** Third-party platforms' event URLs; absent: no `components[]`. */
+  readonly events?: ComponentEvents;
   readonly log: Logger;
   readonly observer?: { onRequest?(route: string, result: string): void };
   /**
@@ -165,6 +169,18 @@ export class GatewayServer {
 
   async #handleSlow(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const event = this.o.events && EVENTS_PATH.exec(url.pathname);
+    if (event) {
+      const done = (result: string): void =>
+        this.o.observer?.onRequest?.('component_events', result);
+      const body = hasBody(req) ? await readBody(req, MAX_EVENT_BYTES) : NO_BODY;
+      if (body === 'too_large') {
+        res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' }).end('too large');
+        return done('too_large');
+      }
+      done(await answerEvent(this.o.events!, this.o.log, req, res, url, event[1]!, body));
+      return;
+    }
     const route = routeOf(url.pathname);
     const done = (result: string): void => this.o.observer?.onRequest?.(route ?? 'none', result);
     if (!route || (route === 'pass_through' && !this.o.passThrough)) {

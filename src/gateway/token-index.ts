@@ -1,3 +1,4 @@
+import type { AppSet } from '../apps/app-directory.js';
 import type { CredentialRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 
@@ -12,12 +13,16 @@ export class TokenIndex {
   /** Per app, the two values indexed for it: [current, previous]. */
   readonly #held = new Map<string, [CredentialRecord, CredentialRecord | undefined]>();
 
-  constructor(cache: TokenCache, appIds: readonly string[]) {
-    for (const appId of appIds) {
-      const current = cache.get(appId);
+  constructor(cache: TokenCache, apps: AppSet) {
+    for (const app of apps.list()) {
+      const current = cache.get(app.appId);
       if (current) this.#apply(current);
-      cache.subscribe(appId, (record) => this.#apply(record));
     }
+    cache.subscribeAll((record) => {
+      if (apps.has(record.appId)) this.#apply(record);
+    });
+    // An authorizer that left: its tokens no longer open the pass-through.
+    apps.subscribe({ removed: (app) => this.#drop(app.appId) });
   }
 
   /** The app `token` belongs to while it is current or previous and not past its expiry. */
@@ -27,6 +32,13 @@ export class TokenIndex {
     const [current, previous] = this.#held.get(appId)!;
     const record = current.value === token ? current : previous;
     return record && record.expiresAt > now ? appId : undefined;
+  }
+
+  #drop(appId: string): void {
+    const held = this.#held.get(appId);
+    if (!held) return;
+    for (const r of held) if (r && this.#apps.get(r.value) === appId) this.#apps.delete(r.value);
+    this.#held.delete(appId);
   }
 
   #apply(record: CredentialRecord): void {

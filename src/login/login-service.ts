@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AppConfig, Config } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
+import { credentialsOf } from '../refresher/access-token-kind.js';
 import type { RefreshLocks } from '../token/token-store.js';
 import type { PaidUnionIdQuery, PhoneNumberInfo, WeChatClient } from '../wechat/wechat-client.js';
 import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
@@ -246,7 +247,9 @@ export class LoginService {
   ): Promise<LoginSession> {
     const { sessions, clock } = this.deps;
     try {
-      const r = await this.#withRetry(() => this.deps.wechat.code2Session(app, jsCode));
+      const r = await this.#withRetry(() =>
+        this.deps.wechat.code2Session(credentialsOf(app), jsCode),
+      );
       const session: LoginSession = {
         handle: randomBytes(24).toString('base64url'),
         appId: app.appId,

@@ -15,6 +15,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { RedisAuditLog } from './redis-audit-log.js';
 import { RedisForceBudget } from './redis-force-budget.js';
 import type { ForceBudgetPort } from '../refresher/force-budget.js';
+import type { ComponentStore } from '../component/component-store.js';
+import { RedisComponentStore } from './redis-component-store.js';
 
 export interface Backend {
   readonly kind: 'embedded' | 'redis';
@@ -25,11 +27,13 @@ export interface Backend {
   readonly audit: AuditLog;
   /** The forced-fetch budget shared by the cluster; absent: each process keeps its own (embedded). */
   readonly forceBudget?: ForceBudgetPort;
+  /** Third-party platforms' verify tickets and authorizers (refresh tokens). */
+  readonly components: ComponentStore;
   /**
    * The records and refresh locks of another credential kind (`segment`, e.g. 'ticket:jsapi'),
-   * trusted for `appIds` only. `store` and `locks` above are the access_token's.
+   * trusted for the apps `isServed` accepts. `store` and `locks` above are the access_token's.
    */
-  credential(segment: string, appIds: ReadonlySet<string>): Promise<CredentialBackend>;
+  credential(segment: string, isServed: (appId: string) => boolean): Promise<CredentialBackend>;
 }
 
 export interface CredentialBackend {
@@ -44,6 +48,8 @@ export async function createRedisBackend(
   log: Logger,
   /** Counts records and messages dropped as untrusted (a metric). */
   onUntrusted: (reason: UntrustedReason, source: 'read' | 'message') => void = () => undefined,
+  /** The apps served now (configured and authorizers): records of any other app are dropped. */
+  isServed: (appId: string) => boolean = (id) => config.apps.some((a) => a.appId === id),
 ): Promise<Backend> {
   const clients = config.redis.urls.map((url, i) =>
     createRedisClient(url, {
@@ -61,29 +67,37 @@ export async function createRedisBackend(
   }
   const keys = new RedisKeys(config.redis.keyPrefix);
   const cipher = createCipher(config);
-  const configured = new Set(config.apps.map((a) => a.appId));
   const store = new RedisTokenStore(
     clients,
     keys,
     clock,
     cipher,
-    recordTrust(configured, log, onUntrusted),
+    recordTrust(isServed, log, onUntrusted),
   );
   await store.start();
   const { lease, locks } = createRedlockLocks(clients, keys, clock);
   const sessions = new RedisSessionStore(clients, keys, clock, cipher);
-  const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents, (appId) =>
-    configured.has(appId),
-  );
+  const audit = new RedisAuditLog(clients, keys, config.audit.maxEvents, isServed);
   const forceBudget = new RedisForceBudget(clients, keys, config.refresh, clock);
-  const credential = async (segment: string, appIds: ReadonlySet<string>) => {
+  const credential = async (segment: string, served: (appId: string) => boolean) => {
     const kindKeys = keys.forCredential(segment);
-    const trust = recordTrust(appIds, log, onUntrusted);
+    const trust = recordTrust(served, log, onUntrusted);
     const kindStore = new RedisTokenStore(clients, kindKeys, clock, cipher, trust, false);
     await kindStore.start();
     return { store: kindStore, locks: createRedlockLocks(clients, kindKeys, clock).locks };
   };
-  return { kind: 'redis', store, locks, lease, sessions, audit, forceBudget, credential };
+  const components = new RedisComponentStore(clients, keys, clock, cipher);
+  return {
+    kind: 'redis',
+    store,
+    locks,
+    lease,
+    sessions,
+    audit,
+    forceBudget,
+    components,
+    credential,
+  };
 }
 
 /** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */
@@ -99,12 +113,12 @@ export function createCipher(config: Config): ValueCipher {
  * its app id (cut short: an attacker picks it) and the reason, never the token.
  */
 function recordTrust(
-  apps: ReadonlySet<string>,
+  isServed: (appId: string) => boolean,
   log: Logger,
   count: (reason: UntrustedReason, source: 'read' | 'message') => void,
 ): RecordTrust {
   return {
-    isConfigured: (appId) => apps.has(appId),
+    isConfigured: isServed,
     onUntrusted: (appId, reason, source) => {
       count(reason, source);
       log.warn(

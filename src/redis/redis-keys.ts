@@ -61,6 +61,21 @@ export class RedisKeys {
     return `${this.prefix}{app:${appId}}:code:${codeHash}`;
   }
 
+  /** A third-party platform's newest component_verify_ticket (value, CreateTime). */
+  verifyTicket(componentAppId: string): string {
+    return `${this.prefix}{component:${componentAppId}}:verify_ticket`;
+  }
+
+  /** A platform's authorizers: authorizer appid -> sealed refresh token and times. */
+  authorizers(componentAppId: string): string {
+    return `${this.prefix}{component:${componentAppId}}:authorizers`;
+  }
+
+  /** Bumped whenever an authorizer joins or leaves: replicas poll it to reload the list. */
+  authorizersVersion(componentAppId: string): string {
+    return `${this.prefix}{component:${componentAppId}}:authorizers:version`;
+  }
+
   /** The leader lease. */
   leader(): string {
     return `${this.prefix}leader`;

@@ -1,3 +1,4 @@
+import type { AppSet } from '../apps/app-directory.js';
 import type { AppMode } from '../config/config.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
 import { isLive, type TokenRecord } from '../token/token.js';
@@ -41,10 +42,13 @@ interface Entry {
 export class AppStatusBook {
   readonly #entries = new Map<string, Entry>();
 
-  constructor(apps: readonly { appId: string; mode: AppMode }[]) {
-    for (const app of apps) {
-      this.#entries.set(app.appId, { mode: app.mode, failing: false, day: 0, fetchesToday: 0 });
-    }
+  /** Follows `apps`: an entry per app, made when it joins and dropped when it leaves. */
+  constructor(apps: AppSet) {
+    const add = (app: { appId: string; mode: AppMode }): void => {
+      this.#entries.set(app.appId, newEntry(app.mode));
+    };
+    for (const app of apps.list()) add(app);
+    apps.subscribe({ added: add, removed: (app) => this.#entries.delete(app.appId) });
   }
 
   recordFetch(appId: string, now: number): void {
@@ -89,6 +93,15 @@ export class AppStatusBook {
     return kind === 'config' || kind === 'quota' ? kind : undefined;
   }
 
+  /**
+   * Forget the app's failure: what blocked it was fixed outside (a component's new verify
+   * ticket after 61005/61006), so the scheduler may try at once instead of after the
+   * configuration-error delay.
+   */
+  clearFailure(appId: string): void {
+    this.#entry(appId).failing = false;
+  }
+
   /** Forget quota failures at the day turn so the scheduler may fetch again. */
   clearQuotaFailures(): void {
     for (const e of this.#entries.values()) {
@@ -121,9 +134,15 @@ export class AppStatusBook {
     };
   }
 
+  /**
+   * An app that left while a refresh of it was running still gets its outcome recorded: into
+   * a detached entry, so a departed authorizer never comes back into the book.
+   */
   #entry(appId: string): Entry {
-    const e = this.#entries.get(appId);
-    if (!e) throw new Error(`AppStatusBook: unknown app ${appId}`);
-    return e;
+    return this.#entries.get(appId) ?? newEntry('classic');
   }
+}
+
+function newEntry(mode: AppMode): Entry {
+  return { mode, failing: false, day: 0, fetchesToday: 0 };
 }

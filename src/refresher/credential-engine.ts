@@ -1,4 +1,5 @@
-import type { AppConfig, Config } from '../config/config.js';
+import type { AppSet } from '../apps/app-directory.js';
+import type { Config } from '../config/config.js';
 import type { Clock, Random } from '../shared/clock.js';
 import { TokenCache } from '../token/token-cache.js';
 import type { RefreshLocks, TokenStore } from '../token/token-store.js';
@@ -11,8 +12,8 @@ export interface CredentialEngineDeps {
   readonly kind: CredentialKind;
   readonly clock: Clock;
   readonly random: Random;
-  /** The apps that hold a credential of this kind. */
-  readonly apps: readonly AppConfig[];
+  /** The apps that hold a credential of this kind (it may change at run time). */
+  readonly apps: AppSet;
   /** This kind's records and refresh locks (each kind has its own keys). */
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
@@ -35,6 +36,8 @@ export type CredentialEngine = ReturnType<typeof createCredentialEngine>;
  */
 export function createCredentialEngine(d: CredentialEngineDeps) {
   const cache = new TokenCache();
+  // A departed app (an unauthorized authorizer) is never served again from this replica.
+  d.apps.subscribe({ removed: (app) => cache.drop(app.appId) });
   const status = new AppStatusBook(d.apps);
   const refresher = new CredentialRefresher({
     kind: d.kind,

@@ -3,7 +3,12 @@ import type { CredentialRecord } from '../token/token.js';
 import type { WeChatEndpoint } from '../wechat/wechat-error.js';
 
 /** Every kind of credential the engine owns; the label in metrics, logs and status. */
-export type CredentialKindName = 'access_token' | 'jsapi_ticket' | 'wx_card_ticket';
+export type CredentialKindName =
+  | 'access_token'
+  | 'jsapi_ticket'
+  | 'wx_card_ticket'
+  /** A third-party platform's component_access_token. */
+  | 'component_token';
 
 /** What an upstream call returned, with the time the request was SENT (the expires_at base). */
 export interface FetchedCredential {

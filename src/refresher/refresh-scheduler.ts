@@ -1,3 +1,4 @@
+import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig } from '../config/config.js';
 import type { Clock, Random, TimerHandle } from '../shared/clock.js';
 import { isLive, type TokenRecord } from '../token/token.js';
@@ -11,7 +12,8 @@ import type { CredentialRefresher } from './credential-refresher.js';
 export interface SchedulerDeps {
   readonly clock: Clock;
   readonly random: Random;
-  readonly apps: readonly AppConfig[];
+  /** The apps to keep refreshed; apps that join during a term are planned at once. */
+  readonly apps: AppSet;
   readonly cache: TokenCache;
   readonly refresher: Pick<CredentialRefresher, 'refresh'>;
   /**
@@ -36,7 +38,7 @@ interface AppPlan {
 /** The state of one `run` (one term of leadership). */
 interface Run {
   readonly signal: AbortSignal;
-  readonly plans: ReadonlyMap<string, AppPlan>;
+  readonly plans: Map<string, AppPlan>;
   /** Idle apps by the time their next attempt is due. */
   readonly due: DueQueue<AppPlan>;
   timer: TimerHandle | undefined;
@@ -84,7 +86,7 @@ export class RefreshScheduler {
     if (signal.aborted) return;
     const run: Run = {
       signal,
-      plans: new Map(apps.map((app) => [app.appId, { app, attempt: 0, busy: false }])),
+      plans: new Map(apps.list().map((app) => [app.appId, { app, attempt: 0, busy: false }])),
       due: new DueQueue(),
       timer: undefined,
       armedAt: Infinity,
@@ -92,7 +94,25 @@ export class RefreshScheduler {
       onIdle: undefined,
     };
     this.#runs.add(run);
-    const unsubscribes = apps.map((app) => cache.subscribe(app.appId, () => this.wake(app.appId)));
+    const unsubscribes = [
+      cache.subscribeAll((token) => this.wake(token.appId)),
+      apps.subscribe({
+        added: (app) => {
+          if (signal.aborted || run.plans.has(app.appId)) return;
+          const plan: AppPlan = { app, attempt: 0, busy: false };
+          run.plans.set(app.appId, plan);
+          this.#schedule(run, plan);
+          this.#pump(run);
+        },
+        removed: (app) => {
+          const plan = run.plans.get(app.appId);
+          if (!plan) return;
+          run.plans.delete(app.appId);
+          run.due.delete(plan);
+          status.setNextRefreshAt(app.appId, undefined);
+        },
+      }),
+    ];
     try {
       for (const plan of run.plans.values()) this.#schedule(run, plan);
       await new Promise<void>((resolve) => {
@@ -110,7 +130,7 @@ export class RefreshScheduler {
     } finally {
       this.#runs.delete(run);
       for (const u of unsubscribes) u();
-      for (const app of apps) status.setNextRefreshAt(app.appId, undefined);
+      for (const app of run.plans.values()) status.setNextRefreshAt(app.app.appId, undefined);
     }
   }
 
@@ -196,7 +216,9 @@ export class RefreshScheduler {
         plan.busy = false;
         run.busy--;
         this.#inFlight--;
-        if (!run.signal.aborted) this.#schedule(run, plan);
+        // An app that left while its attempt ran is not planned again.
+        if (!run.signal.aborted && run.plans.get(plan.app.appId) === plan)
+          this.#schedule(run, plan);
         else if (run.busy === 0) run.onIdle?.();
         for (const r of this.#runs) this.#pump(r);
       });

@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { MemoryAuditLog } from '../audit/memory-audit-log.js';
+import { MemoryComponentStore } from '../component/component-store.js';
 import { MemoryLease } from '../leader/memory-lease.js';
 import { MemorySessionStore } from '../login/memory-session-store.js';
 import { createRedisBackend, type Backend } from '../redis/redis-backend.js';
@@ -17,9 +18,11 @@ export function openBackend(
   clock: Clock,
   log: Logger,
   onUntrusted: (reason: UntrustedReason, source: 'read' | 'message') => void,
+  /** The apps served now: the Redis backend drops records of any other app. */
+  isServed: (appId: string) => boolean,
 ): Promise<Backend> {
   return config.redis.urls.length
-    ? createRedisBackend(config, clock, log, onUntrusted)
+    ? createRedisBackend(config, clock, log, onUntrusted, isServed)
     : Promise.resolve(embeddedBackend(clock, config.audit.maxEvents));
 }
 
@@ -32,6 +35,7 @@ function embeddedBackend(clock: Clock, maxAuditEvents: number): Backend {
     lease: new MemoryLease(clock),
     sessions: new MemorySessionStore(clock),
     audit: new MemoryAuditLog(maxAuditEvents),
+    components: new MemoryComponentStore(),
     credential: async () => {
       const kindStore = new MemoryTokenStore(clock);
       return { store: kindStore, locks: kindStore };

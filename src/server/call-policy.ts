@@ -28,6 +28,8 @@ export function createCallPolicy(d: {
   readonly log: Logger;
   readonly metrics: WxtokenMetrics;
   readonly auditLog: AuditLog;
+  /** The platform an app is an authorizer of, for callers' `component:<id>/*`. */
+  readonly componentOf?: (appId: string) => string | undefined;
 }): CallPolicy {
   const { config, clock, log, metrics } = d;
   const { limits } = config;
@@ -66,5 +68,6 @@ export function createCallPolicy(d: {
       onRefused: (method) => metrics.onUnauthenticated(method),
     }),
   });
-  return { authorizer: new Authorizer(config.auth.callers), limiter, handleLimiter, audit };
+  const authorizer = new Authorizer(config.auth.callers, d.componentOf);
+  return { authorizer, limiter, handleLimiter, audit };
 }

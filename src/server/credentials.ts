@@ -1,3 +1,5 @@
+import type { AppDirectory } from '../apps/app-directory.js';
+import { createComponentCore } from '../component-core.js';
 import type { Config } from '../config/config.js';
 import type { WxtokenMetrics } from '../metrics/wxtoken-metrics.js';
 import type { Backend, CredentialBackend } from '../redis/redis-backend.js';
@@ -7,9 +9,10 @@ import { scheduleDayTurn } from '../refresher/day-turn.js';
 import type { Clock, Random } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { TicketType } from '../shared/tickets.js';
-import { createTicketCore, ticketApps } from '../ticket-core.js';
+import { createTicketCore, ticketTypes } from '../ticket-core.js';
 import { createTokenCore, DEFAULT_MAX_CONCURRENT_FETCHES } from '../token-core.js';
 import { StoreReconciler } from '../token/store-reconciler.js';
+import type { ComponentClient } from '../wechat/component-api.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
 import { operatorHint } from '../wechat/wechat-error.js';
 
@@ -19,6 +22,10 @@ export interface CredentialsDeps {
   readonly random: Random;
   readonly log: Logger;
   readonly wechat: WeChatClient;
+  /** The component endpoints (third-party platforms). */
+  readonly componentClient: ComponentClient;
+  /** Every app served: configured ones and the platforms' authorizers. */
+  readonly directory: AppDirectory;
   readonly backend: Backend;
   readonly metrics: WxtokenMetrics;
   readonly isLeader: () => boolean;
@@ -49,31 +56,57 @@ export async function openCredentials(d: CredentialsDeps) {
         : 'down'
       : backend.kind;
 
+  const componentIds = new Set(config.components.map((c) => c.componentAppId));
+  const componentBackend = await backend.credential('component_token', (id) =>
+    componentIds.has(id),
+  );
+  const components = createComponentCore({
+    clock,
+    random: d.random,
+    components: config.components,
+    directory: d.directory,
+    client: d.componentClient,
+    store: backend.components,
+    tokenStore: componentBackend.store,
+    locks: componentBackend.locks,
+    refresh: config.refresh,
+    maxConcurrentFetches: DEFAULT_MAX_CONCURRENT_FETCHES,
+    lockTtlMs: timeoutMs * 2 + 5_000,
+    maxWaitMs: timeoutMs + 1_000,
+    storeHealth,
+    onRefresh,
+    log: logTo,
+  });
   const tokens = createTokenCore({
     clock,
     random: d.random,
-    apps: config.apps,
+    apps: d.directory,
     wechat: d.wechat,
+    // An authorizer's fetch may recover the component token first: two calls at worst.
+    ...(config.components.length ? { authorizers: components.authorizerFetch } : {}),
     store: backend.store,
     locks: backend.locks,
     refresh: config.refresh,
     ...(backend.forceBudget ? { forceBudget: backend.forceBudget } : {}),
-    lockTtlMs: timeoutMs * 2 + 5_000,
-    maxWaitMs: timeoutMs + 1_000,
+    lockTtlMs: timeoutMs * 4 + 5_000,
+    maxWaitMs: timeoutMs * 2 + 1_000,
     isLeader: d.isLeader,
     storeHealth,
     onRefresh,
     log: logTo,
   });
+  const componentService = components.attach(tokens.engine);
+  const types = ticketTypes(config);
   const ticketBackends = new Map<TicketType, CredentialBackend>();
-  for (const [type, apps] of ticketApps(config.apps)) {
-    const appIds = new Set(apps.map((a) => a.appId));
-    ticketBackends.set(type, await backend.credential(`ticket:${type}`, appIds));
+  for (const type of types) {
+    const holds = (id: string): boolean => d.directory.get(id)?.tickets.includes(type) ?? false;
+    ticketBackends.set(type, await backend.credential(`ticket:${type}`, holds));
   }
   const tickets = createTicketCore({
     clock,
     random: d.random,
-    apps: config.apps,
+    apps: d.directory,
+    types,
     wechat: d.wechat,
     tokens,
     backend: (type) => ticketBackends.get(type)!,
@@ -108,11 +141,16 @@ export async function openCredentials(d: CredentialsDeps) {
     return { engine, reconciler, unsubscribe };
   };
   const tokenSync = sync(tokens.engine);
-  const syncs = [tokenSync, ...[...tickets.engines.values()].map(sync)];
+  const syncs = [
+    tokenSync,
+    ...[...tickets.engines.values()].map(sync),
+    ...(config.components.length ? [sync(components.engine)] : []),
+  ];
 
   return {
     tokens,
     tickets,
+    components: { ...components, service: componentService },
     /** Readiness: the access_token cache holds what the store held (embedded: always). */
     get warmed(): boolean {
       return backend.kind === 'embedded' || tokenSync.reconciler.warmed;
@@ -125,6 +163,10 @@ export async function openCredentials(d: CredentialsDeps) {
      */
     async warm(): Promise<void> {
       if (backend.kind !== 'redis') return;
+      // Authorizers first: their token records are then read with everyone else's.
+      await components.registry.sync().catch((err: unknown) => {
+        log.warn({ err }, 'authorizer list not readable at start; retrying');
+      });
       await Promise.all(syncs.map((s) => s.reconciler.reconcileOnce()));
       if (!tokenSync.reconciler.warmed) {
         log.warn('token store not reachable at start: not ready; retrying');
@@ -137,7 +179,12 @@ export async function openCredentials(d: CredentialsDeps) {
     /** Every replica's work: reconciling each cache with the store, until `signal` aborts. */
     async reconcile(signal: AbortSignal): Promise<void> {
       if (backend.kind !== 'redis') return;
-      await Promise.all(syncs.map((s) => s.reconciler.run(signal)));
+      await Promise.all([
+        ...syncs.map((s) => s.reconciler.run(signal)),
+        ...(config.components.length
+          ? [components.follow(signal, config.redis.reconcileIntervalMs)]
+          : []),
+      ]);
     },
     /** At 00:00 Beijing time daily quotas return: apps stopped by 45009 may fetch again. */
     startDayTurn(): { stop(): void } {

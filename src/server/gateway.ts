@@ -1,4 +1,6 @@
 import { CallerRateLimiter } from '../auth/caller-rate-limiter.js';
+import type { AppSet } from '../apps/app-directory.js';
+import type { ComponentEvents } from '../component/component-events.js';
 import type { Config } from '../config/config.js';
 import { GatewayAuth } from '../gateway/gateway-auth.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
@@ -22,6 +24,10 @@ export interface GatewayDeps {
   readonly policy: CallPolicy;
   readonly tokens: TokenService;
   readonly tokenCache: TokenCache;
+  /** Every app served (configured and authorizers). */
+  readonly apps: AppSet;
+  /** Third-party platforms' event handler; absent without `components[]`. */
+  readonly events?: ComponentEvents;
   readonly tickets: TicketService;
   readonly login: LoginService;
 }
@@ -31,10 +37,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
   const { config, clock, log, metrics } = d;
   const g = config.gateway;
   if (g.listen === '') return undefined;
-  const index = new TokenIndex(
-    d.tokenCache,
-    config.apps.map((a) => a.appId),
-  );
+  const index = new TokenIndex(d.tokenCache, d.apps);
   const routes = new TokenRoutes({
     clock,
     tokens: d.tokens,
@@ -78,6 +81,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
     maxInFlight: g.maxInFlight,
     ...(config.tls ? { tls: config.tls } : {}),
     routes,
+    ...(d.events ? { events: d.events } : {}),
     ...(passThrough ? { passThrough } : {}),
     log,
     observer: { onRequest: (route, result) => metrics.onGatewayRequest(route, result) },

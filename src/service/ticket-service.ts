@@ -1,4 +1,4 @@
-import type { AppConfig } from '../config/config.js';
+import type { AppSet } from '../apps/app-directory.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, TicketNotConfiguredError } from '../shared/errors.js';
 import type { TicketType } from '../shared/tickets.js';
@@ -18,7 +18,7 @@ export interface TicketEngineView {
 
 export interface TicketServiceDeps {
   readonly clock: Clock;
-  readonly apps: readonly AppConfig[];
+  readonly apps: AppSet;
   /** One engine per ticket type that at least one app opted into. */
   readonly engines: ReadonlyMap<TicketType, TicketEngineView>;
   readonly storeHealth?: () => string;
@@ -46,11 +46,9 @@ const NOUNS: Readonly<Record<TicketType, string>> = {
  * and the `wx.config` signature made here so the jsapi ticket never has to leave the server.
  */
 export class TicketService {
-  readonly #apps: ReadonlyMap<string, AppConfig>;
   readonly #readers = new Map<TicketType, LiveReader>();
 
   constructor(private readonly deps: TicketServiceDeps) {
-    this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
     for (const [type, engine] of deps.engines) {
       this.#readers.set(
         type,
@@ -73,7 +71,7 @@ export class TicketService {
 
   /** NOT_FOUND for an unknown app, FAILED_PRECONDITION for a ticket type it did not opt into. */
   #reader(appId: string, type: TicketType): LiveReader {
-    const app = this.#apps.get(appId);
+    const app = this.deps.apps.get(appId);
     if (!app) throw new AppNotFoundError(appId);
     const reader = this.#readers.get(type);
     if (!reader || !app.tickets.includes(type)) throw new TicketNotConfiguredError(appId, type);
@@ -109,7 +107,7 @@ export class TicketService {
   listTickets(): TicketStatusReport[] {
     const now = this.deps.clock.now();
     const out: TicketStatusReport[] = [];
-    for (const app of this.deps.apps) {
+    for (const app of this.deps.apps.list()) {
       for (const type of app.tickets) {
         const engine = this.deps.engines.get(type);
         if (!engine) continue;

@@ -1,3 +1,4 @@
+import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig, AppMode } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError } from '../shared/errors.js';
@@ -16,7 +17,7 @@ export interface AppStatusReport extends AppStatusView {
 
 export interface TokenServiceDeps {
   readonly clock: Clock;
-  readonly apps: readonly AppConfig[];
+  readonly apps: AppSet;
   readonly cache: TokenCache;
   readonly status: AppStatusBook;
   readonly forcer: Pick<ForceRefresher, 'forceRefresh'>;
@@ -37,16 +38,14 @@ export interface TokenServiceDeps {
  * deadline, and otherwise fails at once with the last upstream error (invariant 3).
  */
 export class TokenService {
-  readonly #apps: ReadonlyMap<string, AppConfig>;
   readonly #reader: LiveReader;
 
   constructor(private readonly deps: TokenServiceDeps) {
-    this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
     this.#reader = new LiveReader({ ...deps, noun: 'token' });
   }
 
   app(appId: string): AppConfig {
-    const app = this.#apps.get(appId);
+    const app = this.deps.apps.get(appId);
     if (!app) throw new AppNotFoundError(appId);
     return app;
   }
@@ -76,7 +75,7 @@ export class TokenService {
 
   listApps(): AppStatusReport[] {
     const now = this.deps.clock.now();
-    return this.deps.apps.map((app) => ({
+    return this.deps.apps.list().map((app) => ({
       ...this.deps.status.view(app.appId, this.deps.cache.get(app.appId), now),
       forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode),
       leader: this.deps.isLeader(),

@@ -112,3 +112,11 @@ export class TooManyStreamsError extends Error {
     );
   }
 }
+
+/** No third-party platform with this component appid is configured (`components[]`). */
+export class ComponentNotFoundError extends Error {
+  override readonly name = 'ComponentNotFoundError';
+  constructor(readonly componentAppId: string) {
+    super(`component ${componentAppId} is not configured (components[].componentAppId)`);
+  }
+}

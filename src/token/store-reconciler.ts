@@ -1,3 +1,4 @@
+import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { isLive } from './token.js';
@@ -6,7 +7,8 @@ import type { TokenStore } from './token-store.js';
 
 export interface ReconcilerDeps {
   readonly clock: Clock;
-  readonly apps: readonly AppConfig[];
+  /** The apps whose records this replica follows (read afresh each pass). */
+  readonly apps: AppSet;
   readonly store: Pick<TokenStore, 'read'>;
   readonly cache: TokenCache;
   /** Writes this replica's cached token back to a store that lost it (leader only). */
@@ -78,7 +80,7 @@ export class StoreReconciler {
   }
 
   async reconcileOnce(): Promise<void> {
-    const { apps } = this.deps;
+    const apps = this.deps.apps.list();
     let failure: unknown;
     for (let i = 0; i < apps.length; i += BATCH) {
       const results = await Promise.allSettled(apps.slice(i, i + BATCH).map((a) => this.#one(a)));
@@ -97,7 +99,7 @@ export class StoreReconciler {
   /** Degraded mode: no lock, no leader; a stable token about to expire is fetched normally. */
   async #stableFallbacks(): Promise<void> {
     const now = this.deps.clock.now();
-    const due = this.deps.apps.filter((app) => {
+    const due = this.deps.apps.list().filter((app) => {
       const cached = this.deps.cache.get(app.appId);
       return (
         app.mode === 'stable' && (!cached || cached.expiresAt - now <= this.deps.stableFallbackMs)

@@ -11,6 +11,7 @@ export class TokenCache {
   readonly #current = new Map<string, TokenRecord>();
   readonly #previous = new Map<string, TokenRecord>();
   readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #anyListeners = new Set<Listener>();
 
   get(appId: string): TokenRecord | undefined {
     return this.#current.get(appId);
@@ -28,7 +29,20 @@ export class TokenCache {
     if (cached && cached.value !== token.value) this.#previous.set(token.appId, cached);
     this.#current.set(token.appId, token);
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
+    for (const listener of this.#anyListeners) listener(token);
     return true;
+  }
+
+  /** Forgets an app that left (an unauthorized authorizer): nothing of it is served again. */
+  drop(appId: string): void {
+    this.#current.delete(appId);
+    this.#previous.delete(appId);
+  }
+
+  /** Calls `listener` with every token applied for any app from now on. */
+  subscribeAll(listener: Listener): () => void {
+    this.#anyListeners.add(listener);
+    return () => this.#anyListeners.delete(listener);
   }
 
   /** Calls `listener` with every token applied for `appId` from now on. */
@@ -39,7 +53,11 @@ export class TokenCache {
       this.#listeners.set(appId, set);
     }
     set.add(listener);
-    return () => set.delete(listener);
+    return () => {
+      set.delete(listener);
+      // An app's set goes with its last listener: authorizers come and go by the thousand.
+      if (set.size === 0 && this.#listeners.get(appId) === set) this.#listeners.delete(appId);
+    };
   }
 
   /**

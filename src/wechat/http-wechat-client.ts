@@ -64,7 +64,7 @@ export interface HttpWeChatClientOptions {
   observer?: UpstreamObserver;
 }
 
-interface Call {
+export interface Call {
   endpoint: WeChatEndpoint;
   appId?: string;
   /**
@@ -77,7 +77,7 @@ interface Call {
   json?: string;
 }
 
-type Body = Record<string, unknown>;
+export type Body = Record<string, unknown>;
 
 /**
  * WeChatClient over HTTPS, on a pool of keep-alive connections (KeepAliveTransport). Bodies
@@ -256,6 +256,14 @@ export class HttpWeChatClient implements WeChatClient {
       expiresInSeconds: body.expires_in as number,
       sentAt,
     };
+  }
+
+  /** One request as `#call` makes it: for the component API, which shares the transport. */
+  call(
+    call: Call,
+    validate?: (body: Body) => string | undefined,
+  ): Promise<{ body: Body; sentAt: number }> {
+    return this.#call(call, validate);
   }
 
   /**

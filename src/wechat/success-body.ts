@@ -7,7 +7,7 @@
 type Body = Record<string, unknown>;
 
 /** Printable ASCII only: tokens and session keys go into URLs, headers and HMAC keys. */
-const PRINTABLE = /^[\x21-\x7e]+$/;
+export const PRINTABLE = /^[\x21-\x7e]+$/;
 
 /**
  * WeChat reserves 512 characters for an access_token (and a ticket); four times that is
@@ -32,7 +32,8 @@ export function ticketProblem(body: Body): string | undefined {
   return credentialProblem(body, 'ticket');
 }
 
-function credentialProblem(body: Body, field: 'access_token' | 'ticket'): string | undefined {
+/** A credential field with a token's bounds and a positive expires_in beside it. */
+export function credentialProblem(body: Body, field: string): string | undefined {
   const value = body[field];
   const expiresIn = body.expires_in;
   if (typeof value !== 'string' || value === '') return `${field} missing or empty`;
@@ -117,8 +118,16 @@ export function sessionProblem(body: Body, asked?: string): string | undefined {
 export function credentialsIn(body: Body): string[] {
   const info = body.phone_info as Body | null | undefined;
   const phone = typeof info === 'object' && info !== null ? info : {};
+  const auth = body.authorization_info as Body | null | undefined;
+  const info2 = typeof auth === 'object' && auth !== null ? auth : {};
   return [
     body.access_token,
+    body.component_access_token,
+    body.authorizer_access_token,
+    body.authorizer_refresh_token,
+    body.pre_auth_code,
+    info2.authorizer_access_token,
+    info2.authorizer_refresh_token,
     body.session_key,
     body.ticket,
     phone.phoneNumber,

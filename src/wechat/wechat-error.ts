@@ -28,6 +28,12 @@ const KIND_BY_ERRCODE: ReadonlyMap<number, WeChatErrorKind> = new Map([
   [50004, 'config'],
   [50007, 'config'],
   [61024, 'config'],
+  // Third-party platforms: the verify ticket is expired or unknown (wait for WeChat's next
+  // push), the authorizer's refresh token is no longer valid (RecoverAuthorizers), the
+  // authorization code is used or expired.
+  [61005, 'config'],
+  [61006, 'config'],
+  [61023, 'config'],
   [89501, 'config'],
   [89503, 'config'],
   [89506, 'config'],
@@ -63,7 +69,14 @@ export type WeChatEndpoint =
   | 'resetusersessionkey'
   | 'getticket'
   | 'getuserphonenumber'
-  | 'getpaidunionid';
+  | 'getpaidunionid'
+  | 'api_component_token'
+  | 'api_create_preauthcode'
+  | 'api_query_auth'
+  | 'api_authorizer_token'
+  | 'api_get_authorizer_list'
+  /** No call was made: a third-party credential's precondition is missing (no verify ticket yet). */
+  | 'component';
 
 /**
  * What a login-endpoint errcode (wechat-api.md §4-§6) says about the user's request, for the
@@ -160,6 +173,18 @@ const HINTS: ReadonlyMap<number, string> = new Map([
   ],
   [50004, 'the account is barred from the token API (possibly a penalty): see the WeChat console'],
   [50007, 'the account is frozen: see the WeChat console'],
+  [
+    61005,
+    "component_verify_ticket expired: wxtoken waits for WeChat's next push (every 10 min); check the events URL in the Open Platform console",
+  ],
+  [
+    61006,
+    "component_verify_ticket invalid: wxtoken waits for WeChat's next push; check componentAppId and the events URL",
+  ],
+  [
+    61023,
+    "the authorizer's refresh token is invalid: run RecoverAuthorizers (wxtoken component recover), or the customer re-authorizes",
+  ],
   [61024, 'a third-party-platform app: it must use the component token API, not this server'],
   [89501, "this IP awaits the admin's confirmation in WeChat"],
   [

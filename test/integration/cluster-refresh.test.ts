@@ -1,3 +1,4 @@
+import { fixedApps } from '../../src/apps/app-directory.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -116,7 +117,7 @@ describe.each([
     const core = createTokenCore({
       clock: systemClock,
       random: () => 0.5,
-      apps: [APP],
+      apps: fixedApps([APP]),
       wechat,
       store,
       locks,
@@ -231,7 +232,7 @@ describe.each([
     const reconciler = (r: Replica, leader: boolean) =>
       new StoreReconciler({
         clock: systemClock,
-        apps: [APP],
+        apps: fixedApps([APP]),
         store: r.store,
         cache: r.core.cache,
         repair: (app) => r.core.refresher.repair(app),

@@ -1,3 +1,4 @@
+import { fixedApps } from '../../src/apps/app-directory.js';
 import type { AppConfig, AppMode, Config } from '../../src/config/config.js';
 import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
@@ -43,7 +44,7 @@ export function coreHarness(o: CoreOptions = {}) {
   const core = createTokenCore({
     clock,
     random: () => 0.5,
-    apps: [app],
+    apps: fixedApps([app]),
     wechat,
     store,
     locks: store,

@@ -1,3 +1,4 @@
+import { fixedApps } from '../../src/apps/app-directory.js';
 import type { AppConfig } from '../../src/config/config.js';
 import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
@@ -34,7 +35,7 @@ export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
   const tokenCore = createTokenCore({
     clock,
     random: () => 0.5,
-    apps,
+    apps: fixedApps(apps),
     wechat,
     store: tokenStore,
     locks: tokenStore,
@@ -49,7 +50,8 @@ export function ticketHarness(o: { forceMinIntervalMs?: number } = {}) {
   const ticketCore = createTicketCore({
     clock,
     random: () => 0.5,
-    apps,
+    apps: fixedApps(apps),
+    types: ['jsapi', 'wx_card'],
     wechat,
     tokens: tokenCore,
     backend: (type) => {

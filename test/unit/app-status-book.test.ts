@@ -1,3 +1,4 @@
+import { AppDirectory, fixedApps } from '../../src/apps/app-directory.js';
 import { describe, expect, it } from 'vitest';
 import { AppStatusBook, type AppState } from '../../src/refresher/app-status-book.js';
 import type { TokenRecord } from '../../src/token/token.js';
@@ -22,11 +23,15 @@ type Fact = 'fetch' | 'success' | keyof typeof errors;
 
 function setup() {
   const clock = new FakeClock();
-  const book = new AppStatusBook([
-    { appId: APP, mode: 'classic' },
-    { appId: STABLE_APP, mode: 'stable' },
-    { appId: OTHER_APP, mode: 'classic' },
-  ]);
+  const app = (appId: string, mode: 'classic' | 'stable') => ({
+    appId,
+    mode,
+    secretSource: 'inline',
+    tickets: [],
+  });
+  const book = new AppStatusBook(
+    fixedApps([app(APP, 'classic'), app(STABLE_APP, 'stable'), app(OTHER_APP, 'classic')]),
+  );
   const record = (appId: string, facts: readonly Fact[]): void => {
     for (const fact of facts) {
       if (fact === 'fetch') book.recordFetch(appId, clock.now());
@@ -163,10 +168,34 @@ describe('AppStatusBook view fields', () => {
     expect(book.view(APP, undefined, clock.now())).not.toHaveProperty('nextRefreshAt');
   });
 
-  it('rejects an app it was not built with', () => {
+  it('keeps nothing of an app it does not follow (an authorizer that left mid-refresh)', () => {
     const { clock, book } = setup();
-    expect(() => book.view('wxunknown', undefined, clock.now())).toThrow(/unknown app wxunknown/);
-    expect(() => book.recordFetch('wxunknown', clock.now())).toThrow(/unknown app/);
+    book.recordFetch('wxunknown', clock.now());
+    book.recordFailure('wxunknown', errors.config, clock.now());
+    const view = book.view('wxunknown', undefined, clock.now());
+    expect(view.state).toBe('warming');
+    expect(view.fetchesToday).toBe(0);
+    expect(book.isFailing('wxunknown')).toBe(false);
+  });
+
+  it('follows apps that join and leave its app set', () => {
+    const clock = new FakeClock();
+    const dir = new AppDirectory([]);
+    const book = new AppStatusBook(dir);
+    const joined = {
+      appId: 'wxauth1',
+      mode: 'classic' as const,
+      secretSource: 'component wxc',
+      tickets: [],
+    };
+    dir.add(joined);
+    book.recordFailure('wxauth1', errors.config, clock.now());
+    expect(book.view('wxauth1', undefined, clock.now()).state).toBe('config_error');
+    book.clearFailure('wxauth1');
+    expect(book.isFailing('wxauth1')).toBe(false);
+    book.recordFailure('wxauth1', errors.config, clock.now());
+    dir.remove('wxauth1');
+    expect(book.view('wxauth1', undefined, clock.now()).state).toBe('warming');
   });
 });
 

@@ -608,12 +608,13 @@ describe('parseConfig: defaults and accepted values', () => {
         passThroughPerSecond: 1000,
       },
       audit: { maxEvents: 10000 },
+      components: [],
     });
     expect(apps).toHaveLength(1);
     expect(apps[0]?.appId).toBe(APP.appId);
     expect(apps[0]?.mode).toBe('classic');
     expect(apps[0]?.secretSource).toBe('env WX_SECRET');
-    expect(apps[0]?.secret.reveal()).toBe(SECRET);
+    expect(apps[0]?.secret?.reveal()).toBe(SECRET);
   });
 
   it('treats empty sections (YAML "key:" with nothing under it) as all defaults', () => {
@@ -695,7 +696,7 @@ describe('parseConfig: secrets', () => {
     const path = join(dir, 'app.secret');
     writeFileSync(path, `${FILE_SECRET}\n`);
     const config = loadFromObject({ apps: [{ appId: 'a', mode: 'stable', secretFile: path }] });
-    expect(config.apps[0]?.secret.reveal()).toBe(FILE_SECRET);
+    expect(config.apps[0]?.secret?.reveal()).toBe(FILE_SECRET);
     expect(config.apps[0]?.secretSource).toBe(`file ${path}`);
   });
 
@@ -787,7 +788,7 @@ describe('loadConfigFile', () => {
     expect(config.lease.renewIntervalMs).toBe(1000);
     expect(config.refresh.aheadSeconds).toBe(0.5);
     expect(config.apps.map((a) => a.mode)).toEqual(['stable', 'classic']);
-    expect(config.apps[1]?.secret.reveal()).toBe(FILE_SECRET);
+    expect(config.apps[1]?.secret?.reveal()).toBe(FILE_SECRET);
     expect(config.apps[1]?.secretSource).toBe(`file ${join(dir, 'two.secret')}`);
   });
 

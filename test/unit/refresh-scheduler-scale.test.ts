@@ -1,3 +1,4 @@
+import { fixedApps } from '../../src/apps/app-directory.js';
 import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
 import { DueQueue } from '../../src/refresher/due-queue.js';
@@ -59,7 +60,7 @@ function fleet(count: number, maxConcurrentFetches: number) {
   const core = createTokenCore({
     clock,
     random: seeded(7),
-    apps,
+    apps: fixedApps(apps),
     wechat,
     store,
     locks: store,

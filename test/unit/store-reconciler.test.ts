@@ -1,3 +1,4 @@
+import { fixedApps } from '../../src/apps/app-directory.js';
 import { describe, expect, it, vi } from 'vitest';
 import { StoreUnavailableError } from '../../src/shared/errors.js';
 import { StoreReconciler } from '../../src/token/store-reconciler.js';
@@ -14,7 +15,7 @@ function reconciler(
   const logs: string[] = [];
   const r = new StoreReconciler({
     clock: h.clock,
-    apps: [h.app],
+    apps: fixedApps([h.app]),
     store: { read },
     cache: h.cache,
     repair: (app) => h.refresher.repair(app),

@@ -1,0 +1,149 @@
+import type { AppDirectory } from '../apps/app-directory.js';
+import type { ComponentConfig } from '../config/config.js';
+import type { Clock } from '../shared/clock.js';
+import { ComponentNotFoundError } from '../shared/errors.js';
+import { authorizerApp } from './authorizer-app.js';
+import type { AuthorizerEntry, ComponentStore } from './component-store.js';
+
+export interface ComponentRegistryDeps {
+  readonly components: readonly ComponentConfig[];
+  readonly directory: AppDirectory;
+  readonly store: ComponentStore;
+  readonly clock: Clock;
+  readonly log: (level: 'info' | 'warn', obj: object, msg: string) => void;
+}
+
+/** One platform's authorizers as this replica knows them, with a sorted index for paging. */
+interface Members {
+  readonly byId: Map<string, AuthorizerEntry>;
+  sorted: string[] | undefined;
+  version: string | undefined;
+}
+
+/**
+ * Which authorizers each third-party platform has, cluster-wide. A change made here (an
+ * authorization event, RecoverAuthorizers) is written to the store first and then applied to
+ * this replica's app directory at once; other replicas see it through `sync`, which polls
+ * each platform's membership version (one small read) and reloads the list only when it
+ * changed. The store is the truth: an authorizer is served once its refresh token is stored.
+ */
+export class ComponentRegistry {
+  readonly #components: ReadonlyMap<string, ComponentConfig>;
+  readonly #members = new Map<string, Members>();
+
+  constructor(private readonly deps: ComponentRegistryDeps) {
+    this.#components = new Map(deps.components.map((c) => [c.componentAppId, c]));
+    for (const c of deps.components) {
+      this.#members.set(c.componentAppId, {
+        byId: new Map(),
+        sorted: undefined,
+        version: undefined,
+      });
+    }
+  }
+
+  get components(): ReadonlyMap<string, ComponentConfig> {
+    return this.#components;
+  }
+
+  component(componentAppId: string): ComponentConfig {
+    const c = this.#components.get(componentAppId);
+    if (!c) throw new ComponentNotFoundError(componentAppId);
+    return c;
+  }
+
+  /** Stores the authorizer with its refresh token, then serves it (a re-authorization too). */
+  async join(componentAppId: string, entry: AuthorizerEntry, refreshToken: string): Promise<void> {
+    await this.deps.store.putAuthorizer(componentAppId, entry, refreshToken);
+    this.#apply(componentAppId, entry);
+  }
+
+  /** Removes the authorizer from the store, then stops serving it. */
+  async leave(componentAppId: string, authorizerAppId: string): Promise<void> {
+    this.component(componentAppId);
+    await this.deps.store.removeAuthorizer(componentAppId, authorizerAppId);
+    this.#drop(componentAppId, authorizerAppId);
+  }
+
+  /** The platform's authorizers in appid order, `limit` after `after` (exclusive). */
+  page(componentAppId: string, after: string, limit: number): AuthorizerEntry[] {
+    this.component(componentAppId);
+    const m = this.#members.get(componentAppId)!;
+    m.sorted ??= [...m.byId.keys()].sort();
+    let lo = 0;
+    let hi = m.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (m.sorted[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    return m.sorted.slice(lo, lo + limit).map((id) => m.byId.get(id)!);
+  }
+
+  count(componentAppId: string): number {
+    return this.#members.get(componentAppId)?.byId.size ?? 0;
+  }
+
+  /**
+   * Brings this replica in line with the store: for each platform whose membership version
+   * changed, reloads the list and adds or removes the difference. Throws when the store is
+   * unreachable (the caller retries; what is served stays as it was).
+   */
+  async sync(): Promise<void> {
+    for (const [componentAppId, m] of this.#members) {
+      const version = await this.deps.store.membershipVersion(componentAppId);
+      if (version === m.version) continue;
+      const entries = await this.deps.store.loadAuthorizers(componentAppId);
+      const present = new Set<string>();
+      for (const entry of entries) {
+        present.add(entry.authorizerAppId);
+        this.#apply(componentAppId, entry);
+      }
+      for (const id of [...m.byId.keys()]) {
+        if (!present.has(id)) this.#drop(componentAppId, id);
+      }
+      m.version = version;
+    }
+  }
+
+  /** Syncs every `intervalMs` until `signal` aborts; a failed pass is retried next interval. */
+  async run(signal: AbortSignal, intervalMs: number): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.deps.clock.sleep(intervalMs, signal);
+      } catch {
+        return;
+      }
+      await this.sync().catch((err: unknown) =>
+        this.deps.log('warn', { err }, 'authorizer list not readable from the store; retrying'),
+      );
+    }
+  }
+
+  #apply(componentAppId: string, entry: AuthorizerEntry): void {
+    const m = this.#members.get(componentAppId);
+    if (!m) return;
+    if (!m.byId.has(entry.authorizerAppId)) m.sorted = undefined;
+    m.byId.set(entry.authorizerAppId, entry);
+    const added = this.deps.directory.add(
+      authorizerApp(this.component(componentAppId), entry.authorizerAppId),
+    );
+    const served = this.deps.directory.get(entry.authorizerAppId);
+    if (!added && served?.component !== componentAppId) {
+      // An id configured under apps[] (or another platform's authorizer) keeps its source.
+      this.deps.log(
+        'warn',
+        { appId: entry.authorizerAppId, componentAppId },
+        'authorizer not served through this platform: the app id is already served otherwise',
+      );
+    }
+  }
+
+  #drop(componentAppId: string, authorizerAppId: string): void {
+    const m = this.#members.get(componentAppId);
+    if (m?.byId.delete(authorizerAppId)) m.sorted = undefined;
+    if (this.deps.directory.get(authorizerAppId)?.component === componentAppId) {
+      this.deps.directory.remove(authorizerAppId);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Where a third-party platform's own state lives: the newest component_verify_ticket and
+ * every authorizer with its refresh token. The refresh token is the one piece of state a
+ * restart cannot fetch again (lost, the customer must authorize again, or an operator runs
+ * RecoverAuthorizers), so it is written before anything that depends on it is reported done.
+ */
+
+export interface VerifyTicket {
+  readonly value: string;
+  /** The push's CreateTime (seconds since the epoch): newest wins across replicas. */
+  readonly createTime: number;
+}
+
+export interface AuthorizerEntry {
+  readonly authorizerAppId: string;
+  /** When the customer authorized (ms since the epoch). */
+  readonly authorizedAt: number;
+}
+
+export interface ComponentStore {
+  /** Stores `ticket` unless a newer one (by createTime) is stored; true when it was stored. */
+  offerVerifyTicket(componentAppId: string, ticket: VerifyTicket): Promise<boolean>;
+  verifyTicket(componentAppId: string): Promise<VerifyTicket | undefined>;
+  /** Adds the authorizer (or re-authorizes it) with its refresh token. */
+  putAuthorizer(
+    componentAppId: string,
+    entry: AuthorizerEntry,
+    refreshToken: string,
+  ): Promise<void>;
+  /** Replaces a present authorizer's refresh token (never brings back a removed one). */
+  setRefreshToken(
+    componentAppId: string,
+    authorizerAppId: string,
+    refreshToken: string,
+  ): Promise<void>;
+  refreshToken(componentAppId: string, authorizerAppId: string): Promise<string | undefined>;
+  removeAuthorizer(componentAppId: string, authorizerAppId: string): Promise<void>;
+  /** Changes whenever an authorizer joins or leaves: cheap to poll, opaque. */
+  membershipVersion(componentAppId: string): Promise<string>;
+  /** Every present authorizer (no refresh tokens), read in pages. */
+  loadAuthorizers(componentAppId: string): Promise<AuthorizerEntry[]>;
+}
+
+interface Held {
+  entry: AuthorizerEntry;
+  refreshToken: string;
+}
+
+/** The embedded store: one process, in memory (wxtoken dev, single instance). */
+export class MemoryComponentStore implements ComponentStore {
+  readonly #tickets = new Map<string, VerifyTicket>();
+  readonly #authorizers = new Map<string, Map<string, Held>>();
+  readonly #versions = new Map<string, number>();
+
+  offerVerifyTicket(componentAppId: string, ticket: VerifyTicket): Promise<boolean> {
+    const held = this.#tickets.get(componentAppId);
+    if (held && held.createTime >= ticket.createTime) return Promise.resolve(false);
+    this.#tickets.set(componentAppId, ticket);
+    return Promise.resolve(true);
+  }
+
+  verifyTicket(componentAppId: string): Promise<VerifyTicket | undefined> {
+    return Promise.resolve(this.#tickets.get(componentAppId));
+  }
+
+  putAuthorizer(componentAppId: string, entry: AuthorizerEntry, refreshToken: string) {
+    this.#of(componentAppId).set(entry.authorizerAppId, { entry, refreshToken });
+    this.#bump(componentAppId);
+    return Promise.resolve();
+  }
+
+  setRefreshToken(componentAppId: string, authorizerAppId: string, refreshToken: string) {
+    const held = this.#of(componentAppId).get(authorizerAppId);
+    if (held) held.refreshToken = refreshToken;
+    return Promise.resolve();
+  }
+
+  refreshToken(componentAppId: string, authorizerAppId: string) {
+    return Promise.resolve(this.#of(componentAppId).get(authorizerAppId)?.refreshToken);
+  }
+
+  removeAuthorizer(componentAppId: string, authorizerAppId: string) {
+    if (this.#of(componentAppId).delete(authorizerAppId)) this.#bump(componentAppId);
+    return Promise.resolve();
+  }
+
+  membershipVersion(componentAppId: string) {
+    return Promise.resolve(String(this.#versions.get(componentAppId) ?? 0));
+  }
+
+  loadAuthorizers(componentAppId: string) {
+    return Promise.resolve([...this.#of(componentAppId).values()].map((h) => h.entry));
+  }
+
+  #of(componentAppId: string): Map<string, Held> {
+    let m = this.#authorizers.get(componentAppId);
+    if (!m) {
+      m = new Map();
+      this.#authorizers.set(componentAppId, m);
+    }
+    return m;
+  }
+
+  #bump(componentAppId: string): void {
+    this.#versions.set(componentAppId, (this.#versions.get(componentAppId) ?? 0) + 1);
+  }
+}
