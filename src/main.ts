@@ -140,6 +140,7 @@ export async function startServer(
     metrics,
     policy,
     auditLog: backend.audit,
+    ...(config.components.length ? { components: credentials.components.service } : {}),
     ...api,
   });
   const grpcPort = await grpcServer.start();

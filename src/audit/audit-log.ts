@@ -20,7 +20,13 @@ export interface AuditEvent {
   readonly replica: string;
 }
 
-export type AuditAction = 'force_refresh' | 'operator_refresh' | 'list_apps' | 'list_audit_events';
+export type AuditAction =
+  | 'force_refresh'
+  | 'operator_refresh'
+  | 'list_apps'
+  | 'list_audit_events'
+  /** RecoverAuthorizers: a third-party platform's refresh tokens rebuilt from WeChat. */
+  | 'recover_authorizers';
 
 export interface AuditQuery {
   /** Only events about this app. */

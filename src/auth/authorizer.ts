@@ -125,6 +125,17 @@ export class Authorizer {
     }
   }
 
+  /**
+   * ComponentService calls name a platform: the caller needs "*" or
+   * "component:<componentAppId>/*" (every authorizer of it) in its apps.
+   */
+  authorizeComponent(caller: Caller, componentAppId: string): void {
+    if (caller.apps.has('*') || caller.apps.has(`component:${componentAppId}/*`)) return;
+    throw new PermissionDeniedError(
+      `caller ${caller.name} may not use component ${componentAppId}`,
+    );
+  }
+
   canUseApp(caller: Caller, appId: string): boolean {
     if (caller.apps.has('*') || caller.apps.has(appId)) return true;
     const component = this.componentOf(appId);

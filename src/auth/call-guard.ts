@@ -33,12 +33,20 @@ export function createCallGuard(
       throw attribute(err, UNAUTHENTICATED);
     }
     try {
-      const req = (request ?? {}) as { app_id?: unknown; stale_token?: unknown };
+      const req = (request ?? {}) as {
+        app_id?: unknown;
+        stale_token?: unknown;
+        component_app_id?: unknown;
+      };
       const appId = typeof req.app_id === 'string' && req.app_id !== '' ? req.app_id : undefined;
       const scope = METHOD_SCOPES[method];
       // Fail closed: a method nobody gave a scope is refused, not merely authenticated.
       if (!scope) throw new PermissionDeniedError(`method ${method} is not open to callers`);
       authorizer.authorize(caller, scope, appId);
+      const component = req.component_app_id;
+      if (typeof component === 'string' && component !== '') {
+        authorizer.authorizeComponent(caller, component);
+      }
       if (method === 'ForceRefresh' && !req.stale_token) authorizer.authorize(caller, 'admin');
       // Limits are per caller identity; without auth there is none to limit by (loopback only).
       if (caller !== ANONYMOUS) limiter.take(caller.name, method);

@@ -27,4 +27,8 @@ export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   ResetSessionKey: 'login',
   GetPhoneNumber: 'login',
   GetPaidUnionId: 'login',
+  CreatePreAuthCode: 'token:read',
+  GetComponentToken: 'token:read',
+  ListAuthorizers: 'admin',
+  RecoverAuthorizers: 'admin',
 };

@@ -79,7 +79,7 @@ export function toProtoTicket(t: CredentialRecord, type: TicketType): Ticket {
   return proto;
 }
 
-const STATE = {
+export const STATE = {
   warming: 'APP_STATE_WARMING',
   healthy: 'APP_STATE_HEALTHY',
   degraded: 'APP_STATE_DEGRADED',

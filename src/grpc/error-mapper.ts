@@ -4,6 +4,7 @@ import {
   PermissionDeniedError,
   UnauthenticatedError,
   AppNotFoundError,
+  ComponentNotFoundError,
   InvalidArgumentError,
   RefreshRateLimitedError,
   SessionNotFoundError,
@@ -52,6 +53,7 @@ export function toStatus(err: unknown): StatusObject {
     return status(grpc.status.RESOURCE_EXHAUSTED, err.message);
   if (err instanceof InvalidArgumentError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof AppNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof ComponentNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
   if (err instanceof TicketNotConfiguredError)
     return status(grpc.status.FAILED_PRECONDITION, err.message);
   if (err instanceof TokenUnavailableError) {

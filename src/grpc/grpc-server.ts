@@ -15,6 +15,8 @@ import { reflectionDefinition } from './reflection-definition.js';
 import { addTolerantly } from './tolerant-services.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
+import { componentHandlers } from './component-handlers.js';
+import type { ComponentService } from '../component/component-service.js';
 import { TlsFileProvider } from './tls-files.js';
 import type { LoginService } from '../login/login-service.js';
 import { TooManyStreamsError } from '../shared/errors.js';
@@ -54,6 +56,8 @@ export interface GrpcServerOptions {
   };
   /** How long in-flight calls get to finish on shutdown before they are cut. */
   readonly drainMs?: number;
+  /** Third-party platforms (`components[]`): ComponentService is served when set. */
+  readonly components?: ComponentService;
 }
 
 /**
@@ -143,6 +147,17 @@ export class GrpcServer {
         quietMethods: new Set(['Code2Session']),
       }),
     );
+    if (options.components) {
+      this.#server.addService(
+        tolerantDeserializers(proto.wxtoken.v1.ComponentService.service),
+        componentHandlers(options.components, {
+          log: options.log,
+          ...(options.observer ? { observer: options.observer } : {}),
+          ...(options.guard ? { guard: options.guard } : {}),
+          ...(options.audit ? { audit: options.audit } : {}),
+        }),
+      );
+    }
     addTolerantly(this.#server, this.#health);
     addTolerantly(this.#server, new ReflectionService(reflectionDefinition()));
   }

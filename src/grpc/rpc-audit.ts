@@ -37,6 +37,7 @@ const ACTIONS: Readonly<Record<string, (req: Req) => AuditAction>> = {
   ForceRefresh: (req) => (req.stale_token ? 'force_refresh' : 'operator_refresh'),
   ListApps: () => 'list_apps',
   ListAuditEvents: () => 'list_audit_events',
+  RecoverAuthorizers: () => 'recover_authorizers',
 };
 
 interface Req {

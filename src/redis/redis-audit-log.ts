@@ -107,6 +107,7 @@ const ACTIONS: ReadonlySet<string> = new Set<AuditAction>([
   'operator_refresh',
   'list_apps',
   'list_audit_events',
+  'recover_authorizers',
 ]);
 
 /** An entry back into an event; entries that are not ours (someone XADDed by hand) are skipped. */

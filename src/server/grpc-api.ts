@@ -9,6 +9,7 @@ import type { TicketService } from '../service/ticket-service.js';
 import type { TokenService } from '../service/token-service.js';
 import type { Logger } from '../shared/logger.js';
 import type { CallPolicy } from './call-policy.js';
+import type { ComponentService } from '../component/component-service.js';
 
 export interface GrpcApiDeps {
   readonly config: Config;
@@ -19,6 +20,8 @@ export interface GrpcApiDeps {
   readonly tokens: TokenService;
   readonly tickets: TicketService;
   readonly login: LoginService;
+  /** ComponentService, when `components[]` is configured. */
+  readonly components?: ComponentService;
 }
 
 /**
@@ -41,5 +44,6 @@ export function createGrpcApi(d: GrpcApiDeps): GrpcServer {
     maxRequestBytes: config.grpc.maxRequestBytes,
     limits: config.grpc,
     log: d.log,
+    ...(d.components ? { components: d.components } : {}),
   });
 }

@@ -28,6 +28,11 @@ export class SimControl {
     return JSON.parse(text) as T;
   }
 
+  /** Any control route (e.g. the third-party ones under /__sim/components). */
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.#call(method, path, body);
+  }
+
   configureApp(settings: Record<string, unknown>): Promise<unknown> {
     return this.#call('POST', '/__sim/apps', settings);
   }
