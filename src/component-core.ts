@@ -38,6 +38,9 @@ export interface ComponentCoreDeps {
 
 export type ComponentCore = ReturnType<typeof createComponentCore>;
 
+/** How often a platform's authorizers may be recovered automatically (api_get_authorizer_list). */
+const AUTO_RECOVER_MS = 5 * 60 * 1000;
+
 /**
  * Third-party platforms on the credential engine: one engine for the component tokens
  * (fetched with the newest pushed verify ticket), the registry of authorizers (apps that join
@@ -47,6 +50,7 @@ export type ComponentCore = ReturnType<typeof createComponentCore>;
  */
 export function createComponentCore(d: ComponentCoreDeps) {
   const configs = new Map(d.components.map((c) => [c.componentAppId, c]));
+  let service: ComponentService | undefined;
   const engine = createCredentialEngine({
     kind: componentTokenKind(configs, d.client, d.store),
     clock: d.clock,
@@ -88,11 +92,31 @@ export function createComponentCore(d: ComponentCoreDeps) {
     clock: d.clock,
     log: d.log,
   });
+  // A refresh token missing from the store means the store lost it: recover the platform's
+  // authorizers from WeChat at once, at most once per AUTO_RECOVER_MS per platform.
+  const lastRecover = new Map<string, number>();
   const authorizers = new AuthorizerTokens({
     client: d.client,
     store: d.store,
     tokens,
     log: d.log,
+    recover: async (id) => {
+      const last = lastRecover.get(id);
+      if (!service || (last !== undefined && d.clock.now() - last < AUTO_RECOVER_MS)) return false;
+      lastRecover.set(id, d.clock.now());
+      d.log(
+        'warn',
+        { componentAppId: id },
+        'refresh token missing from the store: recovering authorizers from WeChat',
+      );
+      return service.recoverAuthorizers(id).then(
+        () => true,
+        (err: unknown) => {
+          d.log('error', { componentAppId: id, err }, 'automatic RecoverAuthorizers failed');
+          return false;
+        },
+      );
+    },
   });
   const events = new ComponentEvents({
     registry,
@@ -109,7 +133,6 @@ export function createComponentCore(d: ComponentCoreDeps) {
     },
   });
   const seenTickets = new Map<string, number>();
-  let service: ComponentService | undefined;
   return {
     engine,
     registry,

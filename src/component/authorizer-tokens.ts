@@ -18,6 +18,11 @@ export interface AuthorizerTokensDeps {
   readonly store: Pick<ComponentStore, 'refreshToken' | 'setRefreshToken'>;
   readonly tokens: ComponentTokens;
   readonly log?: (level: 'warn' | 'error', obj: object, msg: string) => void;
+  /**
+   * The store has no refresh token for an authorizer this replica serves (the store lost it):
+   * rebuild them from WeChat (RecoverAuthorizers) before giving up. The caller bounds how often.
+   */
+  readonly recover?: (componentAppId: string) => Promise<boolean>;
 }
 
 /**
@@ -69,15 +74,9 @@ export class AuthorizerTokens {
       await this.#keep(componentAppId, authorizerAppId, held);
       return held;
     }
-    let stored: string | undefined;
-    try {
-      stored = await this.deps.store.refreshToken(componentAppId, authorizerAppId);
-    } catch (err) {
-      throw WeChatError.transport(
-        'api_authorizer_token',
-        'refresh token not readable from the store',
-        err,
-      );
+    let stored = await this.#stored(componentAppId, authorizerAppId);
+    if (!stored && (await this.deps.recover?.(componentAppId))) {
+      stored = await this.#stored(componentAppId, authorizerAppId);
     }
     if (!stored) {
       throw new WeChatError(
@@ -87,6 +86,18 @@ export class AuthorizerTokens {
       );
     }
     return stored;
+  }
+
+  async #stored(componentAppId: string, authorizerAppId: string): Promise<string | undefined> {
+    try {
+      return await this.deps.store.refreshToken(componentAppId, authorizerAppId);
+    } catch (err) {
+      throw WeChatError.transport(
+        'api_authorizer_token',
+        'refresh token not readable from the store',
+        err,
+      );
+    }
   }
 
   async #keep(componentAppId: string, authorizerAppId: string, refreshToken: string) {

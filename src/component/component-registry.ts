@@ -30,6 +30,8 @@ interface Members {
 export class ComponentRegistry {
   readonly #components: ReadonlyMap<string, ComponentConfig>;
   readonly #members = new Map<string, Members>();
+  /** Per platform, authorizers served here that the store no longer lists (after a loss). */
+  readonly lost = new Map<string, number>();
 
   constructor(private readonly deps: ComponentRegistryDeps) {
     this.#components = new Map(deps.components.map((c) => [c.componentAppId, c]));
@@ -93,14 +95,28 @@ export class ComponentRegistry {
     for (const [componentAppId, m] of this.#members) {
       const version = await this.deps.store.membershipVersion(componentAppId);
       if (version === m.version) continue;
-      const entries = await this.deps.store.loadAuthorizers(componentAppId);
-      const present = new Set<string>();
-      for (const entry of entries) {
-        present.add(entry.authorizerAppId);
+      const { present, removed } = await this.deps.store.loadAuthorizers(componentAppId);
+      const listed = new Set<string>();
+      for (const entry of present) {
+        listed.add(entry.authorizerAppId);
         this.#apply(componentAppId, entry);
       }
+      // Only an unauthorization (a tombstone) ends serving. An authorizer the store no longer
+      // lists at all was lost with the store (a flush, a failover to an empty replica): its
+      // token keeps being served while it lives, and RecoverAuthorizers brings back the
+      // refresh tokens.
+      let lost = 0;
       for (const id of [...m.byId.keys()]) {
-        if (!present.has(id)) this.#drop(componentAppId, id);
+        if (removed.has(id)) this.#drop(componentAppId, id);
+        else if (!listed.has(id)) lost++;
+      }
+      this.lost.set(componentAppId, lost);
+      if (lost > 0) {
+        this.deps.log(
+          'warn',
+          { componentAppId, lost },
+          'the store lost authorizers this replica serves: run RecoverAuthorizers (wxtoken component recover)',
+        );
       }
       m.version = version;
     }

@@ -17,6 +17,13 @@ export interface AuthorizerEntry {
   readonly authorizedAt: number;
 }
 
+/** What the store holds of one platform: present authorizers and the ones removed (tombstones). */
+export interface AuthorizerList {
+  readonly present: AuthorizerEntry[];
+  /** Unauthorized ones. An authorizer neither present nor removed was lost by the store. */
+  readonly removed: ReadonlySet<string>;
+}
+
 export interface ComponentStore {
   /** Stores `ticket` unless a newer one (by createTime) is stored; true when it was stored. */
   offerVerifyTicket(componentAppId: string, ticket: VerifyTicket): Promise<boolean>;
@@ -37,8 +44,8 @@ export interface ComponentStore {
   removeAuthorizer(componentAppId: string, authorizerAppId: string): Promise<void>;
   /** Changes whenever an authorizer joins or leaves: cheap to poll, opaque. */
   membershipVersion(componentAppId: string): Promise<string>;
-  /** Every present authorizer (no refresh tokens), read in pages. */
-  loadAuthorizers(componentAppId: string): Promise<AuthorizerEntry[]>;
+  /** Every authorizer, present or removed (no refresh tokens), read in pages. */
+  loadAuthorizers(componentAppId: string): Promise<AuthorizerList>;
 }
 
 interface Held {
@@ -51,6 +58,7 @@ export class MemoryComponentStore implements ComponentStore {
   readonly #tickets = new Map<string, VerifyTicket>();
   readonly #authorizers = new Map<string, Map<string, Held>>();
   readonly #versions = new Map<string, number>();
+  readonly #removed = new Map<string, Set<string>>();
 
   offerVerifyTicket(componentAppId: string, ticket: VerifyTicket): Promise<boolean> {
     const held = this.#tickets.get(componentAppId);
@@ -65,6 +73,7 @@ export class MemoryComponentStore implements ComponentStore {
 
   putAuthorizer(componentAppId: string, entry: AuthorizerEntry, refreshToken: string) {
     this.#of(componentAppId).set(entry.authorizerAppId, { entry, refreshToken });
+    this.#removed.get(componentAppId)?.delete(entry.authorizerAppId);
     this.#bump(componentAppId);
     return Promise.resolve();
   }
@@ -81,6 +90,9 @@ export class MemoryComponentStore implements ComponentStore {
 
   removeAuthorizer(componentAppId: string, authorizerAppId: string) {
     if (this.#of(componentAppId).delete(authorizerAppId)) this.#bump(componentAppId);
+    const removed = this.#removed.get(componentAppId) ?? new Set<string>();
+    removed.add(authorizerAppId);
+    this.#removed.set(componentAppId, removed);
     return Promise.resolve();
   }
 
@@ -88,8 +100,11 @@ export class MemoryComponentStore implements ComponentStore {
     return Promise.resolve(String(this.#versions.get(componentAppId) ?? 0));
   }
 
-  loadAuthorizers(componentAppId: string) {
-    return Promise.resolve([...this.#of(componentAppId).values()].map((h) => h.entry));
+  loadAuthorizers(componentAppId: string): Promise<AuthorizerList> {
+    return Promise.resolve({
+      present: [...this.#of(componentAppId).values()].map((h) => h.entry),
+      removed: new Set(this.#removed.get(componentAppId)),
+    });
   }
 
   #of(componentAppId: string): Map<string, Held> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type {
   AuthorizerEntry,
+  AuthorizerList,
   ComponentStore,
   VerifyTicket,
 } from '../component/component-store.js';
@@ -146,7 +147,7 @@ export class RedisComponentStore implements ComponentStore {
     return answers.map((v) => v ?? '0').join('.');
   }
 
-  async loadAuthorizers(componentAppId: string): Promise<AuthorizerEntry[]> {
+  async loadAuthorizers(componentAppId: string): Promise<AuthorizerList> {
     const key = this.keys.authorizers(componentAppId);
     const copies = await this.#onQuorum(`read authorizers of ${componentAppId}`, (c) =>
       scanAll(c, key),
@@ -158,9 +159,13 @@ export class RedisComponentStore implements ComponentStore {
         if (!held || f.u > held.u) newest.set(id, f);
       }
     }
-    const out: AuthorizerEntry[] = [];
-    for (const [id, f] of newest) if (!f.x) out.push({ authorizerAppId: id, authorizedAt: f.a });
-    return out;
+    const present: AuthorizerEntry[] = [];
+    const removed = new Set<string>();
+    for (const [id, f] of newest) {
+      if (f.x) removed.add(id);
+      else present.push({ authorizerAppId: id, authorizedAt: f.a });
+    }
+    return { present, removed };
   }
 
   async #field(componentAppId: string, authorizerAppId: string): Promise<Field | undefined> {

@@ -198,4 +198,3 @@ describe('third-party platform: events, component token, authorizers as apps', (
     expect(other.status).toBe(404);
   });
 });
-

@@ -89,7 +89,12 @@ export class ComponentSim {
     return this.control.request('DELETE', `${this.#base}/authorizers/${authorizerAppId}`);
   }
 
-  counters(): Promise<Record<string, number>> {
+  counters(): Promise<{
+    componentTokenIssued: number;
+    authorizerTokenCalls: number;
+    listCalls: number;
+    errors: Record<string, number>;
+  }> {
     return this.control.request('GET', `${this.#base}/counters`);
   }
 }
