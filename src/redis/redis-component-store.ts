@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type {
   AuthorizerEntry,
@@ -48,6 +49,7 @@ const SCAN_COUNT = 1000;
  */
 export class RedisComponentStore implements ComponentStore {
   readonly #quorum: number;
+  readonly #epoch = randomUUID();
 
   constructor(
     private readonly clients: readonly Redis[],
@@ -101,6 +103,9 @@ export class RedisComponentStore implements ComponentStore {
         .multi()
         .hset(this.keys.authorizers(componentAppId), entry.authorizerAppId, JSON.stringify(field))
         .incr(this.keys.authorizersVersion(componentAppId))
+        // A store that lost its keys starts a new epoch, so a counter that happens to reach
+        // the same number again is still seen as a change by every replica.
+        .set(this.keys.authorizersEpoch(componentAppId), this.#epoch, 'NX')
         .exec(),
     );
   }
@@ -136,15 +141,21 @@ export class RedisComponentStore implements ComponentStore {
         .multi()
         .hset(this.keys.authorizers(componentAppId), authorizerAppId, JSON.stringify(field))
         .incr(this.keys.authorizersVersion(componentAppId))
+        // A store that lost its keys starts a new epoch, so a counter that happens to reach
+        // the same number again is still seen as a change by every replica.
+        .set(this.keys.authorizersEpoch(componentAppId), this.#epoch, 'NX')
         .exec(),
     );
   }
 
   async membershipVersion(componentAppId: string): Promise<string> {
     const answers = await this.#onQuorum(`read authorizers of ${componentAppId}`, (c) =>
-      c.get(this.keys.authorizersVersion(componentAppId)),
+      c.mget(
+        this.keys.authorizersVersion(componentAppId),
+        this.keys.authorizersEpoch(componentAppId),
+      ),
     );
-    return answers.map((v) => v ?? '0').join('.');
+    return answers.map(([v, e]) => `${v ?? '0'}@${e ?? ''}`).join('.');
   }
 
   async loadAuthorizers(componentAppId: string): Promise<AuthorizerList> {

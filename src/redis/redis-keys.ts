@@ -76,6 +76,11 @@ export class RedisKeys {
     return `${this.prefix}{component:${componentAppId}}:authorizers:version`;
   }
 
+  /** Set once per life of the authorizers' keys: a lost store comes back with a new epoch. */
+  authorizersEpoch(componentAppId: string): string {
+    return `${this.prefix}{component:${componentAppId}}:authorizers:epoch`;
+  }
+
   /** The leader lease. */
   leader(): string {
     return `${this.prefix}leader`;
