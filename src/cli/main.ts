@@ -6,6 +6,7 @@ import { loadConfigFile, parseConfig, resolveConfigPath } from '../config/load-c
 import { startServer } from '../main.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { registerOncallCommands } from './oncall-commands.js';
+import { registerComponentCommands } from './component-commands.js';
 import type { Logger } from '../shared/logger.js';
 import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
@@ -194,6 +195,7 @@ Mini-program login (what wx.login() gives the device, then your server exchanges
   );
 
 registerOncallCommands(program);
+registerComponentCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

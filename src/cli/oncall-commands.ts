@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
-import { status as grpcStatus } from '@grpc/grpc-js';
-import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp.js';
 import {
   forceRefresh,
   getTicket,
@@ -19,31 +16,12 @@ import {
   type Connection,
   type ConnectionFlags,
 } from './connection.js';
-import { explainUnreachable, transportText } from './unreachable.js';
-
-const DEFAULT_ADDR = process.env.WXTOKEN_ADDR ?? '127.0.0.1:50051';
-
-function tsToMs(ts: Timestamp__Output | null | undefined): number | undefined {
-  return ts ? Number(ts.seconds) * 1000 + Math.round(ts.nanos / 1e6) : undefined;
-}
+import { DEFAULT_ADDR, fail, tsToMs } from './command-output.js';
 
 function fmtIn(ms: number | undefined): string {
   if (ms === undefined) return '-';
   const s = Math.round((ms - Date.now()) / 1000);
   return s >= 0 ? `in ${s}s` : `${-s}s ago`;
-}
-
-function fail(err: unknown, json: boolean, c: Connection): never {
-  const e = err as grpc.ServiceError;
-  const wechat = e.metadata?.get?.('wechat-errcode')?.[0];
-  const code = typeof e.code === 'number' ? (grpcStatus[e.code] ?? String(e.code)) : 'UNKNOWN';
-  const details = explain(e, c);
-  if (json) {
-    console.log(JSON.stringify({ error: { code, details, wechatErrcode: wechat ?? null } }));
-  } else {
-    console.error(`error: ${details}${wechat ? ` (WeChat errcode ${String(wechat)})` : ''}`);
-  }
-  process.exit(1);
 }
 
 /**
@@ -66,22 +44,6 @@ function ticketTypeFlag(flag: string): TicketType {
   if (flag === 'wx_card') return 'TICKET_TYPE_WX_CARD';
   console.error(`error: --ticket expects jsapi or wx_card, got "${flag}"`);
   process.exit(2);
-}
-
-/** What the operator should do, instead of grpc-js's transport text. */
-function explain(e: grpc.ServiceError, c: Connection): string {
-  const raw = transportText(e.details ?? e.message ?? '');
-  // A connection that never came up (a server's own UNAVAILABLE, e.g. no live token, has no such text).
-  if (
-    e.code === grpcStatus.UNAVAILABLE &&
-    /^No connection established|^Name resolution failed/.test(raw)
-  ) {
-    return explainUnreachable(raw, c.addr, c.tls);
-  }
-  if (e.code === grpcStatus.UNAUTHENTICATED && /missing credentials/.test(raw)) {
-    return `${raw}: pass the caller key with --key-file FILE (or WXTOKEN_KEY_FILE), --key KEY or the WXTOKEN_KEY environment variable`;
-  }
-  return raw;
 }
 
 /** `get`, `refresh`, `status`, `audit`, `health`: thin gRPC clients for on-call, --json for scripts. */
