@@ -7,6 +7,7 @@ import { startServer } from '../main.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { registerOncallCommands } from './oncall-commands.js';
 import { registerComponentCommands } from './component-commands.js';
+import { newDevComponent, startDevComponent } from './dev-component.js';
 import type { Logger } from '../shared/logger.js';
 import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
@@ -132,6 +133,7 @@ program
         { appId: 'wxdemo0000000002', mode: 'stable' as const, tickets: [] },
       ];
       const secrets = demo.map(() => randomBytes(16).toString('hex'));
+      const component = newDevComponent();
       const expiresInSeconds = Number(o.expiresIn);
       // Short demo lifetimes scale WeChat's 300-of-7200 s windows down so rotations are visible.
       const window = Math.min(300, expiresInSeconds / 4);
@@ -155,6 +157,7 @@ program
           refresh: { aheadSeconds: window, stableWindowSeconds: window },
           log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
           apps: demo.map((a, i) => ({ ...a, secret: secrets[i] })),
+          components: [component],
         },
         { env: process.env, readFile: () => '', warn: () => undefined },
       );
@@ -170,12 +173,14 @@ program
       const server = await starting;
       const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
       const gateway = `http://${o.gatewayListen.replace(/:\d+$/, `:${server.gatewayPort ?? 0}`)}`;
+      const authorizers = await startDevComponent(url, component, gateway, expiresInSeconds);
       console.log(`
 wxtoken dev is running.
   gRPC           ${addr}   (reflection on: grpcurl -plaintext ${addr} list)
   gateway        ${gateway}   (WeChat's own paths: point an SDK's API host here)
   simulator      ${url}    (control API: ${url}/__sim/)
   demo apps      ${demo.map((a) => `${a.appId} (${a.mode})`).join(', ')}
+  third-party    ${component.componentAppId}, authorized by ${authorizers.join(', ')}
 
 Try:
   npx wxtoken get ${demo[0]!.appId} --addr ${addr}
@@ -184,6 +189,8 @@ Try:
   npx wxtoken get ${demo[0]!.appId} --ticket jsapi --addr ${addr}
   npx wxtoken sign-jsapi ${demo[0]!.appId} https://example.com/page --addr ${addr}
   curl '${gateway}/cgi-bin/token?grant_type=client_credential&appid=${demo[0]!.appId}&secret=any'
+  npx wxtoken component list ${component.componentAppId} --addr ${addr}
+  npx wxtoken get ${authorizers[0]} --addr ${addr}
   grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
 
 Mini-program login (what wx.login() gives the device, then your server exchanges it):
