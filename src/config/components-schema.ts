@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import type { Secret } from '../shared/secret.js';
 import type { ComponentConfig } from './config.js';
 import { APP_ID, ticketsSchema } from './apps-schema.js';
 import type { ConfigDeps } from './config-sources.js';
@@ -62,7 +63,7 @@ function componentSchema(deps: ConfigDeps) {
     }
     if (failed) return z.NEVER;
     const [secret, messageToken, aesKey] = resolved.map(({ got }) => got) as {
-      secret: import('../shared/secret.js').Secret;
+      secret: Secret;
       source: string;
     }[];
     const problem = aesKeyProblem(aesKey!.secret.reveal());
