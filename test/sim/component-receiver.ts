@@ -33,7 +33,9 @@ export async function startReceiver(): Promise<EventReceiver> {
   let maxInFlight = 0;
   const receiver = {
     received: [] as Received[],
-    answer: (): ReceiverAnswer => ({ status: 200, body: 'success' }),
+    answer: ((): ReceiverAnswer => ({ status: 200, body: 'success' })) as (
+      r: Received,
+    ) => ReceiverAnswer,
     get inFlight() {
       return inFlight;
     },
