@@ -257,9 +257,7 @@ export function parseSimCreateAuthorizers(
 }
 
 /** The body of `POST /__sim/components/:id/authorize`. */
-export function parseSimAuthorize(
-  input: unknown,
-): {
+export function parseSimAuthorize(input: unknown): {
   authorizerAppId?: string | undefined;
   preAuthCode?: string | undefined;
 } & SimAuthorizerTimings {
