@@ -101,9 +101,11 @@ export class SimBackend {
   /** Creates or updates an app; an update keeps its tokens, users, quotas used and counters. */
   configureApp(settings: unknown): void {
     const resolved = parseSimAppSettings(settings);
-    const app = this.#apps.get(resolved.appId) ?? this.#makeFull(resolved.appId, resolved);
+    const app = this.#apps.get(resolved.appId);
     if (app) app.update(resolved);
-    else this.#apps.set(resolved.appId, new SimApp(resolved));
+    else if (!this.#makeFull(resolved.appId, resolved)) {
+      this.#apps.set(resolved.appId, new SimApp(resolved));
+    }
   }
 
   /**
@@ -115,11 +117,6 @@ export class SimBackend {
     if (appId === '') throw new SimInputError('appId must be a non-empty string');
     if (this.#apps.has(appId) || this.#lightApps.has(appId)) return;
     this.#lightApps.set(appId, { settings, tokens: undefined, owner: undefined });
-  }
-
-  /** Whether `appId` is an app of the simulator, full or light. */
-  hasApp(appId: string): boolean {
-    return this.#apps.has(appId) || this.#lightApps.has(appId);
   }
 
   injectFault(appId: string, fault: unknown): void {
