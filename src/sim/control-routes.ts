@@ -219,8 +219,9 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
     route: 'POST components',
     what:
       'configure a third-party platform: {componentAppId, secret, messageToken, encodingAesKey, ' +
-      'eventUrl?, verifyTicketIntervalSeconds?, componentTokenDailyQuota?, ' +
-      'authorizerTokenDailyQuota?} (replacing one drops its authorizers and tokens)',
+      'eventUrl?, verifyTicketIntervalSeconds?, componentTokenExpiresInSeconds?, ' +
+      'componentTokenOverlapSeconds?, componentTokenDailyQuota?, authorizerTokenDailyQuota?} ' +
+      '(replacing one drops its authorizers and tokens)',
     handle: async ({ backend, req }) => {
       backend.components.configure(await readJson(req));
       return OK;

@@ -23,9 +23,6 @@ import { wechatErrorBody } from './wechat-error-body.js';
 
 /** component_verify_ticket lifetime (wechat-api.md §13). */
 const VERIFY_TICKET_MS = 12 * 3600 * 1000;
-/** component_access_token lifetime and the overlap a replaced one keeps (as app tokens, §3). */
-const COMPONENT_TOKEN_SECONDS = 7200;
-const COMPONENT_OVERLAP_SECONDS = 300;
 const PRE_AUTH_CODE_SECONDS = 1800;
 /** AuthorizationCodeExpiredTime of an `authorized` event: one hour after it is issued. */
 const AUTH_CODE_MS = 3600 * 1000;
@@ -487,14 +484,17 @@ export class SimComponents {
     const issued = c.token.rotate(
       mintTokenValue(136),
       now,
-      COMPONENT_TOKEN_SECONDS * 1000,
-      COMPONENT_OVERLAP_SECONDS * 1000,
+      c.settings.componentTokenExpiresInSeconds * 1000,
+      c.settings.componentTokenOverlapSeconds * 1000,
     );
     // Only current and previous are ever valid: forget the token that just fell off.
     if (outgoingPrevious) this.#tokenOwners.delete(outgoingPrevious);
     this.#tokenOwners.set(issued.value, c.appId);
     c.counters.componentTokenIssued++;
-    return ok({ component_access_token: issued.value, expires_in: COMPONENT_TOKEN_SECONDS });
+    return ok({
+      component_access_token: issued.value,
+      expires_in: c.settings.componentTokenExpiresInSeconds,
+    });
   }
 
   /** POST /cgi-bin/component/api_create_preauthcode. */

@@ -206,6 +206,9 @@ const componentSchema = z
       .min(MIN_VERIFY_TICKET_INTERVAL_SECONDS)
       .max(86_400)
       .optional(),
+    // component_access_token lifetime and the grace of a replaced one, as app tokens' (§3, §13).
+    componentTokenExpiresInSeconds: z.number().finite().positive().default(7200),
+    componentTokenOverlapSeconds: seconds.default(300),
     // A community reading of WeChat's limit (wechat-api.md §13).
     componentTokenDailyQuota: count.default(10_000),
     // Each authorizer's own quota, as an app's dailyQuota (/cgi-bin/token's default).

@@ -151,6 +151,33 @@ describe('api_component_token', () => {
   });
 });
 
+describe('component token timings', () => {
+  it('componentTokenExpiresInSeconds and componentTokenOverlapSeconds set the lifetime and the grace', async () => {
+    await post('/__sim/components', {
+      ...COMPONENT,
+      eventUrl,
+      componentTokenExpiresInSeconds: 10,
+      componentTokenOverlapSeconds: 2,
+    });
+    const first = await componentToken(await pushTicket());
+    expect(first).toMatchObject({ expires_in: 10 });
+    const second = await liveComponentToken();
+    const oldToken = first['component_access_token'] as string;
+    await clock.advance(1999);
+    expect(await api('api_create_preauthcode', oldToken, {})).toHaveProperty('pre_auth_code');
+    await clock.advance(1);
+    expect(await api('api_create_preauthcode', oldToken, {})).toMatchObject({ errcode: 40001 });
+    await clock.advance(8000);
+    expect(await api('api_create_preauthcode', second, {})).toMatchObject({ errcode: 42001 });
+    const bad = await h.send('POST', '/__sim/components', {
+      ...COMPONENT,
+      componentTokenExpiresInSeconds: 0,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('componentTokenExpiresInSeconds');
+  });
+});
+
 describe('faults', () => {
   it('answers an injected errcode on the named endpoint, count times, before the token check', async () => {
     const token = await liveComponentToken();
