@@ -219,7 +219,9 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
     route: 'POST components',
     what:
       'configure a third-party platform: {componentAppId, secret, messageToken, encodingAesKey, ' +
-      'eventUrl?} (replacing one drops its authorizers and tokens)',
+      'eventUrl?, verifyTicketIntervalSeconds?, componentTokenExpiresInSeconds?, ' +
+      'componentTokenOverlapSeconds?, componentTokenDailyQuota?, authorizerTokenDailyQuota?} ' +
+      '(replacing one drops its authorizers and tokens)',
     handle: async ({ backend, req }) => {
       backend.components.configure(await readJson(req));
       return OK;
@@ -229,9 +231,19 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
     route: 'GET components/:componentAppId/counters',
     what:
       "a component's counters: {componentTokenCalls, componentTokenIssued, preAuthCodeCalls, " +
-      'queryAuthCalls, authorizerTokenCalls, listCalls, pushes, errors}',
+      'queryAuthCalls, authorizerTokenCalls, listCalls, pushes, pushFailures, pushesSkipped, ' +
+      'faults, errors}',
     handle: ({ backend, componentAppId }) => ({
       body: backend.components.counters(componentAppId),
+    }),
+  },
+  {
+    route: 'GET components/:componentAppId/pushes',
+    what:
+      'the last 100 pushes to eventUrl, oldest first: ' +
+      '{pushes: [{at, infoType, authorizerAppId?, timed, status, ok, error?}]}',
+    handle: ({ backend, componentAppId }) => ({
+      body: { pushes: backend.components.pushes(componentAppId) },
     }),
   },
   {
@@ -255,8 +267,9 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
   {
     route: 'POST components/:componentAppId/authorizers',
     what:
-      'authorize new apps: {count?, expiresInSeconds?, overlapSeconds?} → ' +
-      '{authorizerAppId, authorizationCode} (count > 1: {authorizers: [...]})',
+      'authorize new apps, pushing nothing: {count?, expiresInSeconds?, overlapSeconds?, ' +
+      'dailyQuota?, tokenLength?} → {authorizerAppId, authorizationCode} ' +
+      '(count > 1: {authorizers: [...]})',
     handle: async ({ backend, req, componentAppId }) => {
       const created = backend.components.createAuthorizers(componentAppId, await readJson(req, {}));
       return { body: created.length === 1 ? (created[0] ?? {}) : { authorizers: created } };
@@ -271,11 +284,40 @@ const CONTROL_ROUTES: readonly ControlRoute[] = [
     },
   },
   {
+    route: 'POST components/:componentAppId/authorize',
+    what:
+      'a customer authorizes: {authorizerAppId?, preAuthCode?, expiresInSeconds?, ' +
+      'overlapSeconds?, dailyQuota?, tokenLength?} → {authorizerAppId, created, ' +
+      'authorizationCode, authorizationCodeExpiresAt, push} after pushing authorized',
+    handle: async ({ backend, req, componentAppId }) => ({
+      body: await backend.components.authorize(componentAppId, await readJson(req, {})),
+    }),
+  },
+  {
+    route: 'POST components/:componentAppId/update-authorization',
+    what:
+      'a customer changes the grant: {authorizerAppId} → {authorizerAppId, ' +
+      'authorizationCode, authorizationCodeExpiresAt, push} after pushing updateauthorized',
+    handle: async ({ backend, req, componentAppId }) => ({
+      body: await backend.components.updateAuthorization(componentAppId, await readJson(req)),
+    }),
+  },
+  {
+    route: 'POST components/:componentAppId/unauthorize',
+    what:
+      'a customer cancels: {authorizerAppId} → {authorizerAppId, push}; the refresh token ' +
+      'and code die, then unauthorized is pushed',
+    handle: async ({ backend, req, componentAppId }) => ({
+      body: await backend.components.unauthorize(componentAppId, await readJson(req)),
+    }),
+  },
+  {
     route: 'POST components/:componentAppId/push',
     what:
-      'push an encrypted event to eventUrl: {infoType: component_verify_ticket | authorized | ' +
-      'updateauthorized | unauthorized, authorizerAppId?} → {status, body, infoType, ' +
-      'componentVerifyTicket?, authorizationCode?}',
+      'push an encrypted event to eventUrl, changing nothing else: {infoType: ' +
+      'component_verify_ticket | authorized | updateauthorized | unauthorized, ' +
+      'authorizerAppId?} → {status, body, ok, infoType, componentVerifyTicket?, ' +
+      'authorizationCode?}',
     handle: async ({ backend, req, componentAppId }) => ({
       body: await backend.components.push(componentAppId, await readJson(req)),
     }),

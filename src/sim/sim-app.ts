@@ -7,6 +7,7 @@ import { PaidTrades } from './paid-trades.js';
 import { PhoneCodes } from './phone-codes.js';
 import { mintTokenValue } from './mint-token-value.js';
 import { QuotaCounter, beijingDay, minuteOf } from './quota-counter.js';
+import { ClassicTokens, type IssueOutcome } from './classic-tokens.js';
 import { TicketShelf } from './ticket-shelf.js';
 import { TokenChannel, type IssuedToken } from './token-channel.js';
 import type { ResolvedSimAppSettings, SimCounters } from './types.js';
@@ -15,13 +16,7 @@ import type { ResolvedSimAppSettings, SimCounters } from './types.js';
 const STABLE_MINUTE_QUOTA = 10_000;
 const STABLE_DAILY_QUOTA = 500_000;
 
-const CLASSIC_45009 =
-  'reach max api daily quota limit, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r';
-
-/** What a token request came to: a token and the expires_in to report, or a WeChat error. */
-export type IssueOutcome =
-  | { ok: true; token: IssuedToken; expiresInSeconds: number }
-  | { ok: false; errcode: number; errmsg?: string };
+export type { IssueOutcome } from './classic-tokens.js';
 
 /**
  * One appid as WeChat sees it: its settings, its two token channels, its mini-program users
@@ -30,7 +25,7 @@ export type IssueOutcome =
  * errcode precedence live in SimBackend and SimLogin; this class starts where the appid is known.
  */
 export class SimApp {
-  readonly classic = new TokenChannel('classic');
+  readonly classic: TokenChannel;
   readonly stable = new TokenChannel('stable');
   readonly login = new LoginState();
   readonly tickets: Readonly<Record<TicketType, TicketShelf>> = {
@@ -64,7 +59,7 @@ export class SimApp {
     faults: {},
   };
   readonly #mint: (length: number) => string;
-  readonly #classicDaily = new QuotaCounter(beijingDay);
+  readonly #classicTokens: ClassicTokens;
   readonly #stableMinute = new QuotaCounter(minuteOf);
   readonly #stableDaily = new QuotaCounter(beijingDay);
   readonly #forceDaily = new QuotaCounter(beijingDay);
@@ -72,8 +67,16 @@ export class SimApp {
   #settings!: ResolvedSimAppSettings;
   #whitelist: BlockList | undefined;
 
-  constructor(settings: ResolvedSimAppSettings, mint: (length: number) => string = mintTokenValue) {
+  /** `adopt`: the token state of a light app (a third-party authorizer) this app takes over. */
+  constructor(
+    settings: ResolvedSimAppSettings,
+    mint: (length: number) => string = mintTokenValue,
+    adopt: ClassicTokens = new ClassicTokens(),
+  ) {
     this.#mint = mint;
+    this.#classicTokens = adopt;
+    this.classic = adopt.channel;
+    this.counters.tokenIssued = adopt.issued;
     this.update(settings);
   }
 
@@ -106,12 +109,9 @@ export class SimApp {
    * against the daily quota; whether WeChat also counts failed calls is UNCONFIRMED.
    */
   issueClassic(now: number): IssueOutcome {
-    if (!this.#classicDaily.tryTake(now, this.#settings.dailyQuota)) {
-      return { ok: false, errcode: 45009, errmsg: CLASSIC_45009 };
-    }
-    const token = this.#rotate(this.classic, now, this.#settings.overlapSeconds);
-    this.counters.tokenIssued++;
-    return { ok: true, token, expiresInSeconds: this.#settings.expiresInSeconds };
+    const outcome = this.#classicTokens.issue(now, this.#settings, this.#mint);
+    if (outcome.ok) this.counters.tokenIssued++;
+    return outcome;
   }
 
   /** /cgi-bin/stable_token after authentication (§2). */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { fingerprint } from '../shared/secret.js';
 import type { CallFilter } from './call-log.js';
@@ -8,8 +9,10 @@ import {
   type Decision,
   type SimReply,
 } from './call-recorder.js';
+import { ClassicTokens } from './classic-tokens.js';
+import { mintTokenValue } from './mint-token-value.js';
 import { SimApp, type IssueOutcome } from './sim-app.js';
-import { SimUnknownAppError } from './sim-errors.js';
+import { SimInputError, SimUnknownAppError } from './sim-errors.js';
 import { SimLogin } from './sim-login.js';
 import { SimComponents } from './sim-components.js';
 import { SimOrdinaryApis } from './sim-ordinary-apis.js';
@@ -17,12 +20,38 @@ import { SimTickets } from './sim-tickets.js';
 import { SimUserData } from './sim-user-data.js';
 import { parseSimAppSettings, parseSimFault } from './sim-schemas.js';
 import { parseStableTokenBody, type TokenRequest } from './token-request.js';
-import type { SimCall, SimChannel, SimCheckResult, SimCounters } from './types.js';
+import type { TokenChannel } from './token-channel.js';
+import type {
+  ResolvedSimAppSettings,
+  SimCall,
+  SimChannel,
+  SimCheckResult,
+  SimCounters,
+} from './types.js';
 
 export type { SimReply, TransportFault } from './call-recorder.js';
 
 /** The IPs behind api.weixin.qq.com, as get_api_domain_ip lists them (wechat-api.md §10). */
 const API_DOMAIN_IPS = ['101.89.47.18', '101.91.34.103'];
+
+interface TokenOwner {
+  readonly appId: string;
+  readonly channel: SimChannel;
+}
+
+/**
+ * An app that so far only gets classic tokens (a third-party authorizer): settings shared with
+ * the authorizers created alongside it, and its token state from its first token on. It becomes
+ * a SimApp, adopting that state, the first time anything treats it as one (a token-taking API, a
+ * control route, /cgi-bin/token), so 100,000 of them cost little more than their tokens.
+ */
+interface LightApp {
+  /** Shared; its appId and secret are placeholders, filled in when the app is made full. */
+  readonly settings: ResolvedSimAppSettings;
+  tokens: ClassicTokens | undefined;
+  /** The owner entry of every token it mints, shared by them. */
+  owner: TokenOwner | undefined;
+}
 
 /**
  * WeChat's side of the simulator without HTTP: the apps, who owns which token, errcode
@@ -43,13 +72,14 @@ export class SimBackend {
   readonly components: SimComponents;
   readonly #clock: Clock;
   readonly #apps = new Map<string, SimApp>();
+  readonly #lightApps = new Map<string, LightApp>();
   /** Every token ever issued → its owner, so a dead token is still attributed to its app. */
-  readonly #owners = new Map<string, { appId: string; channel: SimChannel }>();
+  readonly #owners = new Map<string, TokenOwner>();
   readonly #calls: CallRecorder;
 
   constructor(clock: Clock) {
     this.#clock = clock;
-    const appOf = (appId: string): SimApp | undefined => this.#apps.get(appId);
+    const appOf = (appId: string): SimApp | undefined => this.#appOf(appId);
     this.#calls = new CallRecorder(clock, appOf);
     const deps = {
       clock,
@@ -63,7 +93,7 @@ export class SimBackend {
     this.ordinary = new SimOrdinaryApis(deps);
     this.components = new SimComponents({
       clock,
-      configureApp: (settings) => this.configureApp(settings),
+      addLightApp: (appId, settings) => this.addLightApp(appId, settings),
       rotate: (appId) => this.rotate(appId),
     });
   }
@@ -73,7 +103,20 @@ export class SimBackend {
     const resolved = parseSimAppSettings(settings);
     const app = this.#apps.get(resolved.appId);
     if (app) app.update(resolved);
-    else this.#apps.set(resolved.appId, new SimApp(resolved));
+    else if (!this.#makeFull(resolved.appId, resolved)) {
+      this.#apps.set(resolved.appId, new SimApp(resolved));
+    }
+  }
+
+  /**
+   * Registers an app that only gets classic tokens until something uses it as a full app (see
+   * LightApp); `settings` may be shared between many (its appId and secret are not read). An
+   * appId that already exists keeps its settings and tokens.
+   */
+  addLightApp(appId: string, settings: ResolvedSimAppSettings): void {
+    if (appId === '') throw new SimInputError('appId must be a non-empty string');
+    if (this.#apps.has(appId) || this.#lightApps.has(appId)) return;
+    this.#lightApps.set(appId, { settings, tokens: undefined, owner: undefined });
   }
 
   injectFault(appId: string, fault: unknown): void {
@@ -95,9 +138,15 @@ export class SimBackend {
   /** Forgets every app, token, user, counter, fault and logged call. */
   reset(): void {
     this.#apps.clear();
+    this.#lightApps.clear();
     this.#owners.clear();
     this.#calls.clear();
     this.components.reset();
+  }
+
+  /** Stops what runs on its own (timed verify-ticket pushes); the simulator is closing. */
+  close(): void {
+    this.components.close();
   }
 
   /**
@@ -106,6 +155,8 @@ export class SimBackend {
    * `endOverlap` ends the previous token's grace at once.
    */
   rotate(appId: string, endOverlap = false): IssueOutcome {
+    const light = this.#apps.has(appId) ? undefined : this.#lightApps.get(appId);
+    if (light) return this.#rotateLight(appId, light, endOverlap);
     const app = this.#app(appId);
     const now = this.#clock.now();
     const outcome = app.issueClassic(now);
@@ -119,9 +170,9 @@ export class SimBackend {
   /** get_api_domain_ip's verdict on a token, without counting, logging or faults. */
   check(accessToken: string): SimCheckResult {
     const owner = this.#owners.get(accessToken);
-    const app = owner && this.#apps.get(owner.appId);
-    if (!owner || !app) return { valid: false, errcode: 40001 };
-    const errcode = app[owner.channel].verdict(accessToken, this.#clock.now());
+    const channel = owner && this.#channel(owner);
+    if (!owner || !channel) return { valid: false, errcode: 40001 };
+    const errcode = channel.verdict(accessToken, this.#clock.now());
     return { valid: errcode === 0, errcode, appId: owner.appId, channel: owner.channel };
   }
 
@@ -204,8 +255,47 @@ export class SimBackend {
   }
 
   #app(appId: string): SimApp {
-    const app = this.#apps.get(appId);
+    const app = this.#appOf(appId);
     if (!app) throw new SimUnknownAppError(appId);
     return app;
+  }
+
+  #appOf(appId: string): SimApp | undefined {
+    return this.#apps.get(appId) ?? this.#makeFull(appId);
+  }
+
+  /** Turns a light app into a SimApp that adopts its tokens, quota used and mint count. */
+  #makeFull(appId: string, settings?: ResolvedSimAppSettings): SimApp | undefined {
+    const light = this.#lightApps.get(appId);
+    if (!light) return undefined;
+    this.#lightApps.delete(appId);
+    const resolved =
+      settings ??
+      Object.freeze({ ...light.settings, appId, secret: randomBytes(16).toString('hex') });
+    const app = new SimApp(resolved, mintTokenValue, light.tokens);
+    this.#apps.set(appId, app);
+    return app;
+  }
+
+  /** rotate() of a light app: no SimApp is made. */
+  #rotateLight(appId: string, light: LightApp, endOverlap: boolean): IssueOutcome {
+    const now = this.#clock.now();
+    light.tokens ??= new ClassicTokens();
+    const outcome = light.tokens.issue(now, light.settings, mintTokenValue);
+    if (outcome.ok) {
+      light.owner ??= { appId, channel: 'classic' };
+      this.#owners.set(outcome.token.value, light.owner);
+      if (endOverlap) light.tokens.channel.endOverlap(now);
+    }
+    return outcome;
+  }
+
+  /** The channel that issued an owner's tokens, light apps' included; undefined once reset. */
+  #channel(owner: TokenOwner): TokenChannel | undefined {
+    const app = this.#apps.get(owner.appId);
+    if (app) return app[owner.channel];
+    return owner.channel === 'classic'
+      ? this.#lightApps.get(owner.appId)?.tokens?.channel
+      : undefined;
   }
 }

@@ -1,18 +1,28 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { MessageCrypto } from '../wechat/message-crypto.js';
 import type { SimReply } from './call-recorder.js';
+import type { IssueOutcome } from './classic-tokens.js';
+import { pushEvent, type EventAnswer } from './event-push.js';
 import { mintTokenValue } from './mint-token-value.js';
-import type { IssueOutcome } from './sim-app.js';
+import { QuotaCounter, beijingDay } from './quota-counter.js';
+import { pooledRandomBytes } from './random-pool.js';
+import { RepeatingPush } from './repeating-push.js';
 import { SimInputError, SimNotFoundError } from './sim-errors.js';
+import {
+  parseSimAppSettings,
+  parseSimAuthorize,
+  parseSimAuthorizerRef,
+  parseSimComponentSettings,
+  parseSimCreateAuthorizers,
+  type ResolvedSimComponentSettings,
+  type SimAuthorizerTimings,
+} from './sim-schemas.js';
 import { TokenChannel } from './token-channel.js';
+import type { ResolvedSimAppSettings } from './types.js';
 import { wechatErrorBody } from './wechat-error-body.js';
 
 /** component_verify_ticket lifetime (wechat-api.md §13). */
 const VERIFY_TICKET_MS = 12 * 3600 * 1000;
-/** component_access_token lifetime and the overlap a replaced one keeps (as app tokens, §3). */
-const COMPONENT_TOKEN_SECONDS = 7200;
-const COMPONENT_OVERLAP_SECONDS = 300;
 const PRE_AUTH_CODE_SECONDS = 1800;
 /** AuthorizationCodeExpiredTime of an `authorized` event: one hour after it is issued. */
 const AUTH_CODE_MS = 3600 * 1000;
@@ -24,8 +34,10 @@ export const MAX_AUTHORIZERS_PER_COMPONENT = 200_000;
 const MAX_TICKETS = 200;
 /** Authorizers one control call may create. */
 export const MAX_AUTHORIZERS_PER_CALL = 10_000;
-/** How long a push waits for the receiver. */
-const PUSH_TIMEOUT_MS = 5_000;
+/** Pre-auth codes remembered per component (for `authorize {preAuthCode}`); the oldest go first. */
+export const MAX_PRE_AUTH_CODES = 1000;
+/** Pushes remembered per component for `GET .../pushes`. */
+export const MAX_PUSH_LOG = 100;
 
 /** The component endpoints, as faults name them. */
 export const SIM_COMPONENT_ENDPOINTS = [
@@ -59,61 +71,105 @@ export interface SimComponentCounters {
   queryAuthCalls: number;
   authorizerTokenCalls: number;
   listCalls: number;
+  /** Events pushed to eventUrl, timed verify tickets and control-driven pushes alike. */
   pushes: number;
+  /** Pushes the receiver did not take: no answer, not HTTP 200, or a body other than `success`. */
+  pushFailures: number;
+  /** Timed verify-ticket pushes not started because the previous one was still in flight. */
+  pushesSkipped: number;
   /** Calls answered by an injected fault (also counted in errors). */
   faults: number;
   /** errcode → how many calls to the component endpoints answered it. */
   errors: Record<string, number>;
 }
 
+/**
+ * One authorizer as the component sees it: a few fields and strings, so that 100,000 fit in a
+ * few tens of MiB. Its tokens live in the simulator's app of the same appid (a light one until
+ * something uses it as a full app).
+ */
 interface Authorizer {
   readonly appId: string;
   refreshToken: string;
   authTime: number;
-  code: { value: string; expiresAt: number } | undefined;
+  /** The one live authorization code, if any, and when it dies. */
+  code: string | undefined;
+  codeExpiresAt: number;
 }
 
 interface Component {
   readonly appId: string;
-  readonly secret: string;
+  readonly settings: ResolvedSimComponentSettings;
   readonly crypto: MessageCrypto;
-  readonly eventUrl: string | undefined;
   readonly token: TokenChannel;
   /** The token value that is `previous` in `token`, forgotten at the next rotation. */
   previousTokenValue: string | undefined;
+  readonly tokenDaily: QuotaCounter;
   /** verify ticket → expiry; oldest first (Map insertion order). */
   readonly tickets: Map<string, number>;
+  /** pre-auth code → expiry; oldest first. */
+  readonly preAuthCodes: Map<string, number>;
   /** In creation order, which is the order api_get_authorizer_list pages in. */
   readonly authorizers: Map<string, Authorizer>;
   /** authorization code → authorizer appid (one live code per authorizer). */
   readonly codes: Map<string, string>;
+  /** App settings of authorizers created without timings of their own, shared by all of them. */
+  defaultAuthorizerSettings: ResolvedSimAppSettings | undefined;
   readonly counters: SimComponentCounters;
+  /** Oldest first, at most MAX_PUSH_LOG. */
+  readonly pushLog: SimPushRecord[];
   faults: ComponentFault[];
+  timer: RepeatingPush | undefined;
 }
 
-/** What SimComponents needs of the rest of the simulator: authorizers are ordinary sim apps. */
+/** What SimComponents needs of the rest of the simulator: authorizers are apps of it. */
 export interface SimComponentsDeps {
   clock: Clock;
-  configureApp(settings: unknown): void;
+  /**
+   * Makes `appId` an app that gets classic tokens (a light one: see SimBackend.addLightApp);
+   * `settings` may be shared by many. An app that exists already is kept as it is.
+   */
+  addLightApp(appId: string, settings: ResolvedSimAppSettings): void;
   /** Mints a classic token for an app (used for authorizer tokens, so every token-taking API accepts them). */
   rotate(appId: string): IssueOutcome;
 }
 
-/** The receiver's answer to a push. */
-export interface SimPushResult {
-  status: number;
-  body: string;
-  /** Why there is no answer, when status is 0. */
-  error?: string;
+/** The receiver's answer to a push, and what the push carried. */
+export interface SimPushResult extends EventAnswer {
   infoType: SimInfoType;
   componentVerifyTicket?: string;
   authorizationCode?: string;
 }
 
+/** One push as `GET /__sim/components/:id/pushes` lists it (never a ticket or code). */
+export interface SimPushRecord {
+  /** When it went out, on the simulator's clock. */
+  at: number;
+  infoType: SimInfoType;
+  authorizerAppId?: string;
+  /** Whether the timer sent it (a verify ticket) rather than a control call. */
+  timed: boolean;
+  status: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** What `authorize` did: the authorizer, its new code, and the push of the `authorized` event. */
+export interface SimAuthorization {
+  authorizerAppId: string;
+  /** False when the authorizer existed and was authorized again. */
+  created: boolean;
+  authorizationCode: string;
+  /** Milliseconds on the simulator's clock (the event carries it in seconds). */
+  authorizationCodeExpiresAt: number;
+  push: SimPushResult;
+}
+
 /**
  * WeChat Open Platform (third-party platform) in the simulator (wechat-api.md §13): component
- * platforms, their verify tickets and component_access_token, their authorizers (each an
- * ordinary simulator app whose tokens come from api_authorizer_token), authorization codes and
+ * platforms, their verify tickets (pushed on demand or on a timer) and component_access_token
+ * with its daily quota, their authorizers (light apps of the simulator whose tokens come from
+ * api_authorizer_token and count against the authorizer's own quota), authorization codes and
  * rotating refresh tokens, and the encrypted event pushes. Time comes only from the clock.
  */
 export class SimComponents {
@@ -121,47 +177,57 @@ export class SimComponents {
   readonly #components = new Map<string, Component>();
   /** Live component tokens (current and previous of each component) → component appid. */
   readonly #tokenOwners = new Map<string, string>();
+  /** Aborts pushes in flight when the simulator closes. */
+  readonly #closing = new AbortController();
 
   constructor(deps: SimComponentsDeps) {
     this.#deps = deps;
   }
 
+  /** Forgets every component; their timers stop. */
   reset(): void {
+    for (const c of this.#components.values()) c.timer?.stop();
     this.#components.clear();
     this.#tokenOwners.clear();
   }
 
-  /** `POST /__sim/components`: creates or replaces a component (its authorizers and tokens are dropped on replace). */
+  /** Stops every timer and aborts pushes in flight; no timer starts afterwards. */
+  close(): void {
+    this.#closing.abort(new Error('the simulator is closed'));
+    for (const c of this.#components.values()) c.timer?.stop();
+  }
+
+  /**
+   * `POST /__sim/components`: creates or replaces a component (its authorizers, tickets and
+   * tokens are dropped on replace). With `verifyTicketIntervalSeconds` it pushes a fresh verify
+   * ticket to `eventUrl` at once and then every interval on the simulator's clock.
+   */
   configure(input: unknown): void {
-    const o = objectOf(input);
-    const componentAppId = str(o, 'componentAppId');
-    const secret = str(o, 'secret');
-    const eventUrl = o['eventUrl'] === undefined ? undefined : str(o, 'eventUrl');
-    if (eventUrl !== undefined && !/^https?:\/\//.test(eventUrl)) {
-      throw new SimInputError('eventUrl must be an http(s) URL');
-    }
+    const settings = parseSimComponentSettings(input);
     let crypto: MessageCrypto;
     try {
-      crypto = new MessageCrypto({
-        componentAppId,
-        messageToken: str(o, 'messageToken'),
-        encodingAesKey: str(o, 'encodingAesKey'),
-      });
+      crypto = new MessageCrypto(settings);
     } catch (err) {
       throw new SimInputError((err as Error).message);
     }
+    const componentAppId = settings.componentAppId;
+    this.#components.get(componentAppId)?.timer?.stop();
     this.#dropTokens(componentAppId);
-    this.#components.set(componentAppId, {
+    const c: Component = {
       appId: componentAppId,
-      secret,
+      settings,
       crypto,
-      eventUrl,
       token: new TokenChannel('classic'),
       previousTokenValue: undefined,
+      tokenDaily: new QuotaCounter(beijingDay),
       tickets: new Map(),
+      preAuthCodes: new Map(),
       authorizers: new Map(),
       codes: new Map(),
+      defaultAuthorizerSettings: undefined,
+      pushLog: [],
       faults: [],
+      timer: undefined,
       counters: {
         componentTokenCalls: 0,
         componentTokenIssued: 0,
@@ -170,10 +236,23 @@ export class SimComponents {
         authorizerTokenCalls: 0,
         listCalls: 0,
         pushes: 0,
+        pushFailures: 0,
+        pushesSkipped: 0,
         faults: 0,
         errors: {},
       },
-    });
+    };
+    this.#components.set(componentAppId, c);
+    const interval = settings.verifyTicketIntervalSeconds;
+    if (interval !== undefined && !this.#closing.signal.aborted) {
+      c.timer = new RepeatingPush(
+        this.#deps.clock,
+        interval * 1000,
+        () => this.#send(c, 'component_verify_ticket', this.#ticketFields(c), {}, true),
+        () => c.counters.pushesSkipped++,
+      );
+      c.timer.start();
+    }
   }
 
   /**
@@ -217,60 +296,143 @@ export class SimComponents {
     return structuredClone(this.#component(componentAppId).counters);
   }
 
+  /** The last pushes to the component's eventUrl, oldest first. */
+  pushes(componentAppId: string): SimPushRecord[] {
+    return structuredClone(this.#component(componentAppId).pushLog);
+  }
+
   /**
-   * Authorizes `count` new apps (default 1), as an admin scanning the QR code would: each is an
-   * app of the simulator (`expiresInSeconds`/`overlapSeconds` as for `POST /__sim/apps`) with a
-   * refresh token and a live authorization code.
+   * Authorizes `count` new apps (default 1) without pushing anything: each has a refresh token
+   * and a live authorization code. `expiresInSeconds`, `overlapSeconds`, `dailyQuota` and
+   * `tokenLength` are its app settings (dailyQuota defaults to the component's
+   * authorizerTokenDailyQuota).
    */
   createAuthorizers(
     componentAppId: string,
     input: unknown,
   ): { authorizerAppId: string; authorizationCode: string }[] {
     const c = this.#component(componentAppId);
-    const o = input === undefined ? {} : objectOf(input);
-    const count = o['count'] === undefined ? 1 : o['count'];
-    if (
-      !Number.isInteger(count) ||
-      (count as number) < 1 ||
-      (count as number) > MAX_AUTHORIZERS_PER_CALL
-    ) {
+    const { count = 1, ...timings } = parseSimCreateAuthorizers(input ?? {});
+    if (count > MAX_AUTHORIZERS_PER_CALL) {
       throw new SimInputError(`count must be an integer in 1..${MAX_AUTHORIZERS_PER_CALL}`);
     }
-    if (c.authorizers.size + (count as number) > MAX_AUTHORIZERS_PER_COMPONENT) {
-      throw new SimInputError(
-        `a component has at most ${MAX_AUTHORIZERS_PER_COMPONENT} authorizers (has ${c.authorizers.size})`,
-      );
-    }
-    const timings: Record<string, unknown> = {};
-    for (const key of ['expiresInSeconds', 'overlapSeconds']) {
-      if (o[key] !== undefined) timings[key] = o[key];
-    }
+    this.#checkRoom(c, count);
+    const settings = this.#authorizerSettings(c, timings);
     const created = [];
-    for (let i = 0; i < (count as number); i++) {
-      const appId = `wx${randomBytes(8).toString('hex')}`;
-      this.#deps.configureApp({ appId, secret: randomBytes(16).toString('hex'), ...timings });
-      const authorizer: Authorizer = {
-        appId,
-        refreshToken: mintRefreshToken(),
-        authTime: this.#deps.clock.now(),
-        code: undefined,
-      };
-      c.authorizers.set(appId, authorizer);
-      created.push({ authorizerAppId: appId, authorizationCode: this.#newCode(c, authorizer) });
+    for (let i = 0; i < count; i++) {
+      const a = this.#addAuthorizer(c, newAppId(), settings);
+      created.push({ authorizerAppId: a.appId, authorizationCode: this.#newCode(c, a) });
     }
     return created;
   }
 
-  /** Unauthorizes: the refresh token and any authorization code die; live tokens run out. */
+  /**
+   * What a customer completing the authorization page does: the authorizer (a new app, or
+   * `authorizerAppId`, new or already authorized) gets a fresh authorization code, and the
+   * sealed `authorized` event carrying it (and `preAuthCode`, which must be one this component
+   * issued and still alive) is POSTed to eventUrl. The authorization stands whatever the
+   * receiver answers, as it does on WeChat.
+   */
+  async authorize(componentAppId: string, input: unknown): Promise<SimAuthorization> {
+    const c = this.#component(componentAppId);
+    const { authorizerAppId, preAuthCode, ...timings } = parseSimAuthorize(input ?? {});
+    const eventUrl = this.#eventUrl(c);
+    if (preAuthCode !== undefined) {
+      const expiresAt = c.preAuthCodes.get(preAuthCode);
+      if (expiresAt === undefined || this.#deps.clock.now() >= expiresAt) {
+        throw new SimInputError('preAuthCode is not a live pre_auth_code of this component');
+      }
+    }
+    let a = authorizerAppId === undefined ? undefined : c.authorizers.get(authorizerAppId);
+    const created = a === undefined;
+    if (!a) {
+      this.#checkRoom(c, 1);
+      a = this.#addAuthorizer(
+        c,
+        authorizerAppId ?? newAppId(),
+        this.#authorizerSettings(c, timings),
+      );
+    }
+    const code = this.#newCode(c, a);
+    const fields = this.#authorizationFields(c, a);
+    if (preAuthCode !== undefined) fields.push(['PreAuthCode', preAuthCode]);
+    const push = await this.#send(c, 'authorized', fields, { authorizationCode: code }, false, {
+      eventUrl,
+      authorizerAppId: a.appId,
+    });
+    return {
+      authorizerAppId: a.appId,
+      created,
+      authorizationCode: code,
+      authorizationCodeExpiresAt: a.codeExpiresAt,
+      push,
+    };
+  }
+
+  /**
+   * The customer changing what the authorizer granted: a fresh authorization code, pushed in
+   * an `updateauthorized` event. The refresh token is unchanged.
+   */
+  async updateAuthorization(
+    componentAppId: string,
+    input: unknown,
+  ): Promise<Omit<SimAuthorization, 'created'>> {
+    const c = this.#component(componentAppId);
+    const { authorizerAppId } = parseSimAuthorizerRef(input);
+    const eventUrl = this.#eventUrl(c);
+    const a = this.#authorizer(c, authorizerAppId);
+    const code = this.#newCode(c, a);
+    const push = await this.#send(
+      c,
+      'updateauthorized',
+      this.#authorizationFields(c, a, 'updateauthorized'),
+      { authorizationCode: code },
+      false,
+      { eventUrl, authorizerAppId },
+    );
+    return {
+      authorizerAppId,
+      authorizationCode: code,
+      authorizationCodeExpiresAt: a.codeExpiresAt,
+      push,
+    };
+  }
+
+  /**
+   * The customer cancelling the authorization: the refresh token and any code die at once
+   * (tokens already issued run out on their own), and `unauthorized` is pushed.
+   */
+  async unauthorize(
+    componentAppId: string,
+    input: unknown,
+  ): Promise<{ authorizerAppId: string; push: SimPushResult }> {
+    const c = this.#component(componentAppId);
+    const { authorizerAppId } = parseSimAuthorizerRef(input);
+    const eventUrl = this.#eventUrl(c);
+    this.removeAuthorizer(componentAppId, authorizerAppId);
+    const fields: [string, string][] = [
+      ...this.#header(c, 'unauthorized'),
+      ['AuthorizerAppid', authorizerAppId],
+    ];
+    const push = await this.#send(c, 'unauthorized', fields, {}, false, {
+      eventUrl,
+      authorizerAppId,
+    });
+    return { authorizerAppId, push };
+  }
+
+  /** Unauthorizes without a push: the refresh token and any authorization code die. */
   removeAuthorizer(componentAppId: string, authorizerAppId: string): void {
     const c = this.#component(componentAppId);
-    const a = c.authorizers.get(authorizerAppId);
-    if (!a) throw new SimNotFoundError(`no authorizer ${authorizerAppId} of ${componentAppId}`);
-    if (a.code) c.codes.delete(a.code.value);
+    const a = this.#authorizer(c, authorizerAppId);
+    if (a.code !== undefined) c.codes.delete(a.code);
     c.authorizers.delete(authorizerAppId);
   }
 
-  /** Builds, seals and POSTs one event to the component's eventUrl; answers what the receiver said. */
+  /**
+   * `POST .../push`: builds, seals and POSTs one event to the component's eventUrl, changing
+   * nothing but a new ticket or code; answers what the receiver said.
+   */
   async push(componentAppId: string, input: unknown): Promise<SimPushResult> {
     const c = this.#component(componentAppId);
     const o = objectOf(input);
@@ -278,59 +440,25 @@ export class SimComponents {
     if (!SIM_INFO_TYPES.includes(infoType)) {
       throw new SimInputError(`infoType must be one of ${SIM_INFO_TYPES.join(', ')}`);
     }
-    if (!c.eventUrl) throw new SimInputError(`component ${componentAppId} has no eventUrl`);
-    const now = this.#deps.clock.now();
-    const createTime = Math.floor(now / 1000);
-    const fields: [string, string][] = [
-      ['AppId', c.appId],
-      ['CreateTime', String(createTime)],
-      ['InfoType', infoType],
-    ];
-    const result: Partial<SimPushResult> = {};
+    const eventUrl = this.#eventUrl(c);
     if (infoType === 'component_verify_ticket') {
-      const ticket = `ticket@@@${randomBytes(32).toString('base64url')}`;
-      c.tickets.set(ticket, now + VERIFY_TICKET_MS);
-      while (c.tickets.size > MAX_TICKETS)
-        c.tickets.delete(c.tickets.keys().next().value as string);
-      fields.push(['ComponentVerifyTicket', ticket]);
-      result.componentVerifyTicket = ticket;
-    } else {
-      const authorizerAppId = str(o, 'authorizerAppId');
-      fields.push(['AuthorizerAppid', authorizerAppId]);
-      if (infoType !== 'unauthorized') {
-        const a = c.authorizers.get(authorizerAppId);
-        if (!a) throw new SimNotFoundError(`no authorizer ${authorizerAppId} of ${componentAppId}`);
-        const code = this.#newCode(c, a);
-        fields.push(['AuthorizationCode', code]);
-        fields.push([
-          'AuthorizationCodeExpiredTime',
-          String(Math.floor((a.code?.expiresAt ?? 0) / 1000)),
-        ]);
-        result.authorizationCode = code;
-      }
+      return this.#send(c, infoType, this.#ticketFields(c), {}, false, { eventUrl });
     }
-    const xml = `<xml>${fields.map(([k, v]) => (k === 'CreateTime' || k === 'AuthorizationCodeExpiredTime' ? `<${k}>${v}</${k}>` : `<${k}><![CDATA[${v}]]></${k}>`)).join('')}</xml>`;
-    const timestamp = String(createTime);
-    const nonce = randomBytes(8).toString('hex');
-    const sealed = c.crypto.seal(xml, timestamp, nonce);
-    const target = new URL(c.eventUrl);
-    target.searchParams.set('timestamp', timestamp);
-    target.searchParams.set('nonce', nonce);
-    target.searchParams.set('msg_signature', sealed.msgSignature);
-    target.searchParams.set('encrypt_type', 'aes');
-    c.counters.pushes++;
-    try {
-      const res = await fetch(target, {
-        method: 'POST',
-        headers: { 'content-type': 'text/xml' },
-        body: `<xml><AppId><![CDATA[${c.appId}]]></AppId><Encrypt><![CDATA[${sealed.encrypt}]]></Encrypt></xml>`,
-        signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-      });
-      return { status: res.status, body: await res.text(), infoType, ...result };
-    } catch (err) {
-      // No answer (refused, reset, timed out): status 0, as a browser's fetch reports it.
-      return { status: 0, body: '', error: (err as Error).message, infoType, ...result };
+    const authorizerAppId = str(o, 'authorizerAppId');
+    if (infoType === 'unauthorized') {
+      const fields: [string, string][] = [
+        ...this.#header(c, infoType),
+        ['AuthorizerAppid', authorizerAppId],
+      ];
+      return this.#send(c, infoType, fields, {}, false, { eventUrl, authorizerAppId });
     }
+    const a = this.#authorizer(c, authorizerAppId);
+    const code = this.#newCode(c, a);
+    const fields = this.#authorizationFields(c, a, infoType);
+    return this.#send(c, infoType, fields, { authorizationCode: code }, false, {
+      eventUrl,
+      authorizerAppId,
+    });
   }
 
   /** POST /cgi-bin/component/api_component_token. */
@@ -343,36 +471,47 @@ export class SimComponents {
     if (!c) return fail(undefined, 40013);
     const fault = takeFault(c, 'api_component_token');
     if (fault) return fault;
-    if (body.json['component_appsecret'] !== c.secret) return fail(c, 40125);
+    if (body.json['component_appsecret'] !== c.settings.secret) return fail(c, 40125);
     const ticket = body.json['component_verify_ticket'];
     const expiresAt = typeof ticket === 'string' ? c.tickets.get(ticket) : undefined;
     if (expiresAt === undefined) return fail(c, 61006);
     const now = this.#deps.clock.now();
     if (now >= expiresAt) return fail(c, 61005);
+    // Only mints count, as for /cgi-bin/token; that WeChat counts the same way is UNCONFIRMED.
+    if (!c.tokenDaily.tryTake(now, c.settings.componentTokenDailyQuota)) return fail(c, 45009);
     const outgoingPrevious = c.previousTokenValue;
     c.previousTokenValue = c.token.current?.value;
     const issued = c.token.rotate(
       mintTokenValue(136),
       now,
-      COMPONENT_TOKEN_SECONDS * 1000,
-      COMPONENT_OVERLAP_SECONDS * 1000,
+      c.settings.componentTokenExpiresInSeconds * 1000,
+      c.settings.componentTokenOverlapSeconds * 1000,
     );
     // Only current and previous are ever valid: forget the token that just fell off.
     if (outgoingPrevious) this.#tokenOwners.delete(outgoingPrevious);
     this.#tokenOwners.set(issued.value, c.appId);
     c.counters.componentTokenIssued++;
-    return ok({ component_access_token: issued.value, expires_in: COMPONENT_TOKEN_SECONDS });
+    return ok({
+      component_access_token: issued.value,
+      expires_in: c.settings.componentTokenExpiresInSeconds,
+    });
   }
 
   /** POST /cgi-bin/component/api_create_preauthcode. */
   preAuthCode(method: string, token: string | undefined, rawBody: string | undefined): SimReply {
     const opened = this.#open('api_create_preauthcode', method, token, rawBody);
     if ('reply' in opened) return opened.reply;
-    opened.c.counters.preAuthCodeCalls++;
-    return ok({
-      pre_auth_code: `preauthcode@@@${randomBytes(24).toString('base64url')}`,
-      expires_in: PRE_AUTH_CODE_SECONDS,
-    });
+    const { c } = opened;
+    c.counters.preAuthCodeCalls++;
+    const now = this.#deps.clock.now();
+    const code = `preauthcode@@@${pooledRandomBytes(24).toString('base64url')}`;
+    // All live the same time, so the expired ones are the oldest.
+    for (const [old, expiresAt] of c.preAuthCodes) {
+      if (now < expiresAt && c.preAuthCodes.size < MAX_PRE_AUTH_CODES) break;
+      c.preAuthCodes.delete(old);
+    }
+    c.preAuthCodes.set(code, now + PRE_AUTH_CODE_SECONDS * 1000);
+    return ok({ pre_auth_code: code, expires_in: PRE_AUTH_CODE_SECONDS });
   }
 
   /** POST /cgi-bin/component/api_query_auth: the authorization code is single-use. */
@@ -385,8 +524,8 @@ export class SimComponents {
     const appId = typeof code === 'string' ? c.codes.get(code) : undefined;
     const a = appId === undefined ? undefined : c.authorizers.get(appId);
     const now = this.#deps.clock.now();
-    if (!a?.code || now >= a.code.expiresAt) return fail(c, 61010);
-    c.codes.delete(a.code.value);
+    if (a?.code === undefined || now >= a.codeExpiresAt) return fail(c, 61010);
+    c.codes.delete(a.code);
     a.code = undefined;
     const issued = this.#authorizerToken(c, a);
     if ('reply' in issued) return issued.reply;
@@ -401,7 +540,10 @@ export class SimComponents {
     });
   }
 
-  /** POST /cgi-bin/component/api_authorizer_token: a new token AND a new refresh token each time. */
+  /**
+   * POST /cgi-bin/component/api_authorizer_token: a new token AND a new refresh token each
+   * time; each one counts against the authorizer's own daily quota (45009 past it).
+   */
   authorizerToken(
     method: string,
     token: string | undefined,
@@ -490,12 +632,133 @@ export class SimComponents {
     return { token: outcome.token.value, expiresIn: outcome.expiresInSeconds };
   }
 
+  #addAuthorizer(c: Component, appId: string, settings: ResolvedSimAppSettings): Authorizer {
+    this.#deps.addLightApp(appId, settings);
+    const a: Authorizer = {
+      appId,
+      refreshToken: mintRefreshToken(),
+      authTime: this.#deps.clock.now(),
+      code: undefined,
+      codeExpiresAt: 0,
+    };
+    c.authorizers.set(appId, a);
+    return a;
+  }
+
+  /** Shared settings for the authorizers of one call; one object per component without timings. */
+  #authorizerSettings(c: Component, timings: SimAuthorizerTimings): ResolvedSimAppSettings {
+    const own = Object.values(timings).some((v) => v !== undefined);
+    if (!own && c.defaultAuthorizerSettings) return c.defaultAuthorizerSettings;
+    // appId and secret are placeholders: a light app's are never read (SimBackend.addLightApp).
+    const settings = parseSimAppSettings({
+      appId: 'authorizer',
+      secret: 'unused',
+      dailyQuota: c.settings.authorizerTokenDailyQuota,
+      ...Object.fromEntries(Object.entries(timings).filter(([, v]) => v !== undefined)),
+    });
+    if (!own) c.defaultAuthorizerSettings = settings;
+    return settings;
+  }
+
+  #checkRoom(c: Component, count: number): void {
+    if (c.authorizers.size + count > MAX_AUTHORIZERS_PER_COMPONENT) {
+      throw new SimInputError(
+        `a component has at most ${MAX_AUTHORIZERS_PER_COMPONENT} authorizers (has ${c.authorizers.size})`,
+      );
+    }
+  }
+
   #newCode(c: Component, a: Authorizer): string {
-    if (a.code) c.codes.delete(a.code.value);
-    const value = `queryauthcode@@@${randomBytes(24).toString('base64url')}`;
-    a.code = { value, expiresAt: this.#deps.clock.now() + AUTH_CODE_MS };
+    if (a.code !== undefined) c.codes.delete(a.code);
+    const value = `queryauthcode@@@${pooledRandomBytes(24).toString('base64url')}`;
+    a.code = value;
+    a.codeExpiresAt = this.#deps.clock.now() + AUTH_CODE_MS;
     c.codes.set(value, a.appId);
     return value;
+  }
+
+  #header(c: Component, infoType: SimInfoType): [string, string][] {
+    return [
+      ['AppId', c.appId],
+      ['CreateTime', String(Math.floor(this.#deps.clock.now() / 1000))],
+      ['InfoType', infoType],
+    ];
+  }
+
+  /** Mints a verify ticket valid 12 h (the oldest beyond MAX_TICKETS are forgotten). */
+  #ticketFields(c: Component): [string, string][] {
+    const ticket = `ticket@@@${pooledRandomBytes(32).toString('base64url')}`;
+    c.tickets.set(ticket, this.#deps.clock.now() + VERIFY_TICKET_MS);
+    while (c.tickets.size > MAX_TICKETS) c.tickets.delete(c.tickets.keys().next().value as string);
+    return [...this.#header(c, 'component_verify_ticket'), ['ComponentVerifyTicket', ticket]];
+  }
+
+  /** The fields of an authorized / updateauthorized event carrying the authorizer's live code. */
+  #authorizationFields(
+    c: Component,
+    a: Authorizer,
+    infoType: 'authorized' | 'updateauthorized' = 'authorized',
+  ): [string, string][] {
+    return [
+      ...this.#header(c, infoType),
+      ['AuthorizerAppid', a.appId],
+      ['AuthorizationCode', a.code ?? ''],
+      ['AuthorizationCodeExpiredTime', String(Math.floor(a.codeExpiresAt / 1000))],
+    ];
+  }
+
+  /**
+   * Seals and POSTs one event, counting it and logging the answer. `eventUrl` is checked by the
+   * caller before it changes anything; the timer passes none and reads the component's.
+   */
+  async #send(
+    c: Component,
+    infoType: SimInfoType,
+    fields: readonly (readonly [string, string])[],
+    carried: { authorizationCode?: string },
+    timed: boolean,
+    target: { eventUrl?: string; authorizerAppId?: string } = {},
+  ): Promise<SimPushResult> {
+    const at = this.#deps.clock.now();
+    const ticket = fields.find(([k]) => k === 'ComponentVerifyTicket')?.[1];
+    c.counters.pushes++;
+    const answer = await pushEvent({
+      crypto: c.crypto,
+      componentAppId: c.appId,
+      eventUrl: target.eventUrl ?? this.#eventUrl(c),
+      fields,
+      createTime: Math.floor(at / 1000),
+      signal: this.#closing.signal,
+    });
+    if (!answer.ok) c.counters.pushFailures++;
+    c.pushLog.push({
+      at,
+      infoType,
+      ...(target.authorizerAppId === undefined ? {} : { authorizerAppId: target.authorizerAppId }),
+      timed,
+      status: answer.status,
+      ok: answer.ok,
+      ...(answer.error === undefined ? {} : { error: answer.error }),
+    });
+    if (c.pushLog.length > MAX_PUSH_LOG) c.pushLog.shift();
+    return {
+      ...answer,
+      infoType,
+      ...(ticket === undefined ? {} : { componentVerifyTicket: ticket }),
+      ...carried,
+    };
+  }
+
+  #eventUrl(c: Component): string {
+    const url = c.settings.eventUrl;
+    if (url === undefined) throw new SimInputError(`component ${c.appId} has no eventUrl`);
+    return url;
+  }
+
+  #authorizer(c: Component, authorizerAppId: string): Authorizer {
+    const a = c.authorizers.get(authorizerAppId);
+    if (!a) throw new SimNotFoundError(`no authorizer ${authorizerAppId} of ${c.appId}`);
+    return a;
   }
 
   #dropTokens(componentAppId: string): void {
@@ -548,8 +811,12 @@ function parsePost(
   return { errcode: 47001 };
 }
 
+function newAppId(): string {
+  return `wx${pooledRandomBytes(8).toString('hex')}`;
+}
+
 function mintRefreshToken(): string {
-  return `refreshtoken@@@${randomBytes(32).toString('base64url')}`;
+  return `refreshtoken@@@${pooledRandomBytes(32).toString('base64url')}`;
 }
 
 function objectOf(input: unknown): Record<string, unknown> {

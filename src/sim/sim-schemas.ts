@@ -188,3 +188,86 @@ export function parseSimTicketCheck(input: unknown): { ticket: string } {
 export function parseSimTicketType(input: string): TicketType {
   return parse(ticketTypeSchema, input, `ticket type ${JSON.stringify(input)}`);
 }
+
+/** Shortest verify-ticket push interval: faster would only load the receiver, not test it. */
+export const MIN_VERIFY_TICKET_INTERVAL_SECONDS = 0.1;
+
+const componentSchema = z
+  .strictObject({
+    componentAppId: z.string().min(1).max(64),
+    secret: z.string().min(1),
+    messageToken: z.string().min(1),
+    encodingAesKey: z.string().min(1),
+    eventUrl: z.url({ protocol: /^https?$/ }).optional(),
+    // WeChat pushes every 600 s; tests want about one a second. A day at most.
+    verifyTicketIntervalSeconds: z
+      .number()
+      .finite()
+      .min(MIN_VERIFY_TICKET_INTERVAL_SECONDS)
+      .max(86_400)
+      .optional(),
+    // component_access_token lifetime and the grace of a replaced one, as app tokens' (§3, §13).
+    componentTokenExpiresInSeconds: z.number().finite().positive().default(7200),
+    componentTokenOverlapSeconds: seconds.default(300),
+    // A community reading of WeChat's limit (wechat-api.md §13).
+    componentTokenDailyQuota: count.default(10_000),
+    // Each authorizer's own quota, as an app's dailyQuota (/cgi-bin/token's default).
+    authorizerTokenDailyQuota: count.default(2000),
+  })
+  .refine((c) => c.verifyTicketIntervalSeconds === undefined || c.eventUrl !== undefined, {
+    message: 'needs eventUrl (where would the tickets go?)',
+    path: ['verifyTicketIntervalSeconds'],
+  });
+
+export type SimComponentSettings = z.input<typeof componentSchema>;
+export type ResolvedSimComponentSettings = z.output<typeof componentSchema>;
+
+/** The app settings a light authorizer reads (ClassicPolicy); the rest take their defaults. */
+const authorizerTimings = {
+  expiresInSeconds: z.number().finite().positive().optional(),
+  overlapSeconds: seconds.optional(),
+  dailyQuota: count.optional(),
+  tokenLength: z.number().int().min(16).max(512).optional(),
+};
+
+const createAuthorizersSchema = z.strictObject({
+  count: z.number().int().min(1).optional(),
+  ...authorizerTimings,
+});
+
+const authorizeSchema = z.strictObject({
+  authorizerAppId: z.string().min(1).max(64).optional(),
+  preAuthCode: z.string().min(1).max(256).optional(),
+  ...authorizerTimings,
+});
+
+const authorizerRefSchema = z.strictObject({ authorizerAppId: z.string().min(1).max(64) });
+
+export type SimAuthorizerTimings = Partial<
+  Pick<SimAppSettings, 'expiresInSeconds' | 'overlapSeconds' | 'dailyQuota' | 'tokenLength'>
+>;
+
+/** The body of `POST /__sim/components`. */
+export function parseSimComponentSettings(input: unknown): ResolvedSimComponentSettings {
+  return parse(componentSchema, input, 'component settings');
+}
+
+/** The body of `POST /__sim/components/:id/authorizers`: `{count?, ...timings}`. */
+export function parseSimCreateAuthorizers(
+  input: unknown,
+): { count?: number | undefined } & SimAuthorizerTimings {
+  return parse(createAuthorizersSchema, input, 'authorizers request');
+}
+
+/** The body of `POST /__sim/components/:id/authorize`. */
+export function parseSimAuthorize(input: unknown): {
+  authorizerAppId?: string | undefined;
+  preAuthCode?: string | undefined;
+} & SimAuthorizerTimings {
+  return parse(authorizeSchema, input, 'authorize request');
+}
+
+/** `{authorizerAppId}`: the body of update-authorization and unauthorize. */
+export function parseSimAuthorizerRef(input: unknown): { authorizerAppId: string } {
+  return parse(authorizerRefSchema, input, 'request');
+}

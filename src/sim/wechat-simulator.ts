@@ -99,6 +99,7 @@ export class WeChatSimulator {
   /** Stops listening and destroys every open connection. */
   async close(): Promise<void> {
     this.#closing.abort();
+    this.backend.close();
     const server = this.#server;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,8 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MessageCrypto } from '../../src/wechat/message-crypto.js';
 import { FakeClock } from '../support/fake-clock.js';
+import {
+  field,
+  openEvent,
+  startReceiver,
+  type EventReceiver,
+  type Received,
+} from './component-receiver.js';
 import { useSimulator } from './sim-http.js';
 
 const clock = new FakeClock();
@@ -15,37 +20,19 @@ const COMPONENT = {
   encodingAesKey: randomBytes(32).toString('base64').slice(0, 43),
 };
 
-interface Received {
-  query: URLSearchParams;
-  body: string;
-}
-
-/** A real event receiver: verifies the signature and decrypts on its own, answers `success`. */
-let receiver: Server;
+let receiver: EventReceiver;
 let received: Received[];
 let eventUrl: string;
 
 beforeEach(async () => {
-  received = [];
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        query: new URL(req.url ?? '/', 'http://x').searchParams,
-        body: Buffer.concat(chunks).toString('utf8'),
-      });
-      res.end('success');
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const address = receiver.address();
-  eventUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/events`;
+  receiver = await startReceiver();
+  received = receiver.received;
+  eventUrl = receiver.url;
   await post('/__sim/components', { ...COMPONENT, eventUrl });
 });
 
 afterEach(async () => {
-  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  await receiver.close();
 });
 
 async function post(path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -53,24 +40,8 @@ async function post(path: string, body?: unknown): Promise<Record<string, unknow
   return res.json();
 }
 
-/** Decrypts one received push independently of the simulator: signature by hand, AES by MessageCrypto. */
 function open(r: Received): string {
-  const encrypt = /<Encrypt><!\[CDATA\[(.*?)\]\]><\/Encrypt>/.exec(r.body)?.[1] ?? '';
-  expect(r.body).toContain(`<AppId><![CDATA[${COMPONENT.componentAppId}]]></AppId>`);
-  expect(r.query.get('encrypt_type')).toBe('aes');
-  const expected = createHash('sha1')
-    .update(
-      [COMPONENT.messageToken, r.query.get('timestamp') ?? '', r.query.get('nonce') ?? '', encrypt]
-        .sort()
-        .join(''),
-    )
-    .digest('hex');
-  expect(r.query.get('msg_signature')).toBe(expected);
-  return new MessageCrypto(COMPONENT).decrypt(encrypt);
-}
-
-function field(xml: string, name: string): string | undefined {
-  return new RegExp(`<${name}>(?:<!\\[CDATA\\[)?(.*?)(?:\\]\\]>)?</${name}>`).exec(xml)?.[1];
+  return openEvent(r, COMPONENT);
 }
 
 async function pushTicket(): Promise<string> {
@@ -177,6 +148,33 @@ describe('api_component_token', () => {
     expect(await api('api_create_preauthcode', first, {})).toMatchObject({ errcode: 40001 });
     expect(await api('api_create_preauthcode', second, {})).toMatchObject({ expires_in: 1800 });
     expect(await api('api_create_preauthcode', 'garbage', {})).toMatchObject({ errcode: 40001 });
+  });
+});
+
+describe('component token timings', () => {
+  it('componentTokenExpiresInSeconds and componentTokenOverlapSeconds set the lifetime and the grace', async () => {
+    await post('/__sim/components', {
+      ...COMPONENT,
+      eventUrl,
+      componentTokenExpiresInSeconds: 10,
+      componentTokenOverlapSeconds: 2,
+    });
+    const first = await componentToken(await pushTicket());
+    expect(first).toMatchObject({ expires_in: 10 });
+    const second = await liveComponentToken();
+    const oldToken = first['component_access_token'] as string;
+    await clock.advance(1999);
+    expect(await api('api_create_preauthcode', oldToken, {})).toHaveProperty('pre_auth_code');
+    await clock.advance(1);
+    expect(await api('api_create_preauthcode', oldToken, {})).toMatchObject({ errcode: 40001 });
+    await clock.advance(8000);
+    expect(await api('api_create_preauthcode', second, {})).toMatchObject({ errcode: 42001 });
+    const bad = await h.send('POST', '/__sim/components', {
+      ...COMPONENT,
+      componentTokenExpiresInSeconds: 0,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('componentTokenExpiresInSeconds');
   });
 });
 
@@ -300,6 +298,15 @@ describe('authorizers', () => {
 
   it('refuses an unknown component (404) and a bad key (400)', async () => {
     expect((await h.send('POST', '/__sim/components/nope/authorizers', {})).status).toBe(404);
+    const tooMany = await h.send(
+      'POST',
+      `/__sim/components/${COMPONENT.componentAppId}/authorizers`,
+      {
+        count: 10_001,
+      },
+    );
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.text).toContain('count');
     expect(
       (await h.send('POST', '/__sim/components', { ...COMPONENT, encodingAesKey: 'short' })).status,
     ).toBe(400);
