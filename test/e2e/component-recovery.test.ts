@@ -35,6 +35,9 @@ let redis: RedisNode;
 let sim: Spawned & { url: string };
 let a: Spawned & { addr: string };
 let b: Spawned & { addr: string };
+let c: (Spawned & { addr: string }) | undefined;
+let replicaConfig: (gatewayPort: number) => string;
+let replicaEnv: Record<string, string>;
 let gatewayA: string;
 let control: SimControl;
 let platform: ComponentSim;
@@ -67,8 +70,10 @@ components:
 `;
   const atRest = randomBytes(32).toString('base64');
   const portA = await freePort();
-  a = await startServe(config(portA), { ...env, AT_REST: atRest });
-  b = await startServe(config(await freePort()), { ...env, AT_REST: atRest });
+  replicaConfig = config;
+  replicaEnv = { ...env, AT_REST: atRest };
+  a = await startServe(config(portA), replicaEnv);
+  b = await startServe(config(await freePort()), replicaEnv);
   gatewayA = `http://127.0.0.1:${portA}`;
   platform = new ComponentSim(control, COMPONENT);
   await platform.configure(`${gatewayA}/wechat/component/${ID}/events`);
@@ -79,7 +84,7 @@ components:
 afterAll(async () => {
   for (const c of clients) c.close();
   await admin?.quit();
-  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
   await sim?.stop();
   await redis?.stop();
 });
@@ -97,7 +102,7 @@ function components(addr: string): ComponentServiceClient {
 }
 
 describe('third-party platform across a lost store (issue 15)', () => {
-  it('push -> token -> authorizations -> served on both replicas -> FLUSHALL -> RecoverAuthorizers -> served and refreshed again', async () => {
+  it('push -> token -> authorizations -> served on both replicas -> FLUSHALL -> RecoverAuthorizers -> served and refreshed again -> rolling restart', async () => {
     const [ta, tb] = [tokens(a.addr), tokens(b.addr)];
     const cb = components(b.addr);
 
@@ -196,5 +201,22 @@ describe('third-party platform across a lost store (issue 15)', () => {
     expect(counters.errors['61023'] ?? 0).toBe(0);
     // No customer action: the only pushes after the flush are the verify ticket.
     expect((counters as unknown as { pushes: number }).pushes).toBe(pushesBefore.pushes + 1);
+
+    // A rolling restart: A goes (it may be the leader), C starts from the store alone and
+    // serves every authorizer; refresh tokens survive the leader change.
+    await a.stop();
+    c = await startServe(replicaConfig(await freePort()), replicaEnv);
+    const tc = tokens(c.addr);
+    for (const id of ids) {
+      const t = await waitFor(
+        `${id} on C`,
+        () => getToken(tc, id, 2_000).catch(() => undefined),
+        15_000,
+      );
+      expect((await control.check(t.access_token)).valid).toBe(true);
+      const r = await forceRefresh(tc, { app_id: id, stale_token: '', reason: 'after restart' });
+      expect((await control.check(r.token!.access_token)).valid).toBe(true);
+    }
+    expect((await platform.counters()).errors['61023'] ?? 0).toBe(0);
   });
 });

@@ -6,7 +6,7 @@ import {
   getComponentToken,
   listAuthorizers,
 } from '../../src/cli/component-client.js';
-import { forceRefresh, getToken, tokenClient } from '../../src/cli/grpc-client.js';
+import { forceRefresh, getTicket, getToken, tokenClient } from '../../src/cli/grpc-client.js';
 import type { ComponentServiceClient } from '../../src/grpc/generated/wxtoken/v1/ComponentService.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { MessageCrypto } from '../../src/wechat/message-crypto.js';
@@ -38,7 +38,7 @@ metrics: { listen: "" }
 wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
 refresh: { forceMinIntervalMs: 1, retryMinMs: 50, retryMaxMs: 200 }
 components:
-${componentYaml(COMPONENT)}
+${componentYaml(COMPONENT, ', authorizerTickets: [jsapi]')}
 `,
     {},
     async () => undefined,
@@ -81,6 +81,9 @@ describe('third-party platform: events, component token, authorizers as apps', (
     );
     const body = (await res.json()) as { access_token?: string };
     expect(body.access_token).toBe(t.access_token);
+    // Its platform asks for jsapi tickets: GetTicket serves one, fetched with the authorizer's token.
+    const ticket = await getTicket(tokens, appId, 'TICKET_TYPE_JSAPI');
+    expect((await h.control.checkTicket(appId, 'jsapi', ticket.ticket)).alive).toBe(true);
     // Pass-through accepts the authorizer's token like any app's.
     const ip = (await (
       await fetch(`${gateway}/cgi-bin/getcallbackip?access_token=${t.access_token}`)
