@@ -10,7 +10,7 @@ import { componentTokenKind } from './component/component-token-kind.js';
 import type { ComponentConfig, Config } from './config/config.js';
 import { createCredentialEngine } from './refresher/credential-engine.js';
 import type { RefreshEvent } from './refresher/credential-refresher.js';
-import { LiveReader } from './service/live-reader.js';
+import { engineReader } from './service/live-reader.js';
 import type { Clock, Random } from './shared/clock.js';
 import type { TokenCache } from './token/token-cache.js';
 import type { RefreshLocks, TokenStore } from './token/token-store.js';
@@ -64,18 +64,11 @@ export function createComponentCore(d: ComponentCoreDeps) {
     ...(d.onRefresh ? { onRefresh: d.onRefresh } : {}),
     log: d.log,
   });
-  const reader = new LiveReader({
+  const reader = engineReader(engine, {
     clock: d.clock,
-    cache: engine.cache,
-    status: engine.status,
-    isRefreshing: (id) => engine.refresher.isRefreshing(id),
-    onRefreshFailed: (listener) =>
-      engine.refresher.subscribe((e) => {
-        if (e.result === 'error') listener(e.appId);
-      }),
-    ...(d.storeHealth ? { storeHealth: d.storeHealth } : {}),
     maxWaitMs: d.maxWaitMs,
     noun: 'component token',
+    storeHealth: d.storeHealth,
   });
   const tokens: ComponentTokens = {
     live: (id) => reader.get(id),

@@ -4,7 +4,7 @@ import type { ListAuthorizersResponse__Output } from '../grpc/generated/wxtoken/
 import type { PreAuthCode__Output } from '../grpc/generated/wxtoken/v1/PreAuthCode.js';
 import type { Token__Output } from '../grpc/generated/wxtoken/v1/Token.js';
 import { loadProto } from '../grpc/proto.js';
-import { bearerInterceptors } from './grpc-client.js';
+import { bearerInterceptors, opts, settle } from './grpc-client.js';
 
 /** A ComponentService client (CLI and tests), plaintext by default, like tokenClient. */
 export function componentClient(
@@ -19,13 +19,6 @@ export function componentClient(
     { ...channel.options, interceptors: bearerInterceptors(key) },
   );
 }
-
-type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
-const settle =
-  <Res>(resolve: (r: Res) => void, reject: (e: unknown) => void): Callback<Res> =>
-  (err, res) =>
-    err ? reject(err) : resolve(res as Res);
-const opts = (timeoutMs: number): grpc.CallOptions => ({ deadline: Date.now() + timeoutMs });
 
 export function createPreAuthCode(
   c: ComponentServiceClient,

@@ -45,11 +45,18 @@ export function bearerInterceptors(key: string | undefined): grpc.Interceptor[] 
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
-function settle<Res>(resolve: (r: Res) => void, reject: (e: unknown) => void): Callback<Res> {
+/** A unary call's callback that settles a promise. */
+export function settle<Res>(
+  resolve: (r: Res) => void,
+  reject: (e: unknown) => void,
+): Callback<Res> {
   return (err, res) => (err ? reject(err) : resolve(res as Res));
 }
 
-const opts = (timeoutMs: number): grpc.CallOptions => ({ deadline: Date.now() + timeoutMs });
+/** Call options with a deadline `timeoutMs` from now. */
+export const opts = (timeoutMs: number): grpc.CallOptions => ({
+  deadline: Date.now() + timeoutMs,
+});
 
 export function getToken(
   c: TokenServiceClient,

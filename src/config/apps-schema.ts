@@ -3,7 +3,7 @@ import { TICKET_TYPES, type TicketType } from '../shared/tickets.js';
 import type { AppConfig } from './config.js';
 import type { ConfigDeps } from './config-sources.js';
 import { resolveSecretSource } from './secret-source.js';
-import { ENV_NAME } from './schema-helpers.js';
+import { ENV_NAME, rejectDuplicateIds } from './schema-helpers.js';
 
 /** `apps[]`: the WeChat apps this server holds tokens for, each with its one secret source. */
 
@@ -73,21 +73,8 @@ export const APPS_REQUIRED =
 export function appsSchema(deps: ConfigDeps) {
   return z.preprocess(
     (v) => v ?? [],
-    z.array(appSchema(deps)).superRefine((apps, ctx) => {
-      // WeChat AppIDs are case-insensitive: two spellings of one id would mean two fetchers.
-      const firstIndex = new Map<string, number>();
-      apps.forEach((app, i) => {
-        const id = app.appId.toLowerCase();
-        const first = firstIndex.get(id);
-        if (first === undefined) firstIndex.set(id, i);
-        else
-          ctx.addIssue({
-            code: 'custom',
-            message: `duplicate appId ${JSON.stringify(app.appId)} (also apps[${first}].appId)`,
-            input: undefined,
-            path: [i, 'appId'],
-          });
-      });
-    }),
+    z
+      .array(appSchema(deps))
+      .superRefine((apps, ctx) => rejectDuplicateIds(apps, ctx, 'appId', 'apps', (a) => a.appId)),
   );
 }

@@ -3,7 +3,7 @@ import type { Secret } from '../shared/secret.js';
 import type { ComponentConfig } from './config.js';
 import { APP_ID, ticketsSchema } from './apps-schema.js';
 import type { ConfigDeps } from './config-sources.js';
-import { ENV_NAME } from './schema-helpers.js';
+import { ENV_NAME, rejectDuplicateIds } from './schema-helpers.js';
 import { resolveSecretSource } from './secret-source.js';
 
 /**
@@ -87,20 +87,16 @@ function componentSchema(deps: ConfigDeps) {
 export function componentsSchema(deps: ConfigDeps) {
   return z.preprocess(
     (v) => v ?? [],
-    z.array(componentSchema(deps)).superRefine((components, ctx) => {
-      const firstIndex = new Map<string, number>();
-      components.forEach((c, i) => {
-        const id = c.componentAppId.toLowerCase();
-        const first = firstIndex.get(id);
-        if (first === undefined) firstIndex.set(id, i);
-        else
-          ctx.addIssue({
-            code: 'custom',
-            message: `duplicate componentAppId ${JSON.stringify(c.componentAppId)} (also components[${first}].componentAppId)`,
-            input: undefined,
-            path: [i, 'componentAppId'],
-          });
-      });
-    }),
+    z
+      .array(componentSchema(deps))
+      .superRefine((components, ctx) =>
+        rejectDuplicateIds(
+          components,
+          ctx,
+          'componentAppId',
+          'components',
+          (c) => c.componentAppId,
+        ),
+      ),
   );
 }

@@ -72,3 +72,29 @@ export const baseUrl = z.string().transform((value, ctx) => {
   }
   return value.endsWith('/') ? value.slice(0, -1) : value;
 });
+
+/**
+ * WeChat appids are case-insensitive: two spellings of one id in a list would mean two
+ * fetchers. Reports every later spelling under `<index>.<key>`, naming the first.
+ */
+export function rejectDuplicateIds<T>(
+  items: readonly T[],
+  ctx: z.core.$RefinementCtx,
+  key: string,
+  list: string,
+  idOf: (item: T) => string,
+): void {
+  const firstIndex = new Map<string, number>();
+  items.forEach((item, i) => {
+    const id = idOf(item).toLowerCase();
+    const first = firstIndex.get(id);
+    if (first === undefined) firstIndex.set(id, i);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate ${key} ${JSON.stringify(idOf(item))} (also ${list}[${first}].${key})`,
+        input: undefined,
+        path: [i, key],
+      });
+  });
+}

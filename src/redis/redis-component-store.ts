@@ -7,8 +7,8 @@ import type {
   VerifyTicket,
 } from '../component/component-store.js';
 import type { Clock } from '../shared/clock.js';
-import { StoreUnavailableError } from '../shared/errors.js';
 import type { ValueCipher } from './at-rest-cipher.js';
+import { onQuorum } from './quorum.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** Newest-wins write of the verify ticket: KEYS[1] hash; ARGV value, createTime. */
@@ -48,7 +48,6 @@ const SCAN_COUNT = 1000;
  * the hash tag `{component:<appid>}`.
  */
 export class RedisComponentStore implements ComponentStore {
-  readonly #quorum: number;
   readonly #epoch = randomUUID();
 
   constructor(
@@ -57,7 +56,6 @@ export class RedisComponentStore implements ComponentStore {
     private readonly clock: Clock,
     private readonly cipher: ValueCipher,
   ) {
-    this.#quorum = Math.floor(clients.length / 2) + 1;
     for (const c of clients) {
       c.defineCommand('wxtokenOfferTicket', { numberOfKeys: 1, lua: OFFER_TICKET_LUA });
       c.defineCommand('wxtokenSetIfPresent', { numberOfKeys: 1, lua: SET_IF_PRESENT_LUA });
@@ -67,7 +65,7 @@ export class RedisComponentStore implements ComponentStore {
   async offerVerifyTicket(componentAppId: string, ticket: VerifyTicket): Promise<boolean> {
     const key = this.keys.verifyTicket(componentAppId);
     const sealed = this.cipher.seal(ticket.value, `verify_ticket:${componentAppId}`);
-    const answers = await this.#onQuorum(`store verify ticket of ${componentAppId}`, (c) =>
+    const answers = await onQuorum(this.clients, `store verify ticket of ${componentAppId}`, (c) =>
       (c as unknown as OfferTicket).wxtokenOfferTicket(key, sealed, String(ticket.createTime)),
     );
     return answers.some((a) => a === 1);
@@ -75,7 +73,7 @@ export class RedisComponentStore implements ComponentStore {
 
   async verifyTicket(componentAppId: string): Promise<VerifyTicket | undefined> {
     const key = this.keys.verifyTicket(componentAppId);
-    const answers = await this.#onQuorum(`read verify ticket of ${componentAppId}`, (c) =>
+    const answers = await onQuorum(this.clients, `read verify ticket of ${componentAppId}`, (c) =>
       c.hgetall(key),
     );
     let best: VerifyTicket | undefined;
@@ -98,7 +96,7 @@ export class RedisComponentStore implements ComponentStore {
       a: entry.authorizedAt,
       u: this.clock.now(),
     };
-    await this.#onQuorum(`store authorizer ${entry.authorizerAppId}`, (c) =>
+    await onQuorum(this.clients, `store authorizer ${entry.authorizerAppId}`, (c) =>
       c
         .multi()
         .hset(this.keys.authorizers(componentAppId), entry.authorizerAppId, JSON.stringify(field))
@@ -119,7 +117,7 @@ export class RedisComponentStore implements ComponentStore {
       u: Math.max(this.clock.now(), current.u + 1),
     };
     const key = this.keys.authorizers(componentAppId);
-    await this.#onQuorum(`store refresh token of ${authorizerAppId}`, (c) =>
+    await onQuorum(this.clients, `store refresh token of ${authorizerAppId}`, (c) =>
       (c as unknown as SetIfPresent).wxtokenSetIfPresent(
         key,
         authorizerAppId,
@@ -136,7 +134,7 @@ export class RedisComponentStore implements ComponentStore {
 
   async removeAuthorizer(componentAppId: string, authorizerAppId: string) {
     const field: Field = { a: 0, u: this.clock.now(), x: 1 };
-    await this.#onQuorum(`remove authorizer ${authorizerAppId}`, (c) =>
+    await onQuorum(this.clients, `remove authorizer ${authorizerAppId}`, (c) =>
       c
         .multi()
         .hset(this.keys.authorizers(componentAppId), authorizerAppId, JSON.stringify(field))
@@ -149,7 +147,7 @@ export class RedisComponentStore implements ComponentStore {
   }
 
   async membershipVersion(componentAppId: string): Promise<string> {
-    const answers = await this.#onQuorum(`read authorizers of ${componentAppId}`, (c) =>
+    const answers = await onQuorum(this.clients, `read authorizers of ${componentAppId}`, (c) =>
       c.mget(
         this.keys.authorizersVersion(componentAppId),
         this.keys.authorizersEpoch(componentAppId),
@@ -160,7 +158,7 @@ export class RedisComponentStore implements ComponentStore {
 
   async loadAuthorizers(componentAppId: string): Promise<AuthorizerList> {
     const key = this.keys.authorizers(componentAppId);
-    const copies = await this.#onQuorum(`read authorizers of ${componentAppId}`, (c) =>
+    const copies = await onQuorum(this.clients, `read authorizers of ${componentAppId}`, (c) =>
       scanAll(c, key),
     );
     const newest = new Map<string, Field>();
@@ -181,7 +179,7 @@ export class RedisComponentStore implements ComponentStore {
 
   async #field(componentAppId: string, authorizerAppId: string): Promise<Field | undefined> {
     const key = this.keys.authorizers(componentAppId);
-    const answers = await this.#onQuorum(`read authorizer ${authorizerAppId}`, (c) =>
+    const answers = await onQuorum(this.clients, `read authorizer ${authorizerAppId}`, (c) =>
       c.hget(key, authorizerAppId),
     );
     let best: Field | undefined;
@@ -198,17 +196,6 @@ export class RedisComponentStore implements ComponentStore {
 
   #context(componentAppId: string, authorizerAppId: string): string {
     return `refresh_token:${componentAppId}:${authorizerAppId}`;
-  }
-
-  async #onQuorum<T>(operation: string, op: (c: Redis) => Promise<T>): Promise<T[]> {
-    const results = await Promise.allSettled(this.clients.map(op));
-    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    if (answers.length < this.#quorum) {
-      throw new StoreUnavailableError(operation, {
-        cause: results.find((r) => r.status === 'rejected')?.reason,
-      });
-    }
-    return answers;
   }
 }
 

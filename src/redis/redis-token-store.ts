@@ -15,6 +15,7 @@ import type {
 import { fingerprint } from '../shared/secret.js';
 import { AtRestDecryptError, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
+import { onQuorum } from './quorum.js';
 import type { RedisKeys } from './redis-keys.js';
 
 const WRITE_TOKEN_LUA = readFileSync(new URL('./lua/write-token.lua', import.meta.url), 'utf8');
@@ -97,7 +98,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async read(appId: string): Promise<StoredTokens | null> {
-    const replies = await this.#onQuorum(`read ${appId}`, (c) =>
+    const replies = await onQuorum(this.clients, `read ${appId}`, (c) =>
       c.hgetall(this.keys.record(appId)),
     );
     let best: StoredTokens | null = null;
@@ -196,7 +197,7 @@ export class RedisTokenStore implements TokenStore {
    * a check numbered on a majority is seen by every later majority read (they overlap).
    */
   async checkState(appId: string, tokenFingerprint: string): Promise<CheckState> {
-    const replies = await this.#onQuorum(`check state ${appId}`, (c) =>
+    const replies = await onQuorum(this.clients, `check state ${appId}`, (c) =>
       c.hmget(this.keys.verdict(appId, tokenFingerprint), 'sent', 'seq', 'valid'),
     );
     let sent = 0;
@@ -221,7 +222,7 @@ export class RedisTokenStore implements TokenStore {
 
   async #raise(appId: string, fp: string, field: string, value: number, valid = ''): Promise<void> {
     const key = this.keys.verdict(appId, fp);
-    await this.#onQuorum(`check ${appId}`, (c) =>
+    await onQuorum(this.clients, `check ${appId}`, (c) =>
       (c as unknown as { wxtokenRaiseCheck: RaiseCheckCommand }).wxtokenRaiseCheck(
         key,
         field,
@@ -247,16 +248,6 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /** Runs `op` on every node; resolves with the answers once a majority answered. */
-  async #onQuorum<T>(operation: string, op: (c: Redis) => Promise<T>): Promise<T[]> {
-    const results = await Promise.allSettled(this.clients.map(op));
-    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    if (answers.length < this.#quorum) {
-      throw new StoreUnavailableError(operation, {
-        cause: results.find((r) => r.status === 'rejected')?.reason,
-      });
-    }
-    return answers;
-  }
 
   #onMessage(message: string): void {
     let wire: WireMessage;

@@ -1,6 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { TokenUnavailableError } from '../wechat/upstream-errors.js';
 import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
+import type { CredentialRefresher } from '../refresher/credential-refresher.js';
 import { isServable, type CredentialRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 
@@ -17,6 +18,33 @@ export interface LiveReaderDeps {
   readonly maxWaitMs: number;
   /** What the credential is called in errors: "token", "jsapi ticket". */
   readonly noun: string;
+}
+
+/** What a reader needs of a credential engine. */
+export interface ReadableEngine {
+  readonly cache: TokenCache;
+  readonly status: AppStatusBook;
+  readonly refresher: Pick<CredentialRefresher, 'isRefreshing' | 'subscribe'>;
+}
+
+/** A reader of one engine's credentials, ending a wait as soon as a fetch of that app fails. */
+export function engineReader(
+  engine: ReadableEngine,
+  o: { clock: Clock; maxWaitMs: number; noun: string; storeHealth?: (() => string) | undefined },
+): LiveReader {
+  return new LiveReader({
+    clock: o.clock,
+    cache: engine.cache,
+    status: engine.status,
+    isRefreshing: (appId) => engine.refresher.isRefreshing(appId),
+    onRefreshFailed: (listener) =>
+      engine.refresher.subscribe((e) => {
+        if (e.result === 'error') listener(e.appId);
+      }),
+    ...(o.storeHealth ? { storeHealth: o.storeHealth } : {}),
+    maxWaitMs: o.maxWaitMs,
+    noun: o.noun,
+  });
 }
 
 /**

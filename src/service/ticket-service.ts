@@ -2,19 +2,13 @@ import type { AppSet } from '../apps/app-directory.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, TicketNotConfiguredError } from '../shared/errors.js';
 import type { TicketType } from '../shared/tickets.js';
-import type { AppStatusBook, AppStatusView } from '../refresher/app-status-book.js';
-import type { CredentialRefresher } from '../refresher/credential-refresher.js';
+import type { AppStatusView } from '../refresher/app-status-book.js';
 import type { CredentialRecord } from '../token/token.js';
-import type { TokenCache } from '../token/token-cache.js';
 import { jsapiSignature, newNonce, signableUrl } from './jsapi-signature.js';
-import { LiveReader } from './live-reader.js';
+import { engineReader, type LiveReader, type ReadableEngine } from './live-reader.js';
 
 /** What the service needs of one ticket type's engine. */
-export interface TicketEngineView {
-  readonly cache: TokenCache;
-  readonly status: AppStatusBook;
-  readonly refresher: Pick<CredentialRefresher, 'isRefreshing' | 'subscribe'>;
-}
+export type TicketEngineView = ReadableEngine;
 
 export interface TicketServiceDeps {
   readonly clock: Clock;
@@ -52,18 +46,11 @@ export class TicketService {
     for (const [type, engine] of deps.engines) {
       this.#readers.set(
         type,
-        new LiveReader({
+        engineReader(engine, {
           clock: deps.clock,
-          cache: engine.cache,
-          status: engine.status,
-          isRefreshing: (appId) => engine.refresher.isRefreshing(appId),
-          onRefreshFailed: (listener) =>
-            engine.refresher.subscribe((e) => {
-              if (e.result === 'error') listener(e.appId);
-            }),
-          ...(deps.storeHealth ? { storeHealth: deps.storeHealth } : {}),
           maxWaitMs: deps.maxWaitMs,
           noun: NOUNS[type],
+          storeHealth: deps.storeHealth,
         }),
       );
     }
