@@ -13,6 +13,10 @@ export interface ComponentRegistryDeps {
   readonly log: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
 
+/** Authorizers applied between two turns of the event loop while syncing. */
+const SLICE = 2_000;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** One platform's authorizers as this replica knows them, with a sorted index for paging. */
 interface Members {
   readonly byId: Map<string, AuthorizerEntry>;
@@ -97,9 +101,11 @@ export class ComponentRegistry {
       if (version === m.version) continue;
       const { present, removed } = await this.deps.store.loadAuthorizers(componentAppId);
       const listed = new Set<string>();
-      for (const entry of present) {
+      for (const [i, entry] of present.entries()) {
         listed.add(entry.authorizerAppId);
         this.#apply(componentAppId, entry);
+        // 100,000 authorizers are applied in slices: other work (GetToken) runs in between.
+        if (i % SLICE === SLICE - 1) await yieldToLoop();
       }
       // Only an unauthorization (a tombstone) ends serving. An authorizer the store no longer
       // lists at all was lost with the store (a flush, a failover to an empty replica): its
