@@ -5,6 +5,9 @@ import type { ComponentClient } from '../wechat/component-api.js';
 import { isTokenInvalid, isWeChatError, WeChatError } from '../wechat/wechat-error.js';
 import type { ComponentStore } from './component-store.js';
 
+/** api_authorizer_token's answer for a refresh token WeChat does not (or no longer) accept. */
+const REFRESH_TOKEN_INVALID = 61023;
+
 /** The component_access_token side, as an authorizer fetch needs it. */
 export interface ComponentTokens {
   /** The component's live token from this replica's memory (waits, bounded, for a first one). */
@@ -41,10 +44,33 @@ export class AuthorizerTokens {
 
   readonly fetch = async (app: AppConfig): Promise<FetchedCredential> => {
     const componentAppId = app.component!;
-    const refreshToken = await this.#refreshToken(componentAppId, app.appId);
+    let refreshToken = await this.#refreshToken(componentAppId, app.appId);
     let component = await this.#upstream(() => this.deps.tokens.live(componentAppId));
-    const call = (token: TokenRecord) =>
-      this.deps.client.authorizerToken(token.value, componentAppId, app.appId, refreshToken);
+    const call = async (token: TokenRecord) => {
+      try {
+        return await this.deps.client.authorizerToken(
+          token.value,
+          componentAppId,
+          app.appId,
+          refreshToken,
+        );
+      } catch (err) {
+        // 61023: the stored refresh token is not WeChat's current one (a write lost in a
+        // failover, a store restored from an old backup). WeChat lists the current ones:
+        // recover and try once more with what that stored.
+        if ((err as WeChatError).errcode !== REFRESH_TOKEN_INVALID) throw err;
+        if (!(await this.deps.recover?.(componentAppId))) throw err;
+        const recovered = await this.#stored(componentAppId, app.appId);
+        if (!recovered || recovered === refreshToken) throw err;
+        refreshToken = recovered;
+        return this.deps.client.authorizerToken(
+          token.value,
+          componentAppId,
+          app.appId,
+          refreshToken,
+        );
+      }
+    };
     let fetched;
     try {
       fetched = await call(component);
