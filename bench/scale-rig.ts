@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { spawnCli } from '../test/support/processes.js';
-import { terminate, waitForOutput, type Spawned } from '../test/support/spawned.js';
+import { terminate, type Spawned } from '../test/support/spawned.js';
 import { KEEP_OUTPUT_CHARS, SERVER_CORE } from './procs.js';
 
 /** Env var holding the one AppSecret every bench app shares (no 10,000 inline-secret warnings). */
@@ -90,7 +90,7 @@ export class ScaleRig {
       { core: SERVER_CORE, nodeArgs, keepChars: KEEP_OUTPUT_CHARS },
     );
     this.#undo.push(() => terminate(proc, STOP_GRACE_MS));
-    const m = await waitForOutput(proc, /"grpc":(\d+),"metrics":(\d+)/, 60_000);
+    const m = await portsLine(proc, 120_000);
     return {
       proc,
       grpcAddr: `127.0.0.1:${m[1]}`,
@@ -111,4 +111,38 @@ export class ScaleRig {
     this.#removeDir();
     process.off('exit', this.#removeDir);
   }
+}
+
+/**
+ * The ports of the "wxtoken serving" line, read off stdout as it streams: a large server logs
+ * its startup refreshes faster than a busy driver polls the kept output, which would drop the
+ * line before anyone read it.
+ */
+function portsLine(p: Spawned, timeoutMs: number): Promise<RegExpMatchArray> {
+  const pattern = /"grpc":(\d+),"gateway":(?:\d+|null),"metrics":(\d+)/;
+  return new Promise((resolve, reject) => {
+    let carry = '';
+    const done = (fn: () => void): void => {
+      clearTimeout(timer);
+      p.proc.stdout!.off('data', onData);
+      p.proc.off('exit', onExit);
+      fn();
+    };
+    const onData = (d: Buffer): void => {
+      const text = carry + d.toString();
+      const m = pattern.exec(text);
+      if (m) done(() => resolve(m));
+      else carry = text.slice(-200);
+    };
+    const onExit = (): void =>
+      done(() =>
+        reject(new Error(`wxtoken serve exited before serving:\n${p.output().slice(-4000)}`)),
+      );
+    const timer = setTimeout(
+      () => done(() => reject(new Error(`wxtoken serve not serving after ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    p.proc.stdout!.on('data', onData);
+    p.proc.once('exit', onExit);
+  });
 }
