@@ -3,7 +3,7 @@ import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../src/token-core.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
-import { sampleValue, scrapeCosts } from './scrape-probe.js';
+import { delayBetween, loopBuckets, scrapeCosts, type LoopBuckets } from './scrape-probe.js';
 import { terminate } from '../test/support/spawned.js';
 import { appIds, ScaleRig, STOP_GRACE_MS } from './scale-rig.js';
 import { throughputPhase } from './scale-throughput.js';
@@ -41,7 +41,9 @@ const COUNT = APPS.toLocaleString('en-US');
 const MB = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MB`;
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const pct = (share: number): string => `${(share * 100).toFixed(0)} %`;
-const msOf = (s: number): string => `${(s * 1000).toFixed(1)} ms`;
+/** A bucket's upper bound (the event-loop delay histogram), as "≤ 50 ms". */
+const msOf = (s: number): string =>
+  Number.isFinite(s) ? `≤ ${+(s * 1000).toFixed(1)} ms` : s === Infinity ? '> 10 s' : 'n/a';
 
 export const scaleScenario: Scenario = {
   name: 'scale',
@@ -115,13 +117,13 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
 
   // 2. Scheduled waves: two full ones at 10,000 apps (120 s tokens refresh every ~54 s), the
   //    first one at 100,000 (600 s tokens refresh ~240-300 s after the startup wave).
-  //    Every 10 s slice ends with a scrape: prom-client reads and resets its event-loop delay
-  //    histogram (perf_hooks.monitorEventLoopDelay) at each one, so each slice's p99 and max
-  //    are those of its 10 s.
+  //    Every 10 s slice ends with a scrape of wxtoken_event_loop_delay_seconds: each slice's
+  //    p99 and max are those of its 10 s (bucket bounds).
   const wavesMs =
     EXPIRES_IN_S === 120 ? (ctx.quick ? 75_000 : 130_000) : ctx.quick ? 240_000 : 420_000;
   const loop: { p99: number; max: number }[] = [];
-  await scrapeCosts(server.metricsUrl, 0); // starts the first slice's delay histogram
+  const loopDelay = loopDelayReader(server.metricsUrl);
+  await loopDelay(); // the first slice starts here
   const cpuAtStart = cpuSeconds(server.proc.pid);
   let busiest = 0;
   for (let t = 0, cpu = cpuAtStart; t < wavesMs; t += 10_000) {
@@ -132,7 +134,7 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
     cpu += used;
     busiest = Math.max(busiest, used / (slice / 1000));
     const done = tally.rate(allAt + 1, Date.now()).calls;
-    const delay = await loopDelay(server.metricsUrl);
+    const delay = await loopDelay();
     loop.push(delay);
     ctx.log(
       `+${sec(Date.now() - allAt)}: ${done} scheduled fetches, RSS ${MB(sample())}, ` +
@@ -229,12 +231,15 @@ async function wavesPhase(ctx: BenchContext, rig: ScaleRig): Promise<BenchRow[]>
   ];
 }
 
-/** The event-loop delay since the previous scrape (p99 and max, seconds), read by a scrape. */
-async function loopDelay(url: string): Promise<{ p99: number; max: number }> {
-  const text = await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).text();
-  return {
-    p99: sampleValue(text, 'nodejs_eventloop_lag_p99_seconds'),
-    max: sampleValue(text, 'nodejs_eventloop_lag_max_seconds'),
+/** The event-loop delay since the previous call (p99 and max, seconds), read by a scrape. */
+function loopDelayReader(url: string): () => Promise<{ p99: number; max: number }> {
+  let prev: LoopBuckets = [];
+  return async () => {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).text();
+    const next = loopBuckets(text);
+    const d = delayBetween(prev, next);
+    prev = next;
+    return d;
   };
 }
 

@@ -52,7 +52,7 @@ export async function startServer(
       storeUp: () => credentials.storeHealth() !== 'down',
       ready: () => ready,
     },
-    { perAppSeries: config.metrics.perAppSeries, now: () => clock.now() },
+    { perAppSeries: config.metrics.perAppSeries, now: () => clock.now(), eventLoopDelay: true },
   );
   const wechat =
     options.wechat ??
@@ -177,6 +177,7 @@ export async function startServer(
       await reconciling;
       await credentials.close();
       await metricsServer?.close();
+      metrics.close();
       log.info('stopped');
     })());
 

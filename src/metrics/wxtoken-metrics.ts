@@ -8,6 +8,7 @@ import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
 import { errcodeLabel } from '../wechat/wechat-error.js';
 import { CallMetricsBuffer } from './call-metrics-buffer.js';
+import { sampleEventLoopDelay } from './event-loop-delay.js';
 import { PerAppCounts } from './per-app-counts.js';
 import {
   ATTENTION,
@@ -33,6 +34,8 @@ export interface MetricsOptions {
   readonly perAppSeries?: number;
   /** Wall time (ms): expiry and recent failures when choosing the apps shown. */
   readonly now?: () => number;
+  /** Sample the event loop's delay into wxtoken_event_loop_delay_seconds (the server: true). */
+  readonly eventLoopDelay?: boolean;
 }
 
 export interface MetricsSources {
@@ -64,6 +67,7 @@ export class WxtokenMetrics {
   /** Apps with a failure event and when: they rank first for per-app series for a while. */
   readonly #troubleAt = new Map<string, number>();
   readonly #now: () => number;
+  readonly #stopLoopSampler: () => void = () => undefined;
   /** The apps of the scrape under way: computed by its first collect, gone after it. */
   #snapshot: AppSeriesSnapshot | undefined;
   readonly #upstreamDuration: Histogram<'endpoint' | 'result'>;
@@ -280,6 +284,13 @@ export class WxtokenMetrics {
         this.set(snapshot().omitted);
       },
     });
+    const loopDelay = new Histogram({
+      name: 'wxtoken_event_loop_delay_seconds',
+      help: 'How late a timer armed every 20 ms fired: time the event loop could run nothing else.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    if (options.eventLoopDelay) this.#stopLoopSampler = sampleEventLoopDelay(loopDelay);
     const flag = (name: string, help: string, read: () => boolean) =>
       new Gauge({
         name,
@@ -433,6 +444,11 @@ export class WxtokenMetrics {
       labelNames: ['source', 'reason'],
       registers,
     });
+  }
+
+  /** Stops the event-loop sampler (server shutdown). */
+  close(): void {
+    this.#stopLoopSampler();
   }
 
   onRefresh(e: RefreshEvent): void {

@@ -167,3 +167,34 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
     expect(value(text, 'wxtoken_force_refresh_budget_remaining_min')).toBe(50);
   });
 });
+
+describe('wxtoken_event_loop_delay_seconds (issue 15 item 5)', () => {
+  it('records a stall of the event loop at its length, scrapes included (never reset by one)', async () => {
+    const m = new WxtokenMetrics(
+      {
+        apps: () => [],
+        tickets: () => [],
+        isLeader: () => true,
+        storeUp: () => true,
+        ready: () => true,
+      },
+      { eventLoopDelay: true },
+    );
+    const over50ms = async (): Promise<number> => {
+      const text = await m.registry.metrics();
+      const le = (b: string): number =>
+        value(text, `wxtoken_event_loop_delay_seconds_bucket{le="${b}"}`) ?? 0;
+      return le('+Inf') - le('0.05');
+    };
+    try {
+      await m.registry.metrics(); // a scrape first: what follows it must still be recorded
+      const before = await over50ms();
+      const t0 = performance.now();
+      while (performance.now() - t0 < 120); // a 120 ms stall: lateness of at least ~100 ms
+      await new Promise((r) => setTimeout(r, 60));
+      expect(await over50ms()).toBeGreaterThan(before);
+    } finally {
+      m.close();
+    }
+  });
+});
