@@ -48,6 +48,14 @@ export async function startServer(
     {
       apps: () => credentials.tokens.service.listApps(),
       tickets: () => credentials.tickets.service.listTickets(),
+      appPages: {
+        page: (after, limit) =>
+          credentials.tokens.service.listAppsPage({
+            ...(after !== undefined ? { after } : {}),
+            limit,
+          }),
+        ticketsOf: (appId) => credentials.tickets.service.ticketsOf(appId),
+      },
       isLeader: () => elector.isLeader(),
       storeUp: () => credentials.storeHealth() !== 'down',
       ready: () => ready,

@@ -58,9 +58,7 @@ export interface AppSeriesSnapshot {
   readonly forceBudgetMin: number | undefined;
 }
 
-export interface SelectionInput {
-  readonly apps: readonly AppStatusReport[];
-  readonly tickets: readonly TicketStatusReport[];
+export interface SelectionOptions {
   /** Kind name of each ticket report (jsapi_ticket...). */
   readonly ticketKind: (t: TicketStatusReport) => string;
   /** Apps with a failure event (refresh, gateway recovery, code2session) and when (ms). */
@@ -69,56 +67,98 @@ export interface SelectionInput {
   readonly now: number;
 }
 
-export function selectAppSeries(input: SelectionInput): AppSeriesSnapshot {
-  const { now, limit } = input;
-  const kinds = new Map<string, KindAggregate>();
-  const count = (kind: string, v: AppStatusView): void => {
-    let k = kinds.get(kind);
-    if (!k) kinds.set(kind, (k = newAggregate()));
-    k.states[v.state]++;
-    if (v.token && (k.earliestExpiry === undefined || v.token.expiresAt < k.earliestExpiry)) {
-      k.earliestExpiry = v.token.expiresAt;
-    }
-    if (v.fetchesToday > k.maxFetchesToday) k.maxFetchesToday = v.fetchesToday;
-  };
-  kinds.set('access_token', newAggregate());
+/**
+ * The selection, fed apps a batch at a time (a scrape reads 100,000 apps in pages, letting
+ * the event loop run between them): each batch's tickets, then its apps.
+ */
+export class AppSeriesSelection {
+  readonly #kinds = new Map<string, KindAggregate>();
+  readonly #access = newAggregate();
+  readonly #best: BoundedMax;
+  /** Tickets by app, and each app's most urgent ticket rank. */
+  readonly #tickets = new Map<string, TicketStatusReport[]>();
+  readonly #ticketRank = new Map<string, number>();
+  #forceBudgetMin: number | undefined;
+  #apps = 0;
 
-  // Tickets first: an app ranks by its most urgent credential.
-  const ticketRank = new Map<string, number>();
-  for (const t of input.tickets) {
-    count(input.ticketKind(t), t);
-    const r = rankOf(t, now);
-    if (r < (ticketRank.get(t.appId) ?? 2)) ticketRank.set(t.appId, r);
+  constructor(private readonly o: SelectionOptions) {
+    this.#kinds.set('access_token', this.#access);
+    this.#best = new BoundedMax(o.limit);
   }
-  const best = new BoundedMax(limit);
-  let forceBudgetMin: number | undefined;
-  for (const a of input.apps) {
-    count('access_token', a);
-    if (forceBudgetMin === undefined || a.forceBudgetRemaining < forceBudgetMin) {
-      forceBudgetMin = a.forceBudgetRemaining;
+
+  addTickets(tickets: readonly TicketStatusReport[]): void {
+    for (const t of tickets) {
+      const kind = this.o.ticketKind(t);
+      let k = this.#kinds.get(kind);
+      if (!k) this.#kinds.set(kind, (k = newAggregate()));
+      count(k, t);
+      const r = rankOf(t, this.o.now);
+      if (r < (this.#ticketRank.get(t.appId) ?? 2)) this.#ticketRank.set(t.appId, r);
+      const list = this.#tickets.get(t.appId);
+      if (list) list.push(t);
+      else this.#tickets.set(t.appId, [t]);
     }
-    let rank = Math.min(rankOf(a, now), ticketRank.get(a.appId) ?? 2);
-    if (rank === 2) {
-      const troubled = input.troubleAt.get(a.appId);
-      if (
-        (troubled !== undefined && now - troubled < ATTENTION.troubleMemoryMs) ||
-        a.forceBudgetRemaining < ATTENTION.forceBudgetBelow
-      ) {
-        rank = 1;
+  }
+
+  addApps(apps: readonly AppStatusReport[]): void {
+    const { now, troubleAt } = this.o;
+    const access = this.#access;
+    const ticketed = this.#ticketRank.size > 0;
+    for (const a of apps) {
+      this.#apps++;
+      count(access, a);
+      if (this.#forceBudgetMin === undefined || a.forceBudgetRemaining < this.#forceBudgetMin) {
+        this.#forceBudgetMin = a.forceBudgetRemaining;
       }
+      let rank = rankOf(a, now);
+      if (ticketed) rank = Math.min(rank, this.#ticketRank.get(a.appId) ?? 2);
+      if (rank === 2) {
+        const troubled = troubleAt.size > 0 ? troubleAt.get(a.appId) : undefined;
+        if (
+          (troubled !== undefined && now - troubled < ATTENTION.troubleMemoryMs) ||
+          a.forceBudgetRemaining < ATTENTION.forceBudgetBelow
+        ) {
+          rank = 1;
+        }
+      }
+      this.#best.offer(rank, a);
     }
-    best.offer(rank, a);
   }
-  const apps = best.items();
-  const shown = new Set(apps.map((a) => a.appId));
-  return {
-    apps,
-    tickets: input.tickets.filter((t) => shown.has(t.appId)),
-    shown,
-    omitted: input.apps.length - apps.length,
-    kinds,
-    forceBudgetMin,
-  };
+
+  result(): AppSeriesSnapshot {
+    const apps = this.#best.items();
+    const shown = new Set(apps.map((a) => a.appId));
+    return {
+      apps,
+      tickets: apps.flatMap((a) => this.#tickets.get(a.appId) ?? []),
+      shown,
+      omitted: this.#apps - apps.length,
+      kinds: this.#kinds,
+      forceBudgetMin: this.#forceBudgetMin,
+    };
+  }
+}
+
+/** All apps at once (tests, small fleets). */
+export function selectAppSeries(
+  input: SelectionOptions & {
+    readonly apps: readonly AppStatusReport[];
+    readonly tickets: readonly TicketStatusReport[];
+  },
+): AppSeriesSnapshot {
+  const selection = new AppSeriesSelection(input);
+  selection.addTickets(input.tickets);
+  selection.addApps(input.apps);
+  return selection.result();
+}
+
+function count(k: KindAggregate, v: AppStatusView): void {
+  k.states[v.state]++;
+  const expiresAt = v.token?.expiresAt;
+  if (expiresAt !== undefined && (k.earliestExpiry === undefined || expiresAt < k.earliestExpiry)) {
+    k.earliestExpiry = expiresAt;
+  }
+  if (v.fetchesToday > k.maxFetchesToday) k.maxFetchesToday = v.fetchesToday;
 }
 
 function rankOf(v: AppStatusView, now: number): number {

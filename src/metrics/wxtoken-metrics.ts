@@ -13,7 +13,7 @@ import { PerAppCounts } from './per-app-counts.js';
 import {
   ATTENTION,
   CREDENTIAL_STATES,
-  selectAppSeries,
+  AppSeriesSelection,
   type AppSeriesSnapshot,
 } from './app-series-selection.js';
 
@@ -46,10 +46,22 @@ export interface MetricsSources {
   readonly apps: () => readonly AppStatusReport[];
   /** Per-app, per-type ticket status (types from config only: bounded labels). */
   readonly tickets: () => readonly TicketStatusReport[];
+  /**
+   * The server's apps page by page (ListApps' order), used instead of `apps` and `tickets`:
+   * a scrape then reads METRICS_PAGE apps at a time and lets the event loop run between pages,
+   * so 100,000 apps never hold it for the whole pass (issue 15 item 5).
+   */
+  readonly appPages?: {
+    page(after: string | undefined, limit: number): { apps: AppStatusReport[]; more: boolean };
+    ticketsOf(appId: string): readonly TicketStatusReport[];
+  };
   readonly isLeader: () => boolean;
   readonly storeUp: () => boolean;
   readonly ready: () => boolean;
 }
+
+/** Apps read per turn of the event loop while a scrape reads `appPages` (~5-10 ms a page). */
+export const METRICS_PAGE = 2000;
 
 /**
  * Every wxtoken metric, on the service's own registry (never prom-client's global one).
@@ -68,8 +80,8 @@ export class WxtokenMetrics {
   readonly #troubleAt = new Map<string, number>();
   readonly #now: () => number;
   readonly #stopLoopSampler: () => void = () => undefined;
-  /** The apps of the scrape under way: computed by its first collect, gone after it. */
-  #snapshot: AppSeriesSnapshot | undefined;
+  /** The apps of the scrape under way: read by its first collect, shared by the others. */
+  #snapshot: Promise<AppSeriesSnapshot> | undefined;
   readonly #upstreamDuration: Histogram<'endpoint' | 'result'>;
   readonly #upstreamErrors: Counter<'endpoint' | 'errcode' | 'kind'>;
   readonly #leadershipChanges: Counter;
@@ -95,23 +107,12 @@ export class WxtokenMetrics {
     const registers = [this.registry];
     const limit = options.perAppSeries ?? DEFAULT_PER_APP_SERIES;
     this.#now = options.now ?? Date.now;
-    // Every collect of one scrape runs in the same synchronous sweep (prom-client calls
-    // them all before awaiting any): the apps are read and chosen once per scrape.
-    const snapshot = (): AppSeriesSnapshot => {
-      if (this.#snapshot) return this.#snapshot;
-      const now = this.#now();
-      this.#forgetOldTrouble(now);
-      this.#snapshot = selectAppSeries({
-        apps: sources.apps(),
-        tickets: sources.tickets(),
-        ticketKind: (t) => TICKET_KIND_NAMES[t.type],
-        troubleAt: this.#troubleAt,
-        limit,
-        now,
-      });
-      queueMicrotask(() => (this.#snapshot = undefined));
-      return this.#snapshot;
-    };
+    // prom-client calls every collect of one scrape before awaiting any: the first one starts
+    // reading the apps, the others await the same read.
+    const snapshot = (): Promise<AppSeriesSnapshot> =>
+      (this.#snapshot ??= this.#readApps(sources, limit).finally(() => {
+        this.#snapshot = undefined;
+      }));
     collectDefaultMetrics({ register: this.registry });
     for (const name of PROMTOOL_REJECTS) this.registry.removeSingleMetric(name);
 
@@ -125,9 +126,10 @@ export class WxtokenMetrics {
         help,
         labelNames: ['app'],
         registers,
-        collect() {
+        async collect() {
+          const { apps } = await snapshot();
           this.reset();
-          for (const a of snapshot().apps) {
+          for (const a of apps) {
             const v = value(a);
             if (v !== undefined) this.set({ app: a.appId }, v);
           }
@@ -160,14 +162,19 @@ export class WxtokenMetrics {
     );
     // Every credential (the access_token and each ticket) in one family, labelled by kind:
     // one dashboard row and one alert rule cover them all.
-    const credentials = (): { app: string; credential: string; view: AppStatusView }[] => [
-      ...snapshot().apps.map((a) => ({ app: a.appId, credential: 'access_token', view: a })),
-      ...snapshot().tickets.map((t) => ({
-        app: t.appId,
-        credential: TICKET_KIND_NAMES[t.type],
-        view: t,
-      })),
-    ];
+    const credentials = async (): Promise<
+      { app: string; credential: string; view: AppStatusView }[]
+    > => {
+      const { apps, tickets } = await snapshot();
+      return [
+        ...apps.map((a) => ({ app: a.appId, credential: 'access_token', view: a })),
+        ...tickets.map((t) => ({
+          app: t.appId,
+          credential: TICKET_KIND_NAMES[t.type],
+          view: t,
+        })),
+      ];
+    };
     const perCredential = (
       name: string,
       help: string,
@@ -178,9 +185,10 @@ export class WxtokenMetrics {
         help,
         labelNames: ['app', 'credential'],
         registers,
-        collect() {
+        async collect() {
+          const all = await credentials();
           this.reset();
-          for (const c of credentials()) {
+          for (const c of all) {
             const v = value(c.view);
             if (v !== undefined) this.set({ app: c.app, credential: c.credential }, v);
           }
@@ -206,9 +214,10 @@ export class WxtokenMetrics {
       help: '1 for the credential state in effect, 0 for the others.',
       labelNames: ['app', 'credential', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const all = await credentials();
         this.reset();
-        for (const c of credentials()) {
+        for (const c of all) {
           for (const state of STATES) {
             this.set(
               { app: c.app, credential: c.credential, state },
@@ -223,9 +232,10 @@ export class WxtokenMetrics {
       help: '1 for the app state in effect, 0 for the others.',
       labelNames: ['app', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const { apps } = await snapshot();
         this.reset();
-        for (const a of snapshot().apps) {
+        for (const a of apps) {
           for (const state of STATES) this.set({ app: a.appId, state }, a.state === state ? 1 : 0);
         }
       },
@@ -237,9 +247,10 @@ export class WxtokenMetrics {
       help: 'Credentials of all apps by kind (access_token or ticket) and state.',
       labelNames: ['credential', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const { kinds } = await snapshot();
         this.reset();
-        for (const [credential, k] of snapshot().kinds) {
+        for (const [credential, k] of kinds) {
           for (const state of STATES) this.set({ credential, state }, k.states[state]);
         }
       },
@@ -249,9 +260,10 @@ export class WxtokenMetrics {
       help: 'Earliest expiry among the current credentials of all apps, by kind (unix seconds).',
       labelNames: ['credential'],
       registers,
-      collect() {
+      async collect() {
+        const { kinds } = await snapshot();
         this.reset();
-        for (const [credential, k] of snapshot().kinds) {
+        for (const [credential, k] of kinds) {
           if (k.earliestExpiry !== undefined) this.set({ credential }, k.earliestExpiry / 1000);
         }
       },
@@ -261,18 +273,19 @@ export class WxtokenMetrics {
       help: 'Most upstream fetches of one app by this replica since 00:00 Asia/Shanghai, by kind.',
       labelNames: ['credential'],
       registers,
-      collect() {
+      async collect() {
+        const { kinds } = await snapshot();
         this.reset();
-        for (const [credential, k] of snapshot().kinds) this.set({ credential }, k.maxFetchesToday);
+        for (const [credential, k] of kinds) this.set({ credential }, k.maxFetchesToday);
       },
     });
     new Gauge({
       name: 'wxtoken_force_refresh_budget_remaining_min',
       help: 'Fewest forced refreshes any app still has today.',
       registers,
-      collect() {
+      async collect() {
+        const min = (await snapshot()).forceBudgetMin;
         this.reset();
-        const min = snapshot().forceBudgetMin;
         if (min !== undefined) this.set(min);
       },
     });
@@ -280,8 +293,8 @@ export class WxtokenMetrics {
       name: 'wxtoken_metrics_apps_omitted',
       help: 'Apps left without per-app series in this scrape (metrics.perAppSeries); the aggregates count them.',
       registers,
-      collect() {
-        this.set(snapshot().omitted);
+      async collect() {
+        this.set((await snapshot()).omitted);
       },
     });
     const loopDelay = new Histogram({
@@ -322,15 +335,15 @@ export class WxtokenMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    const shownApps = (): ReadonlySet<string> => snapshot().shown;
+    const shownApps = async (): Promise<ReadonlySet<string>> => (await snapshot()).shown;
     const recoveryCounts = this.#recoveryCounts;
     new Counter({
       name: 'wxtoken_gateway_recoveries_total',
       help: 'Forwarded calls WeChat refused the token of: refreshed and repeated (recovered) or not (apps with per-app series only).',
       labelNames: ['app', 'result'],
       registers,
-      collect() {
-        recoveryCounts.expose(this, shownApps());
+      async collect() {
+        recoveryCounts.expose(this, await shownApps());
       },
     });
     this.#recoveryTotals = new Counter({
@@ -349,8 +362,8 @@ export class WxtokenMetrics {
       help: 'Refresh attempts by credential kind, trigger and result (apps with per-app series only).',
       labelNames: ['app', 'credential', 'trigger', 'result'],
       registers,
-      collect() {
-        refreshCounts.expose(this, shownApps(), refreshZeros);
+      async collect() {
+        refreshCounts.expose(this, await shownApps(), refreshZeros);
       },
     });
     this.#refreshTotals = new Counter({
@@ -410,8 +423,8 @@ export class WxtokenMetrics {
       help: 'Code2Session exchanges: upstream call, answered from a duplicate, or error (apps with per-app series only).',
       labelNames: ['app', 'result'],
       registers,
-      collect() {
-        code2sessionCounts.expose(this, shownApps());
+      async collect() {
+        code2sessionCounts.expose(this, await shownApps());
       },
     });
     this.#code2sessionTotals = new Counter({
@@ -518,6 +531,32 @@ export class WxtokenMetrics {
     this.#code2sessionCounts.add(appId, { result });
     this.#code2sessionTotals.inc({ result });
     if (result === 'error') this.#troubleAt.set(appId, this.#now());
+  }
+
+  /** Every app's status, chosen and counted (app-series-selection.ts), page by page. */
+  async #readApps(sources: MetricsSources, limit: number): Promise<AppSeriesSnapshot> {
+    const now = this.#now();
+    this.#forgetOldTrouble(now);
+    const selection = new AppSeriesSelection({
+      ticketKind: (t) => TICKET_KIND_NAMES[t.type],
+      troubleAt: this.#troubleAt,
+      limit,
+      now,
+    });
+    if (!sources.appPages) {
+      selection.addTickets(sources.tickets());
+      selection.addApps(sources.apps());
+      return selection.result();
+    }
+    let after: string | undefined;
+    for (;;) {
+      const page = sources.appPages.page(after, METRICS_PAGE);
+      for (const a of page.apps) selection.addTickets(sources.appPages.ticketsOf(a.appId));
+      selection.addApps(page.apps);
+      after = page.apps.at(-1)?.appId;
+      if (!page.more || after === undefined) return selection.result();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Failures older than the selection remembers no longer rank an app first. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppState } from '../../src/refresher/app-status-book.js';
-import { WxtokenMetrics } from '../../src/metrics/wxtoken-metrics.js';
+import { METRICS_PAGE, WxtokenMetrics } from '../../src/metrics/wxtoken-metrics.js';
 import type { AppStatusReport } from '../../src/service/token-service.js';
 import type { TicketStatusReport } from '../../src/service/ticket-service.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -156,6 +156,40 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
     await clock.advance(15 * 60_000);
     const later = await m.registry.metrics();
     expect(appsOf(later, 'wxtoken_app_state').has(apps[7]!.appId)).toBe(false);
+  });
+
+  it('read page by page (the server: METRICS_PAGE apps a turn of the event loop), the same choice and counts', async () => {
+    const apps = Array.from({ length: 2 * METRICS_PAGE + 7 }, (_, i) => app(i + 1));
+    apps[3 * 1000] = app(3001, 'config_error');
+    let pages = 0;
+    const m = new WxtokenMetrics(
+      {
+        apps: () => [],
+        tickets: () => [],
+        appPages: {
+          page: (after, limit) => {
+            pages++;
+            const from = after === undefined ? 0 : apps.findIndex((a) => a.appId > after);
+            const slice = apps.slice(from, from + limit);
+            return { apps: slice, more: from + limit < apps.length };
+          },
+          ticketsOf: () => [],
+        },
+        isLeader: () => true,
+        storeUp: () => true,
+        ready: () => true,
+      },
+      { perAppSeries: 3, now: () => clock.now() },
+    );
+    const text = await m.registry.metrics();
+    expect(pages).toBe(3);
+    expect(appsOf(text, 'wxtoken_app_state')).toEqual(
+      new Set([apps[3000]!.appId, apps[0]!.appId, apps[1]!.appId]),
+    );
+    expect(value(text, 'wxtoken_credentials{credential="access_token",state="healthy"}')).toBe(
+      apps.length - 1,
+    );
+    expect(value(text, 'wxtoken_metrics_apps_omitted')).toBe(apps.length - 3);
   });
 
   it('perAppSeries 0: no series labelled app at all, the aggregates still there', async () => {
