@@ -4,7 +4,7 @@ import { loadProto } from '../src/grpc/proto.js';
 
 /** Sums of a few metric families from one scrape, and what the scrape cost. */
 export interface ScrapedMetrics {
-  /** wxtoken_refreshes_total summed by its `result` label. */
+  /** wxtoken_credential_refreshes_total (every app, whatever metrics.perAppSeries) by `result`. */
   readonly refreshesByResult: Record<string, number>;
   readonly heapUsedBytes: number;
   readonly bytes: number;
@@ -24,7 +24,7 @@ export async function scrapeMetrics(url: string): Promise<ScrapedMetrics> {
     if (!line || line.startsWith('#')) continue;
     samples++;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (line.startsWith('wxtoken_refreshes_total{')) {
+    if (line.startsWith('wxtoken_credential_refreshes_total{')) {
       const result = /result="([^"]*)"/.exec(line)?.[1] ?? '?';
       refreshesByResult[result] = (refreshesByResult[result] ?? 0) + value;
     } else if (line.startsWith('nodejs_heap_size_used_bytes')) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { spawnCli } from '../test/support/processes.js';
-import { terminate, waitForOutput, type Spawned } from '../test/support/spawned.js';
+import { terminate, type Spawned } from '../test/support/spawned.js';
 import { KEEP_OUTPUT_CHARS, SERVER_CORE } from './procs.js';
 
 /** Env var holding the one AppSecret every bench app shares (no 10,000 inline-secret warnings). */
@@ -16,6 +16,43 @@ export const STOP_GRACE_MS = 15_000;
 export function appIds(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(8, '0')}`);
 }
+
+/**
+ * Where the scale scenario's apps come from: the config lines that declare them to wxtoken, and
+ * the simulator that serves them upstream. Classic config apps today; a third-party platform's
+ * authorizers (one component, apps joining at run time) plug in here with the same rows.
+ */
+export interface ScaleAppSource {
+  /** For row labels: "classic apps". */
+  readonly noun: string;
+  /** The in-process simulator (on the driver's core) serving `apps` with `expiresInSeconds`. */
+  startSim(
+    apps: readonly string[],
+    expiresInSeconds: number,
+    latencyMs: number,
+  ): Promise<{ sim: WeChatSimulator; url: string }>;
+  /** YAML lines of the config after `wechat:` (e.g. the `apps:` list), and the env they need. */
+  config(apps: readonly string[]): { lines: string[]; env: Record<string, string> };
+}
+
+/** `apps:` in the config file, one classic app each, one shared AppSecret from the environment. */
+export const classicApps: ScaleAppSource = {
+  noun: 'classic apps',
+  async startSim(apps, expiresInSeconds, latencyMs) {
+    const sim = new WeChatSimulator({
+      apps: apps.map((appId) => ({ appId, secret: SECRET, expiresInSeconds, latencyMs })),
+    });
+    const { url } = await sim.listen('127.0.0.1:0');
+    return { sim, url };
+  },
+  config: (apps) => ({
+    lines: [
+      'apps:',
+      ...apps.map((id) => `  - { appId: ${id}, mode: classic, secretEnv: ${SECRET_ENV} }`),
+    ],
+    env: { [SECRET_ENV]: SECRET },
+  }),
+};
 
 export interface ScaleServer {
   readonly proc: Spawned;
@@ -40,23 +77,18 @@ export class ScaleRig {
   constructor(
     /** Added before every simulator answer: WeChat takes tens of ms from a data centre. */
     private readonly latencyMs: number,
+    readonly source: ScaleAppSource = classicApps,
   ) {
     process.on('exit', this.#removeDir);
   }
 
-  /** An in-process simulator (on the driver's core) serving `apps` with `expiresInSeconds`. */
+  /** The simulator serving `apps` (stopped by close(), or earlier by the returned stop()). */
   async startSim(apps: readonly string[], expiresInSeconds: number) {
-    const sim = new WeChatSimulator({
-      apps: apps.map((appId) => ({
-        appId,
-        secret: SECRET,
-        expiresInSeconds,
-        latencyMs: this.latencyMs,
-      })),
-    });
-    this.#undo.push(() => sim.close());
-    const { url } = await sim.listen('127.0.0.1:0');
-    return { sim, url };
+    const { sim, url } = await this.source.startSim(apps, expiresInSeconds, this.latencyMs);
+    let closed: Promise<void> | undefined;
+    const stop = (): Promise<void> => (closed ??= sim.close());
+    this.#undo.push(stop);
+    return { sim, url, stop };
   }
 
   /**
@@ -72,6 +104,7 @@ export class ScaleRig {
     nodeArgs: readonly string[] = [],
   ): Promise<ScaleServer> {
     const configPath = join(this.#dir, `${name}.yaml`);
+    const appConfig = this.source.config(apps);
     const lines = [
       'grpc:',
       "  listen: '127.0.0.1:0'",
@@ -79,18 +112,17 @@ export class ScaleRig {
       "  listen: '127.0.0.1:0'",
       'wechat:',
       `  baseUrl: '${wechatUrl}'`,
-      'apps:',
-      ...apps.map((id) => `  - { appId: ${id}, mode: classic, secretEnv: ${SECRET_ENV} }`),
+      ...appConfig.lines,
     ];
     writeFileSync(configPath, `${lines.join('\n')}\n`);
     const spawnedAt = Date.now();
-    const proc = spawnCli(
-      ['serve', '--config', configPath],
-      { [SECRET_ENV]: SECRET },
-      { core: SERVER_CORE, nodeArgs, keepChars: KEEP_OUTPUT_CHARS },
-    );
+    const proc = spawnCli(['serve', '--config', configPath], appConfig.env, {
+      core: SERVER_CORE,
+      nodeArgs,
+      keepChars: KEEP_OUTPUT_CHARS,
+    });
     this.#undo.push(() => terminate(proc, STOP_GRACE_MS));
-    const m = await waitForOutput(proc, /"grpc":(\d+),"metrics":(\d+)/, 60_000);
+    const m = await portsLine(proc, 120_000);
     return {
       proc,
       grpcAddr: `127.0.0.1:${m[1]}`,
@@ -111,4 +143,38 @@ export class ScaleRig {
     this.#removeDir();
     process.off('exit', this.#removeDir);
   }
+}
+
+/**
+ * The ports of the "wxtoken serving" line, read off stdout as it streams: a large server logs
+ * its startup refreshes faster than a busy driver polls the kept output, which would drop the
+ * line before anyone read it.
+ */
+function portsLine(p: Spawned, timeoutMs: number): Promise<RegExpMatchArray> {
+  const pattern = /"grpc":(\d+),"gateway":(?:\d+|null),"metrics":(\d+)/;
+  return new Promise((resolve, reject) => {
+    let carry = '';
+    const done = (fn: () => void): void => {
+      clearTimeout(timer);
+      p.proc.stdout!.off('data', onData);
+      p.proc.off('exit', onExit);
+      fn();
+    };
+    const onData = (d: Buffer): void => {
+      const text = carry + d.toString();
+      const m = pattern.exec(text);
+      if (m) done(() => resolve(m));
+      else carry = text.slice(-200);
+    };
+    const onExit = (): void =>
+      done(() =>
+        reject(new Error(`wxtoken serve exited before serving:\n${p.output().slice(-4000)}`)),
+      );
+    const timer = setTimeout(
+      () => done(() => reject(new Error(`wxtoken serve not serving after ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    p.proc.stdout!.on('data', onData);
+    p.proc.once('exit', onExit);
+  });
 }

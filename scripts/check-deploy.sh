@@ -130,6 +130,15 @@ const WXTOKEN_METRICS = {
   wxtoken_gateway_requests_total: 'counter',
   wxtoken_gateway_pass_through_duration_seconds: 'histogram',
   wxtoken_gateway_recoveries_total: 'counter',
+  // Aggregates over every app, whatever metrics.perAppSeries (the fleet alerts).
+  wxtoken_credentials: 'gauge',
+  wxtoken_credential_earliest_expiry_timestamp_seconds: 'gauge',
+  wxtoken_credential_fetches_today_max: 'gauge',
+  wxtoken_credential_refreshes_total: 'counter',
+  wxtoken_force_refresh_budget_remaining_min: 'gauge',
+  wxtoken_gateway_recovery_results_total: 'counter',
+  wxtoken_code2session_results_total: 'counter',
+  wxtoken_metrics_apps_omitted: 'gauge',
 };
 const OTHER_METRICS = new Set([
   'up',

@@ -47,14 +47,24 @@ export async function startServer(
   const log = options.log ?? createLogger(config.log);
   let ready = false;
   // Gauges are read at scrape time, from parts built below (a scrape never comes earlier).
-  const metrics = new WxtokenMetrics({
-    apps: () => credentials.tokens.service.listApps(),
-    tickets: () => credentials.tickets.service.listTickets(),
-    isLeader: () => elector.isLeader(),
-    storeUp: () => credentials.storeHealth() !== 'down',
-    ready: () => ready,
-  });
-  metrics.initApps(config.apps.map((a) => a.appId));
+  const metrics = new WxtokenMetrics(
+    {
+      apps: () => credentials.tokens.service.listApps(),
+      tickets: () => credentials.tickets.service.listTickets(),
+      appPages: {
+        page: (after, limit) =>
+          credentials.tokens.service.listAppsPage({
+            ...(after !== undefined ? { after } : {}),
+            limit,
+          }),
+        ticketsOf: (appId) => credentials.tickets.service.ticketsOf(appId),
+      },
+      isLeader: () => elector.isLeader(),
+      storeUp: () => credentials.storeHealth() !== 'down',
+      ready: () => ready,
+    },
+    { perAppSeries: config.metrics.perAppSeries, now: () => clock.now(), eventLoopDelay: true },
+  );
   const http = new HttpWeChatClient({
     baseUrl: config.wechat.baseUrl,
     timeoutMs: config.wechat.timeoutMs,
@@ -177,7 +187,7 @@ export async function startServer(
       grpc: grpcPort,
       gateway: gatewayPort ?? null,
       metrics: metricsServer?.port ?? null,
-      apps: config.apps.map((a) => `${a.appId} (${a.mode})`),
+      apps: listedApps(config.apps),
       store: backend.kind,
     },
     'wxtoken serving',
@@ -195,6 +205,7 @@ export async function startServer(
       await reconciling;
       await credentials.close();
       await metricsServer?.close();
+      metrics.close();
       log.info('stopped');
     })());
 
@@ -205,4 +216,10 @@ export async function startServer(
     log,
     stop,
   };
+}
+
+/** The apps of the "serving" line: all of a small config; a count and the first few of a large one (one 3 MB line at 100,000 apps). */
+function listedApps(apps: Config['apps']): string[] {
+  const named = apps.slice(0, 20).map((a) => `${a.appId} (${a.mode})`);
+  return apps.length > named.length ? [...named, `... ${apps.length} apps in all`] : named;
 }

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ForceRefreshRequest } from '../grpc/generated/wxtoken/v1/ForceRefreshRequest.js';
 import type { ForceRefreshResponse__Output } from '../grpc/generated/wxtoken/v1/ForceRefreshResponse.js';
+import type { ListAppsRequest } from '../grpc/generated/wxtoken/v1/ListAppsRequest.js';
 import type { ListAppsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAppsResponse.js';
 import type { ListAuditEventsRequest } from '../grpc/generated/wxtoken/v1/ListAuditEventsRequest.js';
 import type { ListAuditEventsResponse__Output } from '../grpc/generated/wxtoken/v1/ListAuditEventsResponse.js';
@@ -78,13 +79,31 @@ export function forceRefresh(
   );
 }
 
+/** One ListApps page (the first one without `req`). */
 export function listApps(
   c: TokenServiceClient,
   timeoutMs = 10_000,
+  req: ListAppsRequest = {},
 ): Promise<ListAppsResponse__Output> {
   return new Promise((resolve, reject) =>
-    c.ListApps({}, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
+    c.ListApps(req, new grpc.Metadata(), opts(timeoutMs), settle(resolve, reject)),
   );
+}
+
+/** Every app, page after page (each page within `timeoutMs`). */
+export async function listAllApps(
+  c: TokenServiceClient,
+  timeoutMs = 10_000,
+  pageSize = 0,
+): Promise<ListAppsResponse__Output['apps']> {
+  const apps: ListAppsResponse__Output['apps'] = [];
+  let pageToken = '';
+  do {
+    const page = await listApps(c, timeoutMs, { page_size: pageSize, page_token: pageToken });
+    apps.push(...page.apps);
+    pageToken = page.next_page_token;
+  } while (pageToken !== '');
+  return apps;
 }
 
 export function listAuditEvents(

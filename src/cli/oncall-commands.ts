@@ -3,7 +3,7 @@ import {
   forceRefresh,
   getTicket,
   getToken,
-  listApps,
+  listAllApps,
   listAuditEvents,
   signJsapi,
   tokenClient,
@@ -152,7 +152,7 @@ export function registerOncallCommands(program: Command): void {
     .action(async (o: ConnectionFlags & { json?: boolean }) => {
       const [client, connection] = clientFor(o);
       try {
-        const r = await listApps(client);
+        const r = { apps: await listAllApps(client) };
         // One row per credential: the access_token, then each of the app's tickets.
         const state = (v: string): string => v.replace('APP_STATE_', '').toLowerCase();
         const rows = r.apps.flatMap((a) => [

@@ -1,3 +1,9 @@
+/**
+ * metrics.perAppSeries's ceiling: 10,000 apps' series make a ~10 MB scrape that holds the event
+ * loop for seconds; past this, use the aggregates.
+ */
+export const MAX_PER_APP_SERIES = 10_000;
+
 /** Defaults, as documented on the `Config` type in config.ts. */
 export const CONFIG_DEFAULTS = Object.freeze({
   grpcListen: '0.0.0.0:50051',
@@ -13,6 +19,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   grpcMaxWatchStreamsPerCaller: 100,
   // Loopback: /metrics lists every AppID; exposing it is a decision (deploy/ sets 0.0.0.0).
   metricsListen: '127.0.0.1:9464',
+  // Apps with per-app series per scrape: those in trouble first, then by app id (docs/metrics.md).
+  metricsPerAppSeries: 100,
   gatewayMaxRequestBytes: 10 * 1024 * 1024,
   gatewayMaxResponseBytes: 32 * 1024 * 1024,
   gatewayTimeoutMs: 30_000,

@@ -119,6 +119,11 @@ export interface Config {
   readonly metrics: {
     /** host:port of GET /metrics; "" disables. Default 127.0.0.1:9464 (it lists every AppID). */
     readonly listen: string;
+    /**
+     * Apps with per-app series (label `app`) in one scrape, those in trouble first, then by
+     * app id; 0 = aggregates only. Default 100, at most 10000.
+     */
+    readonly perAppSeries: number;
   };
   readonly wechat: {
     /** Default https://api.weixin.qq.com. */

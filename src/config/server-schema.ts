@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { SCOPES } from '../auth/scopes.js';
-import { CONFIG_DEFAULTS } from './config-defaults.js';
+import { CONFIG_DEFAULTS, MAX_PER_APP_SERIES } from './config-defaults.js';
 import { configFilePath, type ConfigDeps } from './config-sources.js';
 import { durationMs, listenAddress, positive, positiveInt } from './schema-helpers.js';
 
@@ -40,6 +40,13 @@ export const gatewayShape = {
 };
 export const metricsShape = {
   listen: listenAddress({ allowEmpty: true }).default(CONFIG_DEFAULTS.metricsListen),
+  // At most this many apps get per-app series in a scrape; aggregates count every app.
+  perAppSeries: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_PER_APP_SERIES, `at most ${MAX_PER_APP_SERIES} (a larger scrape stalls the server)`)
+    .default(CONFIG_DEFAULTS.metricsPerAppSeries),
 };
 export const callerShape = {
   name: z

@@ -7,7 +7,8 @@ import { InvalidArgumentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { TokenService } from '../service/token-service.js';
-import type { TicketService, TicketStatusReport } from '../service/ticket-service.js';
+import type { TicketService } from '../service/ticket-service.js';
+import { decodePageToken, encodePageToken, pageSize } from './app-page-token.js';
 import { MAX_SIGNED_URL_CHARS } from '../service/jsapi-signature.js';
 import { toStatus } from './error-mapper.js';
 import { assertWellFormed, callSignal, unary, type BoundaryDeps } from './call-boundary.js';
@@ -88,18 +89,18 @@ export function tokenHandlers(
       };
     }),
 
-    ListApps: unary('ListApps', deps, async (_req, _call, caller) => {
-      const ticketsByApp = new Map<string, TicketStatusReport[]>();
-      for (const t of tickets.listTickets()) {
-        const list = ticketsByApp.get(t.appId);
-        if (list) list.push(t);
-        else ticketsByApp.set(t.appId, [t]);
-      }
+    // One page in app-id order (app-page-token.ts): O(page), whatever the number of apps.
+    ListApps: unary('ListApps', deps, async (req, _call, caller) => {
+      const limit = pageSize(req.page_size);
+      const after = decodePageToken(req.page_token);
+      const page = service.listAppsPage(
+        { ...(after !== undefined ? { after } : {}), limit },
+        (appId) => deps.canUseApp(caller, appId),
+      );
+      const last = page.apps.at(-1);
       return {
-        apps: service
-          .listApps()
-          .filter((a) => deps.canUseApp(caller, a.appId))
-          .map((a) => toProtoAppStatus(a, ticketsByApp.get(a.appId))),
+        apps: page.apps.map((a) => toProtoAppStatus(a, tickets.ticketsOf(a.appId))),
+        next_page_token: page.more && last ? encodePageToken(last.appId) : '',
       };
     }),
 

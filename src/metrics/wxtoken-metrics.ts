@@ -8,6 +8,14 @@ import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
 import { errcodeLabel } from '../wechat/wechat-error.js';
 import { CallMetricsBuffer } from './call-metrics-buffer.js';
+import { sampleEventLoopDelay } from './event-loop-delay.js';
+import { PerAppCounts } from './per-app-counts.js';
+import {
+  ATTENTION,
+  CREDENTIAL_STATES,
+  AppSeriesSelection,
+  type AppSeriesSnapshot,
+} from './app-series-selection.js';
 
 /** Default metrics that promtool rejects (gauges named like counters), per stack-notes.md. */
 const PROMTOOL_REJECTS = [
@@ -16,17 +24,44 @@ const PROMTOOL_REJECTS = [
   'nodejs_active_resources_total',
 ];
 
-const STATES = ['warming', 'healthy', 'degraded', 'unavailable', 'config_error', 'quota_exhausted'];
+const STATES = CREDENTIAL_STATES;
+
+/** metrics.perAppSeries when none is given (the config default). */
+export const DEFAULT_PER_APP_SERIES = 100;
+
+export interface MetricsOptions {
+  /** Apps with per-app series in one scrape (metrics.perAppSeries). Default 100. */
+  readonly perAppSeries?: number;
+  /** Wall time (ms): expiry and recent failures when choosing the apps shown. */
+  readonly now?: () => number;
+  /** Sample the event loop's delay into wxtoken_event_loop_delay_seconds (the server: true). */
+  readonly eventLoopDelay?: boolean;
+}
 
 export interface MetricsSources {
-  /** Per-app status, read at scrape time (app ids come from config only: bounded labels). */
+  /**
+   * Per-app status, read once per scrape. Only metrics.perAppSeries of them become per-app
+   * series (app-series-selection.ts); every one counts in the aggregates.
+   */
   readonly apps: () => readonly AppStatusReport[];
   /** Per-app, per-type ticket status (types from config only: bounded labels). */
   readonly tickets: () => readonly TicketStatusReport[];
+  /**
+   * The server's apps page by page (ListApps' order), used instead of `apps` and `tickets`:
+   * a scrape then reads METRICS_PAGE apps at a time and lets the event loop run between pages,
+   * so 100,000 apps never hold it for the whole pass (issue 15 item 5).
+   */
+  readonly appPages?: {
+    page(after: string | undefined, limit: number): { apps: AppStatusReport[]; more: boolean };
+    ticketsOf(appId: string): readonly TicketStatusReport[];
+  };
   readonly isLeader: () => boolean;
   readonly storeUp: () => boolean;
   readonly ready: () => boolean;
 }
+
+/** Apps read per turn of the event loop while a scrape reads `appPages` (~5-10 ms a page). */
+export const METRICS_PAGE = 2000;
 
 /**
  * Every wxtoken metric, on the service's own registry (never prom-client's global one).
@@ -35,7 +70,18 @@ export interface MetricsSources {
  */
 export class WxtokenMetrics {
   readonly registry = new Registry();
-  readonly #refreshes: Counter<'app' | 'credential' | 'trigger' | 'result'>;
+  readonly #refreshCounts = new PerAppCounts(['credential', 'trigger', 'result'] as const);
+  readonly #refreshTotals: Counter<'credential' | 'trigger' | 'result'>;
+  readonly #recoveryCounts = new PerAppCounts(['result'] as const);
+  readonly #recoveryTotals: Counter<'result'>;
+  readonly #code2sessionCounts = new PerAppCounts(['result'] as const);
+  readonly #code2sessionTotals: Counter<'result'>;
+  /** Apps with a failure event and when: they rank first for per-app series for a while. */
+  readonly #troubleAt = new Map<string, number>();
+  readonly #now: () => number;
+  readonly #stopLoopSampler: () => void = () => undefined;
+  /** The apps of the scrape under way: read by its first collect, shared by the others. */
+  #snapshot: Promise<AppSeriesSnapshot> | undefined;
   readonly #upstreamDuration: Histogram<'endpoint' | 'result'>;
   readonly #upstreamErrors: Counter<'endpoint' | 'errcode' | 'kind'>;
   readonly #leadershipChanges: Counter;
@@ -43,7 +89,6 @@ export class WxtokenMetrics {
   readonly #propagation: Histogram;
   readonly #grpcRequests: Counter<'method' | 'code'>;
   readonly #grpcDuration: Histogram<'method'>;
-  readonly #code2session: Counter<'app' | 'result'>;
   readonly #auditEvents: Counter<'action' | 'result'>;
   readonly #auditWriteFailures: Counter;
   readonly #unauthenticated: Counter<'method'>;
@@ -52,15 +97,22 @@ export class WxtokenMetrics {
   /** Gateway requests by route and result since the last scrape (label values are bounded). */
   readonly #gatewayPending = new Map<string, Map<string, number>>();
   readonly #gatewayForwardDuration: Histogram<'result'>;
-  readonly #gatewayRecoveries: Counter<'app' | 'result'>;
   /** Finished calls on their way into #grpcRequests and #grpcDuration (flushed on collect). */
   readonly #calls = new CallMetricsBuffer({
     count: (method, code, calls) => this.#grpcRequests.inc({ method, code }, calls),
     observe: (method, seconds) => this.#grpcDuration.observe({ method }, seconds),
   });
 
-  constructor(sources: MetricsSources) {
+  constructor(sources: MetricsSources, options: MetricsOptions = {}) {
     const registers = [this.registry];
+    const limit = options.perAppSeries ?? DEFAULT_PER_APP_SERIES;
+    this.#now = options.now ?? Date.now;
+    // prom-client calls every collect of one scrape before awaiting any: the first one starts
+    // reading the apps, the others await the same read.
+    const snapshot = (): Promise<AppSeriesSnapshot> =>
+      (this.#snapshot ??= this.#readApps(sources, limit).finally(() => {
+        this.#snapshot = undefined;
+      }));
     collectDefaultMetrics({ register: this.registry });
     for (const name of PROMTOOL_REJECTS) this.registry.removeSingleMetric(name);
 
@@ -74,9 +126,10 @@ export class WxtokenMetrics {
         help,
         labelNames: ['app'],
         registers,
-        collect() {
+        async collect() {
+          const { apps } = await snapshot();
           this.reset();
-          for (const a of sources.apps()) {
+          for (const a of apps) {
             const v = value(a);
             if (v !== undefined) this.set({ app: a.appId }, v);
           }
@@ -109,12 +162,19 @@ export class WxtokenMetrics {
     );
     // Every credential (the access_token and each ticket) in one family, labelled by kind:
     // one dashboard row and one alert rule cover them all.
-    const credentials = (): { app: string; credential: string; view: AppStatusView }[] => [
-      ...sources.apps().map((a) => ({ app: a.appId, credential: 'access_token', view: a })),
-      ...sources
-        .tickets()
-        .map((t) => ({ app: t.appId, credential: TICKET_KIND_NAMES[t.type], view: t })),
-    ];
+    const credentials = async (): Promise<
+      { app: string; credential: string; view: AppStatusView }[]
+    > => {
+      const { apps, tickets } = await snapshot();
+      return [
+        ...apps.map((a) => ({ app: a.appId, credential: 'access_token', view: a })),
+        ...tickets.map((t) => ({
+          app: t.appId,
+          credential: TICKET_KIND_NAMES[t.type],
+          view: t,
+        })),
+      ];
+    };
     const perCredential = (
       name: string,
       help: string,
@@ -125,9 +185,10 @@ export class WxtokenMetrics {
         help,
         labelNames: ['app', 'credential'],
         registers,
-        collect() {
+        async collect() {
+          const all = await credentials();
           this.reset();
-          for (const c of credentials()) {
+          for (const c of all) {
             const v = value(c.view);
             if (v !== undefined) this.set({ app: c.app, credential: c.credential }, v);
           }
@@ -153,9 +214,10 @@ export class WxtokenMetrics {
       help: '1 for the credential state in effect, 0 for the others.',
       labelNames: ['app', 'credential', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const all = await credentials();
         this.reset();
-        for (const c of credentials()) {
+        for (const c of all) {
           for (const state of STATES) {
             this.set(
               { app: c.app, credential: c.credential, state },
@@ -170,13 +232,78 @@ export class WxtokenMetrics {
       help: '1 for the app state in effect, 0 for the others.',
       labelNames: ['app', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const { apps } = await snapshot();
         this.reset();
-        for (const a of sources.apps()) {
+        for (const a of apps) {
           for (const state of STATES) this.set({ app: a.appId, state }, a.state === state ? 1 : 0);
         }
       },
     });
+    // Aggregates over every app, present whatever metrics.perAppSeries: the fleet alerts
+    // (deploy/prometheus/alerts.yml, group wxtoken.fleet) rely on them.
+    new Gauge({
+      name: 'wxtoken_credentials',
+      help: 'Credentials of all apps by kind (access_token or ticket) and state.',
+      labelNames: ['credential', 'state'],
+      registers,
+      async collect() {
+        const { kinds } = await snapshot();
+        this.reset();
+        for (const [credential, k] of kinds) {
+          for (const state of STATES) this.set({ credential, state }, k.states[state]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'wxtoken_credential_earliest_expiry_timestamp_seconds',
+      help: 'Earliest expiry among the current credentials of all apps, by kind (unix seconds).',
+      labelNames: ['credential'],
+      registers,
+      async collect() {
+        const { kinds } = await snapshot();
+        this.reset();
+        for (const [credential, k] of kinds) {
+          if (k.earliestExpiry !== undefined) this.set({ credential }, k.earliestExpiry / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'wxtoken_credential_fetches_today_max',
+      help: 'Most upstream fetches of one app by this replica since 00:00 Asia/Shanghai, by kind.',
+      labelNames: ['credential'],
+      registers,
+      async collect() {
+        const { kinds } = await snapshot();
+        this.reset();
+        for (const [credential, k] of kinds) this.set({ credential }, k.maxFetchesToday);
+      },
+    });
+    new Gauge({
+      name: 'wxtoken_force_refresh_budget_remaining_min',
+      help: 'Fewest forced refreshes any app still has today.',
+      registers,
+      async collect() {
+        const min = (await snapshot()).forceBudgetMin;
+        this.reset();
+        if (min !== undefined) this.set(min);
+      },
+    });
+    new Gauge({
+      name: 'wxtoken_metrics_apps_omitted',
+      help: 'Apps left without per-app series in this scrape (metrics.perAppSeries); the aggregates count them.',
+      registers,
+      async collect() {
+        this.set((await snapshot()).omitted);
+      },
+    });
+    const loopDelay = new Histogram({
+      name: 'wxtoken_event_loop_delay_seconds',
+      help: 'How late a timer armed every 20 ms fired: time the event loop could run nothing else.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    if (options.eventLoopDelay) this.#stopLoopSampler = sampleEventLoopDelay(loopDelay);
     const flag = (name: string, help: string, read: () => boolean) =>
       new Gauge({
         name,
@@ -208,18 +335,44 @@ export class WxtokenMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.#gatewayRecoveries = new Counter({
+    const shownApps = async (): Promise<ReadonlySet<string>> => (await snapshot()).shown;
+    const recoveryCounts = this.#recoveryCounts;
+    new Counter({
       name: 'wxtoken_gateway_recoveries_total',
-      help: 'Forwarded calls WeChat refused the token of: refreshed and repeated (recovered) or not.',
+      help: 'Forwarded calls WeChat refused the token of: refreshed and repeated (recovered) or not (apps with per-app series only).',
       labelNames: ['app', 'result'],
       registers,
+      async collect() {
+        recoveryCounts.expose(this, await shownApps());
+      },
     });
-    this.#refreshes = new Counter({
-      name: 'wxtoken_refreshes_total',
-      help: 'Refresh attempts by credential kind, trigger and result.',
-      labelNames: ['app', 'credential', 'trigger', 'result'],
+    this.#recoveryTotals = new Counter({
+      name: 'wxtoken_gateway_recovery_results_total',
+      help: 'Forwarded calls WeChat refused the token of, all apps: recovered or not.',
+      labelNames: ['result'],
       registers,
     });
+    const refreshCounts = this.#refreshCounts;
+    // Every shown app carries these at 0, so increase() sees its first error or fetch.
+    const refreshZeros = ['schedule', 'force'].flatMap((trigger) =>
+      ['fetched', 'error'].map((result) => ({ credential: 'access_token', trigger, result })),
+    );
+    new Counter({
+      name: 'wxtoken_refreshes_total',
+      help: 'Refresh attempts by credential kind, trigger and result (apps with per-app series only).',
+      labelNames: ['app', 'credential', 'trigger', 'result'],
+      registers,
+      async collect() {
+        refreshCounts.expose(this, await shownApps(), refreshZeros);
+      },
+    });
+    this.#refreshTotals = new Counter({
+      name: 'wxtoken_credential_refreshes_total',
+      help: 'Refresh attempts of all apps by credential kind, trigger and result.',
+      labelNames: ['credential', 'trigger', 'result'],
+      registers,
+    });
+    for (const labels of refreshZeros) this.#refreshTotals.inc(labels, 0);
     this.#upstreamDuration = new Histogram({
       name: 'wxtoken_upstream_request_duration_seconds',
       help: 'WeChat API request duration.',
@@ -264,10 +417,20 @@ export class WxtokenMetrics {
       registers,
       collect: () => this.#calls.flush(),
     });
-    this.#code2session = new Counter({
+    const code2sessionCounts = this.#code2sessionCounts;
+    new Counter({
       name: 'wxtoken_code2session_total',
-      help: 'Code2Session exchanges: upstream call, answered from a duplicate, or error.',
+      help: 'Code2Session exchanges: upstream call, answered from a duplicate, or error (apps with per-app series only).',
       labelNames: ['app', 'result'],
+      registers,
+      async collect() {
+        code2sessionCounts.expose(this, await shownApps());
+      },
+    });
+    this.#code2sessionTotals = new Counter({
+      name: 'wxtoken_code2session_results_total',
+      help: 'Code2Session exchanges of all apps: upstream call, answered from a duplicate, or error.',
+      labelNames: ['result'],
       registers,
     });
     this.#auditEvents = new Counter({
@@ -296,24 +459,16 @@ export class WxtokenMetrics {
     });
   }
 
-  /** Creates the series alerts compare at 0, so increase() sees an app's first error or fetch. */
-  initApps(appIds: readonly string[]): void {
-    for (const app of appIds) {
-      for (const trigger of ['schedule', 'force']) {
-        for (const result of ['fetched', 'error']) {
-          this.#refreshes.inc({ app, credential: 'access_token', trigger, result }, 0);
-        }
-      }
-    }
+  /** Stops the event-loop sampler (server shutdown). */
+  close(): void {
+    this.#stopLoopSampler();
   }
 
   onRefresh(e: RefreshEvent): void {
-    this.#refreshes.inc({
-      app: e.appId,
-      credential: e.kind,
-      trigger: e.trigger,
-      result: e.result,
-    });
+    const labels = { credential: e.kind, trigger: e.trigger, result: e.result };
+    this.#refreshCounts.add(e.appId, labels);
+    this.#refreshTotals.inc(labels);
+    if (e.result === 'error') this.#troubleAt.set(e.appId, this.#now());
   }
 
   onUpstream(e: UpstreamEvent): void {
@@ -363,7 +518,9 @@ export class WxtokenMetrics {
   }
 
   onGatewayRecovery(appId: string, result: string): void {
-    this.#gatewayRecoveries.inc({ app: appId, result });
+    this.#recoveryCounts.add(appId, { result });
+    this.#recoveryTotals.inc({ result });
+    if (result === 'failed') this.#troubleAt.set(appId, this.#now());
   }
 
   onTokenApplied(token: TokenRecord, now: number): void {
@@ -371,7 +528,42 @@ export class WxtokenMetrics {
   }
 
   onCode2Session(appId: string, result: 'upstream' | 'dedup' | 'error'): void {
-    this.#code2session.inc({ app: appId, result });
+    this.#code2sessionCounts.add(appId, { result });
+    this.#code2sessionTotals.inc({ result });
+    if (result === 'error') this.#troubleAt.set(appId, this.#now());
+  }
+
+  /** Every app's status, chosen and counted (app-series-selection.ts), page by page. */
+  async #readApps(sources: MetricsSources, limit: number): Promise<AppSeriesSnapshot> {
+    const now = this.#now();
+    this.#forgetOldTrouble(now);
+    const selection = new AppSeriesSelection({
+      ticketKind: (t) => TICKET_KIND_NAMES[t.type],
+      troubleAt: this.#troubleAt,
+      limit,
+      now,
+    });
+    if (!sources.appPages) {
+      selection.addTickets(sources.tickets());
+      selection.addApps(sources.apps());
+      return selection.result();
+    }
+    let after: string | undefined;
+    for (;;) {
+      const page = sources.appPages.page(after, METRICS_PAGE);
+      for (const a of page.apps) selection.addTickets(sources.appPages.ticketsOf(a.appId));
+      selection.addApps(page.apps);
+      after = page.apps.at(-1)?.appId;
+      if (!page.more || after === undefined) return selection.result();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Failures older than the selection remembers no longer rank an app first. */
+  #forgetOldTrouble(now: number): void {
+    for (const [app, at] of this.#troubleAt) {
+      if (now - at >= ATTENTION.troubleMemoryMs) this.#troubleAt.delete(app);
+    }
   }
 
   onAudit(action: string, result: string): void {

@@ -90,6 +90,19 @@ export class TicketService {
     };
   }
 
+  /** Status of one app's tickets (ListApps pages); [] for an app without tickets. */
+  ticketsOf(appId: string): TicketStatusReport[] {
+    const app = this.deps.apps.get(appId);
+    if (!app) return [];
+    const now = this.deps.clock.now();
+    const out: TicketStatusReport[] = [];
+    for (const type of app.tickets) {
+      const engine = this.deps.engines.get(type);
+      if (engine) out.push({ ...engine.status.view(appId, engine.cache.get(appId), now), type });
+    }
+    return out;
+  }
+
   /** Status of every configured ticket, app by app (never the ticket itself). */
   listTickets(): TicketStatusReport[] {
     const now = this.deps.clock.now();

@@ -70,6 +70,15 @@ describe('GET /metrics', () => {
       'wxtoken_credential_state',
       'wxtoken_gateway_requests_total',
       'wxtoken_gateway_pass_through_duration_seconds',
+      // Aggregates over every app, whatever metrics.perAppSeries (issue 15 item 5).
+      'wxtoken_credentials',
+      'wxtoken_credential_earliest_expiry_timestamp_seconds',
+      'wxtoken_credential_fetches_today_max',
+      'wxtoken_credential_refreshes_total',
+      'wxtoken_force_refresh_budget_remaining_min',
+      'wxtoken_gateway_recovery_results_total',
+      'wxtoken_code2session_results_total',
+      'wxtoken_metrics_apps_omitted',
       'process_resident_memory_bytes',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);

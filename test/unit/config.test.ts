@@ -184,6 +184,18 @@ describe('parseConfig: a bad value is reported under its exact key', () => {
       says: 'host:port',
     },
     {
+      name: 'metrics.perAppSeries above 10000 (issue 15 item 5: a bounded scrape)',
+      raw: cfg({ metrics: { perAppSeries: 10_001 } }),
+      key: 'metrics.perAppSeries',
+      says: 'at most 10000',
+    },
+    {
+      name: 'metrics.perAppSeries negative',
+      raw: cfg({ metrics: { perAppSeries: -1 } }),
+      key: 'metrics.perAppSeries',
+      says: 'must be >= 0',
+    },
+    {
       name: 'maxRequestBytes 0',
       raw: cfg({ grpc: { maxRequestBytes: 0 } }),
       key: 'grpc.maxRequestBytes',
@@ -583,7 +595,7 @@ describe('parseConfig: defaults and accepted values', () => {
         timeoutMs: 30_000,
         maxInFlight: 256,
       },
-      metrics: { listen: '127.0.0.1:9464' },
+      metrics: { listen: '127.0.0.1:9464', perAppSeries: 100 },
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
       redis: { urls: [], keyPrefix: 'wxtoken:', reconcileIntervalMs: 2000, commandTimeoutMs: 1000 },
       lease: { ttlMs: 10000, renewIntervalMs: 10000 / 3 },
