@@ -139,6 +139,12 @@ const WXTOKEN_METRICS = {
   wxtoken_gateway_recovery_results_total: 'counter',
   wxtoken_code2session_results_total: 'counter',
   wxtoken_metrics_apps_omitted: 'gauge',
+  // Third-party platforms (components[]), per platform.
+  wxtoken_component_token_state: 'gauge',
+  wxtoken_component_token_expiry_timestamp_seconds: 'gauge',
+  wxtoken_component_verify_ticket_timestamp_seconds: 'gauge',
+  wxtoken_component_authorizers: 'gauge',
+  wxtoken_component_authorizers_lost: 'gauge',
 };
 const OTHER_METRICS = new Set([
   'up',

@@ -51,6 +51,8 @@ const AUTO_RECOVER_MS = 5 * 60 * 1000;
 export function createComponentCore(d: ComponentCoreDeps) {
   const configs = new Map(d.components.map((c) => [c.componentAppId, c]));
   let service: ComponentService | undefined;
+  /** Per platform, the CreateTime (s) of the newest verify ticket this replica has seen. */
+  const seenTickets = new Map<string, number>();
   const engine = createCredentialEngine({
     kind: componentTokenKind(configs, d.client, d.store),
     clock: d.clock,
@@ -118,20 +120,34 @@ export function createComponentCore(d: ComponentCoreDeps) {
     tokens,
     clock: d.clock,
     // A new ticket ends a 61005/61006 wait at once instead of after configErrorRetryMs.
-    onVerifyTicket: (id) => {
+    onVerifyTicket: (id, createTime) => {
+      if (createTime > (seenTickets.get(id) ?? -1)) seenTickets.set(id, createTime);
       if (engine.status.blockingKind(id) === 'config' || !engine.cache.get(id)) {
         engine.status.clearFailure(id);
         engine.scheduler.wake(id);
       }
     },
   });
-  const seenTickets = new Map<string, number>();
   return {
     engine,
     registry,
     events,
     tokens,
     authorizerFetch: authorizers.fetch,
+    /** For /metrics: each platform's component token, newest verify ticket and authorizers. */
+    metricsView() {
+      const now = d.clock.now();
+      return [...configs.keys()].map((id) => {
+        const seen = seenTickets.get(id);
+        return {
+          componentAppId: id,
+          token: engine.status.view(id, engine.cache.get(id), now),
+          verifyTicketAt: seen === undefined ? undefined : seen * 1000,
+          authorizers: registry.count(id),
+          lost: registry.lost.get(id) ?? 0,
+        };
+      });
+    },
     /**
      * Every replica's work: follows the authorizer list, and tells this replica's schedule of
      * a verify ticket another replica received (a push reaches one replica; the leader must

@@ -4,6 +4,7 @@ import { LeaderElector } from './leader/leader-elector.js';
 import { LoginService } from './login/login-service.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
 import { WxtokenMetrics } from './metrics/wxtoken-metrics.js';
+import { registerComponentMetrics } from './metrics/component-metrics.js';
 import { openBackend } from './server/backend.js';
 import { openCredentials } from './server/credentials.js';
 import { createCallPolicy } from './server/call-policy.js';
@@ -93,6 +94,11 @@ export async function startServer(
     metrics,
     isLeader: () => elector.isLeader(),
   });
+  if (config.components.length) {
+    registerComponentMetrics(metrics.registry, {
+      components: () => credentials.components.metricsView(),
+    });
+  }
   const elector = new LeaderElector({
     lease: backend.lease,
     clock,

@@ -27,8 +27,8 @@ export interface ComponentEventsDeps {
   readonly store: Pick<ComponentStore, 'offerVerifyTicket'>;
   readonly client: Pick<ComponentClient, 'queryAuth'>;
   readonly tokens: Pick<ComponentTokens, 'live'>;
-  /** A new verify ticket was stored: the component token may be fetched now. */
-  readonly onVerifyTicket: (componentAppId: string) => void;
+  /** A new verify ticket was stored (CreateTime in seconds): the component token may be fetched now. */
+  readonly onVerifyTicket: (componentAppId: string, createTime: number) => void;
   readonly clock: Clock;
 }
 
@@ -103,7 +103,7 @@ export class ComponentEvents {
           throw new EventRefusedError('malformed verify ticket');
         }
         if (await this.deps.store.offerVerifyTicket(componentAppId, { value, createTime })) {
-          this.deps.onVerifyTicket(componentAppId);
+          this.deps.onVerifyTicket(componentAppId, createTime);
         }
         return 'component_verify_ticket';
       }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -34,7 +35,7 @@ beforeAll(async () => {
     `
 grpc: { listen: "127.0.0.1:0" }
 gateway: { listen: "127.0.0.1:0", passThrough: true }
-metrics: { listen: "" }
+metrics: { listen: "127.0.0.1:0" }
 wechat: { baseUrl: "SIM_URL", timeoutMs: 2000 }
 refresh: { forceMinIntervalMs: 1, retryMinMs: 50, retryMaxMs: 200 }
 components:
@@ -143,6 +144,22 @@ describe('third-party platform: events, component token, authorizers as apps', (
     const body = (await res.json()) as { errcode?: number };
     expect(body.errcode).not.toBe(0);
     expect(body.errcode).toBeDefined();
+  });
+
+  it('/metrics: the component token state, the newest verify ticket and the authorizers, per platform; promtool-clean', async () => {
+    const port = /"metrics":(\d+)/.exec(logs.find((l) => l.includes('wxtoken serving')) ?? '')?.[1];
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain(`wxtoken_component_token_state{component="${ID}",state="healthy"} 1`);
+    expect(text).toMatch(
+      new RegExp(`wxtoken_component_verify_ticket_timestamp_seconds\\{component="${ID}"\\} \\d+`),
+    );
+    // Two authorized so far and still served (the unauthorization test comes later).
+    expect(text).toMatch(new RegExp(`wxtoken_component_authorizers\\{component="${ID}"\\} [1-9]`));
+    expect(text).toContain(`wxtoken_component_authorizers_lost{component="${ID}"} 0`);
+    const probe = spawnSync('promtool', ['--version']);
+    if (probe.status !== 0) throw new Error('promtool is required: apt-get install -y prometheus');
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text });
+    expect(r.stdout.toString() + r.stderr.toString()).not.toMatch(/wxtoken_component/);
   });
 
   it('refuses forged, tampered and replayed pushes with one 400 and stores nothing', async () => {
