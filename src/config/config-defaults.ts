@@ -36,6 +36,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   limitsPerSessionPerMinute: 30,
   limitsPassThroughPerSecond: 1000,
   redisReconcileIntervalMs: 2000,
+  redisReconcileRecordsPerSecond: 5000,
   redisCommandTimeoutMs: 1000,
   leaseTtlMs: 10_000,
   /** lease.renewIntervalMs defaults to lease.ttlMs divided by this. */

@@ -142,6 +142,8 @@ export interface Config {
     readonly keyPrefix: string;
     /** Every replica re-reads all records this often: bounds staleness if pub/sub loses a message. Default 2000. */
     readonly reconcileIntervalMs: number;
+    /** Records a periodic reconcile pass reads per second at most (per store). Default 5000. */
+    readonly reconcileRecordsPerSecond: number;
     /** Per-command timeout: a lock or write that cannot answer fast has failed. Default 1000. */
     readonly commandTimeoutMs: number;
     /** Absent: values are stored in plaintext. Set: tokens and session keys are sealed. */

@@ -4,7 +4,7 @@ import type { RedisEncryptionConfig } from './config.js';
 import { CONFIG_DEFAULTS } from './config-defaults.js';
 import { readConfigEnv, readConfigFile, type ConfigDeps } from './config-sources.js';
 import { REDIS_TLS_KEYS, redisTlsSchema, requireTlsUrls } from './redis-tls-schema.js';
-import { durationMs, ENV_NAME, section } from './schema-helpers.js';
+import { durationMs, positiveInt, ENV_NAME, section } from './schema-helpers.js';
 
 /** `redis`: the shared store (absent URLs = embedded), at-rest encryption and TLS. */
 
@@ -23,6 +23,9 @@ const redisShape = {
     .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
     .default(CONFIG_DEFAULTS.redisKeyPrefix),
   reconcileIntervalMs: durationMs().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
+  reconcileRecordsPerSecond: positiveInt()
+    .max(1_000_000)
+    .default(CONFIG_DEFAULTS.redisReconcileRecordsPerSecond),
   commandTimeoutMs: durationMs().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
 };
 /** redis.encryption (issue 6): AES-256-GCM at rest; key material is resolved here. */

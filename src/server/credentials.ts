@@ -136,6 +136,7 @@ export async function openCredentials(d: CredentialsDeps) {
       stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
       isLeader: d.isLeader,
       intervalMs: config.redis.reconcileIntervalMs,
+      recordsPerSecond: config.redis.reconcileRecordsPerSecond,
       log: logTo,
     });
     return { engine, reconciler, unsubscribe };

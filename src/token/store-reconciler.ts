@@ -22,6 +22,14 @@ export interface ReconcilerDeps {
   /** How much life a cached stable token must have left before the fallback fetches. */
   readonly stableFallbackMs: number;
   readonly intervalMs: number;
+  /**
+   * Records read per second at most by a periodic pass (not the first one, which warms the
+   * cache as fast as it can): 100,000 apps make a pass of 20 s at 5,000/s instead of 50,000
+   * reads a second from every replica. Pub/sub carries every write at once; this pass only
+   * bounds how stale a lost message leaves a replica, which must stay well inside WeChat's
+   * 5-minute overlap. Absent: unpaced.
+   */
+  readonly recordsPerSecond?: number;
   readonly log: (level: 'info' | 'warn', obj: object, msg: string) => void;
 }
 
@@ -72,19 +80,29 @@ export class StoreReconciler {
           );
       try {
         await this.deps.clock.sleep(delay, signal);
+        await this.reconcileOnce(signal);
       } catch {
         return;
       }
-      await this.reconcileOnce();
     }
   }
 
-  async reconcileOnce(): Promise<void> {
+  /**
+   * One pass over every app's record. With `signal` (the periodic passes) it is paced at
+   * `recordsPerSecond` and stops (rejecting) when the signal aborts.
+   */
+  async reconcileOnce(signal?: AbortSignal): Promise<void> {
     const apps = this.deps.apps.list();
+    const rate = signal ? this.deps.recordsPerSecond : undefined;
     let failure: unknown;
     for (let i = 0; i < apps.length; i += BATCH) {
+      const started = this.deps.clock.now();
       const results = await Promise.allSettled(apps.slice(i, i + BATCH).map((a) => this.#one(a)));
       failure ??= results.find((r) => r.status === 'rejected')?.reason;
+      if (rate !== undefined && i + BATCH < apps.length) {
+        const due = (BATCH / rate) * 1000 - (this.deps.clock.now() - started);
+        if (due > 0) await this.deps.clock.sleep(due, signal);
+      }
     }
     this.#setReachable(failure === undefined, failure);
     if (failure === undefined) {

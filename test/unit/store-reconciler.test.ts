@@ -138,3 +138,46 @@ describe('StoreReconciler', () => {
     },
   );
 });
+
+describe('StoreReconciler pacing (issue 15: 100,000 apps on Redis)', () => {
+  it('a periodic pass reads at most recordsPerSecond records a second; the first pass is unpaced', async () => {
+    const h = coreHarness();
+    const apps = Array.from({ length: 1_000 }, (_, i) => ({ ...h.app, appId: `wxpace${i}` }));
+    const reads: number[] = [];
+    const r = new StoreReconciler({
+      clock: h.clock,
+      apps: fixedApps(apps),
+      store: {
+        read: async () => {
+          reads.push(h.clock.now());
+          return null;
+        },
+      },
+      cache: h.cache,
+      repair: async () => false,
+      isLeader: () => false,
+      stableFallback: async () => undefined,
+      stableFallbackMs: 150_000,
+      intervalMs: 2000,
+      recordsPerSecond: 1000,
+      log: () => undefined,
+    });
+    // The first pass (warming the cache at start) reads everything at once.
+    const start = h.clock.now();
+    await r.reconcileOnce();
+    expect(reads).toHaveLength(1_000);
+    expect(Math.max(...reads)).toBe(start);
+    // A periodic pass: 1,000 records at 1,000/s take about a second, in batches.
+    reads.length = 0;
+    const term = new AbortController();
+    const running = r.run(term.signal);
+    await h.clock.advance(2_000); // the interval, then the pass starts
+    for (let t = 0; t < 1_200; t += 50) await h.clock.advance(50);
+    expect(reads).toHaveLength(1_000);
+    const spread = Math.max(...reads) - Math.min(...reads);
+    expect(spread).toBeGreaterThanOrEqual(700); // 4 batches of 256: 3 waits of 256 ms
+    expect(spread).toBeLessThan(1_100);
+    term.abort();
+    await running;
+  });
+});
