@@ -30,6 +30,11 @@ export interface AuthorizerListPage {
 
 /** api_get_authorizer_list's largest page (WeChat's limit). */
 export const AUTHORIZER_PAGE = 500;
+/**
+ * A page of 500 entries, each with a refresh token of at most 2,048 characters: the one reply
+ * bigger than the client's 64 KiB default (real ones are ~60 KiB: 100-character tokens).
+ */
+const LIST_MAX_REPLY_BYTES = AUTHORIZER_PAGE * (MAX_CREDENTIAL_CHARS + 256);
 /** More authorizers than any platform has; a larger total_count is a malformed body. */
 const MAX_TOTAL = 10_000_000;
 const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -149,10 +154,13 @@ export class ComponentApi implements ComponentClient {
 
   async authorizerList(componentToken: string, componentAppId: string, offset: number) {
     const { body } = await this.send(
-      withToken('api_get_authorizer_list', componentToken, componentAppId, {
-        offset,
-        count: AUTHORIZER_PAGE,
-      }),
+      {
+        ...withToken('api_get_authorizer_list', componentToken, componentAppId, {
+          offset,
+          count: AUTHORIZER_PAGE,
+        }),
+        maxReplyBytes: LIST_MAX_REPLY_BYTES,
+      },
       listProblem,
     );
     const list = (body.list as Body[]).map((e) => ({

@@ -77,7 +77,7 @@ export class KeepAliveTransport {
    * GET `path`, or POST `json` to it; rejects with the socket's error or a timeout. The
    * timeout covers everything, the one resend below included.
    */
-  request(path: string, json?: string): Promise<TransportReply> {
+  request(path: string, json?: string, maxReplyBytes?: number): Promise<TransportReply> {
     const t = this.#target;
     if ('error' in t) return Promise.reject(t.error);
     return new Promise<TransportReply>((resolve, reject) => {
@@ -123,7 +123,7 @@ export class KeepAliveTransport {
             finish(undefined, { status });
             return;
           }
-          const max = this.#maxReplyBytes;
+          const max = maxReplyBytes ?? this.#maxReplyBytes;
           const tooLarge = (): void => {
             finish(new ReplyTooLargeError(max));
             res.destroy();

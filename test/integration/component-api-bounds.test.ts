@@ -111,6 +111,24 @@ describe('component endpoints: bounds on what comes back', () => {
     });
   });
 
+  it('a full page of 500 entries with real-sized refresh tokens (~70 KiB, over the 64 KiB default) is read; a body past the list cap is not', async () => {
+    const rt = (i: number) => `refreshtoken@@@${String(i).padStart(90, 'x')}`;
+    reply = {
+      total_count: 500,
+      list: Array.from({ length: 500 }, (_, i) => ({
+        authorizer_appid: `wx${i}`,
+        refresh_token: rt(i),
+        auth_time: 1,
+      })),
+    };
+    expect(JSON.stringify(reply).length).toBeGreaterThan(64 * 1024);
+    expect((await api.authorizerList('ct', 'wxc', 0)).list).toHaveLength(500);
+    reply = JSON.stringify({ total_count: 1, list: [], pad: 'x'.repeat(2_000_000) });
+    expect((await failure(() => api.authorizerList('ct', 'wxc', 0))).message).toMatch(
+      /reply body over \d+ bytes/,
+    );
+  });
+
   it('errcodes map to their kinds and messages never carry the secret, ticket or tokens', async () => {
     reply = {
       errcode: 61005,
