@@ -12,6 +12,7 @@ import { canPin } from '../test/support/spawned.js';
 import { loginScenario } from './login.js';
 import { renderTable, type BenchRow, type Scenario } from './report.js';
 import { scaleScenario } from './scale.js';
+import { scaleAuthorizersScenario } from './scale-authorizers.js';
 import { ticketsScenario } from './tickets.js';
 
 /**
@@ -32,6 +33,7 @@ const SCENARIOS: readonly Scenario[] = [
   hotpathScenario,
   ...clusterScenarios,
   scaleScenario,
+  scaleAuthorizersScenario,
   loginScenario,
   ticketsScenario,
   gatewayScenario,

@@ -491,7 +491,7 @@ export class SimComponents {
     if (outgoingPrevious) this.#tokenOwners.delete(outgoingPrevious);
     this.#tokenOwners.set(issued.value, c.appId);
     c.counters.componentTokenIssued++;
-    return ok({
+    return ok(c, {
       component_access_token: issued.value,
       expires_in: c.settings.componentTokenExpiresInSeconds,
     });
@@ -511,7 +511,7 @@ export class SimComponents {
       c.preAuthCodes.delete(old);
     }
     c.preAuthCodes.set(code, now + PRE_AUTH_CODE_SECONDS * 1000);
-    return ok({ pre_auth_code: code, expires_in: PRE_AUTH_CODE_SECONDS });
+    return ok(c, { pre_auth_code: code, expires_in: PRE_AUTH_CODE_SECONDS });
   }
 
   /** POST /cgi-bin/component/api_query_auth: the authorization code is single-use. */
@@ -529,7 +529,7 @@ export class SimComponents {
     a.code = undefined;
     const issued = this.#authorizerToken(c, a);
     if ('reply' in issued) return issued.reply;
-    return ok({
+    return ok(c, {
       authorization_info: {
         authorizer_appid: a.appId,
         authorizer_access_token: issued.token,
@@ -559,7 +559,7 @@ export class SimComponents {
     const issued = this.#authorizerToken(c, a);
     if ('reply' in issued) return issued.reply;
     a.refreshToken = mintRefreshToken();
-    return ok({
+    return ok(c, {
       authorizer_access_token: issued.token,
       expires_in: issued.expiresIn,
       authorizer_refresh_token: a.refreshToken,
@@ -595,7 +595,7 @@ export class SimComponents {
         });
       }
     }
-    return ok({ total_count: c.authorizers.size, list });
+    return ok(c, { total_count: c.authorizers.size, list });
   }
 
   /**
@@ -784,13 +784,13 @@ function takeFault(c: Component, endpoint: ComponentEndpoint): SimReply | undefi
   return fail(c, fault.errcode);
 }
 
-function ok(body: object): SimReply {
-  return { kind: 'json', body, delayMs: 0 };
+function ok(c: Component, body: object): SimReply {
+  return { kind: 'json', body, delayMs: c.settings.latencyMs };
 }
 
 function fail(c: Component | undefined, errcode: number): SimReply {
   if (c) c.counters.errors[errcode] = (c.counters.errors[errcode] ?? 0) + 1;
-  return { kind: 'json', body: wechatErrorBody(errcode), delayMs: 0 };
+  return { kind: 'json', body: wechatErrorBody(errcode), delayMs: c?.settings.latencyMs ?? 0 };
 }
 
 function parsePost(

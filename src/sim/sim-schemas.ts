@@ -213,6 +213,8 @@ const componentSchema = z
     componentTokenDailyQuota: count.default(10_000),
     // Each authorizer's own quota, as an app's dailyQuota (/cgi-bin/token's default).
     authorizerTokenDailyQuota: count.default(2000),
+    // Added before every answer of the five component endpoints (WeChat takes tens of ms).
+    latencyMs: z.number().finite().min(0).max(60_000).default(0),
   })
   .refine((c) => c.verifyTicketIntervalSeconds === undefined || c.eventUrl !== undefined, {
     message: 'needs eventUrl (where would the tickets go?)',
