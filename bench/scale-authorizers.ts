@@ -8,7 +8,8 @@ import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js'
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
 import { delayBetween, loopBuckets, scrapeCosts, type LoopBuckets } from './scrape-probe.js';
-import { ScaleRig, STOP_GRACE_MS, type ScaleAppSource } from './scale-rig.js';
+import { ScaleRig, STOP_GRACE_MS, type ScaleAppSource, type ScaleServer } from './scale-rig.js';
+import { loadRound, quiesce, type Round } from './scale-throughput.js';
 
 /**
  * Issue 15 "done means": N third-party authorizers (N = 100,000, or BENCH_SCALE_AUTHORIZERS) on
@@ -223,9 +224,70 @@ async function phases(
       sweep.failed + sweep.dead === 0,
     ),
   ];
+  rows.push(...(await throughputAgainstOneApp(ctx, server, source.ids)));
   const exitCode = await terminate(server.proc, STOP_GRACE_MS);
   rows.push(row('serve exit on SIGTERM', String(exitCode), '0', exitCode === 0));
   return rows;
+}
+
+/**
+ * GetToken against the N-authorizer server and a 1-app server (a configured classic app) in
+ * the same run: alternating rounds of the same Node generator (random ids of each server's
+ * apps), medians; the server's CPU per call is the comparison the generator cannot blur.
+ */
+async function throughputAgainstOneApp(
+  ctx: BenchContext,
+  many: ScaleServer,
+  ids: readonly string[],
+): Promise<BenchRow[]> {
+  const oneRig = new ScaleRig(0);
+  try {
+    const one = ['wxscaleone000001'];
+    const { url } = await oneRig.startSim(one, 7200);
+    const oneServer = await oneRig.startServer('one', url, one);
+    const sweep = await sweepGetToken(oneServer.grpcAddr, one, 30_000);
+    if (sweep.served !== 1) throw new Error('the 1-app server has no token');
+    const servers = { one: oneServer, many };
+    const idsOf = { one, many: ids };
+    for (const name of ['one', 'many'] as const) {
+      await loadRound(servers[name], idsOf[name], 5_000, 0); // JIT and GC warm-up
+      ctx.log(`${name}: quiet ${sec(await quiesce(servers[name].proc.pid))} after its warm-up`);
+    }
+    const rounds = ctx.quick ? 1 : 5;
+    const got = { one: [] as Round[], many: [] as Round[] };
+    for (let r = 0; r < rounds; r++) {
+      for (const name of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
+        got[name].push(
+          await loadRound(servers[name], idsOf[name], ctx.quick ? 3_000 : 5_000, 1_000),
+        );
+      }
+    }
+    const med = (rs: Round[], f: (r: Round) => number): number => median(rs.map(f));
+    const ratio = med(got.many, (r) => r.cps) / med(got.one, (r) => r.cps);
+    const cpuRatio = med(got.many, (r) => r.cpuUsPerCall) / med(got.one, (r) => r.cpuUsPerCall);
+    const describe = (rs: Round[]): string =>
+      `${perSecond(med(rs, (r) => r.cps))}, ${med(rs, (r) => r.cpuUsPerCall).toFixed(1)} µs CPU/call`;
+    const errors = [...got.one, ...got.many].reduce((n, r) => n + r.errors, 0);
+    return [
+      row(`GetToken, 1 configured app (median of ${rounds})`, describe(got.one)),
+      row(`GetToken, ${COUNT} authorizers, random ids`, describe(got.many)),
+      row(
+        `GetToken calls/s ratio ${COUNT} authorizers / 1 app`,
+        ratio.toFixed(3),
+        '≥ 0.95',
+        ratio >= 0.95,
+      ),
+      row(
+        `server CPU per GetToken ratio ${COUNT} authorizers / 1 app`,
+        cpuRatio.toFixed(3),
+        '≤ 1.1',
+        cpuRatio <= 1.1,
+      ),
+      row('GetToken errors under load', String(errors), '0', errors === 0),
+    ];
+  } finally {
+    await oneRig.close();
+  }
 }
 
 /** Apps whose access_token is healthy, from the all-app aggregate every scrape carries. */

@@ -6,7 +6,7 @@ import { sweepGetToken } from './scale-probes.js';
 import { appIds, type ScaleRig, type ScaleServer } from './scale-rig.js';
 import { UpstreamTally } from './scale-upstream.js';
 
-interface Round {
+export interface Round {
   readonly cps: number;
   readonly p99Ms: number;
   readonly errors: number;
@@ -90,7 +90,7 @@ export async function throughputPhase(
   ];
 }
 
-async function loadRound(
+export async function loadRound(
   server: ScaleServer,
   ids: readonly string[],
   durationMs: number,
@@ -120,7 +120,7 @@ async function loadRound(
 }
 
 /** Waits until the process uses < 5 % of a core for 3 s in a row (at most 60 s); returns ms. */
-async function quiesce(pid: number): Promise<number> {
+export async function quiesce(pid: number): Promise<number> {
   const t0 = Date.now();
   let quiet = 0;
   while (quiet < 3 && Date.now() - t0 < 60_000) {
