@@ -63,5 +63,9 @@ export function createLogger(options: LoggerOptions): Logger {
       pinoPretty({ colorize: true, sync: true, singleLine: true, ignore: 'pid,hostname,service' }),
     );
   }
-  return options.destination ? pino(base, options.destination) : pino(base);
+  if (options.destination) return pino(base, options.destination);
+  // Asynchronous stdout: a synchronous write blocks the event loop whenever the pipe to the log
+  // collector is full, and a refresh wave of 100,000 authorizers logs 100,000 lines (stalls of
+  // up to a second were measured). pino flushes what is buffered when the process exits.
+  return pino(base, pino.destination({ dest: 1, sync: false }));
 }
