@@ -585,7 +585,14 @@ describe('parseConfig: defaults and accepted values', () => {
       },
       metrics: { listen: '127.0.0.1:9464' },
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
-      redis: { urls: [], keyPrefix: 'wxtoken:', reconcileIntervalMs: 2000, commandTimeoutMs: 1000 },
+      redis: {
+        urls: [],
+        sentinels: [],
+        cluster: [],
+        keyPrefix: 'wxtoken:',
+        reconcileIntervalMs: 2000,
+        commandTimeoutMs: 1000,
+      },
       lease: { ttlMs: 10000, renewIntervalMs: 10000 / 3 },
       refresh: {
         aheadSeconds: 300,
