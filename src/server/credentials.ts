@@ -132,6 +132,7 @@ export async function openCredentials(d: CredentialsDeps) {
       store: engine.store,
       cache: engine.cache,
       repair: (app) => engine.refresher.repair(app),
+      holdsUnstored: (appId) => engine.refresher.holdsUnstored(appId),
       stableFallback: (app) => engine.refresher.fallback(app),
       stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
       isLeader: d.isLeader,
