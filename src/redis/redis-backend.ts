@@ -4,7 +4,12 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { RefreshLocks, TokenStore } from '../token/token-store.js';
 import { AtRestCipher, NoCipher, type ValueCipher } from './at-rest-cipher.js';
-import { createRedisClient, createSentinelClient, waitNodesReady } from './redis-clients.js';
+import {
+  createClusterClient,
+  createRedisClient,
+  createSentinelClient,
+  waitNodesReady,
+} from './redis-clients.js';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore, type RecordTrust } from './redis-token-store.js';
@@ -97,7 +102,8 @@ export async function createRedisBackend(
   return {
     kind: 'redis',
     topology,
-    primary: () => (topology === 'quorum' ? undefined : addressOf(clients[0]!)),
+    primary: () =>
+      topology === 'quorum' || topology === 'cluster' ? undefined : addressOf(clients[0]!),
     store,
     locks,
     lease,
@@ -129,6 +135,13 @@ function openClients(config: Config): {
       clients: [createSentinelClient(config.redis, options(0))],
       topology: 'sentinel',
       keyOf: () => 'redis.sentinels',
+    };
+  }
+  if (config.redis.cluster.length > 0) {
+    return {
+      clients: [createClusterClient(config.redis, options(0))],
+      topology: 'cluster',
+      keyOf: () => 'redis.cluster',
     };
   }
   const clients = config.redis.urls.map((url, i) => createRedisClient(url, options(i)));

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ConfigError, type ConfigIssue } from '../config/config-error.js';
 import type { Config, RedisTlsConfig } from '../config/config.js';
 
@@ -86,6 +86,56 @@ function tlsOptions(url: string, tls: RedisTlsConfig | undefined): ConnectionOpt
     ...(tls.key !== undefined ? { key: tls.key.reveal() } : {}),
     ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
   };
+}
+
+/**
+ * A Redis Cluster client (issue 16) from seed nodes, through ioredis' `Cluster`: it learns
+ * the slot map, follows MOVED/ASK redirections and, when a master fails and its replica takes
+ * over, refreshes the map and retries. Typed as `Redis` for the stores, which use only the
+ * commands both share; every multi-key script and pipeline keeps its keys in one slot (the
+ * `{app:ID}` / `{component:ID}` hash tags), and `isCluster` tells the few places that differ.
+ */
+export function createClusterClient(redis: Config['redis'], o: RedisClientOptions): Redis {
+  const tls = o.tls === undefined ? undefined : tlsOptions('rediss://', o.tls);
+  const fast = failFast(o);
+  const cluster = new Cluster(
+    redis.cluster.map(({ host, port }) => ({ host, port })),
+    {
+      enableOfflineQueue: false,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: Math.max(1000, o.commandTimeoutMs * 2),
+      clusterRetryStrategy: fast.retryStrategy,
+      redisOptions: {
+        maxRetriesPerRequest: fast.maxRetriesPerRequest,
+        commandTimeout: fast.commandTimeout,
+        connectTimeout: fast.connectTimeout,
+        connectionName: fast.connectionName,
+        ...(redis.username ? { username: redis.username } : {}),
+        ...(redis.password ? { password: redis.password.reveal() } : {}),
+        ...(tls ? { tls } : {}),
+      },
+    },
+  );
+  cluster.on('error', () => undefined);
+  return cluster as unknown as Redis;
+}
+
+/**
+ * A pub/sub connection like `client` (same nodes, credentials, TLS; a Cluster for a cluster),
+ * queueing its SUBSCRIBE until connected and without a command timeout: it waits for messages.
+ */
+export function duplicateForSubscribe(client: Redis): Redis {
+  if (!client.isCluster) {
+    return client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+  }
+  const cluster = client as unknown as Cluster;
+  const dup = cluster.duplicate(undefined, {
+    enableOfflineQueue: true,
+    redisOptions: { ...cluster.options.redisOptions, commandTimeout: undefined },
+  });
+  return dup as unknown as Redis;
 }
 
 /** Resolves when the client is ready, or after `timeoutMs` (a down node must not block start). */
@@ -192,6 +242,7 @@ export function refusalOf(err: Error): string | undefined {
 
 /** `user "wx" at host:port` for messages: never the URL, which may carry a password. */
 function nodeName(client: Redis): string {
+  if (client.isCluster) return 'the cluster';
   const { host, port, username, name, sentinels } = client.options;
   const at = sentinels?.length
     ? `the primary of ${JSON.stringify(name)}`

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import { createRedisBackend, type Backend } from '../../src/redis/redis-backend.js';
+import { RedisKeys } from '../../src/redis/redis-keys.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { createLogger } from '../../src/shared/logger.js';
+import type { TokenRecord } from '../../src/token/token.js';
+import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster.js';
+import { until, waitFor } from '../support/until.js';
+
+/**
+ * Issue 16 item 2: the Redis backend on a Redis Cluster (3 masters + 3 replicas, real
+ * processes). Apps spread over slots; the fenced write (record + lock: one slot by hash tag),
+ * pub/sub, the lease and the audit trail work; when a master is SIGKILLed its replica takes
+ * over and the same operations work again.
+ */
+const APPS = Array.from({ length: 6 }, (_, i) => `wxrcluster00000${i}`);
+const LOCK_TTL_MS = 10_000;
+const log = createLogger({ level: 'silent' });
+
+let setup: RedisClusterSetup;
+let config: Config;
+let keys: RedisKeys;
+const backends: Backend[] = [];
+
+function token(appId: string, generation: number): TokenRecord {
+  const now = Date.now();
+  const value = `tok-${generation}-${randomUUID()}`;
+  return { appId, value, expiresAt: now + 7_200_000, fetchedAt: now, generation };
+}
+
+async function backend(): Promise<Backend> {
+  const b = await createRedisBackend(config, systemClock, log, undefined, (id) =>
+    APPS.includes(id),
+  );
+  backends.push(b);
+  return b;
+}
+
+/** Retries `op` until the store answers again (it fails fast during a takeover). */
+function once<T>(what: string, op: () => Promise<T | null>): Promise<T> {
+  return waitFor(what, async () => (await op().catch(() => null)) ?? undefined, 20_000, 25);
+}
+
+async function writeUnderLock(b: Backend, t: TokenRecord): Promise<void> {
+  const lock = await once(`the refresh lock of ${t.appId}`, () =>
+    b.locks.tryAcquire(t.appId, LOCK_TTL_MS),
+  );
+  try {
+    await b.store.write(t, lock);
+  } finally {
+    await b.locks.release(lock);
+  }
+}
+
+beforeAll(async () => {
+  setup = await startRedisCluster();
+  const prefix = `test:${randomUUID()}:`;
+  keys = new RedisKeys(prefix);
+  config = parseConfig(
+    {
+      redis: { cluster: setup.seeds.slice(0, 2), keyPrefix: prefix, commandTimeoutMs: 500 },
+      apps: APPS.map((appId) => ({ appId, mode: 'classic', secretEnv: 'WX_SECRET' })),
+    },
+    {
+      env: { WX_SECRET: 'f00dfeedcafebabe0123456789abcdef' },
+      readFile: () => '',
+      warn: () => undefined,
+    },
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(backends.map((b) => b.store.close()));
+  await setup?.stop();
+});
+
+describe('Redis Cluster (issue 16)', () => {
+  it('apps on every master: fenced writes, pub/sub, lease and audit; again after a master fails over', async () => {
+    const masters = new Set(await Promise.all(APPS.map((a) => setup.masterOf(keys.record(a)))));
+    expect(masters.size, 'the apps spread over the 3 masters').toBe(3);
+    const a = await backend();
+    const b = await backend();
+    expect(a.topology).toBe('cluster');
+    const seenByB: TokenRecord[] = [];
+    b.store.subscribe((t) => seenByB.push(t));
+    // Subscribed once a message reaches B (a publish before the SUBSCRIBE is lost: retried).
+    await until('B subscribed', async () => {
+      await writeUnderLock(
+        a,
+        token(APPS[0]!, seenByB.length + 1 + Math.floor(Math.random() * 1e6)),
+      );
+      return seenByB.length > 0;
+    });
+    for (const appId of APPS) await writeUnderLock(a, token(appId, 10_000_000));
+    for (const appId of APPS) {
+      expect((await b.store.read(appId))?.current.generation).toBe(10_000_000);
+    }
+    await until('B saw every app by pub/sub', () =>
+      APPS.every((id) => seenByB.some((t) => t.appId === id && t.generation === 10_000_000)),
+    );
+    const lease = (await a.lease.tryAcquire(LOCK_TTL_MS))!;
+    expect(lease).not.toBeNull();
+    expect(await b.lease.tryAcquire(LOCK_TTL_MS)).toBeNull();
+    await a.lease.release(lease);
+    const event = {
+      id: randomUUID(),
+      at: Date.now(),
+      caller: 'test',
+      appId: APPS[1]!,
+      action: 'force_refresh' as const,
+      reason: 'cluster test',
+      result: 'OK',
+      detail: '',
+      replica: 'test',
+    };
+    await a.audit.append(event);
+    expect((await b.audit.list({ appId: APPS[1]!, limit: 10 })).map((e) => e.id)).toContain(event.id);
+
+    const victim = APPS[2]!;
+    const { oldPort, newPort } = await setup.killMasterOf(keys.record(victim));
+    expect(newPort).not.toBe(oldPort);
+    await writeUnderLock(a, token(victim, 10_000_001));
+    expect(
+      (await once('a read after the takeover', () => b.store.read(victim)))?.current.generation,
+    ).toBe(10_000_001);
+    await until('B saw the write after the takeover by pub/sub', () =>
+      seenByB.some((t) => t.appId === victim && t.generation === 10_000_001),
+    );
+    for (const appId of APPS) await writeUnderLock(a, token(appId, 10_000_002));
+  }, 90_000);
+});
