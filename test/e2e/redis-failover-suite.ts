@@ -1,15 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getToken } from '../../src/cli/grpc-client.js';
 import { fingerprint } from '../../src/shared/secret.js';
 import type { SimCall } from '../../src/sim/types.js';
 import { Cluster, type AuditSummary } from '../support/cluster.js';
-import { startSentinelSetup, type SentinelSetup } from '../support/redis-sentinel.js';
+import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { waitFor } from '../support/until.js';
 
 /**
  * Issue 16, the failover test: 3 `wxtoken serve` replicas on a Sentinel-managed Redis
- * (1 primary, 2 replicas, 3 sentinels, real processes), client auditors calling GetToken on
+ * (1 primary, 2 replicas, 3 sentinels) or a Redis Cluster (3 masters + 3 replicas: the master
+ * of the app's slot is the one killed), real processes, client auditors calling GetToken on
  * every replica and checking every token at the simulator, short token lifetimes so rotations
  * follow each other. The primary is SIGKILLed while an upstream fetch is in flight (the
  * simulator answers after LATENCY_MS): the sentinels promote a replica, and wxtoken must serve
@@ -52,17 +53,32 @@ function describeAudit(a: AuditSummary): string {
   );
 }
 
-describe('failover of a Sentinel-managed primary under load (issue 16)', () => {
-  let sentinel: SentinelSetup;
+/** A Redis topology under test: its `redis:` keys, and how to kill the app's primary. */
+export interface FailoverStore {
+  /** The keys of `redis:` besides keyPrefix, e.g. `sentinels: [...], sentinelName: x`. */
+  readonly topology: string;
+  /** SIGKILLs the node that is primary for the record of `recordKey`; waits for its successor. */
+  killPrimaryOf(recordKey: string): Promise<{
+    oldPort: number;
+    newPort: number;
+    killedAt: number;
+    promotedAt: number;
+  }>;
+  stop(): Promise<void>;
+}
+
+export function failoverSuite(name: string, startStore: () => Promise<FailoverStore>): void {
+  let store: FailoverStore;
   let cluster: Cluster;
-  const log = (msg: string): void => console.log(`[sentinel failover] ${msg}`);
+  const keyPrefix = `wxt-e2e-failover-${process.pid}:`;
+  const log = (msg: string): void => console.log(`[${name} failover] ${msg}`);
 
   beforeAll(async () => {
-    sentinel = await startSentinelSetup();
+    store = await startStore();
     cluster = new Cluster({
       redisNodes: 0,
-      redisTopology: `sentinels: [${sentinel.sentinels.map((s) => `"${s}"`).join(', ')}], sentinelName: ${sentinel.name}`,
-      keyPrefix: `wxt-e2e-failover-${process.pid}:`,
+      redisTopology: store.topology,
+      keyPrefix,
       replicas: 3,
       apps: [
         {
@@ -91,7 +107,7 @@ describe('failover of a Sentinel-managed primary under load (issue 16)', () => {
       }
     }
     await cluster?.stop();
-    await sentinel?.stop();
+    await store?.stop();
   }, 30_000);
 
   it('SIGKILL of the primary mid-rotation: zero invalid, one fetch in flight, no stale write, rotation resumes', async () => {
@@ -108,10 +124,12 @@ describe('failover of a Sentinel-managed primary under load (issue 16)', () => {
       ROTATION_MAX_MS + 3_000,
       5,
     );
-    const { killedAt, promotedAt, oldPort, newPort } = await sentinel.killPrimary();
+    const { killedAt, promotedAt, oldPort, newPort } = await store.killPrimaryOf(
+      new RedisKeys(keyPrefix).record(APP),
+    );
     const promotionMs = promotedAt - killedAt;
     log(
-      `killed primary :${oldPort} ${killedAt - inFlight.at} ms into a fetch; sentinels promoted :${newPort} in ${promotionMs} ms`,
+      `killed primary :${oldPort} ${killedAt - inFlight.at} ms into a fetch; :${newPort} took over in ${promotionMs} ms`,
     );
 
     // Recovered: every replica serves the newest token WeChat issued (the one fetched while the
@@ -187,4 +205,4 @@ describe('failover of a Sentinel-managed primary under load (issue 16)', () => {
       promotionMs + LEASE_TTL_MS + ROTATION_MAX_MS + RETRY_MAX_MS + RECONCILE_MS,
     );
   }, 60_000);
-});
+}
