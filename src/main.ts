@@ -52,6 +52,7 @@ export async function startServer(
     tickets: () => credentials.tickets.service.listTickets(),
     isLeader: () => elector.isLeader(),
     storeUp: () => credentials.storeHealth() !== 'down',
+    storeLayout: () => credentials.storeLayout(),
     ready: () => ready,
   });
   metrics.initApps(config.apps.map((a) => a.appId));

@@ -56,6 +56,8 @@ export async function openCredentials(d: CredentialsDeps) {
         : 'down'
       : backend.kind;
 
+  const storeLayout = () => ({ topology: backend.topology, primary: backend.primary() ?? '' });
+
   const componentIds = new Set(config.components.map((c) => c.componentAppId));
   const componentBackend = await backend.credential('component_token', (id) =>
     componentIds.has(id),
@@ -92,6 +94,7 @@ export async function openCredentials(d: CredentialsDeps) {
     maxWaitMs: timeoutMs * 2 + 1_000,
     isLeader: d.isLeader,
     storeHealth,
+    storeLayout,
     onRefresh,
     log: logTo,
   });
@@ -157,6 +160,7 @@ export async function openCredentials(d: CredentialsDeps) {
       return backend.kind === 'embedded' || tokenSync.reconciler.warmed;
     },
     storeHealth,
+    storeLayout,
     /**
      * One pass over every record of every kind. A store that is down at start does not stop
      * the replica (a pod rescheduled during a Redis outage must not crash-loop): it starts not

@@ -13,6 +13,16 @@ export interface AppStatusReport extends AppStatusView {
   readonly forceBudgetRemaining: number;
   readonly leader: boolean;
   readonly store: string;
+  /** embedded | standalone | quorum | sentinel | cluster (issue 16). */
+  readonly storeTopology: string;
+  /** host:port of the node commands go to (standalone, sentinel); '' when unknown or many. */
+  readonly storePrimary: string;
+}
+
+/** How the store is laid out, as ListApps and the metrics report it. */
+export interface StoreLayout {
+  readonly topology: string;
+  readonly primary: string;
 }
 
 export interface TokenServiceDeps {
@@ -28,6 +38,7 @@ export interface TokenServiceDeps {
   readonly onRefreshFailed: (listener: (appId: string) => void) => () => void;
   readonly isLeader: () => boolean;
   readonly storeHealth?: () => string;
+  readonly storeLayout?: () => StoreLayout;
   /** Upper bound on how long GetToken waits for an app's first token. */
   readonly maxWaitMs: number;
 }
@@ -75,11 +86,14 @@ export class TokenService {
 
   listApps(): AppStatusReport[] {
     const now = this.deps.clock.now();
+    const layout = this.deps.storeLayout?.() ?? { topology: 'embedded', primary: '' };
     return this.deps.apps.list().map((app) => ({
       ...this.deps.status.view(app.appId, this.deps.cache.get(app.appId), now),
       forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode),
       leader: this.deps.isLeader(),
       store: this.deps.storeHealth?.() ?? 'embedded',
+      storeTopology: layout.topology,
+      storePrimary: layout.primary,
     }));
   }
 

@@ -8,6 +8,8 @@ describe('failover of a Redis Cluster master under load (issue 16)', () => {
     const c = await startRedisCluster();
     return {
       topology: `cluster: [${c.seeds.map((a) => `"${a}"`).join(', ')}]`,
+      topologyName: 'cluster',
+      reportsPrimary: false,
       killPrimaryOf: (key) => c.killMasterOf(key),
       stop: () => c.stop(),
     };

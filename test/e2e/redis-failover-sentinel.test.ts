@@ -8,6 +8,8 @@ describe('failover of a Sentinel-managed primary under load (issue 16)', () => {
     const s = await startSentinelSetup();
     return {
       topology: `sentinels: [${s.sentinels.map((a) => `"${a}"`).join(', ')}], sentinelName: ${s.name}`,
+      topologyName: 'sentinel',
+      reportsPrimary: true,
       killPrimaryOf: () => s.killPrimary(),
       stop: () => s.stop(),
     };

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { getToken } from '../../src/cli/grpc-client.js';
+import { getToken, listApps } from '../../src/cli/grpc-client.js';
 import { fingerprint } from '../../src/shared/secret.js';
 import type { SimCall } from '../../src/sim/types.js';
 import { Cluster, type AuditSummary } from '../support/cluster.js';
@@ -57,6 +57,10 @@ function describeAudit(a: AuditSummary): string {
 export interface FailoverStore {
   /** The keys of `redis:` besides keyPrefix, e.g. `sentinels: [...], sentinelName: x`. */
   readonly topology: string;
+  /** What ListApps reports as store_topology. */
+  readonly topologyName: 'sentinel' | 'cluster';
+  /** Whether ListApps names the primary (one primary: Sentinel), checked after the failover. */
+  readonly reportsPrimary: boolean;
   /** SIGKILLs the node that is primary for the record of `recordKey`; waits for its successor. */
   killPrimaryOf(recordKey: string): Promise<{
     oldPort: number;
@@ -114,6 +118,10 @@ export function failoverSuite(name: string, startStore: () => Promise<FailoverSt
     const fetches = await cluster.fetchWindow([APP]);
     const audit = cluster.audit.window();
     const [probe] = cluster.running();
+    const layout = async (): Promise<string[]> =>
+      (await Promise.all(cluster.running().map((r) => listApps(r.client, 1_000)))).map(
+        (l) => `${l.apps[0]!.store_topology} ${l.apps[0]!.store_primary}`,
+      );
     await cluster.waitForRotation(probe!, APP, ROTATION_MAX_MS + 3_000);
 
     // Mid-rotation: the next token call has reached the simulator and is still in flight.
@@ -152,6 +160,14 @@ export function failoverSuite(name: string, startStore: () => Promise<FailoverSt
       10,
     );
     const recoverMs = recovered - killedAt;
+    // ListApps (wxtoken status) names the topology, and the promoted primary.
+    const primary = store.reportsPrimary ? `127.0.0.1:${newPort}` : '';
+    await waitFor(
+      'ListApps to name the new primary on every replica',
+      async () =>
+        (await layout()).every((l) => l === `${store.topologyName} ${primary}`) ? true : undefined,
+      5_000,
+    );
     // Rotation resumes: every replica serves a token fetched after the kill.
     const resumed = await waitFor(
       'every replica to serve a token fetched after the kill',
