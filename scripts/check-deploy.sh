@@ -121,6 +121,9 @@ const WXTOKEN_METRICS = {
   wxtoken_leadership_changes_total: 'counter',
   wxtoken_lease_extension_failures_total: 'counter',
   wxtoken_store_up: 'gauge',
+  // Issue 16: store topology and primary, and primary changes (a Sentinel promotion).
+  wxtoken_store_info: 'gauge',
+  wxtoken_store_primary_changes_total: 'counter',
   wxtoken_ready: 'gauge',
   wxtoken_propagation_lag_seconds: 'histogram',
   wxtoken_grpc_requests_total: 'counter',
