@@ -104,6 +104,7 @@ export function failoverSuite(name: string, startStore: () => Promise<FailoverSt
   }, 60_000);
 
   afterAll(async () => {
+    // WXT_FAILOVER_LOGS=/tmp/fo writes each replica's log to /tmp/fo-<replica>.log (debugging).
     if (process.env.WXT_FAILOVER_LOGS) {
       const { writeFileSync } = await import('node:fs');
       for (const r of cluster?.replicas ?? []) {

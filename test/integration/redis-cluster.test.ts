@@ -117,7 +117,9 @@ describe('Redis Cluster (issue 16)', () => {
       replica: 'test',
     };
     await a.audit.append(event);
-    expect((await b.audit.list({ appId: APPS[1]!, limit: 10 })).map((e) => e.id)).toContain(event.id);
+    expect((await b.audit.list({ appId: APPS[1]!, limit: 10 })).map((e) => e.id)).toContain(
+      event.id,
+    );
 
     const victim = APPS[2]!;
     const { oldPort, newPort } = await setup.killMasterOf(keys.record(victim));

@@ -176,8 +176,11 @@ async function create(args: string[]): Promise<void> {
     const first = Number(args[2]!.split(':')[1]);
     const known = await call(first, ['CLUSTER', 'NODES']).catch((x: Error) => x.message);
     const keys = await call(first, ['DBSIZE']).catch((x: Error) => x.message);
-    throw new Error(`redis-cli ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}\nnodes: ${String(known)} dbsize ${String(keys)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `redis-cli ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}\nnodes: ${String(known)} dbsize ${String(keys)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
