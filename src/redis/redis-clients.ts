@@ -51,9 +51,12 @@ function failFast(o: RedisClientOptions) {
  * One client for the primary a set of sentinels name (issue 16), through ioredis' own Sentinel
  * support: on every (re)connection it asks the sentinels for the current primary of
  * `sentinelName` and checks the node's role, so after a promotion commands, and the pub/sub
- * connections `duplicate()`d from it, reconnect to the new primary. `failoverDetector` also
- * listens for the sentinels' +switch-master, so a demoted primary that is still alive is left
- * at once; a READONLY reply (a write that reached a demoted primary) forces a reconnection.
+ * connections `duplicate()`d from it, reconnect to the new primary. A demoted primary that is
+ * still alive answers a write with READONLY, which forces a reconnection (to the primary the
+ * sentinels name now). ioredis' `failoverDetector` is left off: it drops the connection on
+ * every +switch-master a sentinel publishes, which arrives after the client has already found
+ * the new primary, so each failover cost a second, needless outage (seen as "store
+ * unreachable" right after "reachable again", and lock requests failing just after promotion).
  * The same fail-fast options as a URL client: during a promotion commands fail at once
  * (StoreUnavailableError), they are never queued and replayed on the new primary.
  */
@@ -64,7 +67,7 @@ export function createSentinelClient(redis: Config['redis'], o: RedisClientOptio
     sentinels: redis.sentinels.map(({ host, port }) => ({ host, port })),
     name: redis.sentinelName,
     role: 'master',
-    failoverDetector: true,
+    failoverDetector: false,
     sentinelCommandTimeout: o.commandTimeoutMs,
     sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
     reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),

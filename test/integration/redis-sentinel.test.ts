@@ -105,7 +105,10 @@ describe('Redis Sentinel (issue 16)', () => {
 
     // The lease was replicated before the kill: the holder keeps it on the new primary (a
     // failed extension ends the lease for good, so the store is awaited first).
-    await once('the new primary answers', async () => ({ r: await a.store.read(APP) }));
+    // Each replica's client finds the new primary on its own schedule (a reconnect backoff).
+    for (const x of [a, b]) {
+      await once('the new primary answers', async () => ({ r: await x.store.read(APP) }));
+    }
     const extended = (await a.lease.extend(lease, LOCK_TTL_MS))!;
     expect(extended).not.toBeNull();
     expect(await b.lease.tryAcquire(LOCK_TTL_MS)).toBeNull();
@@ -160,6 +163,7 @@ describe('Redis Sentinel (issue 16)', () => {
     const current = await once('a read on the new primary', async () => ({
       stored: await a.store.read(APP),
     }));
+    await once('B reaches the new primary', async () => ({ r: await b.store.read(APP) }));
     expect(current.stored?.current.generation ?? 0).toBeLessThan(lost.generation);
     await expect(a.store.write(token(gen + 2), lock!)).rejects.toMatchObject({
       reason: 'lock_not_held',
