@@ -87,11 +87,9 @@ describe('Redis Cluster (issue 16)', () => {
     const seenByB: TokenRecord[] = [];
     b.store.subscribe((t) => seenByB.push(t));
     // Subscribed once a message reaches B (a publish before the SUBSCRIBE is lost: retried).
+    let probes = 0;
     await until('B subscribed', async () => {
-      await writeUnderLock(
-        a,
-        token(APPS[0]!, seenByB.length + 1 + Math.floor(Math.random() * 1e6)),
-      );
+      await writeUnderLock(a, token(APPS[0]!, ++probes));
       return seenByB.length > 0;
     });
     for (const appId of APPS) await writeUnderLock(a, token(appId, 10_000_000));
@@ -133,4 +131,44 @@ describe('Redis Cluster (issue 16)', () => {
     );
     for (const appId of APPS) await writeUnderLock(a, token(appId, 10_000_002));
   }, 90_000);
+
+  it('a slot moved to another master under load (ASK, then MOVED): every write and read succeeds', async () => {
+    const a = await backend();
+    const b = await backend();
+    const app = APPS[4]!;
+    let generation = 20_000_000;
+    let stop = false;
+    const failures: string[] = [];
+    let writes = 0;
+    // Writes under the lock and reads from the other replica, back to back, during the move.
+    const load = (async () => {
+      while (!stop) {
+        try {
+          await writeUnderLock(a, token(app, ++generation));
+          const read = await b.store.read(app);
+          if ((read?.current.generation ?? 0) < generation)
+            failures.push(`read ${read?.current.generation}`);
+          writes++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    })();
+    await until('some writes before the move', () => writes >= 5);
+    const before = writes;
+    const moveStarted = Date.now();
+    const moved = await setup.moveSlotOf(keys.record(app));
+    console.log(
+      `[cluster slot move] :${moved.fromPort} → :${moved.toPort}, ${moved.keysMoved} keys in ${
+        Date.now() - moveStarted
+      } ms, ${writes - before} write+read rounds during the move`,
+    );
+    await until('writes after the move', () => writes >= before + 20);
+    stop = true;
+    await load;
+    expect(moved.keysMoved, 'the record, lock and others of the app moved').toBeGreaterThan(0);
+    expect(await setup.masterOf(keys.record(app))).toBe(moved.toPort);
+    expect(failures).toEqual([]);
+    expect((await a.store.read(app))?.current.generation).toBe(generation);
+  }, 60_000);
 });

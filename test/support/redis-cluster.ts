@@ -24,6 +24,12 @@ export interface RedisClusterSetup {
     killedAt: number;
     promotedAt: number;
   }>;
+  /**
+   * Moves `key`'s slot (with its keys) to another live master, the way `redis-cli --cluster
+   * reshard` does: IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE everywhere.
+   * Clients see ASK during the move and MOVED after it. Returns the ports.
+   */
+  moveSlotOf(key: string): Promise<{ fromPort: number; toPort: number; keysMoved: number }>;
   stop(): Promise<void>;
 }
 
@@ -147,6 +153,46 @@ export async function startRedisCluster(
         25,
       );
       return { oldPort, newPort, killedAt, promotedAt: Date.now() };
+    },
+    moveSlotOf: async (key) => {
+      const fromPort = await masterOf(key);
+      const slot = Number(await call(fromPort, ['CLUSTER', 'KEYSLOT', key]));
+      const idOf = async (port: number): Promise<string> =>
+        String(await call(port, ['CLUSTER', 'MYID']));
+      const masters = new Set<number>();
+      for (const n of live()) {
+        const role = (await call(n.port, ['ROLE']).catch(() => [''])) as [string];
+        if (role[0] === 'master') masters.add(n.port);
+      }
+      const toPort = [...masters].find((p) => p !== fromPort)!;
+      const [fromId, toId] = [await idOf(fromPort), await idOf(toPort)];
+      await call(toPort, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId]);
+      await call(fromPort, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId]);
+      let keysMoved = 0;
+      for (;;) {
+        const batch = (await call(fromPort, [
+          'CLUSTER',
+          'GETKEYSINSLOT',
+          String(slot),
+          '10',
+        ])) as string[];
+        if (batch.length === 0) break;
+        await call(fromPort, [
+          'MIGRATE',
+          '127.0.0.1',
+          String(toPort),
+          '',
+          '0',
+          '5000',
+          'KEYS',
+          ...batch,
+        ]);
+        keysMoved += batch.length;
+      }
+      for (const port of masters) {
+        await call(port, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]);
+      }
+      return { fromPort, toPort, keysMoved };
     },
     stop: async () => {
       await Promise.all(nodes.map((n) => n.stop()));
