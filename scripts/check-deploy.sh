@@ -299,6 +299,7 @@ const modes = {
     const configs = [
       ['deploy/wxtoken.example.yaml', readFileSync(join(root, 'deploy/wxtoken.example.yaml'), 'utf8')],
       ['deploy/compose/wxtoken.yaml', readFileSync(join(root, 'deploy/compose/wxtoken.yaml'), 'utf8')],
+      ['deploy/compose/wxtoken-sentinel.yaml', readFileSync(join(root, 'deploy/compose/wxtoken-sentinel.yaml'), 'utf8')],
       ['deploy/k8s/configmap.yaml data.wxtoken.yaml', loadOne('deploy/k8s/configmap.yaml').data['wxtoken.yaml']],
     ];
     for (const [where, text] of configs) {
@@ -307,7 +308,8 @@ const modes = {
         // Secrets are placeholders here: each named env var / file "exists".
         const env = Object.fromEntries((raw.apps ?? []).filter((a) => a.secretEnv).map((a) => [a.secretEnv, 'placeholder']));
         const config = parseConfig(raw, { env, readFile: () => 'placeholder', warn: (m) => problem(`${where}: ${m}`) });
-        console.log(`${where}: ${config.apps.length} apps, store ${config.redis.urls.length ? 'redis' : 'embedded'}`);
+        const store = config.redis.sentinels.length ? 'redis sentinel' : config.redis.urls.length ? 'redis' : 'embedded';
+        console.log(`${where}: ${config.apps.length} apps, store ${store}`);
       } catch (err) {
         problem(`${where}: ${err.message}`);
       }
