@@ -6,6 +6,7 @@ import { createRedisBackend, type Backend } from '../../src/redis/redis-backend.
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { Secret } from '../../src/shared/secret.js';
 import type { TokenRecord } from '../../src/token/token.js';
 import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster.js';
 import { until, waitFor } from '../support/until.js';
@@ -103,11 +104,18 @@ describe('Redis Cluster (issue 16)', () => {
     expect(lease).not.toBeNull();
     expect(await b.lease.tryAcquire(LOCK_TTL_MS)).toBeNull();
     await a.lease.release(lease);
+    // An app whose audit index is on another master than the trail (see the session case).
+    const trailMaster = await setup.masterOf(keys.audit());
+    const audited = await (async () => {
+      for (const id of APPS)
+        if ((await setup.masterOf(keys.appAudit(id))) !== trailMaster) return id;
+      throw new Error('every app on the trail master');
+    })();
     const event = {
       id: randomUUID(),
       at: Date.now(),
       caller: 'test',
-      appId: APPS[1]!,
+      appId: audited,
       action: 'force_refresh' as const,
       reason: 'cluster test',
       result: 'OK',
@@ -115,7 +123,7 @@ describe('Redis Cluster (issue 16)', () => {
       replica: 'test',
     };
     await a.audit.append(event);
-    expect((await b.audit.list({ appId: APPS[1]!, limit: 10 })).map((e) => e.id)).toContain(
+    expect((await b.audit.list({ appId: audited, limit: 10 })).map((e) => e.id)).toContain(
       event.id,
     );
 
@@ -171,4 +179,47 @@ describe('Redis Cluster (issue 16)', () => {
     expect(failures).toEqual([]);
     expect((await a.store.read(app))?.current.generation).toBe(generation);
   }, 60_000);
+
+  it('login sessions, the forced-fetch budget and third-party platform records work across slots', async () => {
+    const a = await backend();
+    const b = await backend();
+    // A session and its code's exchange record live in different slots: no cross-slot pipeline.
+    // A handle whose session key is on another master than the record (ioredis accepts a
+    // pipeline whose keys share a node; across masters it refuses it).
+    const exchangeMaster = await setup.masterOf(keys.codeExchange(APPS[0]!, 'code-hash-1'));
+    let handle = `h-${randomUUID()}`;
+    while ((await setup.masterOf(keys.session(handle))) === exchangeMaster) {
+      handle = `h-${randomUUID()}`;
+    }
+    const session = {
+      handle,
+      appId: APPS[0]!,
+      openid: 'o-cluster',
+      sessionKey: new Secret('session-key-cluster'),
+      expiresAt: Date.now() + 60_000,
+    };
+    await a.sessions.putSessionAndExchange(session, 'code-hash-1', 60_000, 'test');
+    expect((await b.sessions.getSession(session.handle))?.openid).toBe('o-cluster');
+    expect(await b.sessions.getExchange(APPS[0]!, 'code-hash-1')).toMatchObject({
+      ok: { handle: session.handle },
+    });
+    // The forced-fetch budget script (one key per app).
+    await a.forceBudget!.check(APPS[1]!, 'classic');
+    await a.forceBudget!.consume(APPS[1]!, 'classic');
+    // A platform's verify ticket and authorizers ({component:ID} keys, MULTI in one slot).
+    const platform = 'wxcomponentclust1';
+    expect(await a.components.offerVerifyTicket(platform, { value: 'vt-1', createTime: 100 })).toBe(
+      true,
+    );
+    expect((await b.components.verifyTicket(platform))?.value).toBe('vt-1');
+    await a.components.putAuthorizer(
+      platform,
+      { authorizerAppId: 'wxauthorizer00001', authorizedAt: Date.now() },
+      'refresh-1',
+    );
+    expect(await b.components.refreshToken(platform, 'wxauthorizer00001')).toBe('refresh-1');
+    expect(
+      (await b.components.loadAuthorizers(platform)).present.map((e) => e.authorizerAppId),
+    ).toEqual(['wxauthorizer00001']);
+  });
 });
