@@ -65,6 +65,9 @@ export async function startRedisCluster(
             // disconnected too long): sync at once, not after the default 5 s batching delay.
             '--repl-diskless-sync-delay',
             '0',
+            // A replica loads its first sync through an RDB file in its working directory.
+            '--dir',
+            dir,
           ],
         }),
       );

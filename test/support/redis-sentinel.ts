@@ -41,9 +41,15 @@ export async function startSentinelSetup(
 ): Promise<SentinelSetup> {
   assertRedisInstalled();
   const downAfter = o.downAfterMs ?? 1000;
-  const primary = await startRedis();
+  // A replica loads its first sync through an RDB file in its working directory: a temp one.
+  const dataDir = mkdtempSync(join(tmpdir(), 'wxtoken-sentinel-data-'));
+  const primary = await startRedis({ extraArgs: ['--dir', dataDir] });
   const replicas = await Promise.all(
-    [0, 1].map(() => startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] })),
+    [0, 1].map(() =>
+      startRedis({
+        extraArgs: ['--replicaof', '127.0.0.1', String(primary.port), '--dir', dataDir],
+      }),
+    ),
   );
   const nodes = [primary, ...replicas];
   await waitFor(

@@ -68,7 +68,9 @@ def cli(redis_server, port, *args):
 
 
 def redis_node(procs, redis_server, port, *extra):
-    return procs.start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra])
+    # --dir: a replica loads its first sync through an RDB file in its working directory.
+    data = tempfile.mkdtemp(prefix="wxtoken-sentinel-harness-data-")
+    return procs.start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data, *extra])
 
 
 def primary_port(redis_server, sentinel_ports):
