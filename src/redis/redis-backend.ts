@@ -118,7 +118,8 @@ export async function createRedisBackend(
 /**
  * The clients of the configured topology. Sentinel is one client (a quorum of one): the
  * store, the locks and the lease all live on the current primary, and a promotion may lose
- * what was not yet replicated. The fenced write and the leader's write-back repair that.
+ * what was not yet replicated. The fenced write, the fetcher's and the leader's write-back
+ * repair that.
  */
 function openClients(config: Config): {
   clients: Redis[];

@@ -93,7 +93,7 @@ class LockBook {
   /**
    * Locks whose release failed because the store did not answer (a promotion in progress, a
    * node restarting), by key. A Sentinel promotion keeps a replicated lock on the new
-   * primary until its TTL (13 s for a token with the default timeout): this process gives it
+   * primary until its TTL (25 s for a token with the default 5 s WeChat timeout): this process gives it
    * back as soon as it next asks for the same key, instead of waiting out its own lock.
    */
   readonly #unreleased = new Map<string, { value: string; expiresAt: number }>();
