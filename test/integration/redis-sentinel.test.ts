@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/config-error.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { createRedisBackend, type Backend } from '../../src/redis/redis-backend.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
@@ -174,4 +175,62 @@ describe('Redis Sentinel (issue 16)', () => {
     expect((await a.store.read(APP))?.current.value).toBe(lost.value);
     await b.locks.release(lockB);
   }, 60_000);
+});
+
+describe('Redis Sentinel with passwords (issue 16: sentinelPasswordEnv, passwordFile)', () => {
+  const DATA_PW = `data-${randomUUID()}`;
+  const SENTINEL_PW = `sentinel-${randomUUID()}`;
+  let secured: SentinelSetup;
+  const opened: Backend[] = [];
+
+  const configWith = (dataPassword: string): Config =>
+    parseConfig(
+      {
+        redis: {
+          sentinels: secured.sentinels,
+          sentinelName: secured.name,
+          sentinelPasswordEnv: 'WX_SENTINEL_PW',
+          passwordFile: '/run/secrets/redis',
+          keyPrefix: `test:${randomUUID()}:`,
+          commandTimeoutMs: 500,
+        },
+        apps: [{ appId: APP, mode: 'classic', secretEnv: 'WX_SECRET' }],
+      },
+      {
+        env: { WX_SECRET: 'f00dfeedcafebabe0123456789abcdef', WX_SENTINEL_PW: SENTINEL_PW },
+        readFile: (path) => (path === '/run/secrets/redis' ? `${dataPassword}\n` : ''),
+        warn: () => undefined,
+      },
+    );
+
+  beforeAll(async () => {
+    secured = await startSentinelSetup({ password: DATA_PW, sentinelPassword: SENTINEL_PW });
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(opened.map((b) => b.store.close()));
+    await secured?.stop();
+  });
+
+  it('both passwords reach their servers: the store works through password-protected sentinels and nodes', async () => {
+    const b = await createRedisBackend(configWith(DATA_PW), systemClock, log);
+    opened.push(b);
+    const lock = (await b.locks.tryAcquire(APP, LOCK_TTL_MS))!;
+    expect(lock).not.toBeNull();
+    await b.store.write(token(1), lock);
+    expect((await b.store.read(APP))?.current.generation).toBe(1);
+    expect(b.primary()).toBe(`127.0.0.1:${await secured.primaryPort()}`);
+  });
+
+  it('a wrong data-node password is a ConfigError naming redis.sentinels, never the password', async () => {
+    const wrong = `wrong-${randomUUID()}`;
+    const err = await createRedisBackend(configWith(wrong), systemClock, log).then(
+      () => new Error('createRedisBackend resolved; expected a ConfigError'),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => i.key)).toEqual(['redis.sentinels']);
+    expect(String((err as ConfigError).message)).not.toContain(wrong);
+    expect(String((err as ConfigError).message)).not.toContain(DATA_PW);
+  }, 20_000);
 });

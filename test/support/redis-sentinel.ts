@@ -37,20 +37,50 @@ export interface SentinelSetup {
  * short down-after so a promotion takes seconds. Fails loudly when redis-server is missing.
  */
 export async function startSentinelSetup(
-  o: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+  o: {
+    downAfterMs?: number;
+    failoverTimeoutMs?: number;
+    /** The data nodes' `requirepass` (and `masterauth`; the sentinels' `auth-pass`). */
+    password?: string;
+    /** The sentinels' own `requirepass` (and `sentinel-pass` between them). */
+    sentinelPassword?: string;
+  } = {},
 ): Promise<SentinelSetup> {
   assertRedisInstalled();
   const downAfter = o.downAfterMs ?? 1000;
   // A replica loads its first sync through an RDB file in its working directory: a temp one.
   const dataDir = mkdtempSync(join(tmpdir(), 'wxtoken-sentinel-data-'));
-  const primary = await startRedis({ extraArgs: ['--dir', dataDir] });
+  const auth = o.password === undefined ? {} : { requirepass: o.password };
+  const masterauth = o.password === undefined ? [] : ['--masterauth', o.password];
+  const primary = await startRedis({ ...auth, extraArgs: ['--dir', dataDir, ...masterauth] });
   const replicas = await Promise.all(
     [0, 1].map(() =>
       startRedis({
-        extraArgs: ['--replicaof', '127.0.0.1', String(primary.port), '--dir', dataDir],
+        ...auth,
+        extraArgs: [
+          '--replicaof',
+          '127.0.0.1',
+          String(primary.port),
+          '--dir',
+          dataDir,
+          ...masterauth,
+        ],
       }),
     ),
   );
+  const dataCall = (port: number, args: string[]) => nodeCall(port, args, o.password);
+  const sentinelCall = (port: number, args: string[]) => nodeCall(port, args, o.sentinelPassword);
+  const connectedReplicas = async (port: number): Promise<number> => {
+    const info = (await dataCall(port, ['INFO', 'replication'])) as string;
+    return (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
+  };
+  const roleOf = async (port: number): Promise<string | undefined> => {
+    try {
+      return ((await dataCall(port, ['ROLE'])) as [string])[0];
+    } catch {
+      return undefined;
+    }
+  };
   const nodes = [primary, ...replicas];
   await waitFor(
     'both replicas to sync with the primary',
@@ -74,6 +104,10 @@ export async function startSentinelSetup(
         `sentinel down-after-milliseconds ${SENTINEL_NAME} ${downAfter}`,
         `sentinel failover-timeout ${SENTINEL_NAME} ${o.failoverTimeoutMs ?? 5000}`,
         `sentinel parallel-syncs ${SENTINEL_NAME} 1`,
+        ...(o.password === undefined ? [] : [`sentinel auth-pass ${SENTINEL_NAME} ${o.password}`]),
+        ...(o.sentinelPassword === undefined
+          ? []
+          : [`requirepass ${o.sentinelPassword}`, `sentinel sentinel-pass ${o.sentinelPassword}`]),
         '',
       ].join('\n'),
     );
@@ -142,29 +176,20 @@ export async function startSentinelSetup(
   };
 }
 
-async function sentinelCall(port: number, args: string[]): Promise<unknown> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+async function nodeCall(port: number, args: string[], password?: string): Promise<unknown> {
+  const c = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    ...(password === undefined ? {} : { password }),
+  });
   c.on('error', () => undefined);
   try {
     await c.connect();
     return await c.call(args[0]!, ...args.slice(1));
   } finally {
     c.disconnect();
-  }
-}
-
-async function connectedReplicas(port: number): Promise<number> {
-  const info = (await sentinelCall(port, ['INFO', 'replication'])) as string;
-  const online = info.match(/^slave\d+:.*state=online/gm) ?? [];
-  return online.length;
-}
-
-async function roleOf(port: number): Promise<string | undefined> {
-  try {
-    const role = (await sentinelCall(port, ['ROLE'])) as [string];
-    return role[0];
-  } catch {
-    return undefined;
   }
 }
 
