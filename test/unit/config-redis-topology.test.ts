@@ -73,6 +73,20 @@ describe('redis topology: exactly one of urls, sentinels, cluster', () => {
     expect(JSON.stringify(c.redis)).not.toMatch(/sentinel-secret|data-secret/);
   });
 
+  it('an inline password works but is warned about, as apps[].secret is', () => {
+    const warnings: string[] = [];
+    const c = parseConfig(
+      cfg({ sentinels: ['b:26379'], sentinelName: 'm', sentinelPassword: 'sp', password: 'dp' }),
+      { ...deps(), warn: (m) => warnings.push(m) },
+    );
+    expect(c.redis.sentinelPassword?.reveal()).toBe('sp');
+    expect(c.redis.password?.reveal()).toBe('dp');
+    expect(warnings).toEqual([
+      'config: redis.password is inline; use passwordEnv or passwordFile outside development',
+      'config: redis.sentinelPassword is inline; use sentinelPasswordEnv or sentinelPasswordFile outside development',
+    ]);
+  });
+
   it('two topologies at once are refused, naming both keys', () => {
     expect(
       problems(cfg({ urls: ['redis://a:6379'], sentinels: ['b:26379'], sentinelName: 'm' })),
