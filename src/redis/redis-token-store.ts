@@ -62,6 +62,7 @@ type WriteTokenCommand = (
 export class RedisTokenStore implements TokenStore {
   readonly #quorum: number;
   readonly #subscribers: Redis[] = [];
+  #subscribed: Promise<void> = Promise.resolve();
   readonly #listeners = new Set<(token: TokenRecord) => void>();
   /** Per app, the raw token field of a record the last read dropped as poisoned. */
   readonly #poisoned = new Map<string, string>();
@@ -89,13 +90,43 @@ export class RedisTokenStore implements TokenStore {
    * was down when this replica started would otherwise never deliver (SUBSCRIBE is idempotent).
    */
   async start(): Promise<void> {
+    let confirmed = 0;
+    let onQuorum: () => void = () => undefined;
+    this.#subscribed = new Promise<void>((resolve) => (onQuorum = resolve));
     for (const client of this.clients) {
       const sub = duplicateForSubscribe(client);
+      let counted = false;
       sub.on('error', () => undefined);
       sub.on('message', (_channel: string, message: string) => this.#onMessage(message));
-      sub.on('ready', () => void sub.subscribe(this.keys.events()).catch(() => undefined));
+      sub.on(
+        'ready',
+        () =>
+          void sub.subscribe(this.keys.events()).then(
+            () => {
+              if (counted) return;
+              counted = true;
+              if (++confirmed >= this.#quorum) onQuorum();
+            },
+            () => undefined,
+          ),
+      );
       this.#subscribers.push(sub);
     }
+  }
+
+  /**
+   * Resolves once a majority of the subscriber connections are subscribed (or after
+   * `timeoutMs`). A replica warms its cache after this: a write made between the warm read
+   * and the subscription would otherwise reach it only with the next reconcile pass, and a
+   * replica joining mid-rotation served an expired token until then.
+   */
+  async subscribed(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#subscribed,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   async read(appId: string): Promise<StoredTokens | null> {

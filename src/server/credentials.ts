@@ -33,6 +33,9 @@ export interface CredentialsDeps {
 
 export type Credentials = Awaited<ReturnType<typeof openCredentials>>;
 
+/** How long a starting replica waits for its pub/sub subscriptions before warming anyway. */
+const WARM_SUBSCRIBE_MS = 2_000;
+
 /**
  * Every credential this replica serves: the access_token engine (with forced refresh) and
  * one engine per configured ticket type. Each engine's cache follows its store (pub/sub, plus
@@ -169,6 +172,8 @@ export async function openCredentials(d: CredentialsDeps) {
      */
     async warm(): Promise<void> {
       if (backend.kind !== 'redis') return;
+      // Subscribed first, then read: a write in between reaches this replica either way.
+      await Promise.all(syncs.map((s) => s.engine.store.subscribed?.(WARM_SUBSCRIBE_MS)));
       // Authorizers first: their token records are then read with everyone else's.
       await components.registry.sync().catch((err: unknown) => {
         log.warn({ err }, 'authorizer list not readable at start; retrying');

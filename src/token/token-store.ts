@@ -36,6 +36,11 @@ export interface TokenStore {
   /** Called after every accepted write, this replica's or (through pub/sub) any other's. */
   subscribe(listener: (token: TokenRecord) => void): () => void;
   /**
+   * Resolves once writes by other replicas are delivered (pub/sub subscribed), or after
+   * `timeoutMs`; a store without remote writers has nothing to wait for.
+   */
+  subscribed?(timeoutMs: number): Promise<void>;
+  /**
    * Validity checks of one reported token (by fingerprint), numbered cluster-wide in the order
    * they were sent, with the newest verdict. A report reads `sent` when it arrives; a verdict
    * answers it only if its `seq` is greater, i.e. its check was sent after the report arrived
