@@ -170,6 +170,8 @@ export function registerOncallCommands(program: Command): void {
             lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
             leader: a.leader,
             store: a.store,
+            storeTopology: a.store_topology,
+            storePrimary: a.store_primary,
           },
           ...a.tickets.map((t) => ({
             app: a.app_id,
@@ -185,6 +187,8 @@ export function registerOncallCommands(program: Command): void {
             lastError: t.last_error ? `${t.last_error.errcode} ${t.last_error.kind}` : '',
             leader: a.leader,
             store: a.store,
+            storeTopology: a.store_topology,
+            storePrimary: a.store_primary,
           })),
         ]);
         const iso = (ms: number | undefined): string | null =>
