@@ -20,16 +20,31 @@ export const ticketsSchema = z
 export const appShape = {
   appId: z
     .string()
-    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)'),
-  mode: z.enum(APP_MODES),
+    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)')
+    .describe('The WeChat AppID (wx...).'),
+  mode: z
+    .enum(APP_MODES)
+    .describe(
+      'classic: /cgi-bin/token (each fetch invalidates the previous token after 5 minutes); stable: /cgi-bin/stable_token.',
+    ),
   secretEnv: z
     .string()
     .regex(ENV_NAME, 'expected an environment variable name such as WX_APP1_SECRET')
-    .optional(),
-  secretFile: z.string().min(1, 'expected a file path').optional(),
-  secret: z.string().optional(),
-  exposeSessionKey: z.boolean().optional(),
-  tickets: ticketsSchema,
+    .optional()
+    .describe('The AppSecret from this environment variable.'),
+  secretFile: z
+    .string()
+    .min(1, 'expected a file path')
+    .optional()
+    .describe('The AppSecret from this file (a mounted Secret).'),
+  secret: z.string().optional().describe('The AppSecret inline (development only: it warns).'),
+  exposeSessionKey: z
+    .boolean()
+    .optional()
+    .describe('Overrides login.exposeSessionKey for this app.'),
+  tickets: ticketsSchema.describe(
+    'Tickets the leader keeps for the app, each type once: jsapi (JS-SDK wx.config), wx_card (card api_ticket).',
+  ),
 };
 
 function rejectDuplicateTickets(tickets: readonly TicketType[], ctx: z.core.$RefinementCtx): void {

@@ -23,17 +23,29 @@ const SECRET_FIELDS = ['secret', 'messageToken', 'encodingAesKey'] as const;
 export const componentShape = {
   componentAppId: z
     .string()
-    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)'),
-  secretEnv: envName,
-  secretFile: filePath,
-  secret: z.string().optional(),
-  messageTokenEnv: envName,
-  messageTokenFile: filePath,
-  messageToken: z.string().optional(),
-  encodingAesKeyEnv: envName,
-  encodingAesKeyFile: filePath,
-  encodingAesKey: z.string().optional(),
-  authorizerTickets: ticketsSchema,
+    .regex(APP_ID, 'expected 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-" (e.g. wx0123...)')
+    .describe("The third-party platform's component appid (docs/third-party.md)."),
+  secretEnv: envName.describe(
+    'The component AppSecret from this environment variable (or secretFile, or secret inline).',
+  ),
+  secretFile: filePath.describe('The component AppSecret from this file.'),
+  secret: z.string().optional().describe('The component AppSecret inline (development only).'),
+  messageTokenEnv: envName.describe(
+    'The message-check Token of the Open Platform console, from this environment variable.',
+  ),
+  messageTokenFile: filePath.describe('The message-check Token from this file.'),
+  messageToken: z
+    .string()
+    .optional()
+    .describe('The message-check Token inline (development only).'),
+  encodingAesKeyEnv: envName.describe(
+    'The EncodingAESKey (43 characters) from this environment variable.',
+  ),
+  encodingAesKeyFile: filePath.describe('The EncodingAESKey from this file.'),
+  encodingAesKey: z.string().optional().describe('The EncodingAESKey inline (development only).'),
+  authorizerTickets: ticketsSchema.describe(
+    'Tickets the leader keeps for every authorizer of the platform (jsapi, wx_card).',
+  ),
 };
 
 /**

@@ -82,11 +82,17 @@ export function createConfigSchema(deps: ConfigDeps) {
       log: logSchema(deps.env),
       login: section(loginShape),
       auth: section(authShape),
-      tls: tlsSchema(deps),
+      tls: tlsSchema(deps).describe(
+        'Serve gRPC and the gateway over TLS (and mTLS with clientCaFile); absent: plaintext (loopback or behind a TLS proxy).',
+      ),
       limits: section(limitsShape),
       audit: section(auditShape),
-      apps: appsSchema(deps),
-      components: componentsSchema(deps),
+      apps: appsSchema(deps).describe(
+        'The WeChat apps wxtoken holds tokens for, each with one secret source. At least one app, or a platform under components.',
+      ),
+      components: componentsSchema(deps).describe(
+        'Third-party platforms (WeChat Open Platform): each customer who authorizes one becomes an app. Needs gateway.listen.',
+      ),
     })
     .superRefine((config, ctx) => {
       if (config.apps.length === 0 && config.components.length === 0) {

@@ -8,8 +8,14 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const LOG_LEVEL_ENV = 'WXTOKEN_LOG_LEVEL';
 
 export const logShape = {
-  level: z.enum(LOG_LEVELS).optional(),
-  pretty: z.boolean().default(false),
+  level: z
+    .enum(LOG_LEVELS)
+    .optional()
+    .describe('pino log level; absent: WXTOKEN_LOG_LEVEL, else info.'),
+  pretty: z
+    .boolean()
+    .default(false)
+    .describe('Human-readable lines instead of JSON (`wxtoken dev` turns it on).'),
 };
 
 export function logSchema(env: NodeJS.ProcessEnv) {

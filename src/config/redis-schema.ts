@@ -45,39 +45,71 @@ const redisShape = {
   urls: z
     .array(redisUrl)
     .nullish()
-    .transform((urls) => urls ?? []),
+    .transform((urls) => urls ?? [])
+    .describe(
+      'Absent: the embedded store and lease (one process). One URL: a single primary. 3 or 5 URLs: independent masters with a Redlock quorum. `redis[s]://[user:password@]host:port`; rediss = TLS. One of urls, sentinels, cluster.',
+    ),
   /** Redis Sentinel (issue 16): the sentinels to ask for the current primary of sentinelName. */
   sentinels: z
     .array(nodeAddress)
     .nullish()
-    .transform((nodes) => nodes ?? []),
+    .transform((nodes) => nodes ?? [])
+    .describe(
+      'Redis Sentinel: host:port of each sentinel; wxtoken asks them for the primary of sentinelName (docs/cluster.md).',
+    ),
   sentinelName: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a master name such as mymaster')
-    .optional(),
+    .optional()
+    .describe('With sentinels (required there): the master name the sentinels monitor.'),
   /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
-  sentinelPassword: z.string().optional(),
-  sentinelPasswordEnv: envName.optional(),
-  sentinelPasswordFile: filePath.optional(),
+  sentinelPassword: z
+    .string()
+    .optional()
+    .describe("The sentinels' own requirepass, inline (development only)."),
+  sentinelPasswordEnv: envName
+    .optional()
+    .describe("The sentinels' requirepass from this environment variable."),
+  sentinelPasswordFile: filePath.optional().describe("The sentinels' requirepass from this file."),
   /** Redis Cluster (issue 16): seed nodes; the client learns the rest of the cluster from them. */
   cluster: z
     .array(nodeAddress)
     .nullish()
-    .transform((nodes) => nodes ?? []),
+    .transform((nodes) => nodes ?? [])
+    .describe('Redis Cluster: host:port seed nodes (slots, MOVED/ASK and failover are followed).'),
   /** The data nodes' ACL user and password under sentinels/cluster (with urls: in the URL). */
-  username: z.string().min(1).optional(),
-  password: z.string().optional(),
-  passwordEnv: envName.optional(),
-  passwordFile: filePath.optional(),
+  username: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The data nodes' ACL user with sentinels or cluster (with urls: in the URL)."),
+  password: z
+    .string()
+    .optional()
+    .describe("The data nodes' password inline, with sentinels or cluster (development only)."),
+  passwordEnv: envName
+    .optional()
+    .describe("The data nodes' password from this environment variable."),
+  passwordFile: filePath.optional().describe("The data nodes' password from this file."),
   keyPrefix: z
     .string()
     .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
-    .default(CONFIG_DEFAULTS.redisKeyPrefix),
-  reconcileIntervalMs: durationMs().default(CONFIG_DEFAULTS.redisReconcileIntervalMs),
+    .default(CONFIG_DEFAULTS.redisKeyPrefix)
+    .describe('Prefix of every Redis key and channel wxtoken uses.'),
+  reconcileIntervalMs: durationMs()
+    .default(CONFIG_DEFAULTS.redisReconcileIntervalMs)
+    .describe(
+      'Every replica re-reads every record this often, in case a pub/sub message was lost; also the longest retry delay while Redis is unreachable at start.',
+    ),
   reconcileRecordsPerSecond: positiveInt()
     .max(1_000_000)
-    .default(CONFIG_DEFAULTS.redisReconcileRecordsPerSecond),
-  commandTimeoutMs: durationMs().default(CONFIG_DEFAULTS.redisCommandTimeoutMs),
+    .default(CONFIG_DEFAULTS.redisReconcileRecordsPerSecond)
+    .describe(
+      'A reconcile pass reads at most this many records a second (100,000 apps: a pass of 20 s).',
+    ),
+  commandTimeoutMs: durationMs()
+    .default(CONFIG_DEFAULTS.redisCommandTimeoutMs)
+    .describe('Time limit of one Redis command; a node that does not answer counts as down.'),
 };
 /** redis.encryption (issue 6): AES-256-GCM at rest; key material is resolved here. */
 const encryptionKeyShape = {
@@ -86,18 +118,37 @@ const encryptionKeyShape = {
     .regex(
       /^[A-Za-z0-9_.-]{1,32}$/,
       'expected 1 to 32 characters of A-Z, a-z, 0-9, "_", "." or "-"',
-    ),
+    )
+    .describe('The key id stored with every value sealed under it (1 to 32 characters).'),
   keyEnv: z
     .string()
     .regex(ENV_NAME, 'expected an environment variable name such as WXTOKEN_REDIS_KEY_1')
-    .optional(),
-  keyFile: z.string().min(1, 'expected a file path').optional(),
+    .optional()
+    .describe(
+      'The key (32 bytes as base64: `openssl rand -base64 32`) from this environment variable.',
+    ),
+  keyFile: z.string().min(1, 'expected a file path').optional().describe('The key from this file.'),
 };
 const encryptionShape = {
-  currentKeyId: z.string().min(1),
-  keys: z.array(z.strictObject(encryptionKeyShape)).min(1, 'at least one key is required'),
+  currentKeyId: z
+    .string()
+    .min(1)
+    .describe(
+      'The key new values are sealed with (an id under keys); rotate by adding a key, then switching this.',
+    ),
+  keys: z
+    .array(z.strictObject(encryptionKeyShape))
+    .min(1, 'at least one key is required')
+    .describe(
+      'Every key a stored value may name; remove one only once nothing sealed under it remains.',
+    ),
   /** Migration window for enc:v1 values sealed without AAD (see AtRestCipher). */
-  acceptUnboundValues: z.boolean().default(false),
+  acceptUnboundValues: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Also read enc:v1 values (sealed without their place in Redis) while upgrading from the release that wrote them (docs/security.md).',
+    ),
 };
 const ENCRYPTION_KEY_BYTES = 32;
 
@@ -267,8 +318,12 @@ function optionalSecret(
 export function redisSchema(deps: ConfigDeps) {
   return section({
     ...redisShape,
-    encryption: encryptionSchema(deps),
-    tls: redisTlsSchema(deps),
+    encryption: encryptionSchema(deps).describe(
+      'Optional AES-256-GCM at rest: tokens (also in pub/sub messages), session keys and recorded phone numbers are sealed in Redis (docs/security.md).',
+    ),
+    tls: redisTlsSchema(deps).describe(
+      'TLS to Redis with a private CA and/or a client certificate; with sentinels or cluster it covers every connection, sentinels included.',
+    ),
   })
     .superRefine(requireTlsUrls)
     .superRefine(checkTopology)

@@ -21,16 +21,33 @@ export interface TlsFileDeps {
 }
 
 const redisTlsShape = {
-  caFile: z.string().min(1, 'expected a file path').optional(),
-  certFile: z.string().min(1, 'expected a file path').optional(),
-  keyFile: z.string().min(1, 'expected a file path').optional(),
+  caFile: z
+    .string()
+    .min(1, 'expected a file path')
+    .optional()
+    .describe(
+      "PEM CA of the Redis servers' certificates (absent: Node's CAs). With any redis.tls key, every URL must be rediss://.",
+    ),
+  certFile: z
+    .string()
+    .min(1, 'expected a file path')
+    .optional()
+    .describe('Client certificate for mutual TLS to Redis (with keyFile; both or neither).'),
+  keyFile: z
+    .string()
+    .min(1, 'expected a file path')
+    .optional()
+    .describe('Unencrypted private key of certFile.'),
   serverName: z
     .string()
     .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, 'expected a DNS name such as redis.internal')
     .refine((name) => isIP(name) === 0, {
       message: 'expected a DNS name; an IP address is checked from the URL host already',
     })
-    .optional(),
+    .optional()
+    .describe(
+      'DNS name checked against the Redis server certificate and sent as SNI (absent: the URL host).',
+    ),
 };
 
 export const REDIS_TLS_KEYS: readonly string[] = Object.keys(redisTlsShape);
