@@ -22,6 +22,8 @@ export interface RunningServer {
   readonly grpcPort: number;
   /** The gateway's port, when gateway.listen is set. */
   readonly gatewayPort?: number;
+  /** The /metrics port, when metrics.listen is set (`wxtoken dev` prints it). */
+  readonly metricsPort?: number;
   readonly service: TokenService;
   readonly log: Logger;
   /** Ordered shutdown: stop taking calls, stop leader work, release the lease, close the store. */
@@ -219,6 +221,7 @@ export async function startServer(
   return {
     grpcPort,
     ...(gatewayPort !== undefined ? { gatewayPort } : {}),
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
     service: tokens,
     log,
     stop,

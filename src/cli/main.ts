@@ -7,6 +7,8 @@ import { startServer } from '../main.js';
 import { WeChatSimulator } from '../sim/wechat-simulator.js';
 import { registerOncallCommands } from './oncall-commands.js';
 import { registerComponentCommands } from './component-commands.js';
+import { registerLoginCommand } from './login-command.js';
+import { registerSimCommands } from './sim-commands.js';
 import { newDevComponent, startDevComponent } from './dev-component.js';
 import type { Logger } from '../shared/logger.js';
 import { runUntilSignal } from './run-until-signal.js';
@@ -88,9 +90,11 @@ program
     }
   });
 
-program
+const simCommand = program
   .command('sim')
-  .description('run the WeChat API simulator alone (for integration tests)')
+  .description(
+    'run the WeChat API simulator alone (for integration tests); `sim code`: a login code',
+  )
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8090')
   .option('--app <appId:secret...>', 'preconfigure apps (more can be added via POST /__sim/apps)')
   .option('--expires-in <seconds>', 'token lifetime for preconfigured apps', '7200')
@@ -125,9 +129,20 @@ program
   .option('--listen <host:port>', 'gRPC address', '127.0.0.1:50051')
   .option('--sim-listen <host:port>', 'simulator address', '127.0.0.1:0')
   .option('--gateway-listen <host:port>', 'WeChat-compatible HTTP gateway address', '127.0.0.1:0')
+  .option(
+    '--metrics-listen <host:port>',
+    'Prometheus /metrics address ("" turns it off)',
+    '127.0.0.1:0',
+  )
   .option('--expires-in <seconds>', 'demo token lifetime, short to watch rotations', '7200')
   .action(
-    async (o: { listen: string; simListen: string; gatewayListen: string; expiresIn: string }) => {
+    async (o: {
+      listen: string;
+      simListen: string;
+      gatewayListen: string;
+      metricsListen: string;
+      expiresIn: string;
+    }) => {
       const demo = [
         { appId: 'wxdemo0000000001', mode: 'classic' as const, tickets: ['jsapi' as const] },
         { appId: 'wxdemo0000000002', mode: 'stable' as const, tickets: [] },
@@ -152,7 +167,7 @@ program
         {
           grpc: { listen: o.listen },
           gateway: { listen: o.gatewayListen, passThrough: true },
-          metrics: { listen: '' },
+          metrics: { listen: o.metricsListen },
           wechat: { baseUrl: url, timeoutMs: 3000 },
           refresh: { aheadSeconds: window, stableWindowSeconds: window },
           log: { level: process.env.WXTOKEN_LOG_LEVEL ?? 'info', pretty: true },
@@ -173,36 +188,47 @@ program
       const server = await starting;
       const addr = o.listen.replace(/:\d+$/, `:${server.grpcPort}`);
       const gateway = `http://${o.gatewayListen.replace(/:\d+$/, `:${server.gatewayPort ?? 0}`)}`;
+      const metrics =
+        server.metricsPort === undefined
+          ? 'off (--metrics-listen HOST:PORT turns it on)'
+          : `http://${o.metricsListen.replace(/:\d+$/, `:${server.metricsPort}`)}/metrics`;
       const authorizers = await startDevComponent(url, component, gateway, expiresInSeconds);
+      const app = demo[0]!.appId;
+      // Every step runs with what the project ships (issue 17); grpcurl is only an alternative.
       console.log(`
 wxtoken dev is running.
   gRPC           ${addr}   (reflection on: grpcurl -plaintext ${addr} list)
   gateway        ${gateway}   (WeChat's own paths: point an SDK's API host here)
-  simulator      ${url}    (control API: ${url}/__sim/)
+  simulator      ${url}   (control routes: ${url}/__sim/)
+  metrics        ${metrics}
   demo apps      ${demo.map((a) => `${a.appId} (${a.mode})`).join(', ')}
   third-party    ${component.componentAppId}, authorized by ${authorizers.join(', ')}
 
-Try:
-  npx wxtoken get ${demo[0]!.appId} --addr ${addr}
+Try (in another terminal, from this folder):
+  npx wxtoken get ${app} --addr ${addr}
   npx wxtoken status --addr ${addr}
-  npx wxtoken refresh ${demo[0]!.appId} --reason "trying it out" --addr ${addr}
-  npx wxtoken get ${demo[0]!.appId} --ticket jsapi --addr ${addr}
-  npx wxtoken sign-jsapi ${demo[0]!.appId} https://example.com/page --addr ${addr}
-  curl '${gateway}/cgi-bin/token?grant_type=client_credential&appid=${demo[0]!.appId}&secret=any'
+  npx wxtoken refresh ${app} --reason "trying it out" --addr ${addr}
+  npx wxtoken get ${app} --ticket jsapi --addr ${addr}
+  npx wxtoken sign-jsapi ${app} https://example.com/page --addr ${addr}
+  curl '${gateway}/cgi-bin/token?grant_type=client_credential&appid=${app}&secret=any'
   npx wxtoken component list ${component.componentAppId} --addr ${addr}
   npx wxtoken get ${authorizers[0]} --addr ${addr}
-  grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}"}' ${addr} wxtoken.v1.TokenService/GetToken
 
-Mini-program login (what wx.login() gives the device, then your server exchanges it):
-  curl -s -X POST -H 'content-type: application/json' -d '{}' ${url}/__sim/apps/${demo[0]!.appId}/codes
-  curl '${gateway}/sns/jscode2session?appid=${demo[0]!.appId}&secret=any&grant_type=authorization_code&js_code=<code from above>'
-  grpcurl -plaintext -d '{"app_id":"${demo[0]!.appId}","js_code":"<code from above>"}' ${addr} wxtoken.v1.LoginService/Code2Session
+Mini-program login (the code wx.login() gives the device, then your server exchanges it):
+  CODE=$(npx wxtoken sim code ${app} --sim ${url})
+  npx wxtoken login ${app} "$CODE" --addr ${addr}
+
+With grpcurl instead, if you have it:
+  grpcurl -plaintext -d '{"app_id":"${app}"}' ${addr} wxtoken.v1.TokenService/GetToken
+  grpcurl -plaintext -d '{"app_id":"${app}","js_code":"'"$CODE"'"}' ${addr} wxtoken.v1.LoginService/Code2Session
 `);
     },
   );
 
 registerOncallCommands(program);
+registerLoginCommand(program);
 registerComponentCommands(program);
+registerSimCommands(simCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

@@ -17,6 +17,7 @@ import {
   type ConnectionFlags,
 } from './connection.js';
 import { DEFAULT_ADDR, fail, tsToMs } from './command-output.js';
+import { plainTable } from './plain-table.js';
 
 function fmtIn(ms: number | undefined): string {
   if (ms === undefined) return '-';
@@ -205,14 +206,34 @@ export function registerOncallCommands(program: Command): void {
             }),
           );
         } else {
-          console.table(
-            rows.map((x) => ({
-              ...x,
-              expiresAt: fmtIn(x.expiresAt),
-              nextRefreshAt: fmtIn(x.nextRefreshAt),
-              lastRefreshAt: fmtIn(x.lastRefreshAt),
-              forceBudgetLeft: x.forceBudgetLeft ?? '-',
-            })),
+          // The replica's own facts once, above the table, so a row fits a terminal (issue 17).
+          const first = rows[0];
+          if (first) {
+            const primary = first.storePrimary ? `, primary ${first.storePrimary}` : '';
+            console.log(
+              `replica: ${first.leader ? 'leader' : 'follower'}; store ${first.store} ` +
+                `(${first.storeTopology}${primary})`,
+            );
+            console.log(
+              'today: upstream fetches since 00:00 Beijing time; forceLeft: forced refreshes left today',
+            );
+          }
+          console.log(
+            plainTable(
+              rows.map((x) => ({
+                app: x.app,
+                credential: x.credential.replace('_ticket', ''),
+                mode: x.mode,
+                state: x.state,
+                gen: x.generation,
+                expires: fmtIn(x.expiresAt),
+                nextRefresh: fmtIn(x.nextRefreshAt),
+                lastFetch: fmtIn(x.lastRefreshAt),
+                today: x.fetchesToday,
+                forceLeft: x.forceBudgetLeft ?? '-',
+                lastError: x.lastError || '-',
+              })),
+            ),
           );
         }
       } catch (err) {

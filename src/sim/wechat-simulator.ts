@@ -109,6 +109,8 @@ export class WeChatSimulator {
 
   async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    // `/__sim` without its slash is the control index too: WeChat has no such path (issue 17).
+    if (url.pathname === CONTROL_PREFIX.slice(0, -1)) url.pathname = CONTROL_PREFIX;
     try {
       if (url.pathname.startsWith(CONTROL_PREFIX)) {
         await handleControlRequest(req, res, url, this.backend);

@@ -49,6 +49,12 @@ describe('control API /__sim/ (design.md "Simulator")', () => {
     expect(index.routes[0]).toMatchObject({ method: 'GET', path: '/__sim/' });
   });
 
+  it('GET /__sim (no trailing slash, as a link is often typed) serves the same index (issue 17)', async () => {
+    const bare = await h.get('/__sim');
+    expect(bare.text).not.toMatch(/no such/);
+    expect(bare.json()).toEqual((await h.get('/__sim/')).json());
+  });
+
   it('GET health → {ok:true}', async () => {
     expect((await h.get('/__sim/health')).json()).toEqual({ ok: true });
   });
