@@ -13,6 +13,11 @@ import { newDevComponent, startDevComponent } from './dev-component.js';
 import type { Logger } from '../shared/logger.js';
 import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
+import { DEFAULT_ADDR } from './command-output.js';
+import { DEFAULT_SIM } from './sim-commands.js';
+
+/** host:port of WXTOKEN_SIM (or the default simulator URL), where `dev` and `sim` listen. */
+const DEFAULT_SIM_LISTEN = URL.canParse(DEFAULT_SIM) ? new URL(DEFAULT_SIM).host : '127.0.0.1:8090';
 
 const PACKAGE = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -53,7 +58,7 @@ program
         if (!o.insecure) {
           console.error(
             `${path}: ${key} ${listen} is not a loopback address and auth.callers is empty: ` +
-              'anyone who can reach it could act as your WeChat apps. Configure auth.callers (README "Security") ' +
+              'anyone who can reach it could act as your WeChat apps. Configure auth.callers (docs/security.md) ' +
               'or pass --insecure to accept the risk.',
           );
           process.exit(2);
@@ -64,7 +69,7 @@ program
         // theirs in the URL): anyone on the path can replay them.
         console.error(
           `wxtoken serve: warning: ${key} ${listen} is not loopback and tls is not ` +
-            'configured: caller keys travel in plain text. Configure tls (README "Security") or ' +
+            'configured: caller keys travel in plain text. Configure tls (docs/security.md) or ' +
             'terminate TLS in front of wxtoken.',
         );
       }
@@ -95,7 +100,7 @@ const simCommand = program
   .description(
     'run the WeChat API simulator alone (for integration tests); `sim code`: a login code',
   )
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8090')
+  .option('--listen <host:port>', 'address to listen on (or WXTOKEN_SIM)', DEFAULT_SIM_LISTEN)
   .option('--app <appId:secret...>', 'preconfigure apps (more can be added via POST /__sim/apps)')
   .option('--expires-in <seconds>', 'token lifetime for preconfigured apps', '7200')
   .option('--overlap <seconds>', 'old-token overlap after a re-fetch', '300')
@@ -126,8 +131,10 @@ const simCommand = program
 program
   .command('dev')
   .description('simulator + server on the embedded store with demo apps: try it in one command')
-  .option('--listen <host:port>', 'gRPC address', '127.0.0.1:50051')
-  .option('--sim-listen <host:port>', 'simulator address', '127.0.0.1:0')
+  // The defaults are where the other commands look (WXTOKEN_ADDR, WXTOKEN_SIM), so every README
+  // step runs as written against `wxtoken dev`, on these defaults or on the variables' ports.
+  .option('--listen <host:port>', 'gRPC address (or WXTOKEN_ADDR)', DEFAULT_ADDR)
+  .option('--sim-listen <host:port>', 'simulator address (or WXTOKEN_SIM)', DEFAULT_SIM_LISTEN)
   .option('--gateway-listen <host:port>', 'WeChat-compatible HTTP gateway address', '127.0.0.1:0')
   .option(
     '--metrics-listen <host:port>',

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 /** Where `wxtoken sim code` finds the simulator: --sim, WXTOKEN_SIM, or `wxtoken sim`'s default. */
-const DEFAULT_SIM = process.env.WXTOKEN_SIM ?? 'http://127.0.0.1:8090';
+export const DEFAULT_SIM = process.env.WXTOKEN_SIM ?? 'http://127.0.0.1:8090';
 
 /**
  * `wxtoken sim code APP`: asks a running simulator (`wxtoken dev`'s or `wxtoken sim`'s) for a

@@ -5,7 +5,7 @@ import type { TicketType } from '../shared/tickets.js';
 /**
  * The validated, frozen configuration (design.md "Process and configuration").
  * Units are in the key names; every duration accepts fractions so tests can run
- * whole token lifetimes in seconds. Defaults are documented in README.md.
+ * whole token lifetimes in seconds. Defaults and docs: docs/configuration.md (npm run docs:config).
  */
 export type AppMode = 'classic' | 'stable';
 

@@ -135,7 +135,7 @@ apps:
       env,
     );
     expect(await server.stop(), server.output()).toBe(0);
-    const dev = spawnCli(['dev', '--listen', '127.0.0.1:0'], env);
+    const dev = spawnCli(['dev', '--listen', '127.0.0.1:0', '--sim-listen', '127.0.0.1:0'], env);
     await waitForOutput(dev, /wxtoken dev is running/);
     expect(await dev.stop(), dev.output()).toBe(0);
     const [s, d] = [probed(server.output()), probed(dev.output())];

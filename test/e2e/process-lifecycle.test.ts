@@ -120,7 +120,9 @@ apps: [{ appId: wxbadsecret00001, mode: classic, secretEnv: WRONG }]
   });
 
   it('`wxtoken dev` (the README command) serves the demo app at once', async () => {
-    const p = spawnCli(['dev', '--listen', '127.0.0.1:0'], { WXTOKEN_LOG_LEVEL: 'warn' });
+    const p = spawnCli(['dev', '--listen', '127.0.0.1:0', '--sim-listen', '127.0.0.1:0'], {
+      WXTOKEN_LOG_LEVEL: 'warn',
+    });
     const m = await waitForOutput(p, /gRPC\s+(127\.0\.0\.1:\d+)/);
     const client = tokenClient(m[1]!);
     expect((await getToken(client, 'wxdemo0000000001')).access_token).toMatch(/^\d\d_/);
