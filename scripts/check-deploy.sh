@@ -6,7 +6,14 @@
 #   - the k8s PrometheusRule carries exactly the groups of deploy/prometheus/alerts.yml;
 #   - every metric name in the alerts and the dashboard is one wxtoken exports;
 #   - the wxtoken configs (example, compose, k8s ConfigMap) pass wxtoken's own config loader;
-#   - cross-references: ports, probes, secrets, labels and selectors, mounts, scrape targets;
+#   - cross-references: ports, probes, secrets (and the on-call key), labels and selectors,
+#     mounts, scrape targets;
+#   - deploy/k8s as kustomize builds it (this script's own resolver): the Namespace, the base
+#     without Prometheus Operator kinds, the overlay adding exactly ServiceMonitor and
+#     PrometheusRule, every manifest listed; every object against the Kubernetes / Prometheus
+#     Operator schemas packaged in npm's kubernetes-models (devDependencies);
+#   - with kubectl (the machine image has one; Debian's is too old for kustomize components):
+#     `kubectl kustomize` of base and overlay, equal to the resolver's build, and decoded;
 #   - optional (skipped with a note when the tool is missing or needs a server):
 #     `kubectl apply --dry-run=client`, `docker compose config`.
 # Exits non-zero when a mandatory check fails. Needs node (repo's node_modules) and promtool
@@ -23,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     --sync) sync=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0"
+      sed -n '2,24p' "$0"
       exit 0
       ;;
     *)
