@@ -210,7 +210,7 @@ function kustomize(dir, used = new Set(), isComponent = false) {
   const k = loadYaml(kfile)[0] ?? {};
   const wantKind = isComponent ? 'Component' : 'Kustomization';
   if (k.kind !== wantKind) problem(`${rel(kfile)}: kind ${k.kind}, expected ${wantKind}`);
-  const known = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'components']);
+  const known = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'components', 'labels']);
   for (const key of Object.keys(k)) if (!known.has(key)) problem(`${rel(kfile)}: field ${key} is not understood by check-deploy's resolver: extend it (scripts/check-deploy.sh)`);
   const out = [];
   const add = (ref, component) => {
@@ -226,6 +226,12 @@ function kustomize(dir, used = new Set(), isComponent = false) {
   for (const c of k.components ?? []) add(c, true);
   if (k.namespace)
     for (const { d } of out) if (!CLUSTER_SCOPED.has(d.kind)) d.metadata = { ...d.metadata, namespace: k.namespace };
+  // `labels` (e.g. the `release:` label a Prometheus selects by) on metadata only: labels that
+  // also change selectors or pod templates are beyond this resolver.
+  for (const l of k.labels ?? []) {
+    if (l.includeSelectors || l.includeTemplates) problem(`${rel(kfile)}: labels with includeSelectors/includeTemplates are not understood by check-deploy's resolver`);
+    for (const { d } of out) d.metadata = { ...d.metadata, labels: { ...d.metadata?.labels, ...l.pairs } };
+  }
   return out;
 }
 const objectId = (d) => `${d.kind}/${d.metadata?.namespace ? d.metadata.namespace + '/' : ''}${d.metadata?.name}`;
