@@ -11,7 +11,8 @@
 #   - deploy/k8s as kustomize builds it (this script's own resolver): the Namespace, the base
 #     without Prometheus Operator kinds, the overlay adding exactly ServiceMonitor and
 #     PrometheusRule, every manifest listed; every object against the Kubernetes / Prometheus
-#     Operator schemas packaged in npm's kubernetes-models (devDependencies);
+#     Operator schemas packaged in npm's kubernetes-models (devDependencies), and with tsc
+#     against its types, which catches unknown (misspelt) fields;
 #   - with kubectl (the machine image has one; Debian's is too old for kustomize components):
 #     `kubectl kustomize` of base and overlay, equal to the resolver's build, and decoded;
 #   - optional (skipped with a note when the tool is missing or needs a server):
@@ -30,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --sync) sync=1 ;;
     -h | --help)
-      sed -n '2,24p' "$0"
+      sed -n '2,25p' "$0"
       exit 0
       ;;
     *)
@@ -433,6 +434,25 @@ const modes = {
     console.log(`${objects.length} objects validated`);
   },
 
+  // Unknown fields, which the schema check above lets through (a misspelt `servce:` under a
+  // probe is silently dropped by the API server): each object becomes a TypeScript file that
+  // assigns it, as an object literal, to its kubernetes-models interface; tsc's excess-property
+  // check then names any field the type does not have. One file per object, named after it, so
+  // tsc's messages say which. args[0]: the folder to write into (under node_modules, where the
+  // imports resolve).
+  strictfiles() {
+    const objects = [...kustomize(K8S_OVERLAY), { f: 'deploy/k8s/examples/secret.yaml', d: loadYaml(join(root, 'deploy/k8s/examples/secret.yaml'))[0] }];
+    for (const { d } of objects) {
+      const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : ['', d.apiVersion];
+      const from = group.endsWith('monitoring.coreos.com')
+        ? `@kubernetes-models/prometheus-operator/${group}/${version}`
+        : `kubernetes-models/${group ? group + '/' : ''}${version}`;
+      const file = join(args[0], `${objectId(d).replaceAll('/', '.')}.ts`);
+      writeFileSync(file, `import type { I${d.kind} } from '${from}';\nexport const object: I${d.kind} = ${JSON.stringify(d, null, 2)};\n`);
+    }
+    console.log(`${objects.length} objects written for tsc`);
+  },
+
   // wxtoken's own config loader (compiled from src/config into args[0]) accepts the configs.
   async config() {
     const { parseConfig, parseConfigYaml } = await import(resolve(args[0], 'config/load-config.js'));
@@ -711,6 +731,16 @@ check "compose and k8s cross-references (ports, probes, secrets, selectors, moun
 check "k8s kustomize layout: namespace, base without operator CRDs, overlay adds ServiceMonitor + PrometheusRule" \
   node_check kustomization
 check "k8s objects match the Kubernetes / Prometheus Operator schemas (kubernetes-models)" node_check schema
+strict_dir="$cache/k8s-strict"
+mkdir -p "$strict_dir"
+if out=$(node_check strictfiles "$strict_dir" 2>&1); then
+  check "k8s objects have no field unknown to their Kubernetes / Prometheus Operator type (tsc)" \
+    npx --no-install tsc --ignoreConfig --noEmit --strict --skipLibCheck --module nodenext \
+    --moduleResolution nodenext --types node "$strict_dir"/*.ts
+else
+  bad "writing the k8s objects for the unknown-field check"
+  printf '%s\n' "$out" | indent
+fi
 # `kubectl kustomize` needs no server: the build kubectl apply -k would send. Debian's own
 # kubernetes-client (1.20) embeds a kustomize too old for components, so no install step: a
 # machine without a recent kubectl runs the resolver checks above only, and says so.
