@@ -6,14 +6,22 @@
 #   - the k8s PrometheusRule carries exactly the groups of deploy/prometheus/alerts.yml;
 #   - every metric name in the alerts and the dashboard is one wxtoken exports;
 #   - the wxtoken configs (example, compose, k8s ConfigMap) pass wxtoken's own config loader;
-#   - cross-references: ports, probes, secrets, labels and selectors, mounts, scrape targets;
+#   - cross-references: ports, probes, secrets (and the on-call key), labels and selectors,
+#     mounts, scrape targets;
+#   - deploy/k8s as kustomize builds it (this script's own resolver): the Namespace, the base
+#     without Prometheus Operator kinds, the overlay adding exactly ServiceMonitor and
+#     PrometheusRule, every manifest listed; every object against the Kubernetes / Prometheus
+#     Operator schemas packaged in npm's kubernetes-models (devDependencies), and with tsc
+#     against its types, which catches unknown (misspelt) fields;
+#   - with kubectl (the machine image has one; Debian's is too old for kustomize components):
+#     `kubectl kustomize` of base and overlay, equal to the resolver's build, and decoded;
 #   - optional (skipped with a note when the tool is missing or needs a server):
 #     `kubectl apply --dry-run=client`, `docker compose config`.
 # Exits non-zero when a mandatory check fails. Needs node (repo's node_modules) and promtool
 # (Debian: apt-get install prometheus).
 #
 #   bash scripts/check-deploy.sh          check everything
-#   bash scripts/check-deploy.sh --sync   first rewrite deploy/k8s/prometheusrule.yaml from
+#   bash scripts/check-deploy.sh --sync   first rewrite the k8s PrometheusRule (components/) from
 #                                         deploy/prometheus/alerts.yml, then check
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --sync) sync=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0"
+      sed -n '2,25p' "$0"
       exit 0
       ;;
     *)
@@ -180,6 +188,56 @@ const expand = (expr) =>
     .replaceAll('$__range', '1h')
     .replace(/\$\{?[A-Za-z_]+\}?/g, '.*');
 
+const PROMETHEUS_RULE = 'deploy/k8s/components/prometheus-operator/prometheusrule.yaml';
+const K8S_NAMESPACE = 'wxtoken';
+const K8S_BASE = 'deploy/k8s/base';
+const K8S_OVERLAY = 'deploy/k8s/overlays/prometheus-operator';
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
+
+/**
+ * What `kubectl kustomize DIR` builds, for the subset of kustomize these manifests use
+ * (resources: files or directories, components, namespace), so the checks run without kubectl;
+ * when kubectl is installed, check-deploy compares the two. Any other kustomization field is a
+ * problem here: this resolver would silently build something else than kustomize.
+ * Returns [{ f, d }] (source file, object) and records every file it read in `used`.
+ */
+function kustomize(dir, used = new Set(), isComponent = false) {
+  const kfile = join(root, dir, 'kustomization.yaml');
+  if (!existsSync(kfile)) {
+    problem(`${dir}: no kustomization.yaml`);
+    return [];
+  }
+  used.add(rel(kfile));
+  const k = loadYaml(kfile)[0] ?? {};
+  const wantKind = isComponent ? 'Component' : 'Kustomization';
+  if (k.kind !== wantKind) problem(`${rel(kfile)}: kind ${k.kind}, expected ${wantKind}`);
+  const known = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'components', 'labels']);
+  for (const key of Object.keys(k)) if (!known.has(key)) problem(`${rel(kfile)}: field ${key} is not understood by check-deploy's resolver: extend it (scripts/check-deploy.sh)`);
+  const out = [];
+  const add = (ref, component) => {
+    const p = join(root, dir, ref);
+    if (!existsSync(p)) return problem(`${rel(kfile)}: ${component ? 'component' : 'resource'} ${ref} does not exist`);
+    if (statSync(p).isDirectory()) out.push(...kustomize(rel(p), used, component));
+    else {
+      used.add(rel(p));
+      out.push(...loadYaml(p).map((d) => ({ f: rel(p), d })));
+    }
+  };
+  for (const r of k.resources ?? []) add(r, false);
+  for (const c of k.components ?? []) add(c, true);
+  if (k.namespace)
+    for (const { d } of out) if (!CLUSTER_SCOPED.has(d.kind)) d.metadata = { ...d.metadata, namespace: k.namespace };
+  // `labels` (e.g. the `release:` label a Prometheus selects by) on metadata only: labels that
+  // also change selectors or pod templates are beyond this resolver.
+  for (const l of k.labels ?? []) {
+    if (l.includeSelectors || l.includeTemplates) problem(`${rel(kfile)}: labels with includeSelectors/includeTemplates are not understood by check-deploy's resolver`);
+    for (const { d } of out) d.metadata = { ...d.metadata, labels: { ...d.metadata?.labels, ...l.pairs } };
+  }
+  return out;
+}
+const objectId = (d) => `${d.kind}/${d.metadata?.namespace ? d.metadata.namespace + '/' : ''}${d.metadata?.name}`;
+const isOperatorKind = (d) => String(d.apiVersion).startsWith('monitoring.coreos.com/');
+
 const modes = {
   // Every YAML file under deploy/ parses; every JSON file too.
   parse() {
@@ -201,10 +259,10 @@ const modes = {
     console.log(`${n} files parsed`);
   },
 
-  // deploy/k8s/prometheusrule.yaml == deploy/prometheus/alerts.yml (spec.groups); --write regenerates it.
+  // The k8s PrometheusRule == deploy/prometheus/alerts.yml (spec.groups); --write regenerates it.
   prometheusrule() {
     const alerts = loadOne('deploy/prometheus/alerts.yml');
-    const path = join(root, 'deploy/k8s/prometheusrule.yaml');
+    const path = join(root, PROMETHEUS_RULE);
     if (args[0] === '--write') {
       const rule = {
         apiVersion: 'monitoring.coreos.com/v1',
@@ -247,7 +305,7 @@ const modes = {
       for (const name of Object.keys(WXTOKEN_METRICS))
         if (!declared.has(name)) problem(`src/metrics declares no metric ${name} (alerts/dashboard use it)`);
     } else console.log('src/metrics not found: metric names checked against the contract list only');
-    for (const f of ['deploy/prometheus/alerts.yml', 'deploy/k8s/prometheusrule.yaml']) {
+    for (const f of ['deploy/prometheus/alerts.yml', PROMETHEUS_RULE]) {
       for (const g of loadOne(f)?.groups ?? loadOne(f)?.spec?.groups ?? [])
         for (const r of g.rules) problems.push(...metricNameProblems(`${f} ${r.alert ?? r.record}`, r.expr));
     }
@@ -308,6 +366,93 @@ const modes = {
     console.log(`${all.filter((p) => p.type !== 'row').length} panels`);
   },
 
+  // The kustomize layout: the base builds everything wxtoken needs in the namespace wxtoken and
+  // no Prometheus Operator kind (so it applies without the operator's CRDs); the overlay adds
+  // exactly the ServiceMonitor and the PrometheusRule; every manifest is in one of them; the
+  // example Secret is in none. args: files holding `kubectl kustomize` of the base and the
+  // overlay, compared with this script's own build when given.
+  kustomization() {
+    const used = new Set();
+    const base = kustomize(K8S_BASE, used);
+    const overlay = kustomize(K8S_OVERLAY, used);
+    const ns = base.find(({ d }) => d.kind === 'Namespace')?.d;
+    if (ns?.metadata?.name !== K8S_NAMESPACE) problem(`${K8S_BASE}: no Namespace ${K8S_NAMESPACE} (pods and the Secret need it)`);
+    for (const { f, d } of overlay)
+      if (!CLUSTER_SCOPED.has(d.kind) && d.metadata?.namespace !== K8S_NAMESPACE)
+        problem(`${f}: ${objectId(d)} is not in the namespace ${K8S_NAMESPACE}`);
+    for (const { f, d } of base) if (isOperatorKind(d)) problem(`${f}: ${objectId(d)} needs the Prometheus Operator CRDs: keep it out of the base`);
+    const baseIds = new Set(base.map(({ d }) => objectId(d)));
+    const added = overlay.filter(({ d }) => !baseIds.has(objectId(d))).map(({ d }) => d.kind).sort();
+    if (!isDeepStrictEqual(added, ['PrometheusRule', 'ServiceMonitor']))
+      problem(`${K8S_OVERLAY}: adds ${added.join(', ') || 'nothing'} to the base, expected PrometheusRule, ServiceMonitor`);
+    if (overlay.length !== base.length + added.length) problem(`${K8S_OVERLAY}: does not carry the whole base`);
+    const ids = overlay.map(({ d }) => objectId(d));
+    if (new Set(ids).size !== ids.length) problem(`k8s: an object is defined twice: ${ids.join(', ')}`);
+    for (const f of walk(join(root, 'deploy/k8s')).map(rel))
+      if (/\.ya?ml$/.test(f) && !f.startsWith('deploy/k8s/examples/') && !used.has(f))
+        problem(`${f}: no kustomization lists it (kubectl apply -k would leave it out)`);
+    const example = loadYaml(join(root, 'deploy/k8s/examples/secret.yaml'))[0];
+    if (example?.metadata?.namespace !== K8S_NAMESPACE) problem(`deploy/k8s/examples/secret.yaml: namespace must be ${K8S_NAMESPACE}`);
+    // kubectl's build, when check-deploy could run it, is exactly this script's.
+    for (const [file, mine, dir] of [[args[0], base, K8S_BASE], [args[1], overlay, K8S_OVERLAY]]) {
+      if (!file) continue;
+      const theirs = loadYaml(file);
+      const byId = new Map(theirs.map((d) => [objectId(d), d]));
+      const mineIds = mine.map(({ d }) => objectId(d)).sort();
+      if (!isDeepStrictEqual([...byId.keys()].sort(), mineIds))
+        problem(`kubectl kustomize ${dir} builds ${[...byId.keys()].sort()}, check-deploy's resolver ${mineIds}`);
+      else for (const { d } of mine) if (!isDeepStrictEqual(byId.get(objectId(d)), d)) problem(`kubectl kustomize ${dir}: ${objectId(d)} differs from check-deploy's build`);
+    }
+    console.log(`base ${base.length} objects, overlay ${overlay.length}`);
+  },
+
+  // A kubeconform-style schema check without a cluster: every object the overlay builds, and the
+  // example Secret, against the Kubernetes and Prometheus Operator OpenAPI schemas packaged in
+  // the npm packages kubernetes-models and @kubernetes-models/prometheus-operator (types,
+  // required fields, enums; like kubeconform without -strict, unknown fields are not caught).
+  async schema() {
+    const objects = [...kustomize(K8S_OVERLAY), { f: 'deploy/k8s/examples/secret.yaml', d: loadYaml(join(root, 'deploy/k8s/examples/secret.yaml'))[0] }];
+    for (const { f, d } of objects) {
+      const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : ['', d.apiVersion];
+      const pkg = group.endsWith('monitoring.coreos.com') ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models';
+      const entry = join(root, 'node_modules', pkg, group, version, 'index.js');
+      if (!existsSync(entry)) {
+        problem(`${f}: ${objectId(d)}: no schema for ${d.apiVersion} in ${pkg} (run npm ci)`);
+        continue;
+      }
+      const Model = (await import(entry))[d.kind];
+      if (!Model) {
+        problem(`${f}: ${objectId(d)}: ${pkg} has no kind ${d.kind} in ${d.apiVersion}`);
+        continue;
+      }
+      try {
+        new Model(structuredClone(d)).validate();
+      } catch (err) {
+        problem(`${f}: ${objectId(d)}: ${err.message}`);
+      }
+    }
+    console.log(`${objects.length} objects validated`);
+  },
+
+  // Unknown fields, which the schema check above lets through (a misspelt `servce:` under a
+  // probe is silently dropped by the API server): each object becomes a TypeScript file that
+  // assigns it, as an object literal, to its kubernetes-models interface; tsc's excess-property
+  // check then names any field the type does not have. One file per object, named after it, so
+  // tsc's messages say which. args[0]: the folder to write into (under node_modules, where the
+  // imports resolve).
+  strictfiles() {
+    const objects = [...kustomize(K8S_OVERLAY), { f: 'deploy/k8s/examples/secret.yaml', d: loadYaml(join(root, 'deploy/k8s/examples/secret.yaml'))[0] }];
+    for (const { d } of objects) {
+      const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : ['', d.apiVersion];
+      const from = group.endsWith('monitoring.coreos.com')
+        ? `@kubernetes-models/prometheus-operator/${group}/${version}`
+        : `kubernetes-models/${group ? group + '/' : ''}${version}`;
+      const file = join(args[0], `${objectId(d).replaceAll('/', '.')}.ts`);
+      writeFileSync(file, `import type { I${d.kind} } from '${from}';\nexport const object: I${d.kind} = ${JSON.stringify(d, null, 2)};\n`);
+    }
+    console.log(`${objects.length} objects written for tsc`);
+  },
+
   // wxtoken's own config loader (compiled from src/config into args[0]) accepts the configs.
   async config() {
     const { parseConfig, parseConfigYaml } = await import(resolve(args[0], 'config/load-config.js'));
@@ -315,7 +460,7 @@ const modes = {
       ['deploy/wxtoken.example.yaml', readFileSync(join(root, 'deploy/wxtoken.example.yaml'), 'utf8')],
       ['deploy/compose/wxtoken.yaml', readFileSync(join(root, 'deploy/compose/wxtoken.yaml'), 'utf8')],
       ['deploy/compose/wxtoken-sentinel.yaml', readFileSync(join(root, 'deploy/compose/wxtoken-sentinel.yaml'), 'utf8')],
-      ['deploy/k8s/configmap.yaml data.wxtoken.yaml', loadOne('deploy/k8s/configmap.yaml').data['wxtoken.yaml']],
+      ['deploy/k8s/base/configmap.yaml data.wxtoken.yaml', loadOne('deploy/k8s/base/configmap.yaml').data['wxtoken.yaml']],
     ];
     for (const [where, text] of configs) {
       try {
@@ -399,11 +544,9 @@ const modes = {
     if (!(s.grafana?.volumes ?? []).some((v) => String(v).startsWith('./grafana/wxtoken.json:' + dbPath + '/')))
       problem(`compose grafana: wxtoken.json not mounted under the provider path ${dbPath}`);
 
-    // ---- kubernetes
-    const k8sDir = join(root, 'deploy/k8s');
-    const docs = walk(k8sDir)
-      .filter((f) => /\.ya?ml$/.test(f))
-      .flatMap((f) => loadYaml(f).map((d) => ({ f: rel(f), d })));
+    // ---- kubernetes: what the overlay (base + Prometheus Operator component) builds, plus the
+    // example Secret, which no kustomization lists.
+    const docs = [...kustomize(K8S_OVERLAY), ...loadYaml(join(root, 'deploy/k8s/examples/secret.yaml')).map((d) => ({ f: 'deploy/k8s/examples/secret.yaml', d }))];
     for (const { f, d } of docs)
       if (!d.apiVersion || !d.kind || !d.metadata?.name) problem(`${f}: a document without apiVersion, kind or metadata.name`);
     const find = (kind, name) => docs.find(({ d }) => d.kind === kind && (!name || d.metadata.name === name))?.d;
@@ -417,8 +560,6 @@ const modes = {
     for (const [k, v] of Object.entries({ Deployment: dep, ConfigMap: cm, 'Secret (example)': secret, 'Service wxtoken': svc, PodDisruptionBudget: pdb, ServiceMonitor: sm, PrometheusRule: pr }))
       if (!v) problem(`k8s: no ${k}`);
     if (!dep || !cm || !svc || !pdb || !sm) return;
-    if (docs.some(({ f, d }) => d.kind === 'Secret' && dirname(f) === 'deploy/k8s'))
-      problem('k8s: the example Secret must stay out of deploy/k8s/ itself (apply -f would overwrite the real one)');
     const k8sCfg = YAML.parse(cm.data['wxtoken.yaml']);
     const grpcPort = port(k8sCfg.grpc.listen);
     const metricsPort = port(k8sCfg.metrics.listen);
@@ -479,6 +620,23 @@ const modes = {
           problem(`k8s: apps[${i}].secretFile key ${item?.key ?? file} is not in the example Secret`);
       }
     }
+    // The RUNBOOK's `kubectl exec ... node bin/wxtoken.js status` authenticates with the key file
+    // WXTOKEN_KEY_FILE names: it must be an item of a mounted Secret volume that the example
+    // Secret has, and the ConfigMap must have the `oncall` caller with the scopes status and
+    // refresh need (admin, token:refresh).
+    const keyFile = c.env?.find((e) => e.name === 'WXTOKEN_KEY_FILE')?.value;
+    const keyMount = keyFile && c.volumeMounts.find((x) => keyFile.startsWith(x.mountPath + '/'));
+    const keyVol = keyMount && pod.spec.volumes.find((x) => x.name === keyMount.name);
+    const keyItem = keyVol?.secret?.items?.find((it) => it.path === keyFile.slice(keyMount.mountPath.length + 1));
+    if (!keyFile) problem('k8s Deployment: no WXTOKEN_KEY_FILE env: the on-call commands run through kubectl exec have no key');
+    else if (!keyItem) problem(`k8s Deployment: WXTOKEN_KEY_FILE ${keyFile} is not an item of a mounted Secret volume`);
+    else if (secret && !(keyItem.key in (secret.stringData ?? secret.data ?? {}))) problem(`k8s: the example Secret has no key ${keyItem.key} (WXTOKEN_KEY_FILE)`);
+    for (const v of pod.spec.volumes.filter((x) => x.secret?.items))
+      for (const it of v.secret.items)
+        if (secret && !(it.key in (secret.stringData ?? secret.data ?? {}))) problem(`k8s: volume ${v.name} mounts key ${it.key}, which the example Secret does not have`);
+    const oncallCaller = (k8sCfg.auth?.callers ?? []).find((x) => x.name === 'oncall');
+    if (!['admin', 'token:refresh'].every((sc) => oncallCaller?.scopes?.includes(sc)))
+      problem('k8s ConfigMap: auth.callers needs `oncall` with the scopes admin and token:refresh (status, refresh)');
     if (!matches(svc.spec.selector)) problem('k8s Service wxtoken: selector does not match the pods');
     for (const [name, p] of [['grpc', grpcPort], ['metrics', metricsPort]]) {
       const sp = svc.spec.ports.find((x) => x.name === name);
@@ -514,7 +672,7 @@ check "YAML and JSON under deploy/ parse" node_check parse
 if [[ $sync == 1 ]]; then
   node_check prometheusrule --write "$tmp/prometheusrule-groups.yml" | indent
   # Keep the generated file in the repository's style (npm run lint runs prettier --check).
-  npx --no-install prettier --log-level warn --write deploy/k8s/prometheusrule.yaml | indent
+  npx --no-install prettier --log-level warn --write deploy/k8s/components/prometheus-operator/prometheusrule.yaml | indent
 fi
 if command -v promtool >/dev/null 2>&1; then
   check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules deploy/prometheus/alerts.yml
@@ -569,31 +727,62 @@ fi
 check "compose and k8s cross-references (ports, probes, secrets, selectors, mounts, targets)" \
   node_check structure
 
-# ------------------------------------------------------------------ optional: kubectl
-# `kubectl apply --dry-run=client` still asks an API server for its discovery and OpenAPI
-# documents, so with no cluster it cannot run: try it against an empty kubeconfig (never the
-# user's real cluster) and skip with a note when it needs a server.
+# ------------------------------------------------------------------ Kubernetes: kustomize, schemas
+check "k8s kustomize layout: namespace, base without operator CRDs, overlay adds ServiceMonitor + PrometheusRule" \
+  node_check kustomization
+check "k8s objects match the Kubernetes / Prometheus Operator schemas (kubernetes-models)" node_check schema
+strict_dir="$cache/k8s-strict"
+mkdir -p "$strict_dir"
+if out=$(node_check strictfiles "$strict_dir" 2>&1); then
+  check "k8s objects have no field unknown to their Kubernetes / Prometheus Operator type (tsc)" \
+    npx --no-install tsc --ignoreConfig --noEmit --strict --skipLibCheck --module nodenext \
+    --moduleResolution nodenext --types node "$strict_dir"/*.ts
+else
+  bad "writing the k8s objects for the unknown-field check"
+  printf '%s\n' "$out" | indent
+fi
+# `kubectl kustomize` needs no server: the build kubectl apply -k would send. Debian's own
+# kubernetes-client (1.20) embeds a kustomize too old for components, so no install step: a
+# machine without a recent kubectl runs the resolver checks above only, and says so.
 if command -v kubectl >/dev/null 2>&1; then
-  export KUBECONFIG="$tmp/empty-kubeconfig"
+  export KUBECONFIG="$tmp/empty-kubeconfig" # never the user's real cluster
   : >"$KUBECONFIG"
-  if out=$(timeout 60 kubectl apply --dry-run=client -f deploy/k8s -f deploy/k8s/examples 2>&1); then
-    ok "kubectl apply --dry-run=client -f deploy/k8s"
-  elif grep -qiE 'connection refused|unable to recognize|failed to download openapi|couldn.t get current server|no configuration has been provided|dial tcp' <<<"$out"; then
-    skip "kubectl apply --dry-run=client: this kubectl needs an API server even for a client dry run"
-    # What kubectl can do offline: decode every manifest as a Kubernetes object.
-    if out=$(timeout 60 kubectl annotate --local -o name -f deploy/k8s -f deploy/k8s/examples check-deploy=1 2>&1); then
-      ok "kubectl --local decodes every manifest ($(wc -l <<<"$out") objects)"
+  built=1
+  for d in base overlays/prometheus-operator; do
+    f="$tmp/kustomize-${d//\//-}.yaml"
+    if out=$(timeout 60 kubectl kustomize "deploy/k8s/$d" 2>&1 >"$f"); then
+      ok "kubectl kustomize deploy/k8s/$d ($(grep -c '^kind:' "$f") objects)"
     else
-      bad "kubectl --local could not decode the manifests"
+      bad "kubectl kustomize deploy/k8s/$d"
+      printf '%s\n' "$out" | indent
+      built=0
+    fi
+  done
+  if ((built)); then
+    check "kubectl kustomize builds exactly what check-deploy's resolver built" \
+      node_check kustomization "$tmp/kustomize-base.yaml" "$tmp/kustomize-overlays-prometheus-operator.yaml"
+    # What kubectl does offline beyond kustomize: decode every built object (and the example).
+    if out=$(timeout 60 kubectl annotate --local -o name -f "$tmp/kustomize-overlays-prometheus-operator.yaml" \
+      -f deploy/k8s/examples/secret.yaml check-deploy=1 2>&1); then
+      ok "kubectl --local decodes every built object ($(wc -l <<<"$out") objects)"
+    else
+      bad "kubectl --local could not decode the built objects"
       printf '%s\n' "$out" | indent
     fi
+  fi
+  # `kubectl apply --dry-run=client` still asks an API server for discovery and OpenAPI: try it,
+  # and skip with a note when it needs a server (no cluster here).
+  if out=$(timeout 60 kubectl apply --dry-run=client -k deploy/k8s/base 2>&1); then
+    ok "kubectl apply --dry-run=client -k deploy/k8s/base"
+  elif grep -qiE 'connection refused|unable to recognize|failed to download openapi|couldn.t get current server|no configuration has been provided|dial tcp' <<<"$out"; then
+    skip "kubectl apply --dry-run=client -k: kubectl needs an API server even for a client dry run"
   else
-    bad "kubectl apply --dry-run=client -f deploy/k8s"
+    bad "kubectl apply --dry-run=client -k deploy/k8s/base"
     printf '%s\n' "$out" | indent
   fi
   unset KUBECONFIG
 else
-  skip "kubectl apply --dry-run=client: no kubectl installed"
+  skip "kubectl kustomize / apply --dry-run=client: no kubectl here (the resolver and schema checks above ran)"
 fi
 
 # ------------------------------------------------------------------ optional: compose
