@@ -420,7 +420,9 @@ const modes = {
         problem(`${f}: ${objectId(d)}: no schema for ${d.apiVersion} in ${pkg} (run npm ci)`);
         continue;
       }
-      const Model = (await import(entry))[d.kind];
+      // CommonJS in the 4.x line (the Node 20 one): its classes may sit on the default export.
+      const mod = await import(entry);
+      const Model = mod[d.kind] ?? mod.default?.[d.kind];
       if (!Model) {
         problem(`${f}: ${objectId(d)}: ${pkg} has no kind ${d.kind} in ${d.apiVersion}`);
         continue;
