@@ -59,3 +59,42 @@ export async function scrapeCosts(url: string, count: number, gapMs = 1000): Pro
   }
   return out;
 }
+
+/** Garbage-collector pauses by kind (major, minor, incremental, weakcb) from prom-client's default histogram. */
+export type GcTotals = ReadonlyMap<string, { count: number; sum: number; buckets: LoopBuckets }>;
+
+export function gcTotals(text: string): GcTotals {
+  const out = new Map<string, { count: number; sum: number; buckets: [number, number][] }>();
+  const of = (kind: string) => {
+    let t = out.get(kind);
+    if (!t) out.set(kind, (t = { count: 0, sum: 0, buckets: [] }));
+    return t;
+  };
+  for (const m of text.matchAll(
+    /^nodejs_gc_duration_seconds_(bucket|sum|count)\{([^}]*)\} (\S+)$/gm,
+  )) {
+    const labels = Object.fromEntries(
+      [...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!] as const),
+    );
+    const t = of(labels.kind ?? '?');
+    if (m[1] === 'sum') t.sum = Number(m[3]);
+    else if (m[1] === 'count') t.count = Number(m[3]);
+    else t.buckets.push([labels.le === '+Inf' ? Infinity : Number(labels.le), Number(m[3])]);
+  }
+  return out;
+}
+
+/** Per kind between two scrapes: pauses, their total seconds and the longest (bucket bound). */
+export function gcBetween(prev: GcTotals, next: GcTotals): string {
+  const parts: string[] = [];
+  for (const [kind, n] of next) {
+    const p = prev.get(kind);
+    const count = n.count - (p?.count ?? 0);
+    if (count === 0) continue;
+    const max = delayBetween(p?.buckets ?? [], n.buckets).max;
+    parts.push(
+      `${kind} ${count}× ${((n.sum - (p?.sum ?? 0)) * 1000).toFixed(0)} ms (max ≤ ${max * 1000} ms)`,
+    );
+  }
+  return parts.join(', ') || 'none';
+}

@@ -4,6 +4,7 @@ import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { callerOfFailure, type CallGuard } from '../auth/call-guard.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { toStatus } from './error-mapper.js';
+import { encodedOnce } from './frozen-reply.js';
 import type { CallAuditor } from './rpc-audit.js';
 
 export interface CallObserver {
@@ -62,25 +63,14 @@ export function tolerantDeserializers<S extends grpc.ServiceDefinition>(service:
 }
 
 /**
- * A frozen reply cannot change, so its bytes are computed once and reused (grpc-js copies them
- * into each frame, server-interceptors.js serializeMessage). GetToken answers thousands of calls
- * a second with the same frozen message (toProtoToken): encoding it on each call (int64 strings
+ * A frozen reply (frozenReply) cannot change, so its bytes are computed once and reused (grpc-js
+ * copies them into each frame, server-interceptors.js serializeMessage). GetToken answers
+ * thousands of calls a second with the same message: encoding it on each call (int64 strings
  * parsed into Longs and all) was ~6 % of the server's CPU under load, plus its garbage. Other
  * replies are encoded as usual.
  */
 function encodeFrozenOnce(serialize: grpc.serialize<unknown>): grpc.serialize<unknown> {
-  const encoded = new WeakMap<object, Buffer>();
-  return (value) => {
-    if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) {
-      return serialize(value);
-    }
-    let bytes = encoded.get(value);
-    if (!bytes) {
-      bytes = serialize(value);
-      encoded.set(value, bytes);
-    }
-    return bytes;
-  };
+  return (value) => encodedOnce(value, serialize) ?? serialize(value);
 }
 
 /** An AbortSignal that fires when the client cancels or the deadline passes. */

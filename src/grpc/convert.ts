@@ -5,6 +5,7 @@ import type { AuditEvent as ProtoAuditEvent } from './generated/wxtoken/v1/Audit
 import type { AuditEvent } from '../audit/audit-log.js';
 import type { CredentialRecord, TokenRecord } from '../token/token.js';
 import { operatorHint } from '../wechat/wechat-error.js';
+import { frozenReply } from './frozen-reply.js';
 import type { AppStatusView } from '../refresher/app-status-book.js';
 import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { AppStatusReport } from '../service/token-service.js';
@@ -21,35 +22,18 @@ export function toTimestamp(ms: number): Timestamp {
 
 /**
  * Token records are immutable and GetToken returns the same one thousands of times a second:
- * convert each record once, not per call.
+ * convert each record once, not per call (frozenReply keeps it on the record).
  */
-const protoTokens = new WeakMap<TokenRecord, Token>();
-
 export function toProtoToken(t: TokenRecord): Token {
-  let proto = protoTokens.get(t);
-  if (!proto) {
-    proto = freezeToken(convertToken(t));
-    protoTokens.set(t, proto);
-  }
-  return proto;
-}
-
-/**
- * Frozen (timestamps included): the message can never change under the bytes the boundary
- * encoded from it once (call-boundary.ts encodeFrozenOnce); a write to it throws.
- */
-function freezeToken(t: Token): Token {
-  if (t.expires_at) Object.freeze(t.expires_at);
-  if (t.fetched_at) Object.freeze(t.fetched_at);
-  return Object.freeze(t);
+  return frozenReply(t, convertToken);
 }
 
 function convertToken(t: TokenRecord): Token {
   return {
     app_id: t.appId,
     access_token: t.value,
-    expires_at: toTimestamp(t.expiresAt),
-    fetched_at: toTimestamp(t.fetchedAt),
+    expires_at: Object.freeze(toTimestamp(t.expiresAt)),
+    fetched_at: Object.freeze(toTimestamp(t.fetchedAt)),
     generation: String(t.generation),
   };
 }
@@ -60,23 +44,15 @@ const PROTO_TICKET_TYPES: Readonly<Record<TicketType, ProtoTicketType>> = {
 };
 
 /** Like tokens: GetTicket answers the same record many times; convert each one once. */
-const protoTickets = new WeakMap<CredentialRecord, Ticket>();
-
 export function toProtoTicket(t: CredentialRecord, type: TicketType): Ticket {
-  let proto = protoTickets.get(t);
-  if (!proto) {
-    proto = {
-      app_id: t.appId,
-      type: PROTO_TICKET_TYPES[type],
-      ticket: t.value,
-      expires_at: Object.freeze(toTimestamp(t.expiresAt)),
-      fetched_at: Object.freeze(toTimestamp(t.fetchedAt)),
-      generation: String(t.generation),
-    };
-    Object.freeze(proto);
-    protoTickets.set(t, proto);
-  }
-  return proto;
+  return frozenReply(t, (r) => ({
+    app_id: r.appId,
+    type: PROTO_TICKET_TYPES[type],
+    ticket: r.value,
+    expires_at: Object.freeze(toTimestamp(r.expiresAt)),
+    fetched_at: Object.freeze(toTimestamp(r.fetchedAt)),
+    generation: String(r.generation),
+  }));
 }
 
 export const STATE = {

@@ -237,4 +237,25 @@ describe('replies: a frozen message (a token) is encoded once, anything else on 
     expect(encodings()).toBe(3);
     expect(JSON.parse(first.toString())).toMatchObject({ app_id: record.appId, generation: '7' });
   });
+
+  it('the memo stays invisible: the record serializes, lists and compares as before', () => {
+    const plain = { ...record, generation: 8 };
+    const memoized = { ...plain };
+    toProtoToken(memoized);
+    expect(JSON.stringify(memoized)).toBe(JSON.stringify(plain));
+    expect(Object.keys(memoized)).toEqual(Object.keys(plain));
+    expect(memoized).toStrictEqual(plain);
+  });
+
+  it("a second serializer never gets the first one's bytes", () => {
+    const a = service();
+    const b = service();
+    const token = toProtoToken({ ...record, generation: 9 });
+    const bytesA = a.serialize(token);
+    const bytesB = b.serialize(token);
+    expect(bytesB).not.toBe(bytesA);
+    expect(a.encodings() + b.encodings()).toBe(2);
+    expect(b.serialize(token)).toBe(bytesB);
+    expect(b.encodings()).toBe(1);
+  });
 });
