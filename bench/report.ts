@@ -2,6 +2,8 @@
  * What every benchmark scenario reports: rows of figures, each with the issue's target when
  * there is one. Targets are goals, never assertions: a missed one is printed as missed.
  */
+import { wrapMarkdown } from './wrap-markdown.js';
+
 export interface BenchRow {
   /** Scenario name, e.g. "hotpath". */
   readonly scenario: string;
@@ -30,16 +32,36 @@ export interface Scenario {
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
 
-/** A markdown table of all rows (the same text goes to the terminal and to docs/benchmarks.md). */
-export function renderTable(rows: readonly BenchRow[]): string {
-  const header = '| scenario | metric | value | target | met |\n| --- | --- | --- | --- | --- |';
-  const lines = rows.map(
-    (r) =>
-      `| ${r.scenario} | ${r.metric} | ${r.value} | ${r.target ?? ''} | ${
-        r.met === undefined ? '' : r.met ? 'yes' : '**no**'
-      } |`,
-  );
-  return [header, ...lines].join('\n');
+/**
+ * All rows as markdown with lines of at most 120 characters (issue 17: the wide table this
+ * replaced had rows of 300 characters): per scenario a heading, then one list item per row,
+ * `- metric: value — target X: met` (or `**missed**`; a target with no mark is context).
+ * The same text goes to the terminal and to docs/benchmarks.md.
+ */
+export function renderReport(rows: readonly BenchRow[]): string {
+  const sections: string[] = [];
+  let scenario: string | undefined;
+  let items: string[] = [];
+  const close = (): void => {
+    if (scenario !== undefined) sections.push(`### ${scenario}\n\n${items.join('\n')}`);
+  };
+  for (const r of rows) {
+    if (r.scenario !== scenario) {
+      close();
+      scenario = r.scenario;
+      items = [];
+    }
+    items.push(wrapMarkdown(renderRow(r), '- ', '  '));
+  }
+  close();
+  return sections.join('\n\n');
+}
+
+/** One row as the text of a list item. */
+export function renderRow(r: BenchRow): string {
+  const mark = r.met === undefined ? '' : r.met ? 'met' : '**missed**';
+  const target = r.target ? (mark ? `target ${r.target}: ${mark}` : r.target) : mark;
+  return `${r.metric}: ${r.value}${target ? ` — ${target}` : ''}`;
 }
 
 /** Latency quantiles of a sample set, in the sample's unit. */
