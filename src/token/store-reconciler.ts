@@ -15,11 +15,6 @@ export interface ReconcilerDeps {
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
   /**
-   * Whether this replica holds a token of the app it fetched but could not store (the store
-   * was unreachable): it repairs that app itself, leader or not (issue 16).
-   */
-  readonly holdsUnstored?: (appId: string) => boolean;
-  /**
    * Stable apps only, while the store is unreachable: fetch in normal mode without the lock
    * (safe: a normal-mode stable call returns the same token to every caller).
    */
@@ -137,8 +132,7 @@ export class StoreReconciler {
     const cached = this.deps.cache.get(app.appId);
     const behind =
       !stored || (cached !== undefined && stored.current.generation < cached.generation);
-    const mayRepair = this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true;
-    if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
+    if (behind && this.deps.isLeader() && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
         this.deps.log(
           'warn',
