@@ -154,7 +154,12 @@ export function clusterSuite(topology: Topology): void {
       `SIGKILL failover: ${next.name} leads ${ms} ms after ${leader.name} was killed (lease TTL ${LEASE_TTL_MS} ms)`,
     );
     expect(ms, 'failover after SIGKILL (ms)').toBeLessThanOrEqual(LEASE_TTL_MS + 1_000);
-    expect(next.logSince(marks.get(next)!)).toMatch(/"msg":"became leader/);
+    // Logs are written asynchronously (and batched under load): wait for the line, briefly.
+    await until(
+      '"became leader" in the new leader\'s log',
+      () => /"msg":"became leader/.test(next.logSince(marks.get(next)!)),
+      1_000,
+    );
 
     // Rotations go on under the new leader; a replacement replica joins meanwhile.
     const [replacement] = await Promise.all([cluster.addReplica(), sleep(7_000)]);
@@ -454,7 +459,12 @@ export function clusterSuite(topology: Topology): void {
       stoppedAt,
       LEASE_TTL_MS + 5_000,
     );
-    expect(next.logSince(marks.get(next)!)).toMatch(/"msg":"became leader/);
+    // Logs are written asynchronously (and batched under load): wait for the line, briefly.
+    await until(
+      '"became leader" in the new leader\'s log',
+      () => /"msg":"became leader/.test(next.logSince(marks.get(next)!)),
+      1_000,
+    );
     await sleep(stoppedAt + LEASE_TTL_MS + 1_000 - Date.now());
     const resumedAt = Date.now();
     // The resumed replica rejoins the audited pool once a reconcile interval has passed.

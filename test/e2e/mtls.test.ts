@@ -16,6 +16,7 @@ import {
   waitForOutput,
 } from '../support/processes.js';
 import { failure } from '../support/failure.js';
+import { until } from '../support/until.js';
 
 /**
  * Server TLS and mTLS with certificates made in the test (openssl CLI): the client
@@ -221,7 +222,12 @@ describe('certificate reload', () => {
     expect(mtls.proc.pid).toBe(pid);
     expect(mtls.proc.exitCode).toBeNull();
     expect(mtls.output().match(/"msg":"wxtoken serving"/g)).toHaveLength(1);
-    expect(mtls.output()).toMatch(/"msg":"TLS certificate reloaded"/);
+    // Logs are written asynchronously (and batched under load): wait for the line, briefly.
+    await until(
+      '"TLS certificate reloaded" in the log',
+      () => /"msg":"TLS certificate reloaded"/.test(mtls.output()),
+      1_000,
+    );
   }, 30_000);
 
   it('SIGHUP re-reads the files at once and does not stop the process', async () => {
