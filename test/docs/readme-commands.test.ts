@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../support/free-port.js';
+import { freePort, listening } from '../support/free-port.js';
 import { ROOT, assertBuilt } from '../support/processes.js';
 import { until, waitFor } from '../support/until.js';
 
@@ -42,17 +41,6 @@ const blocks = shellBlocks(README);
 const runnable = new Map(
   blocks.flatMap((b) => (b.marker && 'run' in b.marker ? [[b.marker.run, b] as const] : [])),
 );
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 let env: NodeJS.ProcessEnv;
 let grpcPort: number;

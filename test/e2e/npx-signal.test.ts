@@ -1,20 +1,8 @@
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ROOT, SIM_LISTENING, assertBuilt } from '../support/processes.js';
 import { until, waitFor } from '../support/until.js';
-
-/** Whether something accepts connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+import { listening } from '../support/free-port.js';
 
 /**
  * Issue 17: `npx wxtoken ... &` then `kill $!` signals npm, which does not pass the signal on;

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A free loopback TCP port (bind to 0, read, close). */
 export function freePort(): Promise<number> {
@@ -11,5 +11,17 @@ export function freePort(): Promise<number> {
         typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
       );
     });
+  });
+}
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
   });
 }
