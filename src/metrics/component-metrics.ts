@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { AppState, AppStatusView } from '../refresher/app-status-book.js';
+import type { AppStatusView } from '../refresher/app-status-book.js';
+import { CREDENTIAL_STATES } from './app-series-selection.js';
 
 /** What the gauges read at scrape time, per third-party platform (a handful: no bound needed). */
 export interface ComponentMetricsSource {
@@ -14,15 +15,6 @@ export interface ComponentMetricsSource {
     readonly lost: number;
   }[];
 }
-
-const STATES: readonly AppState[] = [
-  'warming',
-  'healthy',
-  'degraded',
-  'unavailable',
-  'config_error',
-  'quota_exhausted',
-];
 
 /**
  * Third-party platform metrics: the component token's state and expiry, the age of the newest
@@ -42,7 +34,7 @@ export function registerComponentMetrics(registry: Registry, source: ComponentMe
     collect() {
       this.reset();
       each((c) => {
-        for (const state of STATES) {
+        for (const state of CREDENTIAL_STATES) {
           this.set({ component: c.componentAppId, state }, c.token.state === state ? 1 : 0);
         }
       });
