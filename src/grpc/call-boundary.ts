@@ -4,7 +4,7 @@ import { ANONYMOUS, type Caller } from '../auth/authorizer.js';
 import { callerOfFailure, type CallGuard } from '../auth/call-guard.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { toStatus } from './error-mapper.js';
-import { encodedOnce } from './frozen-reply.js';
+import type { ReplyEncoder } from './reply-encoding.js';
 import type { CallAuditor } from './rpc-audit.js';
 
 export interface CallObserver {
@@ -41,36 +41,40 @@ export function assertWellFormed(request: unknown): void {
 
 /**
  * A copy of `service` whose request deserializers yield MALFORMED_REQUEST instead of throwing,
- * and whose response serializers encode a frozen reply only once (encodeFrozenOnce).
+ * and whose responses are written by `encoders` where one is given for the method (the hot
+ * replies, see reply-encoding.ts). An encoder for another message than the method's reply is a
+ * wiring mistake, refused here at startup rather than sent as garbage.
  */
-export function tolerantDeserializers<S extends grpc.ServiceDefinition>(service: S): S {
+export function tolerantDeserializers<S extends grpc.ServiceDefinition>(
+  service: S,
+  encoders: { readonly [M in keyof S]?: ReplyEncoder } = {},
+): S {
   return Object.fromEntries(
-    Object.entries(service).map(([name, def]) => [
-      name,
-      {
-        ...def,
-        requestDeserialize: (bytes: Buffer): unknown => {
-          try {
-            return def.requestDeserialize(bytes);
-          } catch {
-            return MALFORMED_REQUEST;
-          }
+    Object.entries(service).map(([name, def]) => {
+      const encoder = (encoders as Record<string, ReplyEncoder | undefined>)[name];
+      const replyName = (def as { responseType?: { type?: { name?: string } } }).responseType?.type
+        ?.name;
+      if (encoder && replyName !== encoder.messageName) {
+        throw new Error(
+          `${def.path} replies with ${replyName ?? 'an unknown message'}, not ${encoder.messageName}`,
+        );
+      }
+      return [
+        name,
+        {
+          ...def,
+          requestDeserialize: (bytes: Buffer): unknown => {
+            try {
+              return def.requestDeserialize(bytes);
+            } catch {
+              return MALFORMED_REQUEST;
+            }
+          },
+          responseSerialize: encoder?.encode ?? def.responseSerialize,
         },
-        responseSerialize: encodeFrozenOnce(def.responseSerialize),
-      },
-    ]),
+      ];
+    }),
   ) as S;
-}
-
-/**
- * A frozen reply (frozenReply) cannot change, so its bytes are computed once and reused (grpc-js
- * copies them into each frame, server-interceptors.js serializeMessage). GetToken answers
- * thousands of calls a second with the same message: encoding it on each call (int64 strings
- * parsed into Longs and all) was ~6 % of the server's CPU under load, plus its garbage. Other
- * replies are encoded as usual.
- */
-function encodeFrozenOnce(serialize: grpc.serialize<unknown>): grpc.serialize<unknown> {
-  return (value) => encodedOnce(value, serialize) ?? serialize(value);
 }
 
 /** An AbortSignal that fires when the client cancels or the deadline passes. */

@@ -5,7 +5,6 @@ import type { AuditEvent as ProtoAuditEvent } from './generated/wxtoken/v1/Audit
 import type { AuditEvent } from '../audit/audit-log.js';
 import type { CredentialRecord, TokenRecord } from '../token/token.js';
 import { operatorHint } from '../wechat/wechat-error.js';
-import { frozenReply } from './frozen-reply.js';
 import type { AppStatusView } from '../refresher/app-status-book.js';
 import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { AppStatusReport } from '../service/token-service.js';
@@ -21,19 +20,15 @@ export function toTimestamp(ms: number): Timestamp {
 }
 
 /**
- * Token records are immutable and GetToken returns the same one thousands of times a second:
- * convert each record once, not per call (frozenReply keeps it on the record).
+ * A fresh message per call: GetToken's serializer writes it directly (reply-encoding.ts), so
+ * nothing is kept per record.
  */
 export function toProtoToken(t: TokenRecord): Token {
-  return frozenReply(t, convertToken);
-}
-
-function convertToken(t: TokenRecord): Token {
   return {
     app_id: t.appId,
     access_token: t.value,
-    expires_at: Object.freeze(toTimestamp(t.expiresAt)),
-    fetched_at: Object.freeze(toTimestamp(t.fetchedAt)),
+    expires_at: toTimestamp(t.expiresAt),
+    fetched_at: toTimestamp(t.fetchedAt),
     generation: String(t.generation),
   };
 }
@@ -43,16 +38,15 @@ const PROTO_TICKET_TYPES: Readonly<Record<TicketType, ProtoTicketType>> = {
   wx_card: 'TICKET_TYPE_WX_CARD',
 };
 
-/** Like tokens: GetTicket answers the same record many times; convert each one once. */
 export function toProtoTicket(t: CredentialRecord, type: TicketType): Ticket {
-  return frozenReply(t, (r) => ({
-    app_id: r.appId,
+  return {
+    app_id: t.appId,
     type: PROTO_TICKET_TYPES[type],
-    ticket: r.value,
-    expires_at: Object.freeze(toTimestamp(r.expiresAt)),
-    fetched_at: Object.freeze(toTimestamp(r.fetchedAt)),
-    generation: String(r.generation),
-  }));
+    ticket: t.value,
+    expires_at: toTimestamp(t.expiresAt),
+    fetched_at: toTimestamp(t.fetchedAt),
+    generation: String(t.generation),
+  };
 }
 
 export const STATE = {

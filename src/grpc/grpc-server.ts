@@ -13,6 +13,7 @@ import type { CallGuard } from '../auth/call-guard.js';
 import { loadPackageDefinition, loadProto } from './proto.js';
 import { reflectionDefinition } from './reflection-definition.js';
 import { addTolerantly } from './tolerant-services.js';
+import { TICKET_ENCODER, TOKEN_ENCODER } from './reply-encoding.js';
 import { tokenHandlers } from './token-handlers.js';
 import { loginHandlers } from './login-handlers.js';
 import { componentHandlers } from './component-handlers.js';
@@ -105,7 +106,11 @@ export class GrpcServer {
     const definition = loadPackageDefinition();
     const proto = loadProto(definition);
     this.#server.addService(
-      tolerantDeserializers(proto.wxtoken.v1.TokenService.service),
+      tolerantDeserializers(proto.wxtoken.v1.TokenService.service, {
+        GetToken: TOKEN_ENCODER,
+        WatchToken: TOKEN_ENCODER,
+        GetTicket: TICKET_ENCODER,
+      }),
       tokenHandlers(service, tickets, {
         log: options.log,
         ...(options.observer ? { observer: options.observer } : {}),

@@ -6,7 +6,9 @@ import { ANONYMOUS, Authorizer } from '../../src/auth/authorizer.js';
 import { createCallGuard } from '../../src/auth/call-guard.js';
 import { CallerRateLimiter } from '../../src/auth/caller-rate-limiter.js';
 import { tolerantDeserializers, unary } from '../../src/grpc/call-boundary.js';
-import { toProtoToken } from '../../src/grpc/convert.js';
+import { toProtoTicket, toProtoToken } from '../../src/grpc/convert.js';
+import { loadProto } from '../../src/grpc/proto.js';
+import { TICKET_ENCODER, TOKEN_ENCODER } from '../../src/grpc/reply-encoding.js';
 import { CallMetricsBuffer } from '../../src/metrics/call-metrics-buffer.js';
 import { WxtokenMetrics } from '../../src/metrics/wxtoken-metrics.js';
 import { AppNotFoundError } from '../../src/shared/errors.js';
@@ -191,71 +193,79 @@ describe('call guard: the TLS peer is read only when the authorizer would use it
   });
 });
 
-describe('replies: a frozen message (a token) is encoded once, anything else on every call', () => {
-  const service = () => {
-    let encodings = 0;
-    const def = {
-      path: '/wxtoken.v1.TokenService/GetToken',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
-      requestDeserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
-      responseSerialize: (v: unknown) => {
-        encodings++;
-        return Buffer.from(JSON.stringify(v));
-      },
-      responseDeserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
-    };
-    const wrapped = tolerantDeserializers({ GetToken: def });
-    return { serialize: wrapped.GetToken!.responseSerialize, encodings: () => encodings };
+describe('replies: GetToken, WatchToken and GetTicket are written by direct encoders', () => {
+  const service = loadProto().wxtoken.v1.TokenService.service;
+  const fast = tolerantDeserializers(service, {
+    GetToken: TOKEN_ENCODER,
+    WatchToken: TOKEN_ENCODER,
+    GetTicket: TICKET_ENCODER,
+  });
+  // A seeded generator: a failure names a record that can be made again.
+  let seed = 15;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
   };
-  const record = {
-    appId: 'wxunit0000000001',
-    value: '86_unit',
-    expiresAt: 2_000_000_000_000,
-    fetchedAt: 1_999_992_800_000,
-    generation: 7,
-  };
+  const text = (max: number): string =>
+    Array.from({ length: Math.floor(random() * max) }, () =>
+      random() < 0.9
+        ? String.fromCharCode(33 + Math.floor(random() * 94))
+        : ['é', '中', '😀', '\u0000'][Math.floor(random() * 4)]!,
+    ).join('');
+  const ms = (): number =>
+    [0, 1_000, 2_000_000_000_000, Math.floor(random() * 4e12), Math.floor(random() * 4e12) + 0.5][
+      Math.floor(random() * 5)
+    ]!;
+  const records = Array.from({ length: 400 }, () => ({
+    appId: text(40),
+    value: text(600),
+    expiresAt: ms(),
+    fetchedAt: ms(),
+    generation: [0, 1, 2 ** 31, 2 ** 53 - 1, Math.floor(random() * 1e9)][Math.floor(random() * 5)]!,
+  }));
 
-  it('toProtoToken: one frozen message per record, timestamps frozen too', () => {
-    const token = toProtoToken(record);
-    expect(toProtoToken(record)).toBe(token);
-    expect(Object.isFrozen(token) && Object.isFrozen(token.expires_at)).toBe(true);
-    expect(() => {
-      (token as { generation: string }).generation = '8';
-    }).toThrow(TypeError);
+  it.each(['GetToken', 'WatchToken'] as const)(
+    '%s: 400 random tokens decode to exactly what the generic serializer writes',
+    (method) => {
+      const generic = service[method];
+      for (const record of records) {
+        const message = toProtoToken(record);
+        const bytes = fast[method].responseSerialize(message);
+        expect(generic.responseDeserialize(bytes), JSON.stringify(record)).toEqual(
+          generic.responseDeserialize(generic.responseSerialize(message)),
+        );
+      }
+    },
+  );
+
+  it('GetTicket: random tickets of every type decode to what the generic serializer writes', () => {
+    const generic = service.GetTicket;
+    for (const [i, record] of records.entries()) {
+      const message = toProtoTicket(record, i % 2 ? 'jsapi' : 'wx_card');
+      const bytes = fast.GetTicket.responseSerialize(message);
+      expect(generic.responseDeserialize(bytes), JSON.stringify(record)).toEqual(
+        generic.responseDeserialize(generic.responseSerialize(message)),
+      );
+    }
   });
 
-  it('the same bytes for every call with a frozen token; a fresh object is encoded each time', () => {
-    const { serialize, encodings } = service();
-    const token = toProtoToken(record);
-    const first = serialize(token);
-    expect(serialize(token)).toBe(first);
-    expect(encodings()).toBe(1);
-    serialize({ apps: [] });
-    serialize({ apps: [] });
-    expect(encodings()).toBe(3);
-    expect(JSON.parse(first.toString())).toMatchObject({ app_id: record.appId, generation: '7' });
+  it('a token needs no per-record state: a fresh message per call, the record left as it was', () => {
+    const record = { ...records[0]!, generation: 8 };
+    const before = JSON.stringify(record);
+    expect(toProtoToken(record)).not.toBe(toProtoToken(record));
+    expect(toProtoToken(record)).toEqual(toProtoToken(record));
+    expect(Object.getOwnPropertySymbols(record)).toEqual([]);
+    expect(JSON.stringify(record)).toBe(before);
   });
 
-  it('the memo stays invisible: the record serializes, lists and compares as before', () => {
-    const plain = { ...record, generation: 8 };
-    const memoized = { ...plain };
-    toProtoToken(memoized);
-    expect(JSON.stringify(memoized)).toBe(JSON.stringify(plain));
-    expect(Object.keys(memoized)).toEqual(Object.keys(plain));
-    expect(memoized).toStrictEqual(plain);
+  it('an int64 past 2^53 is refused, not rounded into another generation', () => {
+    const message = { ...toProtoToken(records[0]!), generation: '9007199254740993' };
+    expect(() => fast.GetToken.responseSerialize(message)).toThrow(/int64 field out of range/);
   });
 
-  it("a second serializer never gets the first one's bytes", () => {
-    const a = service();
-    const b = service();
-    const token = toProtoToken({ ...record, generation: 9 });
-    const bytesA = a.serialize(token);
-    const bytesB = b.serialize(token);
-    expect(bytesB).not.toBe(bytesA);
-    expect(a.encodings() + b.encodings()).toBe(2);
-    expect(b.serialize(token)).toBe(bytesB);
-    expect(b.encodings()).toBe(1);
+  it('an encoder wired to a method with another reply is refused at startup, naming both', () => {
+    expect(() => tolerantDeserializers(service, { ForceRefresh: TOKEN_ENCODER })).toThrow(
+      '/wxtoken.v1.TokenService/ForceRefresh replies with ForceRefreshResponse, not Token',
+    );
   });
 });
