@@ -19,7 +19,19 @@ export const KEEP_OUTPUT_CHARS = 1_000_000;
 
 /** User + system CPU seconds the process has used so far (Linux /proc). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpu(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds of the process's main thread alone (JavaScript, scavenges, atomic pauses): what
+ * is left when V8's helper threads (concurrent marking and sweeping) and libuv's pool are out.
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  return statCpu(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpu(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   // Fields after the command name (which may contain spaces) start at index 2.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;

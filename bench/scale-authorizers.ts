@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
 import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
@@ -130,18 +131,7 @@ async function phases(
   const counters = () => sim.backend.components.counters(COMPONENT.componentAppId);
   const server = await rig.startServer('authorizers', url, [], NODE_ARGS);
   ctx.log(`simulator ${url}: ${COUNT} authorizers, expires_in ${EXPIRES_IN_S} s`);
-  if (process.env.BENCH_SCALE_SERVER_OUT) {
-    // Log lines are JSON; anything else (--trace-gc) goes to the file.
-    const { appendFileSync } = await import('node:fs');
-    const file = process.env.BENCH_SCALE_SERVER_OUT;
-    let carry = '';
-    server.proc.proc.stdout!.on('data', (d: Buffer) => {
-      const lines = (carry + d.toString()).split('\n');
-      carry = lines.pop()!;
-      const gc = lines.filter((l) => !l.startsWith('{'));
-      if (gc.length) appendFileSync(file, gc.join('\n') + '\n');
-    });
-  }
+  keepNonLogOutput(server, '');
   const rss: number[] = [];
   const sampler = setInterval(() => {
     try {
@@ -300,7 +290,9 @@ async function throughputAgainstOneApp(
   try {
     const one = ['wxscaleone000001'];
     const { url } = await oneRig.startSim(one, 7200);
-    const oneServer = await oneRig.startServer('one', url, one);
+    // The same Node flags for both servers, so a profiler's or a trace's cost is on both sides.
+    const oneServer = await oneRig.startServer('one', url, one, NODE_ARGS);
+    keepNonLogOutput(oneServer, '.one');
     const sweep = await sweepGetToken(oneServer.grpcAddr, one, 30_000);
     if (sweep.served !== 1) throw new Error('the 1-app server has no token');
     const servers = { one: oneServer, many };
@@ -319,8 +311,12 @@ async function throughputAgainstOneApp(
     const got = { one: [] as Round[], many: [] as Round[] };
     for (let r = 0; r < rounds; r++) {
       for (const name of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
-        got[name].push(
-          await loadRound(servers[name], idsOf[name], ctx.quick ? 3_000 : 5_000, 1_000),
+        const from = Date.now() - servers[name].spawnedAt;
+        const round = await loadRound(servers[name], idsOf[name], ctx.quick ? 3_000 : 5_000, 1_000);
+        got[name].push(round);
+        // The server's age, to find the round in a --trace-gc trace.
+        ctx.log(
+          `round ${r + 1} ${name}: ${perSecond(round.cps)}, ${round.cpuUsPerCall.toFixed(1)} µs CPU/call, main thread ${round.mainUsPerCall.toFixed(1)} (server age ${sec(from)}–${sec(Date.now() - servers[name].spawnedAt)})`,
         );
       }
     }
@@ -364,6 +360,19 @@ async function throughputAgainstOneApp(
   } finally {
     await oneRig.close();
   }
+}
+
+/** Server output that is not a log line (a --trace-gc trace) into BENCH_SCALE_SERVER_OUT + suffix. */
+function keepNonLogOutput(server: ScaleServer, suffix: string): void {
+  const file = process.env.BENCH_SCALE_SERVER_OUT;
+  if (!file) return;
+  let carry = '';
+  server.proc.proc.stdout!.on('data', (d: Buffer) => {
+    const lines = (carry + d.toString()).split('\n');
+    carry = lines.pop()!;
+    const gc = lines.filter((l) => !l.startsWith('{'));
+    if (gc.length) appendFileSync(file + suffix, gc.join('\n') + '\n');
+  });
 }
 
 /** Apps whose access_token is healthy, from the all-app aggregate every scrape carries. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from './load.js';
-import { cpuSeconds } from './procs.js';
+import { cpuSeconds, mainThreadCpuSeconds } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow } from './report.js';
 import { sweepGetToken } from './scale-probes.js';
 import { appIds, type ScaleRig, type ScaleServer } from './scale-rig.js';
@@ -13,6 +13,8 @@ export interface Round {
   /** Share of the server's core used while recording. */
   readonly util: number;
   readonly cpuUsPerCall: number;
+  /** The main thread's share of cpuUsPerCall (the rest: GC helper threads, libuv's pool). */
+  readonly mainUsPerCall: number;
 }
 
 /**
@@ -98,7 +100,11 @@ export async function loadRound(
 ): Promise<Round> {
   const pid = server.proc.pid;
   let cpuStart = cpuSeconds(pid);
-  const mark = setTimeout(() => (cpuStart = cpuSeconds(pid)), warmupMs);
+  let mainStart = mainThreadCpuSeconds(pid);
+  const mark = setTimeout(() => {
+    cpuStart = cpuSeconds(pid);
+    mainStart = mainThreadCpuSeconds(pid);
+  }, warmupMs);
   const res = await runLoad({
     addr: server.grpcAddr,
     appId: ids[0]!,
@@ -110,12 +116,14 @@ export async function loadRound(
   });
   clearTimeout(mark);
   const cpu = cpuSeconds(pid) - cpuStart;
+  const main = mainThreadCpuSeconds(pid) - mainStart;
   return {
     cps: res.callsPerSecond,
     p99Ms: res.p99Ms,
     errors: res.errors,
     util: cpu / (durationMs / 1000),
     cpuUsPerCall: (cpu / Math.max(1, res.calls)) * 1e6,
+    mainUsPerCall: (main / Math.max(1, res.calls)) * 1e6,
   };
 }
 
