@@ -77,6 +77,7 @@ export async function startServer(
   const wechat = options.wechat ?? http;
   // Configured apps, and the third-party platforms' authorizers as they join and leave.
   const directory = new AppDirectory(config.apps);
+  directory.subscribe({ removed: (app) => metrics.forgetApp(app.appId) });
   const backend = await openBackend(
     config,
     clock,

@@ -523,6 +523,23 @@ export class WxtokenMetrics {
     if (result === 'failed') this.#troubleAt.set(appId, this.#now());
   }
 
+  /** An app left (an authorizer that unauthorized): its per-app counts and trouble go too. */
+  forgetApp(appId: string): void {
+    this.#refreshCounts.forget(appId);
+    this.#recoveryCounts.forget(appId);
+    this.#code2sessionCounts.forget(appId);
+    this.#troubleAt.delete(appId);
+  }
+
+  /** Apps with per-app counts kept, in each family (bounded by the apps that exist). */
+  perAppCountsKept(): { refresh: number; recovery: number; code2session: number } {
+    return {
+      refresh: this.#refreshCounts.size,
+      recovery: this.#recoveryCounts.size,
+      code2session: this.#code2sessionCounts.size,
+    };
+  }
+
   onTokenApplied(token: TokenRecord, now: number): void {
     this.#propagation.observe(Math.max(0, now - token.fetchedAt) / 1000);
   }

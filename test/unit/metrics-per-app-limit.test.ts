@@ -202,6 +202,65 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
   });
 });
 
+describe('per-app counts: compact, complete, and gone with the app (issue 15 item 5: bounded)', () => {
+  const refresh = (m: WxtokenMetrics, appId: string, result: 'fetched' | 'error'): void =>
+    m.onRefresh({ kind: 'access_token', appId, trigger: 'schedule', result, durationMs: 50 });
+  const series = (text: string, appId: string): string[] =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('wxtoken_refreshes_total{') && l.includes(`app="${appId}"`));
+
+  it('label sets met in any order and counts of several sets per app are all exposed', async () => {
+    const apps = [app(1), app(2)];
+    const m = metrics(apps, 10);
+    // App 2 meets 'error' first, app 1 'fetched' first: each app's counts are by shared index.
+    refresh(m, apps[1]!.appId, 'error');
+    refresh(m, apps[0]!.appId, 'fetched');
+    refresh(m, apps[0]!.appId, 'fetched');
+    refresh(m, apps[0]!.appId, 'error');
+    refresh(m, apps[1]!.appId, 'fetched');
+    const text = await m.registry.metrics();
+    const counts = (appId: string) =>
+      Object.fromEntries(
+        series(text, appId).map((l) => [/result="(\w+)"/.exec(l)![1], Number(l.split(' ')[1])]),
+      );
+    expect(counts(apps[0]!.appId)).toEqual({ fetched: 2, error: 1 });
+    expect(counts(apps[1]!.appId)).toEqual({ fetched: 1, error: 1 });
+  });
+
+  it('an app that left keeps no counts: 1,000 authorizers come and go, nothing is left', async () => {
+    const m = metrics([], 10);
+    for (let i = 0; i < 1000; i++) {
+      const appId = `wxgone${String(i).padStart(6, '0')}`;
+      refresh(m, appId, i % 2 ? 'fetched' : 'error');
+      m.onCode2Session(appId, 'upstream');
+      m.onGatewayRecovery(appId, 'failed');
+    }
+    expect(m.perAppCountsKept()).toEqual({ refresh: 1000, recovery: 1000, code2session: 1000 });
+    for (let i = 0; i < 1000; i++) m.forgetApp(`wxgone${String(i).padStart(6, '0')}`);
+    expect(m.perAppCountsKept()).toEqual({ refresh: 0, recovery: 0, code2session: 0 });
+    // An app that comes back starts from zero; the aggregate keeps every event.
+    const back = app(7);
+    const again = metrics([back], 10);
+    refresh(again, back.appId, 'fetched');
+    again.forgetApp(back.appId);
+    refresh(again, back.appId, 'fetched');
+    const text = await again.registry.metrics();
+    // Series at 0 are the label sets every shown app carries (refresh zeros).
+    expect(
+      series(text, back.appId)
+        .filter((l) => !l.endsWith(' 0'))
+        .map((l) => /trigger="(\w+)",result="(\w+)"\} (\d+)/.exec(l)!.slice(1).join(' ')),
+    ).toEqual(['schedule fetched 1']);
+    expect(
+      value(
+        text,
+        'wxtoken_credential_refreshes_total{credential="access_token",trigger="schedule",result="fetched"}',
+      ),
+    ).toBe(2);
+  });
+});
+
 describe('wxtoken_event_loop_delay_seconds (issue 15 item 5)', () => {
   it('records a stall of the event loop at its length, scrapes included (never reset by one)', async () => {
     const m = new WxtokenMetrics(
