@@ -307,7 +307,7 @@ async function throughputAgainstOneApp(
       await sleep(5_000);
       idle[name] = (cpuSeconds(servers[name].proc.pid) - c0) / 5;
     }
-    const rounds = ctx.quick ? 1 : 5;
+    const rounds = ctx.quick ? 1 : 7;
     const got = { one: [] as Round[], many: [] as Round[] };
     for (let r = 0; r < rounds; r++) {
       for (const name of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
@@ -329,25 +329,37 @@ async function throughputAgainstOneApp(
     const netRatio = net(got.many, idle.many) / net(got.one, idle.one);
     const describe = (rs: Round[]): string =>
       `${perSecond(med(rs, (r) => r.cps))}, ${med(rs, (r) => r.cpuUsPerCall).toFixed(1)} µs CPU/call`;
+    // Each round of one server is next to a round of the other (alternating order): the
+    // machine's drift (a shared host) moves both of a pair, so the median of the per-pair
+    // ratios is steadier than the ratio of the two medians.
+    const paired = (f: (r: Round) => number): number =>
+      median(got.many.map((m, i) => f(m) / f(got.one[i]!)));
+    const pairedCps = paired((r) => r.cps);
+    const pairedCpu = paired((r) => r.cpuUsPerCall);
     const errors = [...got.one, ...got.many].reduce((n, r) => n + r.errors, 0);
     return [
       row(`GetToken, 1 configured app (median of ${rounds})`, describe(got.one)),
       row(`GetToken, ${COUNT} authorizers, random ids`, describe(got.many)),
       row(
-        `GetToken calls/s ratio ${COUNT} authorizers / 1 app`,
-        ratio.toFixed(3),
+        `GetToken calls/s ratio ${COUNT} authorizers / 1 app (median of ${rounds} back-to-back pairs)`,
+        pairedCps.toFixed(3),
         '≥ 0.95',
-        ratio >= 0.95,
+        pairedCps >= 0.95,
       ),
+      row(`GetToken calls/s ratio of the two medians`, ratio.toFixed(3)),
       row(
         'server CPU with no calls (idle): 1 app; authorizers',
         `${(idle.one * 100).toFixed(1)} %; ${(idle.many * 100).toFixed(1)} % of a core`,
       ),
       row(
-        `server CPU per GetToken ratio ${COUNT} authorizers / 1 app (all CPU / calls)`,
-        cpuRatio.toFixed(3),
+        `server CPU per GetToken ratio ${COUNT} authorizers / 1 app (median of ${rounds} back-to-back pairs)`,
+        pairedCpu.toFixed(3),
         '≤ 1.1',
-        cpuRatio <= 1.1,
+        pairedCpu <= 1.1,
+      ),
+      row(
+        `server CPU per GetToken ratio of the two medians (all CPU / calls)`,
+        cpuRatio.toFixed(3),
       ),
       row(
         `server CPU per GetToken ratio ${COUNT} authorizers / 1 app (idle CPU taken out)`,
