@@ -307,7 +307,7 @@ async function throughputAgainstOneApp(
       await sleep(5_000);
       idle[name] = (cpuSeconds(servers[name].proc.pid) - c0) / 5;
     }
-    const rounds = ctx.quick ? 1 : 7;
+    const rounds = ctx.quick ? 1 : 5;
     const got = { one: [] as Round[], many: [] as Round[] };
     for (let r = 0; r < rounds; r++) {
       for (const name of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
