@@ -25,6 +25,7 @@ import {
   type BenchRow,
   type Scenario,
 } from './report.js';
+import { median } from './stats.js';
 
 /** Compiled next to this file (dist-bench/bench/) by `npm run bench:build`. */
 const BASELINES = fileURLToPath(new URL('./gateway-baselines.js', import.meta.url));
@@ -700,12 +701,6 @@ async function login(
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
 
 /** The median ratio, with every round's when there are several. */
 function ratio(xs: readonly number[]): string {

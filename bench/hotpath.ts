@@ -14,6 +14,7 @@ import { KEEP_OUTPUT_CHARS, LOAD_CORE, SERVER_CORE } from './procs.js';
 import { runPythonLoad, type PythonLoadResult } from './python-load.js';
 import { commandStats, commandsSince, type CommandWindow } from './redis-command-stats.js';
 import { ms, perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
+import { median } from './stats.js';
 
 /** Compiled next to this file (dist-bench/bench/) by `npm run bench:build`. */
 const ECHO_SERVER = fileURLToPath(new URL('./echo-server.js', import.meta.url));
@@ -298,12 +299,6 @@ async function redisRow(
     // One command per 1000 calls would already be ~100 over idle: background work is ~1/s.
     met: extra < Math.max(10, calls / 1000),
   };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 /** The median ratio, with every round's when there are several. */

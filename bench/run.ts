@@ -11,6 +11,7 @@ import { ROOT } from '../test/support/processes.js';
 import { canPin } from '../test/support/spawned.js';
 import { loginScenario } from './login.js';
 import { renderReport, type BenchRow, type Scenario } from './report.js';
+import { replyEncodingScenario } from './reply-encoding.js';
 import { scaleScenario } from './scale.js';
 import { scaleAuthorizersScenario } from './scale-authorizers.js';
 import { ticketsScenario } from './tickets.js';
@@ -32,6 +33,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const SCENARIOS: readonly Scenario[] = [
   hotpathScenario,
+  replyEncodingScenario,
   ...clusterScenarios,
   scaleScenario,
   scaleAuthorizersScenario,

@@ -7,6 +7,7 @@ import { terminate } from '../test/support/spawned.js';
 import { freePort } from '../test/support/free-port.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
+import { median } from './stats.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
 import {
   delayBetween,
@@ -398,10 +399,4 @@ async function healthyTokens(url: string): Promise<number> {
 function gauge(text: string, name: string): number {
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

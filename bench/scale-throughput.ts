@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from './load.js';
 import { cpuSeconds, mainThreadCpuSeconds } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow } from './report.js';
+import { median } from './stats.js';
 import { sweepGetToken } from './scale-probes.js';
 import { appIds, type ScaleRig, type ScaleServer } from './scale-rig.js';
 import { UpstreamTally } from './scale-upstream.js';
@@ -140,9 +141,3 @@ export async function quiesce(pid: number): Promise<number> {
 }
 
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_MAX_CONCURRENT_FETCHES } from '../src/token-core.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
+import { median } from './stats.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
 import { delayBetween, loopBuckets, scrapeCosts, type LoopBuckets } from './scrape-probe.js';
 import { terminate } from '../test/support/spawned.js';
@@ -241,12 +242,6 @@ function loopDelayReader(url: string): () => Promise<{ p99: number; max: number 
     prev = next;
     return d;
   };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function describeWaves(waves: readonly WaveStats[]): string {
