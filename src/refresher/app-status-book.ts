@@ -103,10 +103,16 @@ export class AppStatusBook {
   }
 
   /** Forget quota failures at the day turn so the scheduler may fetch again. */
-  clearQuotaFailures(): void {
-    for (const e of this.#entries.values()) {
-      if (e.failing && e.lastError?.error.kind === 'quota') e.failing = false;
+  /** Ends every app's quota failure (the day turned); returns those apps, to be re-planned. */
+  clearQuotaFailures(): string[] {
+    const cleared: string[] = [];
+    for (const [appId, e] of this.#entries) {
+      if (e.failing && e.lastError?.error.kind === 'quota') {
+        e.failing = false;
+        cleared.push(appId);
+      }
     }
+    return cleared;
   }
 
   view(appId: string, token: TokenRecord | undefined, now: number): AppStatusView {

@@ -197,8 +197,9 @@ export async function openCredentials(d: CredentialsDeps) {
       return scheduleDayTurn(() => {
         log.info('Beijing day turned: daily quotas restored');
         for (const { engine } of syncs) {
-          engine.status.clearQuotaFailures();
-          engine.scheduler.wake();
+          // Only the apps 45009 stopped: re-planning every one of 100,000 authorizers (a
+          // heap update each) in one synchronous pass would hold the event loop.
+          for (const appId of engine.status.clearQuotaFailures()) engine.scheduler.wake(appId);
         }
       });
     },

@@ -248,7 +248,9 @@ describe('AppStatusBook.clearQuotaFailures (the day turn lets quota-stopped apps
     record(STABLE_APP, ['config']);
     record(OTHER_APP, ['success', 'retryable']);
     const live = tokenFor('live');
-    book.clearQuotaFailures();
+    // Only the app it cleared comes back: the day turn re-plans just those (not every app).
+    expect(book.clearQuotaFailures()).toEqual([APP]);
+    expect(book.clearQuotaFailures()).toEqual([]);
     expect(book.view(APP, live, clock.now()).state).toBe('healthy');
     expect(book.isFailing(APP)).toBe(false);
     expect(book.blockingKind(APP)).toBeUndefined();
@@ -271,7 +273,7 @@ describe('AppStatusBook.clearQuotaFailures (the day turn lets quota-stopped apps
   it('a quota error followed by a success is left alone', () => {
     const { book, record } = setup();
     record(APP, ['quota', 'success']);
-    book.clearQuotaFailures();
+    expect(book.clearQuotaFailures()).toEqual([]);
     expect(book.isFailing(APP)).toBe(false);
     expect(book.lastError(APP)?.error).toBe(errors.quota);
   });

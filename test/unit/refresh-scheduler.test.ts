@@ -87,8 +87,10 @@ describe('RefreshScheduler', () => {
     await h.clock.advance(6 * HOUR);
     expect(h.wechat.tokenCalls).toBe(1);
     expect(h.service.listApps()[0]?.state).toBe('quota_exhausted');
-    h.status.clearQuotaFailures(); // what the day-turn cron does
-    h.scheduler.wake();
+    // What the day-turn cron does: re-plan the apps whose quota failure it ended.
+    const cleared = h.status.clearQuotaFailures();
+    expect(cleared).toEqual([APP_ID]);
+    for (const appId of cleared) h.scheduler.wake(appId);
     await h.clock.advance(0);
     expect(h.wechat.tokenCalls).toBe(2);
     expect(h.service.peek(APP_ID)).toBeDefined();
