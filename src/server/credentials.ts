@@ -59,6 +59,8 @@ export async function openCredentials(d: CredentialsDeps) {
         : 'down'
       : backend.kind;
 
+  const storeLayout = () => ({ topology: backend.topology, primary: backend.primary() ?? '' });
+
   const componentIds = new Set(config.components.map((c) => c.componentAppId));
   const componentBackend = await backend.credential('component_token', (id) =>
     componentIds.has(id),
@@ -95,6 +97,7 @@ export async function openCredentials(d: CredentialsDeps) {
     maxWaitMs: timeoutMs * 2 + 1_000,
     isLeader: d.isLeader,
     storeHealth,
+    storeLayout,
     onRefresh,
     log: logTo,
   });
@@ -135,6 +138,7 @@ export async function openCredentials(d: CredentialsDeps) {
       store: engine.store,
       cache: engine.cache,
       repair: (app) => engine.refresher.repair(app),
+      holdsUnstored: (appId) => engine.refresher.holdsUnstored(appId),
       stableFallback: (app) => engine.refresher.fallback(app),
       stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
       isLeader: d.isLeader,
@@ -160,6 +164,7 @@ export async function openCredentials(d: CredentialsDeps) {
       return backend.kind === 'embedded' || tokenSync.reconciler.warmed;
     },
     storeHealth,
+    storeLayout,
     /**
      * One pass over every record of every kind. A store that is down at start does not stop
      * the replica (a pod rescheduled during a Redis outage must not crash-loop): it starts not

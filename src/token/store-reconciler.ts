@@ -15,6 +15,11 @@ export interface ReconcilerDeps {
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
   /**
+   * Whether this replica holds a token of the app it fetched but could not store (the store
+   * was unreachable): it repairs that app itself, leader or not (issue 16).
+   */
+  readonly holdsUnstored?: (appId: string) => boolean;
+  /**
    * Stable apps only, while the store is unreachable: fetch in normal mode without the lock
    * (safe: a normal-mode stable call returns the same token to every caller).
    */
@@ -132,7 +137,8 @@ export class StoreReconciler {
     const cached = this.deps.cache.get(app.appId);
     const behind =
       !stored || (cached !== undefined && stored.current.generation < cached.generation);
-    if (behind && this.deps.isLeader() && isLive(cached, this.deps.clock.now())) {
+    const mayRepair = this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true;
+    if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
         this.deps.log(
           'warn',
