@@ -1,7 +1,7 @@
 import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { isLive } from './token.js';
+import { isLive, supersedes } from './token.js';
 import type { TokenCache } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
 
@@ -135,8 +135,8 @@ export class StoreReconciler {
     const stored = await this.deps.store.read(app.appId);
     if (stored) this.deps.cache.offer(stored.current);
     const cached = this.deps.cache.get(app.appId);
-    const behind =
-      !stored || (cached !== undefined && stored.current.generation < cached.generation);
+    // Behind also on the same generation holding an earlier value (see `supersedes`).
+    const behind = !stored || (cached !== undefined && supersedes(cached, stored.current));
     const mayRepair = this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true;
     if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
