@@ -276,6 +276,30 @@ describe.each([
     expect(wechat.tokenCalls).toBe(2);
   });
 
+  it('invariant 2 after FLUSHALL mid-fetch: the fetcher\'s lock vanished, its write is fenced, it re-stores the token above every cache (not at generation 1, which every replica ignored)', async () => {
+    const { wechat, a, b } = await twoReplicas();
+    for (let i = 0; i < 2; i++) {
+      const g = a.core.cache.get(APP.appId)!.generation;
+      await a.core.refresher.refresh(APP, 'schedule', { ifGeneration: g });
+    }
+    const before = a.core.cache.get(APP.appId)!;
+    await until('b on the same token', () => b.core.cache.get(APP.appId)?.value === before.value);
+    let release!: () => void;
+    wechat.gate = new Promise<void>((r) => (release = r));
+    const pending = a.core.refresher.refresh(APP, 'schedule', { ifGeneration: before.generation });
+    await until('the fetch in flight', () => wechat.inFlight === 1);
+    await Promise.all(a.clients.map((c) => c.flushall()));
+    wechat.gate = undefined;
+    release();
+    const { token } = await pending;
+
+    expect(token.value).not.toBe(before.value);
+    expect(token.generation).toBe(before.generation + 1);
+    expect((await a.store.read(APP.appId))?.current).toEqual(token);
+    expect(a.core.cache.get(APP.appId)).toEqual(token);
+    await until('b serves it', () => b.core.cache.get(APP.appId)?.value === token.value);
+  });
+
   it('repair: two values share a generation and the store holds the earlier one: the holder of the later one writes it one generation above, and every replica follows', async () => {
     const { wechat, a, b, first } = await twoReplicas();
     const reconciler = (r: Replica, leader: boolean) =>
