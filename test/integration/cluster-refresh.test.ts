@@ -276,7 +276,7 @@ describe.each([
     expect(wechat.tokenCalls).toBe(2);
   });
 
-  it('invariant 2 after FLUSHALL mid-fetch: the fetcher\'s lock vanished, its write is fenced, it re-stores the token above every cache (not at generation 1, which every replica ignored)', async () => {
+  it("invariant 2 after FLUSHALL mid-fetch: the fetcher's lock vanished, its write is fenced, it re-stores the token above every cache (not at generation 1, which every replica ignored)", async () => {
     const { wechat, a, b } = await twoReplicas();
     for (let i = 0; i < 2; i++) {
       const g = a.core.cache.get(APP.appId)!.generation;
