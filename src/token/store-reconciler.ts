@@ -11,7 +11,10 @@ export interface ReconcilerDeps {
   readonly apps: AppSet;
   readonly store: Pick<TokenStore, 'read'>;
   readonly cache: TokenCache;
-  /** Writes this replica's cached token back to a store that lost it (leader only). */
+  /**
+   * Writes this replica's cached token back to a store that lost it: the leader does; so does a
+   * replica holding a token it could not store, or a later value of the stored generation.
+   */
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
   /**
@@ -137,7 +140,10 @@ export class StoreReconciler {
     const cached = this.deps.cache.get(app.appId);
     // Behind also on the same generation holding an earlier value (see `supersedes`).
     const behind = !stored || (cached !== undefined && supersedes(cached, stored.current));
-    const mayRepair = this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true;
+    // Same generation, our value fetched later: only this replica knows of it, leader or not.
+    const tie = stored !== null && cached?.generation === stored.current.generation;
+    const mayRepair =
+      this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true || (behind && tie);
     if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
         this.deps.log(

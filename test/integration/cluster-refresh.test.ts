@@ -300,7 +300,7 @@ describe.each([
     await until('b serves it', () => b.core.cache.get(APP.appId)?.value === token.value);
   });
 
-  it('repair: two values share a generation and the store holds the earlier one: the holder of the later one writes it one generation above, and every replica follows', async () => {
+  it('repair: two values share a generation and the store holds the earlier one: the replica holding the later one (not the leader) writes it one generation above, and every replica follows', async () => {
     const { wechat, a, b, first } = await twoReplicas();
     const reconciler = (r: Replica, leader: boolean) =>
       new StoreReconciler({
@@ -315,7 +315,7 @@ describe.each([
         intervalMs: 1_000,
         log: () => undefined,
       });
-    // x (earlier) is stored; y (later, same generation) reached only the leader b's cache, as
+    // x (earlier) is stored; y (later, same generation) reached only b's cache, as
     // when a store that had y was flushed and a replica that still held x wrote it back.
     const generation = first.generation + 1;
     const now = Date.now();
@@ -330,7 +330,7 @@ describe.each([
     expect(b.core.cache.offer(x), 'x never replaces the later y').toBe(false);
     b.delivery.held = undefined;
 
-    await reconciler(b, true).reconcileOnce();
+    await reconciler(b, false).reconcileOnce();
     const stored = (await a.store.read(APP.appId))!.current;
     expect(stored).toEqual({ ...y, generation: generation + 1 });
     expect(b.core.cache.get(APP.appId)).toEqual(stored);
