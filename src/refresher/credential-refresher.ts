@@ -91,22 +91,24 @@ export class CredentialRefresher {
   readonly #inFlight = new Map<string, Promise<RefreshResult>>();
   readonly #listeners = new Set<(event: RefreshEvent) => void>();
   /**
-   * Per app, the generation of a token this replica fetched but could not store (the store
+   * Per app, the token this replica fetched but could not store (the store
    * was unreachable: a Sentinel promotion, a restart). WeChat already considers it current,
    * and no other replica has it, so this replica writes it back itself once the store
    * answers, leader or not (issue 16): waiting for the leader would let the others serve the
    * superseded token until WeChat drops it.
    */
-  readonly #unstored = new Map<string, number>();
+  readonly #unstored = new Map<string, TokenRecord>();
 
   constructor(private readonly deps: RefresherDeps) {}
 
   /** Whether this replica holds a token of `appId` it fetched and has not stored yet. */
   holdsUnstored(appId: string): boolean {
-    const generation = this.#unstored.get(appId);
-    if (generation === undefined) return false;
-    // Moved on: a newer token reached the cache (stored by someone, or fetched again).
-    if ((this.deps.cache.get(appId)?.generation ?? 0) !== generation) {
+    const unstored = this.#unstored.get(appId);
+    if (unstored === undefined) return false;
+    // Moved on: a later token reached the cache (stored by someone, or fetched again), which
+    // may carry the same generation (see `supersedes`): compare the record, not its number.
+    const cached = this.deps.cache.get(appId);
+    if (cached?.value !== unstored.value || cached.generation !== unstored.generation) {
       this.#unstored.delete(appId);
       return false;
     }
@@ -239,7 +241,7 @@ export class CredentialRefresher {
         'token fetched but not stored; serving it and repairing later',
       );
       this.deps.cache.offer(token);
-      this.#unstored.set(token.appId, token.generation);
+      this.#unstored.set(token.appId, token);
       return token;
     }
     this.deps.cache.offer(token);

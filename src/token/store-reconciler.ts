@@ -1,7 +1,7 @@
 import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { isLive } from './token.js';
+import { isLive, supersedes } from './token.js';
 import type { TokenCache } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
 
@@ -11,7 +11,10 @@ export interface ReconcilerDeps {
   readonly apps: AppSet;
   readonly store: Pick<TokenStore, 'read'>;
   readonly cache: TokenCache;
-  /** Writes this replica's cached token back to a store that lost it (leader only). */
+  /**
+   * Writes this replica's cached token back to a store that lost it: the leader does; so does a
+   * replica holding a token it could not store, or a later value of the stored generation.
+   */
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
   /**
@@ -135,9 +138,12 @@ export class StoreReconciler {
     const stored = await this.deps.store.read(app.appId);
     if (stored) this.deps.cache.offer(stored.current);
     const cached = this.deps.cache.get(app.appId);
-    const behind =
-      !stored || (cached !== undefined && stored.current.generation < cached.generation);
-    const mayRepair = this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true;
+    // Behind also on the same generation holding an earlier value (see `supersedes`).
+    const behind = !stored || (cached !== undefined && supersedes(cached, stored.current));
+    // Same generation, our value fetched later: only this replica knows of it, leader or not.
+    const tie = stored !== null && cached?.generation === stored.current.generation;
+    const mayRepair =
+      this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true || (behind && tie);
     if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
         this.deps.log(
