@@ -146,6 +146,14 @@ export async function openCredentials(d: CredentialsDeps) {
       recordsPerSecond: config.redis.reconcileRecordsPerSecond,
       log: logTo,
     });
+    // After a store outage the leader leaves a live token alone long enough for a fetch that
+    // lost its lock in the outage to finish (wechat.timeoutMs) and for its fetcher's next
+    // reconcile pass to write it back (redis.reconcileIntervalMs).
+    const graceMs = timeoutMs + config.redis.reconcileIntervalMs;
+    engine.scheduler.setFetchHold({
+      until: () => reconciler.fetchHoldUntil(graceMs),
+      fetchMs: timeoutMs,
+    });
     return { engine, reconciler, unsubscribe };
   };
   const tokenSync = sync(tokens.engine);

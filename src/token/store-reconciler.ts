@@ -58,11 +58,27 @@ export class StoreReconciler {
   #reachable: boolean | undefined;
   #warmed = false;
   #failures = 0;
+  /** When a pass last found the store again after failing to read it. */
+  #recoveredAt: number | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
   get storeReachable(): boolean {
     return this.#reachable === true;
+  }
+
+  /**
+   * Until when the leader should hold back fetching a token that is still live, after the store
+   * was unreachable (a Sentinel or Cluster promotion): while it is, and for `graceMs` after a
+   * pass reads it again. A promotion can lose the refresh lock of a fetch that was in flight;
+   * its fetcher then holds a token WeChat already made current and writes it back only once the
+   * store answers (its own reconcile pass). A second fetch before that write-back lands would
+   * leave every other replica on the token two rotations back, which WeChat no longer accepts.
+   * 0 when the store has not failed.
+   */
+  fetchHoldUntil(graceMs: number): number {
+    if (this.#reachable === false) return this.deps.clock.now() + graceMs;
+    return this.#recoveredAt === undefined ? 0 : this.#recoveredAt + graceMs;
   }
 
   /**
@@ -159,6 +175,7 @@ export class StoreReconciler {
     const before = this.#reachable;
     if (reachable === before) return;
     this.#reachable = reachable;
+    if (reachable && before === false) this.#recoveredAt = this.deps.clock.now();
     if (reachable && before === undefined) return; // the first pass: nothing to announce
     if (reachable)
       this.deps.log('info', {}, 'store reachable again; caches converge to the highest generation');
