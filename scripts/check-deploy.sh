@@ -129,6 +129,9 @@ const WXTOKEN_METRICS = {
   wxtoken_leadership_changes_total: 'counter',
   wxtoken_lease_extension_failures_total: 'counter',
   wxtoken_store_up: 'gauge',
+  // Issue 16: store topology and primary, and primary changes (a Sentinel promotion).
+  wxtoken_store_info: 'gauge',
+  wxtoken_store_primary_changes_total: 'counter',
   wxtoken_ready: 'gauge',
   wxtoken_propagation_lag_seconds: 'histogram',
   wxtoken_grpc_requests_total: 'counter',
@@ -458,6 +461,7 @@ const modes = {
     const configs = [
       ['deploy/wxtoken.example.yaml', readFileSync(join(root, 'deploy/wxtoken.example.yaml'), 'utf8')],
       ['deploy/compose/wxtoken.yaml', readFileSync(join(root, 'deploy/compose/wxtoken.yaml'), 'utf8')],
+      ['deploy/compose/wxtoken-sentinel.yaml', readFileSync(join(root, 'deploy/compose/wxtoken-sentinel.yaml'), 'utf8')],
       ['deploy/k8s/base/configmap.yaml data.wxtoken.yaml', loadOne('deploy/k8s/base/configmap.yaml').data['wxtoken.yaml']],
     ];
     for (const [where, text] of configs) {
@@ -466,7 +470,7 @@ const modes = {
         // Secrets are placeholders here: each named env var / file "exists".
         const env = Object.fromEntries((raw.apps ?? []).filter((a) => a.secretEnv).map((a) => [a.secretEnv, 'placeholder']));
         const config = parseConfig(raw, { env, readFile: () => 'placeholder', warn: (m) => problem(`${where}: ${m}`) });
-        const store = config.redis.urls.length ? 'redis' : 'embedded';
+        const store = config.redis.sentinels.length ? 'redis sentinel' : config.redis.urls.length ? 'redis' : 'embedded';
         console.log(`${where}: ${config.apps.length} apps, store ${store}`);
       } catch (err) {
         problem(`${where}: ${err.message}`);

@@ -64,6 +64,7 @@ export async function startServer(
       },
       isLeader: () => elector.isLeader(),
       storeUp: () => credentials.storeHealth() !== 'down',
+      storeLayout: () => credentials.storeLayout(),
       ready: () => ready,
     },
     { perAppSeries: config.metrics.perAppSeries, now: () => clock.now(), eventLoopDelay: true },

@@ -7,7 +7,7 @@ import { ForceRefresher } from './refresher/force-refresher.js';
 import type { RefreshEvent } from './refresher/credential-refresher.js';
 import type { Clock, Random } from './shared/clock.js';
 import type { RefreshLocks, TokenStore } from './token/token-store.js';
-import { TokenService } from './service/token-service.js';
+import { TokenService, type StoreLayout } from './service/token-service.js';
 import type { WeChatClient } from './wechat/wechat-client.js';
 
 export interface TokenCoreDeps {
@@ -34,6 +34,7 @@ export interface TokenCoreDeps {
   readonly maxWaitMs: number;
   readonly isLeader: () => boolean;
   readonly storeHealth?: () => string;
+  readonly storeLayout?: () => StoreLayout;
   readonly onRefresh?: (event: RefreshEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
 }
@@ -94,6 +95,7 @@ export function createTokenCore(d: TokenCoreDeps) {
       }),
     isLeader: d.isLeader,
     ...(d.storeHealth ? { storeHealth: d.storeHealth } : {}),
+    ...(d.storeLayout ? { storeLayout: d.storeLayout } : {}),
     maxWaitMs: d.maxWaitMs,
   });
   return { engine, cache, status, budget, refresher, scheduler, forcer, service };

@@ -171,6 +171,8 @@ export function registerOncallCommands(program: Command): void {
             lastError: a.last_error ? `${a.last_error.errcode} ${a.last_error.kind}` : '',
             leader: a.leader,
             store: a.store,
+            storeTopology: a.store_topology,
+            storePrimary: a.store_primary,
           },
           ...a.tickets.map((t) => ({
             app: a.app_id,
@@ -186,6 +188,8 @@ export function registerOncallCommands(program: Command): void {
             lastError: t.last_error ? `${t.last_error.errcode} ${t.last_error.kind}` : '',
             leader: a.leader,
             store: a.store,
+            storeTopology: a.store_topology,
+            storePrimary: a.store_primary,
           })),
         ]);
         const iso = (ms: number | undefined): string | null =>
@@ -205,7 +209,11 @@ export function registerOncallCommands(program: Command): void {
           // The replica's own facts once, above the table, so a row fits a terminal (issue 17).
           const first = rows[0];
           if (first) {
-            console.log(`replica: ${first.leader ? 'leader' : 'follower'}; store ${first.store}`);
+            const primary = first.storePrimary ? `, primary ${first.storePrimary}` : '';
+            console.log(
+              `replica: ${first.leader ? 'leader' : 'follower'}; store ${first.store} ` +
+                `(${first.storeTopology}${primary})`,
+            );
             console.log(
               'today: upstream fetches since 00:00 Beijing time; forceLeft: forced refreshes left today',
             );

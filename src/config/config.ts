@@ -138,6 +138,21 @@ export interface Config {
      * password: never log them whole.
      */
     readonly urls: readonly string[];
+    /**
+     * Redis Sentinel (issue 16): the sentinels asked for the current primary of `sentinelName`;
+     * commands, pub/sub and locks follow a promotion. Empty: not used.
+     */
+    readonly sentinels: readonly RedisNodeAddress[];
+    /** The master name the sentinels monitor (required with sentinels). */
+    readonly sentinelName?: string;
+    /** The sentinels' own password (sentinelPassword, sentinelPasswordEnv or sentinelPasswordFile). */
+    readonly sentinelPassword?: Secret;
+    /** Redis Cluster (issue 16): seed nodes. Empty: not used. */
+    readonly cluster: readonly RedisNodeAddress[];
+    /** The data nodes' ACL user under sentinels or cluster (with urls it is in the URL). */
+    readonly username?: string;
+    /** The data nodes' password under sentinels or cluster (password, passwordEnv or passwordFile). */
+    readonly password?: Secret;
     /** Default "wxtoken:". */
     readonly keyPrefix: string;
     /** Every replica re-reads all records this often: bounds staleness if pub/sub loses a message. Default 2000. */
@@ -217,4 +232,10 @@ export interface Config {
   readonly apps: readonly AppConfig[];
   /** Third-party platforms; their authorizers join and leave at run time. Default []. */
   readonly components: readonly ComponentConfig[];
+}
+
+/** A Sentinel or Redis Cluster node, from `host:port`. */
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
 }

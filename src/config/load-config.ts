@@ -36,6 +36,13 @@ export function parseConfig(raw: unknown, deps: ConfigDeps): Config {
       );
     }
   });
+  // redis.password and redis.sentinelPassword given inline (issue 16): as apps[].secret.
+  const redis = (raw as { redis?: Record<string, unknown> } | null)?.redis;
+  for (const key of ['password', 'sentinelPassword']) {
+    if (redis?.[key] !== undefined) {
+      deps.warn(`config: redis.${key} is inline; use ${key}Env or ${key}File outside development`);
+    }
+  }
   return config;
 }
 

@@ -4,7 +4,14 @@ import type { RedisEncryptionConfig } from './config.js';
 import { CONFIG_DEFAULTS } from './config-defaults.js';
 import { readConfigEnv, readConfigFile, type ConfigDeps } from './config-sources.js';
 import { REDIS_TLS_KEYS, redisTlsSchema, requireTlsUrls } from './redis-tls-schema.js';
-import { durationMs, positiveInt, ENV_NAME, section } from './schema-helpers.js';
+import {
+  durationMs,
+  positiveInt,
+  ENV_NAME,
+  listenAddressProblem,
+  section,
+} from './schema-helpers.js';
+import { resolveSecretSource } from './secret-source.js';
 
 /** `redis`: the shared store (absent URLs = embedded), at-rest encryption and TLS. */
 
@@ -13,14 +20,77 @@ const redisUrl = z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value)
   message: 'expected a redis:// or rediss:// URL',
 });
 
+/** A Sentinel or cluster seed node, `host:port` (IPv6 in brackets); no credentials, no scheme. */
+const nodeAddress = z.string().transform((value, ctx) => {
+  const problem = listenAddressProblem(value);
+  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(value);
+  const port = Number(match?.[2] ?? 0);
+  if (problem || !match || port === 0) {
+    ctx.issues.push({
+      code: 'custom',
+      message: problem ?? 'expected host:port with a port from 1 to 65535',
+      input: '',
+    });
+    return z.NEVER;
+  }
+  return { host: match[1]!, port };
+});
+
+const envName = z
+  .string()
+  .regex(ENV_NAME, 'expected an environment variable name such as WXTOKEN_REDIS_PASSWORD');
+const filePath = z.string().min(1, 'expected a file path');
+
 const redisShape = {
   urls: z
     .array(redisUrl)
     .nullish()
     .transform((urls) => urls ?? [])
     .describe(
-      'Absent: the embedded store and lease (one process). One URL: a single primary. 3 or 5 URLs: independent masters with a Redlock quorum. `redis[s]://[user:password@]host:port`; rediss = TLS.',
+      'Absent: the embedded store and lease (one process). One URL: a single primary. 3 or 5 URLs: independent masters with a Redlock quorum. `redis[s]://[user:password@]host:port`; rediss = TLS. One of urls, sentinels, cluster.',
     ),
+  /** Redis Sentinel (issue 16): the sentinels to ask for the current primary of sentinelName. */
+  sentinels: z
+    .array(nodeAddress)
+    .nullish()
+    .transform((nodes) => nodes ?? [])
+    .describe(
+      'Redis Sentinel: host:port of each sentinel; wxtoken asks them for the primary of sentinelName (docs/cluster.md).',
+    ),
+  sentinelName: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a master name such as mymaster')
+    .optional()
+    .describe('With sentinels (required there): the master name the sentinels monitor.'),
+  /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  sentinelPassword: z
+    .string()
+    .optional()
+    .describe("The sentinels' own requirepass, inline (development only)."),
+  sentinelPasswordEnv: envName
+    .optional()
+    .describe("The sentinels' requirepass from this environment variable."),
+  sentinelPasswordFile: filePath.optional().describe("The sentinels' requirepass from this file."),
+  /** Redis Cluster (issue 16): seed nodes; the client learns the rest of the cluster from them. */
+  cluster: z
+    .array(nodeAddress)
+    .nullish()
+    .transform((nodes) => nodes ?? [])
+    .describe('Redis Cluster: host:port seed nodes (slots, MOVED/ASK and failover are followed).'),
+  /** The data nodes' ACL user and password under sentinels/cluster (with urls: in the URL). */
+  username: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The data nodes' ACL user with sentinels or cluster (with urls: in the URL)."),
+  password: z
+    .string()
+    .optional()
+    .describe("The data nodes' password inline, with sentinels or cluster (development only)."),
+  passwordEnv: envName
+    .optional()
+    .describe("The data nodes' password from this environment variable."),
+  passwordFile: filePath.optional().describe("The data nodes' password from this file."),
   keyPrefix: z
     .string()
     .regex(/^\S+$/, 'expected a non-empty prefix without spaces')
@@ -178,6 +248,73 @@ function encryptionSchema(deps: ConfigDeps) {
     });
 }
 
+type ParsedRedis = z.output<z.ZodObject<typeof redisShape>>;
+
+/** The keys that name a topology; exactly one may be set (none: the embedded store). */
+const TOPOLOGY_KEYS = ['urls', 'sentinels', 'cluster'] as const;
+
+/**
+ * Exactly one topology; the Sentinel keys only with `sentinels`, the data-node credentials
+ * only where no URL carries them. Each problem names the keys involved.
+ */
+function checkTopology(redis: ParsedRedis, ctx: z.core.$RefinementCtx): void {
+  const issue = (path: string, message: string): void => {
+    ctx.addIssue({ code: 'custom', message, input: undefined, path: [path] });
+  };
+  const set = TOPOLOGY_KEYS.filter((k) => redis[k].length > 0);
+  if (set.length > 1) {
+    issue(
+      set[1]!,
+      `set exactly one of redis.urls, redis.sentinels or redis.cluster, not ${set.map((k) => `redis.${k}`).join(' and ')}`,
+    );
+  }
+  const sentinel = redis.sentinels.length > 0;
+  if (sentinel && redis.sentinelName === undefined) {
+    issue(
+      'sentinelName',
+      'is required with redis.sentinels (the master name the sentinels monitor)',
+    );
+  }
+  for (const key of [
+    'sentinelName',
+    'sentinelPassword',
+    'sentinelPasswordEnv',
+    'sentinelPasswordFile',
+  ] as const) {
+    if (!sentinel && redis[key] !== undefined) issue(key, 'is only used with redis.sentinels');
+  }
+  const urlTopology = redis.sentinels.length === 0 && redis.cluster.length === 0;
+  for (const key of ['username', 'password', 'passwordEnv', 'passwordFile'] as const) {
+    if (urlTopology && redis[key] !== undefined) {
+      issue(
+        key,
+        'is only used with redis.sentinels or redis.cluster (with redis.urls, credentials go in the URL)',
+      );
+    }
+  }
+}
+
+/** An optional secret (`<base>`, `<base>Env` or `<base>File`): absent when none is given. */
+function optionalSecret(
+  raw: Readonly<Record<string, unknown>>,
+  base: string,
+  deps: ConfigDeps,
+  ctx: z.core.$RefinementCtx,
+): Secret | undefined | null {
+  if ([base, `${base}Env`, `${base}File`].every((k) => raw[k] === undefined)) return undefined;
+  const resolved = resolveSecretSource(raw, base, deps);
+  if ('problem' in resolved) {
+    ctx.addIssue({
+      code: 'custom',
+      message: resolved.problem,
+      input: undefined,
+      path: resolved.key === '' ? [base] : [resolved.key],
+    });
+    return null;
+  }
+  return resolved.secret;
+}
+
 export function redisSchema(deps: ConfigDeps) {
   return section({
     ...redisShape,
@@ -185,7 +322,28 @@ export function redisSchema(deps: ConfigDeps) {
       'Optional AES-256-GCM at rest: tokens (also in pub/sub messages), session keys and recorded phone numbers are sealed in Redis (docs/security.md).',
     ),
     tls: redisTlsSchema(deps).describe(
-      'TLS to Redis with a private CA and/or a client certificate (rediss:// URLs).',
+      'TLS to Redis with a private CA and/or a client certificate; with sentinels or cluster it covers every connection, sentinels included.',
     ),
-  }).superRefine(requireTlsUrls);
+  })
+    .superRefine(requireTlsUrls)
+    .superRefine(checkTopology)
+    .transform((redis, ctx) => {
+      const {
+        sentinelPassword: _sp,
+        sentinelPasswordEnv: _spe,
+        sentinelPasswordFile: _spf,
+        password: _p,
+        passwordEnv: _pe,
+        passwordFile: _pf,
+        ...rest
+      } = redis;
+      const sentinelSecret = optionalSecret(redis, 'sentinelPassword', deps, ctx);
+      const password = optionalSecret(redis, 'password', deps, ctx);
+      if (sentinelSecret === null || password === null) return z.NEVER;
+      return {
+        ...rest,
+        ...(sentinelSecret ? { sentinelPassword: sentinelSecret } : {}),
+        ...(password ? { password } : {}),
+      };
+    });
 }

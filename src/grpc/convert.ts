@@ -70,6 +70,8 @@ export function toProtoAppStatus(
     force_budget_remaining: s.forceBudgetRemaining,
     leader: s.leader,
     store: s.store,
+    store_topology: s.storeTopology,
+    store_primary: s.storePrimary,
     tickets: tickets.map(toProtoCredentialStatus),
   };
 }

@@ -57,6 +57,8 @@ export interface MetricsSources {
   };
   readonly isLeader: () => boolean;
   readonly storeUp: () => boolean;
+  /** The store's topology and the node that is primary now ('' when unknown or many). */
+  readonly storeLayout?: () => { topology: string; primary: string };
   readonly ready: () => boolean;
 }
 
@@ -319,6 +321,31 @@ export class WxtokenMetrics {
       sources.isLeader,
     );
     flag('wxtoken_store_up', '1 when the store has quorum (or is embedded).', sources.storeUp);
+    // Issue 16: which topology, and which node is primary. A change of primary seen at a
+    // scrape is counted (a Sentinel promotion, or a restart of a single node on another
+    // address); the label holds one address at a time, so its values stay bounded.
+    let lastPrimary = '';
+    new Gauge({
+      name: 'wxtoken_store_info',
+      help: 'Always 1: the store topology (embedded, standalone, quorum, sentinel, cluster) and the primary node now ("" while unknown or for many masters).',
+      labelNames: ['topology', 'primary'],
+      registers,
+      collect() {
+        this.reset();
+        const layout = sources.storeLayout?.() ?? { topology: 'embedded', primary: '' };
+        if (layout.primary !== '' && lastPrimary !== '' && layout.primary !== lastPrimary) {
+          primaryChanges.inc();
+        }
+        if (layout.primary !== '') lastPrimary = layout.primary;
+        this.set({ topology: layout.topology, primary: layout.primary }, 1);
+      },
+    });
+    // Registered after the info gauge, whose collect counts a change: exported in the same scrape.
+    const primaryChanges = new Counter({
+      name: 'wxtoken_store_primary_changes_total',
+      help: 'Changes of the Redis primary seen by this replica (a Sentinel promotion).',
+      registers,
+    });
     flag('wxtoken_ready', '1 when gRPC readiness (health service "") is SERVING.', sources.ready);
 
     this.#gatewayRequests = new Counter({

@@ -38,6 +38,13 @@ export class RedisAuditLog implements AuditLog {
     const results = await Promise.allSettled(
       this.clients.map((c) => {
         if (!indexed) return c.xadd(this.keys.audit(), 'MAXLEN', max, '*', ...fields);
+        // On Redis Cluster the trail and the app's index live in different slots, which one
+        // pipeline cannot span: two commands, trail first.
+        if (c.isCluster) {
+          return c
+            .xadd(this.keys.audit(), 'MAXLEN', max, '*', ...fields)
+            .then(() => c.xadd(this.keys.appAudit(event.appId), 'MAXLEN', max, '*', ...fields));
+        }
         // The trail and the app's index in one round trip (a pipeline, not a transaction:
         // the index is an optimisation of reads, the trail is the record).
         return c

@@ -4,7 +4,13 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { RefreshLocks, TokenStore } from '../token/token-store.js';
 import { AtRestCipher, NoCipher, type ValueCipher } from './at-rest-cipher.js';
-import { createRedisClient, waitNodesReady } from './redis-clients.js';
+import {
+  createClusterClient,
+  createRedisClient,
+  createSentinelClient,
+  waitNodesReady,
+} from './redis-clients.js';
+import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
 import { RedisTokenStore, type RecordTrust } from './redis-token-store.js';
 import type { UntrustedReason } from '../token/record-trust.js';
@@ -18,8 +24,20 @@ import type { ForceBudgetPort } from '../refresher/force-budget.js';
 import type { ComponentStore } from '../component/component-store.js';
 import { RedisComponentStore } from './redis-component-store.js';
 
+/**
+ * How the store is laid out (issue 16): embedded in the process, one Redis node, 3/5
+ * independent masters (Redlock quorum), a Sentinel-managed primary, or a Redis Cluster.
+ */
+export type StoreTopology = 'embedded' | 'standalone' | 'quorum' | 'sentinel' | 'cluster';
+
 export interface Backend {
   readonly kind: 'embedded' | 'redis';
+  readonly topology: StoreTopology;
+  /**
+   * The node commands go to now (`host:port`), where one node is primary (standalone,
+   * sentinel); undefined while it is unknown (a promotion in progress) or for many masters.
+   */
+  primary(): string | undefined;
   readonly store: TokenStore;
   readonly locks: RefreshLocks;
   readonly lease: Lease;
@@ -51,16 +69,10 @@ export async function createRedisBackend(
   /** The apps served now (configured and authorizers): records of any other app are dropped. */
   isServed: (appId: string) => boolean = (id) => config.apps.some((a) => a.appId === id),
 ): Promise<Backend> {
-  const clients = config.redis.urls.map((url, i) =>
-    createRedisClient(url, {
-      commandTimeoutMs: config.redis.commandTimeoutMs,
-      connectionName: `wxtoken-${process.pid}-${i}`,
-      tls: config.redis.tls,
-    }),
-  );
+  const { clients, topology, keyOf } = openClients(config);
   // A node that is down at start must not stop the replica: quorum decides, not start order.
   // One that refuses our credentials or certificate is a ConfigError (exit 2): no retry fixes it.
-  const ready = await waitNodesReady(clients, 3_000);
+  const ready = await waitNodesReady(clients, 3_000, keyOf);
   const up = ready.filter(Boolean).length;
   if (up < clients.length) {
     log.warn({ nodes: clients.length, ready: up }, 'some Redis nodes are not reachable at start');
@@ -89,6 +101,9 @@ export async function createRedisBackend(
   const components = new RedisComponentStore(clients, keys, clock, cipher);
   return {
     kind: 'redis',
+    topology,
+    primary: () =>
+      topology === 'quorum' || topology === 'cluster' ? undefined : addressOf(clients[0]!),
     store,
     locks,
     lease,
@@ -98,6 +113,54 @@ export async function createRedisBackend(
     components,
     credential,
   };
+}
+
+/**
+ * The clients of the configured topology. Sentinel is one client (a quorum of one): the
+ * store, the locks and the lease all live on the current primary, and a promotion may lose
+ * what was not yet replicated. The fenced write, the fetcher's and the leader's write-back
+ * repair that.
+ */
+function openClients(config: Config): {
+  clients: Redis[];
+  topology: StoreTopology;
+  keyOf: (i: number) => string;
+} {
+  const options = (i: number) => ({
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectionName: `wxtoken-${process.pid}-${i}`,
+    tls: config.redis.tls,
+  });
+  if (config.redis.sentinels.length > 0) {
+    return {
+      clients: [createSentinelClient(config.redis, options(0))],
+      topology: 'sentinel',
+      keyOf: () => 'redis.sentinels',
+    };
+  }
+  if (config.redis.cluster.length > 0) {
+    return {
+      clients: [createClusterClient(config.redis, options(0))],
+      topology: 'cluster',
+      keyOf: () => 'redis.cluster',
+    };
+  }
+  const clients = config.redis.urls.map((url, i) => createRedisClient(url, options(i)));
+  return {
+    clients,
+    topology: clients.length === 1 ? 'standalone' : 'quorum',
+    keyOf: (i) => `redis.urls[${i}]`,
+  };
+}
+
+/** `host:port` of the node a ready client is connected to; undefined when not connected. */
+function addressOf(client: Redis): string | undefined {
+  if (client.status !== 'ready') return undefined;
+  const { remoteAddress, remotePort } = client.stream ?? {};
+  if (remoteAddress === undefined || remotePort === undefined) return undefined;
+  return remoteAddress.includes(':')
+    ? `[${remoteAddress}]:${remotePort}`
+    : `${remoteAddress}:${remotePort}`;
 }
 
 /** The at-rest cipher redis.encryption asks for; NoCipher when it is absent. */

@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ConfigError, type ConfigIssue } from '../config/config-error.js';
-import type { RedisTlsConfig } from '../config/config.js';
+import type { Config, RedisTlsConfig } from '../config/config.js';
 
 export interface RedisClientOptions {
   /** Per-command timeout; a lock or write that cannot answer fast has failed. */
@@ -25,17 +25,57 @@ export interface RedisClientOptions {
 export function createRedisClient(url: string, o: RedisClientOptions): Redis {
   const tls = tlsOptions(url, o.tls);
   const client = new Redis(url, {
+    ...failFast(o),
+    ...(tls ? { tls } : {}),
+  });
+  // Errors surface on the commands; a logged 'error' event per reconnect attempt is noise.
+  // (Never log these errors whole: a failed AUTH carries the password in `err.command.args`.)
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** The fail-fast options every data connection shares (see createRedisClient). */
+function failFast(o: RedisClientOptions) {
+  return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: o.commandTimeoutMs,
     connectTimeout: Math.max(1000, o.commandTimeoutMs * 2),
     connectionName: o.connectionName,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
     lazyConnect: false,
-    ...(tls ? { tls } : {}),
+  };
+}
+
+/**
+ * One client for the primary a set of sentinels name (issue 16), through ioredis' own Sentinel
+ * support: on every (re)connection it asks the sentinels for the current primary of
+ * `sentinelName` and checks the node's role, so after a promotion commands, and the pub/sub
+ * connections `duplicate()`d from it, reconnect to the new primary. A demoted primary that is
+ * still alive answers a write with READONLY, which forces a reconnection (to the primary the
+ * sentinels name now). ioredis' `failoverDetector` is left off: it drops the connection on
+ * every +switch-master a sentinel publishes, which arrives after the client has already found
+ * the new primary, so each failover cost a second, needless outage (seen as "store
+ * unreachable" right after "reachable again", and lock requests failing just after promotion).
+ * The same fail-fast options as a URL client: during a promotion commands fail at once
+ * (StoreUnavailableError), they are never queued and replayed on the new primary.
+ */
+export function createSentinelClient(redis: Config['redis'], o: RedisClientOptions): Redis {
+  const tls = o.tls === undefined ? undefined : tlsOptions('rediss://', o.tls);
+  const client = new Redis({
+    ...failFast(o),
+    sentinels: redis.sentinels.map(({ host, port }) => ({ host, port })),
+    name: redis.sentinelName,
+    role: 'master',
+    failoverDetector: false,
+    sentinelCommandTimeout: o.commandTimeoutMs,
+    sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
+    ...(redis.sentinelPassword ? { sentinelPassword: redis.sentinelPassword.reveal() } : {}),
+    ...(redis.username ? { username: redis.username } : {}),
+    ...(redis.password ? { password: redis.password.reveal() } : {}),
+    ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
   });
-  // Errors surface on the commands; a logged 'error' event per reconnect attempt is noise.
-  // (Never log these errors whole: a failed AUTH carries the password in `err.command.args`.)
   client.on('error', () => undefined);
   return client;
 }
@@ -49,6 +89,56 @@ function tlsOptions(url: string, tls: RedisTlsConfig | undefined): ConnectionOpt
     ...(tls.key !== undefined ? { key: tls.key.reveal() } : {}),
     ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
   };
+}
+
+/**
+ * A Redis Cluster client (issue 16) from seed nodes, through ioredis' `Cluster`: it learns
+ * the slot map, follows MOVED/ASK redirections and, when a master fails and its replica takes
+ * over, refreshes the map and retries. Typed as `Redis` for the stores, which use only the
+ * commands both share; every multi-key script and pipeline keeps its keys in one slot (the
+ * `{app:ID}` / `{component:ID}` hash tags), and `isCluster` tells the few places that differ.
+ */
+export function createClusterClient(redis: Config['redis'], o: RedisClientOptions): Redis {
+  const tls = o.tls === undefined ? undefined : tlsOptions('rediss://', o.tls);
+  const fast = failFast(o);
+  const cluster = new Cluster(
+    redis.cluster.map(({ host, port }) => ({ host, port })),
+    {
+      enableOfflineQueue: false,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: Math.max(1000, o.commandTimeoutMs * 2),
+      clusterRetryStrategy: fast.retryStrategy,
+      redisOptions: {
+        maxRetriesPerRequest: fast.maxRetriesPerRequest,
+        commandTimeout: fast.commandTimeout,
+        connectTimeout: fast.connectTimeout,
+        connectionName: fast.connectionName,
+        ...(redis.username ? { username: redis.username } : {}),
+        ...(redis.password ? { password: redis.password.reveal() } : {}),
+        ...(tls ? { tls } : {}),
+      },
+    },
+  );
+  cluster.on('error', () => undefined);
+  return cluster as unknown as Redis;
+}
+
+/**
+ * A pub/sub connection like `client` (same nodes, credentials, TLS; a Cluster for a cluster),
+ * queueing its SUBSCRIBE until connected and without a command timeout: it waits for messages.
+ */
+export function duplicateForSubscribe(client: Redis): Redis {
+  if (!client.isCluster) {
+    return client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+  }
+  const cluster = client as unknown as Cluster;
+  const dup = cluster.duplicate(undefined, {
+    enableOfflineQueue: true,
+    redisOptions: { ...cluster.options.redisOptions, commandTimeout: undefined },
+  });
+  return dup as unknown as Redis;
 }
 
 /** Resolves when the client is ready, or after `timeoutMs` (a down node must not block start). */
@@ -77,12 +167,14 @@ export function waitReady(client: Redis, timeoutMs: number): Promise<boolean> {
 export async function waitNodesReady(
   clients: readonly Redis[],
   timeoutMs: number,
+  /** The config key a refusal is reported under. */
+  keyOf: (i: number) => string = (i) => `redis.urls[${i}]`,
 ): Promise<boolean[]> {
   const outcomes = await Promise.all(clients.map((c) => readyOrRefused(c, timeoutMs)));
   const issues: ConfigIssue[] = [];
   outcomes.forEach((outcome, i) => {
     if (typeof outcome === 'string') {
-      issues.push({ key: `redis.urls[${i}]`, problem: `${nodeName(clients[i]!)}: ${outcome}` });
+      issues.push({ key: keyOf(i), problem: `${nodeName(clients[i]!)}: ${outcome}` });
     }
   });
   if (issues.length > 0) {
@@ -153,7 +245,10 @@ export function refusalOf(err: Error): string | undefined {
 
 /** `user "wx" at host:port` for messages: never the URL, which may carry a password. */
 function nodeName(client: Redis): string {
-  const { host, port, username } = client.options;
-  const at = `${host ?? 'localhost'}:${port ?? 6379}`;
+  if (client.isCluster) return 'the cluster';
+  const { host, port, username, name, sentinels } = client.options;
+  const at = sentinels?.length
+    ? `the primary of ${JSON.stringify(name)}`
+    : `${host ?? 'localhost'}:${port ?? 6379}`;
   return username ? `user ${JSON.stringify(username)} at ${at}` : at;
 }

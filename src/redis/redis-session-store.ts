@@ -106,6 +106,13 @@ export class RedisSessionStore implements SessionStore {
     // One pipeline per node: one round trip, and the node applies the session before the record.
     const results = await Promise.allSettled(
       this.clients.map(async (c) => {
+        // Redis Cluster: the session and the record are in different slots, which one
+        // pipeline cannot span; the session is still written first.
+        if (c.isCluster) {
+          await c.set(entry.key, entry.value, 'PX', entry.ttlMs);
+          await c.set(exchangeKey, recordValue, 'PX', Math.ceil(ttlMs));
+          return;
+        }
         const replies = await c
           .pipeline()
           .set(entry.key, entry.value, 'PX', entry.ttlMs)

@@ -16,6 +16,7 @@ import { fingerprint } from '../shared/secret.js';
 import { AtRestDecryptError, NoCipher, type ValueCipher } from './at-rest-cipher.js';
 import { WRITE_OK, fenceError } from './fence-codes.js';
 import { onQuorum } from './quorum.js';
+import { duplicateForSubscribe } from './redis-clients.js';
 import type { RedisKeys } from './redis-keys.js';
 
 const WRITE_TOKEN_LUA = readFileSync(new URL('./lua/write-token.lua', import.meta.url), 'utf8');
@@ -93,7 +94,7 @@ export class RedisTokenStore implements TokenStore {
     let onQuorum: () => void = () => undefined;
     this.#subscribed = new Promise<void>((resolve) => (onQuorum = resolve));
     for (const client of this.clients) {
-      const sub = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+      const sub = duplicateForSubscribe(client);
       let counted = false;
       sub.on('error', () => undefined);
       sub.on('message', (_channel: string, message: string) => this.#onMessage(message));

@@ -90,6 +90,13 @@ export class RedlockRefreshLocks implements RefreshLocks {
  */
 class LockBook {
   readonly #held = new Map<string, Lock>();
+  /**
+   * Locks whose release failed because the store did not answer (a promotion in progress, a
+   * node restarting), by key. A Sentinel promotion keeps a replicated lock on the new
+   * primary until its TTL (25 s for a token with the default 5 s WeChat timeout): this process gives it
+   * back as soon as it next asks for the same key, instead of waiting out its own lock.
+   */
+  readonly #unreleased = new Map<string, { value: string; expiresAt: number }>();
 
   constructor(
     private readonly redlock: Redlock,
@@ -103,6 +110,11 @@ class LockBook {
    */
   async acquire(key: string, ttlMs: number, operation: string): Promise<Lock | null> {
     this.#forgetExpired();
+    const stale = this.#unreleased.get(key);
+    if (stale) {
+      this.#unreleased.delete(key);
+      await this.#release(key, new Lock(this.redlock, [key], stale.value, [], stale.expiresAt));
+    }
     let lock: Lock;
     try {
       lock = await this.redlock.acquire([key], wholeMs(ttlMs));
@@ -139,7 +151,7 @@ class LockBook {
       // (a partial extension may have renewed it on a minority) so a successor need not wait.
       // Not awaited: the caller must learn of the loss now, not after another timeout.
       this.#held.delete(handle.value);
-      void quietly(lock.release());
+      void this.#release(lock.resources[0]!, lock);
       return null;
     }
     if (extended.expiration <= this.clock.now()) {
@@ -159,13 +171,34 @@ class LockBook {
     // A handle we no longer track (already expired) is still released by value: harmless.
     const lock = this.#held.get(value) ?? new Lock(this.redlock, [key], value, [], 0);
     this.#held.delete(value);
-    await quietly(lock.release());
+    await this.#release(key, lock);
+  }
+
+  /** Releases; when the store does not answer, remembers the lock for the next acquire. */
+  async #release(key: string, lock: Lock): Promise<void> {
+    const expiresAt = lock.expiration; // redlock zeroes it when releasing
+    try {
+      await lock.release();
+    } catch (err) {
+      // Our value is no longer stored (expired, taken): nothing to give back.
+      if (err instanceof ExecutionError) {
+        const against = await votesAgainst(err);
+        if (against.length > 0 && against.every((e) => e instanceof ResourceLockedError)) return;
+      }
+      // Only a lock that may still be stored: an expired one is gone by its TTL anyway.
+      if (expiresAt === 0 || expiresAt > this.clock.now()) {
+        this.#unreleased.set(key, { value: lock.value, expiresAt });
+      }
+    }
   }
 
   /** Drops locks whose holders never released them (they can be neither extended nor trusted). */
   #forgetExpired(): void {
     const now = this.clock.now();
     for (const [value, lock] of this.#held) if (lock.expiration <= now) this.#held.delete(value);
+    for (const [key, stale] of this.#unreleased) {
+      if (stale.expiresAt !== 0 && stale.expiresAt <= now) this.#unreleased.delete(key);
+    }
   }
 }
 

@@ -90,8 +90,30 @@ const POLL_MS = 50;
 export class CredentialRefresher {
   readonly #inFlight = new Map<string, Promise<RefreshResult>>();
   readonly #listeners = new Set<(event: RefreshEvent) => void>();
+  /**
+   * Per app, the token this replica fetched but could not store (the store
+   * was unreachable: a Sentinel promotion, a restart). WeChat already considers it current,
+   * and no other replica has it, so this replica writes it back itself once the store
+   * answers, leader or not (issue 16): waiting for the leader would let the others serve the
+   * superseded token until WeChat drops it.
+   */
+  readonly #unstored = new Map<string, TokenRecord>();
 
   constructor(private readonly deps: RefresherDeps) {}
+
+  /** Whether this replica holds a token of `appId` it fetched and has not stored yet. */
+  holdsUnstored(appId: string): boolean {
+    const unstored = this.#unstored.get(appId);
+    if (unstored === undefined) return false;
+    // Moved on: a later token reached the cache (stored by someone, or fetched again), which
+    // may carry the same generation (see `supersedes`): compare the record, not its number.
+    const cached = this.deps.cache.get(appId);
+    if (cached?.value !== unstored.value || cached.generation !== unstored.generation) {
+      this.#unstored.delete(appId);
+      return false;
+    }
+    return true;
+  }
 
   /** Calls `listener` after every refresh attempt, successful or not. */
   subscribe(listener: (event: RefreshEvent) => void): () => void {
@@ -207,6 +229,7 @@ export class CredentialRefresher {
     }
     try {
       await this.deps.store.write(token, lock);
+      this.#unstored.delete(token.appId);
     } catch (err) {
       if (err instanceof FencedWriteError && err.reason === 'lock_not_held') {
         return rewriteIfLatest(this.deps, token, err);
@@ -217,6 +240,9 @@ export class CredentialRefresher {
         { appId: token.appId, err },
         'token fetched but not stored; serving it and repairing later',
       );
+      this.deps.cache.offer(token);
+      this.#unstored.set(token.appId, token);
+      return token;
     }
     this.deps.cache.offer(token);
     return token;
@@ -224,10 +250,13 @@ export class CredentialRefresher {
 
   /**
    * Writes this replica's cached value back to a store that lost it (flush, failover to an
-   * empty replica, an earlier write that found Redis down). Only the leader calls this.
+   * empty replica, an earlier write that found Redis down). The leader calls this, and a
+   * replica that holds a token it fetched and could not store (holdsUnstored).
    */
-  repair(app: AppConfig): Promise<boolean> {
-    return repairStore(this.deps, app);
+  async repair(app: AppConfig): Promise<boolean> {
+    const repaired = await repairStore(this.deps, app);
+    if (repaired) this.#unstored.delete(app.appId);
+    return repaired;
   }
 
   /**

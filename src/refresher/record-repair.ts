@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { isLive, type CredentialRecord } from '../token/token.js';
+import { isLive, supersedes, type CredentialRecord } from '../token/token.js';
 import type { TokenCache } from '../token/token-cache.js';
 import type { FencedWriteError, RefreshLocks, TokenStore } from '../token/token-store.js';
 
@@ -31,7 +31,11 @@ export async function rewriteIfLatest(
   try {
     const stored = await d.store.read(record.appId);
     if (stored && stored.current.fetchedAt >= record.fetchedAt) throw fenced;
-    const rewritten = { ...record, generation: (stored?.current.generation ?? 0) + 1 };
+    // Above the cache too: after a flush the store is empty, and a record numbered 1 would be
+    // ignored by every cache (they only move forward) while WeChat drops what they serve.
+    const generation =
+      Math.max(stored?.current.generation ?? 0, d.cache.get(record.appId)?.generation ?? 0) + 1;
+    const rewritten = { ...record, generation };
     if (lock.expiresAt <= d.clock.now()) throw fenced;
     await d.store.write(rewritten, lock);
     d.cache.offer(rewritten);
@@ -58,8 +62,17 @@ export async function repairStore(d: RepairDeps, app: AppConfig): Promise<boolea
   if (!lock) return false;
   try {
     const stored = await d.store.read(app.appId);
-    if (stored && stored.current.generation >= cached.generation) return false;
-    await d.store.write(cached, lock);
+    if (stored && !supersedes(cached, stored.current)) return false;
+    if (!stored || stored.current.generation < cached.generation) {
+      await d.store.write(cached, lock);
+      return true;
+    }
+    // Same generation, and ours was fetched later (two fetches numbered alike after the store
+    // lost a record): the fence takes only a higher number, so ours goes one above. Every
+    // replica then moves to it by generation alone.
+    const renumbered = { ...cached, generation: stored.current.generation + 1 };
+    await d.store.write(renumbered, lock);
+    d.cache.offer(renumbered);
     return true;
   } finally {
     await d.locks.release(lock).catch(() => undefined);

@@ -54,6 +54,16 @@ interface Run {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * Holds back the scheduled fetch of a still-live token until `until()` (see
+ * StoreReconciler.fetchHoldUntil), but never so late that the token would expire before a
+ * fetch of `fetchMs` completes.
+ */
+export interface FetchHold {
+  readonly until: () => number;
+  readonly fetchMs: number;
+}
+
+/**
  * The leader's refresh-ahead schedule (invariant 4): each app is refreshed when the policy
  * says so; on failure it is retried with capped backoff while the current token keeps being
  * served. It runs only under the leadership signal and stops the moment that signal aborts
@@ -70,6 +80,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class RefreshScheduler {
   readonly #runs = new Set<Run>();
+  #hold: FetchHold | undefined;
   /** Attempts in flight across runs (a new term may start while the last one drains). */
   #inFlight = 0;
 
@@ -78,6 +89,18 @@ export class RefreshScheduler {
     if (!Number.isInteger(max) || max < 1) {
       throw new RangeError(`maxConcurrentFetches must be a positive integer, got ${max}`);
     }
+  }
+
+  /** Installs the hold after a store outage (Redis topologies; the embedded store never fails). */
+  setFetchHold(hold: FetchHold): void {
+    this.#hold = hold;
+  }
+
+  /** How long the scheduled fetch of `token` is held back now (0: not held). */
+  #heldMs(token: TokenRecord | undefined, now: number): number {
+    if (!this.#hold || !isLive(token, now)) return 0;
+    const until = Math.min(this.#hold.until(), token.expiresAt - this.#hold.fetchMs);
+    return Math.max(0, until - now);
   }
 
   /** Runs the schedule until `signal` aborts; resolves once running attempts have settled. */
@@ -237,12 +260,14 @@ export class RefreshScheduler {
       return retryDelayMs(attempt, policy, random, token ? token.expiresAt - now : undefined);
     }
     if (!isLive(token, now)) return 0;
-    return Math.max(0, nextRefreshAt(token, app.mode, policy, random) - now);
+    return Math.max(this.#heldMs(token, now), nextRefreshAt(token, app.mode, policy, random) - now);
   }
 
   /** One refresh attempt; returns the next attempt number (0 after a real success). */
   async #attempt(app: AppConfig, attempt: number): Promise<number> {
     const token: TokenRecord | undefined = this.deps.cache.get(app.appId);
+    // Held since it was planned (the store failed meanwhile): planned again, same attempt.
+    if (this.#heldMs(token, this.deps.clock.now()) > 0) return attempt;
     const trigger = token ? 'schedule' : 'startup';
     try {
       const result = await this.deps.refresher.refresh(

@@ -10,7 +10,8 @@ import type { UntrustedReason } from '../token/record-trust.js';
 import { MemoryTokenStore } from '../token/memory-token-store.js';
 
 /**
- * Redis when `redis.urls` is set (1 node, or 3/5 masters with quorum); otherwise the embedded
+ * Redis when `redis.urls` (1 node, or 3/5 masters with quorum), `redis.sentinels` or
+ * `redis.cluster` is set; otherwise the embedded
  * in-memory store, locks and lease behind the same ports.
  */
 export function openBackend(
@@ -21,7 +22,8 @@ export function openBackend(
   /** The apps served now: the Redis backend drops records of any other app. */
   isServed: (appId: string) => boolean,
 ): Promise<Backend> {
-  return config.redis.urls.length
+  const { urls, sentinels, cluster } = config.redis;
+  return urls.length + sentinels.length + cluster.length > 0
     ? createRedisBackend(config, clock, log, onUntrusted, isServed)
     : Promise.resolve(embeddedBackend(clock, config.audit.maxEvents));
 }
@@ -30,6 +32,8 @@ function embeddedBackend(clock: Clock, maxAuditEvents: number): Backend {
   const store = new MemoryTokenStore(clock);
   return {
     kind: 'embedded',
+    topology: 'embedded',
+    primary: () => undefined,
     store,
     locks: store,
     lease: new MemoryLease(clock),

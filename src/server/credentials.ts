@@ -59,6 +59,8 @@ export async function openCredentials(d: CredentialsDeps) {
         : 'down'
       : backend.kind;
 
+  const storeLayout = () => ({ topology: backend.topology, primary: backend.primary() ?? '' });
+
   const componentIds = new Set(config.components.map((c) => c.componentAppId));
   const componentBackend = await backend.credential('component_token', (id) =>
     componentIds.has(id),
@@ -95,6 +97,7 @@ export async function openCredentials(d: CredentialsDeps) {
     maxWaitMs: timeoutMs * 2 + 1_000,
     isLeader: d.isLeader,
     storeHealth,
+    storeLayout,
     onRefresh,
     log: logTo,
   });
@@ -135,12 +138,21 @@ export async function openCredentials(d: CredentialsDeps) {
       store: engine.store,
       cache: engine.cache,
       repair: (app) => engine.refresher.repair(app),
+      holdsUnstored: (appId) => engine.refresher.holdsUnstored(appId),
       stableFallback: (app) => engine.refresher.fallback(app),
       stableFallbackMs: (config.refresh.stableWindowSeconds * 1000) / 2,
       isLeader: d.isLeader,
       intervalMs: config.redis.reconcileIntervalMs,
       recordsPerSecond: config.redis.reconcileRecordsPerSecond,
       log: logTo,
+    });
+    // After a store outage the leader leaves a live token alone long enough for a fetch that
+    // lost its lock in the outage to finish (wechat.timeoutMs) and for its fetcher's next
+    // reconcile pass to write it back (redis.reconcileIntervalMs).
+    const graceMs = timeoutMs + config.redis.reconcileIntervalMs;
+    engine.scheduler.setFetchHold({
+      until: () => reconciler.fetchHoldUntil(graceMs),
+      fetchMs: timeoutMs,
     });
     return { engine, reconciler, unsubscribe };
   };
@@ -160,6 +172,7 @@ export async function openCredentials(d: CredentialsDeps) {
       return backend.kind === 'embedded' || tokenSync.reconciler.warmed;
     },
     storeHealth,
+    storeLayout,
     /**
      * One pass over every record of every kind. A store that is down at start does not stop
      * the replica (a pod rescheduled during a Redis outage must not crash-loop): it starts not

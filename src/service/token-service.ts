@@ -14,6 +14,16 @@ export interface AppStatusReport extends AppStatusView {
   readonly forceBudgetRemaining: number;
   readonly leader: boolean;
   readonly store: string;
+  /** embedded | standalone | quorum | sentinel | cluster (issue 16). */
+  readonly storeTopology: string;
+  /** host:port of the node commands go to (standalone, sentinel); '' when unknown or many. */
+  readonly storePrimary: string;
+}
+
+/** How the store is laid out, as ListApps and the metrics report it. */
+export interface StoreLayout {
+  readonly topology: string;
+  readonly primary: string;
 }
 
 /** A ListApps page: the apps after `after` (exclusive, app-id order), at most `limit`. */
@@ -35,6 +45,7 @@ export interface TokenServiceDeps {
   readonly onRefreshFailed: (listener: (appId: string) => void) => () => void;
   readonly isLeader: () => boolean;
   readonly storeHealth?: () => string;
+  readonly storeLayout?: () => StoreLayout;
   /** Upper bound on how long GetToken waits for an app's first token. */
   readonly maxWaitMs: number;
 }
@@ -89,11 +100,14 @@ export class TokenService {
 
   listApps(): AppStatusReport[] {
     const now = this.deps.clock.now();
+    const layout = this.deps.storeLayout?.() ?? { topology: 'embedded', primary: '' };
     return this.deps.apps.list().map((app) => ({
       ...this.deps.status.view(app.appId, this.deps.cache.get(app.appId), now),
       forceBudgetRemaining: this.deps.budget.remaining(app.appId, app.mode),
       leader: this.deps.isLeader(),
       store: this.deps.storeHealth?.() ?? 'embedded',
+      storeTopology: layout.topology,
+      storePrimary: layout.primary,
     }));
   }
 
@@ -109,6 +123,7 @@ export class TokenService {
     const now = this.deps.clock.now();
     const leader = this.deps.isLeader();
     const store = this.deps.storeHealth?.() ?? 'embedded';
+    const layout = this.deps.storeLayout?.() ?? { topology: 'embedded', primary: '' };
     const apps: AppStatusReport[] = [];
     for (const appId of this.#order.from(page.after)) {
       const app = this.deps.apps.get(appId);
@@ -121,6 +136,8 @@ export class TokenService {
           forceBudgetRemaining: this.deps.budget.remaining(appId, app.mode),
           leader,
           store,
+          storeTopology: layout.topology,
+          storePrimary: layout.primary,
         }),
       );
     }

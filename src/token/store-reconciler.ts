@@ -1,7 +1,7 @@
 import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
-import { isLive } from './token.js';
+import { isLive, supersedes } from './token.js';
 import type { TokenCache } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
 
@@ -11,9 +11,17 @@ export interface ReconcilerDeps {
   readonly apps: AppSet;
   readonly store: Pick<TokenStore, 'read'>;
   readonly cache: TokenCache;
-  /** Writes this replica's cached token back to a store that lost it (leader only). */
+  /**
+   * Writes this replica's cached token back to a store that lost it: the leader does; so does a
+   * replica holding a token it could not store, or a later value of the stored generation.
+   */
   readonly repair: (app: AppConfig) => Promise<boolean>;
   readonly isLeader: () => boolean;
+  /**
+   * Whether this replica holds a token of the app it fetched but could not store (the store
+   * was unreachable): it repairs that app itself, leader or not (issue 16).
+   */
+  readonly holdsUnstored?: (appId: string) => boolean;
   /**
    * Stable apps only, while the store is unreachable: fetch in normal mode without the lock
    * (safe: a normal-mode stable call returns the same token to every caller).
@@ -50,11 +58,27 @@ export class StoreReconciler {
   #reachable: boolean | undefined;
   #warmed = false;
   #failures = 0;
+  /** When a pass last found the store again after failing to read it. */
+  #recoveredAt: number | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
   get storeReachable(): boolean {
     return this.#reachable === true;
+  }
+
+  /**
+   * Until when the leader should hold back fetching a token that is still live, after the store
+   * was unreachable (a Sentinel or Cluster promotion): while it is, and for `graceMs` after a
+   * pass reads it again. A promotion can lose the refresh lock of a fetch that was in flight;
+   * its fetcher then holds a token WeChat already made current and writes it back only once the
+   * store answers (its own reconcile pass). A second fetch before that write-back lands would
+   * leave every other replica on the token two rotations back, which WeChat no longer accepts.
+   * 0 when the store has not failed.
+   */
+  fetchHoldUntil(graceMs: number): number {
+    if (this.#reachable === false) return this.deps.clock.now() + graceMs;
+    return this.#recoveredAt === undefined ? 0 : this.#recoveredAt + graceMs;
   }
 
   /**
@@ -130,9 +154,13 @@ export class StoreReconciler {
     const stored = await this.deps.store.read(app.appId);
     if (stored) this.deps.cache.offer(stored.current);
     const cached = this.deps.cache.get(app.appId);
-    const behind =
-      !stored || (cached !== undefined && stored.current.generation < cached.generation);
-    if (behind && this.deps.isLeader() && isLive(cached, this.deps.clock.now())) {
+    // Behind also on the same generation holding an earlier value (see `supersedes`).
+    const behind = !stored || (cached !== undefined && supersedes(cached, stored.current));
+    // Same generation, our value fetched later: only this replica knows of it, leader or not.
+    const tie = stored !== null && cached?.generation === stored.current.generation;
+    const mayRepair =
+      this.deps.isLeader() || this.deps.holdsUnstored?.(app.appId) === true || (behind && tie);
+    if (behind && mayRepair && isLive(cached, this.deps.clock.now())) {
       if (await this.deps.repair(app)) {
         this.deps.log(
           'warn',
@@ -147,6 +175,7 @@ export class StoreReconciler {
     const before = this.#reachable;
     if (reachable === before) return;
     this.#reachable = reachable;
+    if (reachable && before === false) this.#recoveredAt = this.deps.clock.now();
     if (reachable && before === undefined) return; // the first pass: nothing to announce
     if (reachable)
       this.deps.log('info', {}, 'store reachable again; caches converge to the highest generation');

@@ -1,11 +1,11 @@
-import type { TokenRecord } from './token.js';
+import { supersedes, type TokenRecord } from './token.js';
 
 type Listener = (token: TokenRecord) => void;
 
 /**
  * This replica's in-memory view of every app's token: what GetToken answers from
  * (design.md: the hot path never waits on the store or WeChat). Updates only move
- * forward in generation, so a late or duplicated notification can never roll back.
+ * forward (`supersedes`), so a late or duplicated notification can never roll back.
  */
 export class TokenCache {
   readonly #current = new Map<string, TokenRecord>();
@@ -22,10 +22,13 @@ export class TokenCache {
     return this.#previous.get(appId);
   }
 
-  /** Applies `token` if it is newer than what is cached; returns whether it was applied. */
+  /**
+   * Applies `token` if it supersedes what is cached (a higher generation, or the same one
+   * fetched later: see `supersedes`); returns whether it was applied.
+   */
   offer(token: TokenRecord): boolean {
     const cached = this.#current.get(token.appId);
-    if (cached && cached.generation >= token.generation) return false;
+    if (cached && !supersedes(token, cached)) return false;
     if (cached && cached.value !== token.value) this.#previous.set(token.appId, cached);
     this.#current.set(token.appId, token);
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);

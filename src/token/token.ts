@@ -15,6 +15,20 @@ export interface CredentialRecord {
   readonly generation: number;
 }
 
+/**
+ * Whether `a` is a later credential than `b`: a higher generation, or, on the same generation,
+ * a different value fetched later. Two values can share a generation only after the store lost
+ * records (a flush, a promotion to a replica that had not received the write): a replica that
+ * did not yet see the first value found no record and numbered its own fetch from its cache.
+ * WeChat keeps only the value it issued last, so the later fetch (by its send time) is the one
+ * every replica must converge on; ordering by generation alone left a replica on the earlier
+ * one until WeChat refused it (issue 16, FLUSHALL under load).
+ */
+export function supersedes(a: CredentialRecord, b: CredentialRecord): boolean {
+  if (a.generation !== b.generation) return a.generation > b.generation;
+  return a.value !== b.value && a.fetchedAt > b.fetchedAt;
+}
+
 /** An access_token's record (design.md "token"). */
 export type TokenRecord = CredentialRecord;
 

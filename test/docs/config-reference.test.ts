@@ -30,6 +30,8 @@ describe('docs/configuration.md (issue 17: one source of truth)', () => {
       'limits.passThroughPerSecond',
       'redis.reconcileIntervalMs',
       'redis.encryption.currentKeyId',
+      'redis.sentinels',
+      'redis.cluster',
       'components.componentAppId',
       'metrics.perAppSeries',
       'gateway.passThrough',

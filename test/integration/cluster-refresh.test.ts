@@ -4,6 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
+import type { TokenRecord } from '../../src/token/token.js';
+import type { RefreshLocks } from '../../src/token/token-store.js';
 import { createRedisClient, waitReady } from '../../src/redis/redis-clients.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { RedisTokenStore } from '../../src/redis/redis-token-store.js';
@@ -79,6 +81,9 @@ interface Replica {
   readonly clients: Redis[];
   readonly store: RedisTokenStore;
   readonly core: TokenCore;
+  readonly locks: RefreshLocks;
+  /** Holds back pub/sub deliveries to this replica's cache (a replica starved under load). */
+  readonly delivery: { held: TokenRecord[] | undefined };
 }
 
 describe.each([
@@ -136,8 +141,9 @@ describe.each([
       maxWaitMs: 2_000,
       isLeader: () => false,
     });
-    store.subscribe((t) => core.cache.offer(t));
-    const r: Replica = { name, clients, store, core };
+    const delivery: Replica['delivery'] = { held: undefined };
+    store.subscribe((t) => (delivery.held ? delivery.held.push(t) : core.cache.offer(t)));
+    const r: Replica = { name, clients, store, core, locks, delivery };
     opened.push(r);
     return r;
   }
@@ -224,6 +230,112 @@ describe.each([
     for (const reply of replies) expect(reply).toEqual({ token: first, refreshed: false });
     expect(a.core.cache.get(APP.appId)).toEqual(first);
     expect(b.core.cache.get(APP.appId)).toEqual(first);
+  });
+
+  it('one token per generation after keys are lost: a write flushed before a slow replica saw it, that replica fetches again; every replica ends on the later token WeChat kept (issue 16, FLUSHALL under load)', async () => {
+    const { wechat, a, b, first } = await twoReplicas();
+    const reconciler = (r: Replica, leader: boolean) =>
+      new StoreReconciler({
+        clock: systemClock,
+        apps: fixedApps([APP]),
+        store: r.store,
+        cache: r.core.cache,
+        repair: (app) => r.core.refresher.repair(app),
+        holdsUnstored: (appId) => r.core.refresher.holdsUnstored(appId),
+        isLeader: () => leader,
+        stableFallback: (app) => r.core.refresher.fallback(app),
+        stableFallbackMs: 150_000,
+        intervalMs: 1_000,
+        log: () => undefined,
+      });
+    // b is starved: a's next write reaches it only later.
+    b.delivery.held = [];
+    const x = (await a.core.refresher.refresh(APP, 'schedule', { ifGeneration: first.generation }))
+      .token;
+    expect(x.generation).toBe(first.generation + 1);
+    await Promise.all(a.clients.map((c) => c.flushall()));
+    // b, now leading (the lease went with the flush), finds its token due and the store empty.
+    const y = (await b.core.refresher.refresh(APP, 'schedule', { ifGeneration: first.generation }))
+      .token;
+    expect(wechat.tokenCalls).toBe(2);
+    expect(y.value).not.toBe(x.value);
+    expect(y.fetchedAt).toBeGreaterThan(x.fetchedAt);
+    // Numbered from b's cache and an empty store: the same generation as x. WeChat keeps y.
+    expect(y.generation).toBe(x.generation);
+    const late = b.delivery.held;
+    b.delivery.held = undefined;
+    for (const t of late) b.core.cache.offer(t);
+
+    // The late x never replaces y at b; a moves to y by pub/sub or at its next reconcile.
+    expect(b.core.cache.get(APP.appId)?.value).toBe(y.value);
+    await until('a serves y', async () => {
+      await reconciler(a, false).reconcileOnce();
+      return a.core.cache.get(APP.appId)?.value === y.value;
+    });
+    expect((await a.store.read(APP.appId))?.current.value).toBe(y.value);
+    expect(wechat.tokenCalls).toBe(2);
+  });
+
+  it("invariant 2 after FLUSHALL mid-fetch: the fetcher's lock vanished, its write is fenced, it re-stores the token above every cache (not at generation 1, which every replica ignored)", async () => {
+    const { wechat, a, b } = await twoReplicas();
+    for (let i = 0; i < 2; i++) {
+      const g = a.core.cache.get(APP.appId)!.generation;
+      await a.core.refresher.refresh(APP, 'schedule', { ifGeneration: g });
+    }
+    const before = a.core.cache.get(APP.appId)!;
+    await until('b on the same token', () => b.core.cache.get(APP.appId)?.value === before.value);
+    let release!: () => void;
+    wechat.gate = new Promise<void>((r) => (release = r));
+    const pending = a.core.refresher.refresh(APP, 'schedule', { ifGeneration: before.generation });
+    await until('the fetch in flight', () => wechat.inFlight === 1);
+    await Promise.all(a.clients.map((c) => c.flushall()));
+    wechat.gate = undefined;
+    release();
+    const { token } = await pending;
+
+    expect(token.value).not.toBe(before.value);
+    expect(token.generation).toBe(before.generation + 1);
+    expect((await a.store.read(APP.appId))?.current).toEqual(token);
+    expect(a.core.cache.get(APP.appId)).toEqual(token);
+    await until('b serves it', () => b.core.cache.get(APP.appId)?.value === token.value);
+  });
+
+  it('repair: two values share a generation and the store holds the earlier one: the replica holding the later one (not the leader) writes it one generation above, and every replica follows', async () => {
+    const { wechat, a, b, first } = await twoReplicas();
+    const reconciler = (r: Replica, leader: boolean) =>
+      new StoreReconciler({
+        clock: systemClock,
+        apps: fixedApps([APP]),
+        store: r.store,
+        cache: r.core.cache,
+        repair: (app) => r.core.refresher.repair(app),
+        isLeader: () => leader,
+        stableFallback: (app) => r.core.refresher.fallback(app),
+        stableFallbackMs: 150_000,
+        intervalMs: 1_000,
+        log: () => undefined,
+      });
+    // x (earlier) is stored; y (later, same generation) reached only b's cache, as
+    // when a store that had y was flushed and a replica that still held x wrote it back.
+    const generation = first.generation + 1;
+    const now = Date.now();
+    const x: TokenRecord = { ...first, value: 'x-earlier', fetchedAt: now, generation };
+    const y: TokenRecord = { ...first, value: 'y-later', fetchedAt: now + 50, generation };
+    b.delivery.held = [];
+    const lock = await a.locks.tryAcquire(APP.appId, LOCK_TTL_MS);
+    await a.store.write(x, lock!);
+    await a.locks.release(lock!);
+    await until('a holds x (pub/sub)', () => a.core.cache.get(APP.appId)?.value === x.value);
+    expect(b.core.cache.offer(y)).toBe(true);
+    expect(b.core.cache.offer(x), 'x never replaces the later y').toBe(false);
+    b.delivery.held = undefined;
+
+    await reconciler(b, false).reconcileOnce();
+    const stored = (await a.store.read(APP.appId))!.current;
+    expect(stored).toEqual({ ...y, generation: generation + 1 });
+    expect(b.core.cache.get(APP.appId)).toEqual(stored);
+    await until('a serves y', () => a.core.cache.get(APP.appId)?.value === y.value);
+    expect(wechat.tokenCalls).toBe(0);
   });
 
   it('repair: after FLUSHALL a non-leader writes nothing; the leader rewrites the cached token, with no upstream call', async () => {

@@ -103,6 +103,32 @@ describe.each([
     expect(await b.locks.tryAcquire('wx-app', TTL_MS)).toMatchObject({ appId: 'wx-app' });
   });
 
+  onlyOn(1)(
+    'a release the store could not answer (a promotion) is retried when this process next takes the key (issue 16)',
+    async () => {
+      const { keys, b } = contenders();
+      const own = createRedisClient(nodes[0]!.url, {
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        connectionName: 'test-own',
+      });
+      expect(await waitReady(own, 5_000)).toBe(true);
+      const a = createRedlockLocks([own], keys, systemClock);
+      const held = await a.locks.tryAcquire('wx-app', TTL_MS);
+      expect(held).not.toBeNull();
+      // The connection is gone when the release is sent (as while ioredis looks for the new
+      // primary): the release fails at once and the key stays until its TTL.
+      own.disconnect(true);
+      await a.locks.release(held!);
+      expect(await waitReady(own, 5_000)).toBe(true);
+      expect(await b.locks.tryAcquire('wx-app', TTL_MS)).toBeNull();
+      // A gives its stale lock back first, instead of waiting out its own TTL.
+      // (Well inside TTL_MS: waiting out the stale lock would not pass.)
+      const again = await eventually(() => a.locks.tryAcquire('wx-app', TTL_MS), TTL_MS / 3);
+      expect(again.value).not.toBe(held!.value);
+      own.disconnect();
+    },
+  );
+
   it('invariant 2 (fencing contract): a majority of nodes store exactly handle.value under the lock key', async () => {
     const { keys, a } = contenders();
     const before = Date.now();

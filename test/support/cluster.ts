@@ -81,10 +81,17 @@ export interface SimAppSpec {
   readonly appId: string;
   readonly expiresInSeconds: number;
   readonly overlapSeconds?: number;
+  /** The simulator answers this app's calls after this long (an upstream fetch in flight). */
+  readonly latencyMs?: number;
 }
 
 export interface ClusterSettings {
   readonly redisNodes: number;
+  /**
+   * The store keys of the replicas' `redis:` section instead of `urls:` of `redisNodes`
+   * started here, e.g. `sentinels: [...], sentinelName: x` (issue 16); redisNodes is then 0.
+   */
+  readonly redisTopology?: string;
   /** Unique per test file (style.md point 19). */
   readonly keyPrefix: string;
   readonly replicas: number;
@@ -132,6 +139,7 @@ export class Cluster {
 
   yaml(): string {
     const urls = this.redis.map((n) => `"${n.url}"`).join(', ');
+    const topology = this.s.redisTopology ?? `urls: [${urls}]`;
     const apps = this.s.apps
       .map((a) => `  - { appId: ${a.appId}, mode: classic, secretEnv: ${SECRET_ENV} }`)
       .join('\n');
@@ -139,7 +147,7 @@ export class Cluster {
 grpc: { listen: "127.0.0.1:0" }
 metrics: { listen: "" }
 wechat: { baseUrl: "${this.sim!.url}", timeoutMs: 2000 }
-redis: { urls: [${urls}], keyPrefix: "${this.s.keyPrefix}", reconcileIntervalMs: ${this.s.reconcileIntervalMs} }
+redis: { ${topology}, keyPrefix: "${this.s.keyPrefix}", reconcileIntervalMs: ${this.s.reconcileIntervalMs} }
 lease: { ttlMs: ${this.s.leaseTtlMs}, renewIntervalMs: ${this.s.leaseRenewIntervalMs} }
 refresh: { aheadSeconds: ${this.s.aheadSeconds}, retryMinMs: 100, retryMaxMs: 1000, forceMinIntervalMs: 1000 }
 apps:

@@ -29,6 +29,8 @@ export interface RedisServerOptions {
   };
   /** Run on this CPU core (benchmarks keep Redis off the measured server's core). */
   readonly core?: number;
+  /** More redis-server arguments, e.g. `--replicaof 127.0.0.1 6379` or `--cluster-enabled yes`. */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface RedisNode {
@@ -104,6 +106,7 @@ async function launch(port: number, o: RedisServerOptions): Promise<Spawned> {
       'no',
       '--protected-mode',
       'no',
+      ...(o.extraArgs ?? []),
     ],
     { core: o.core, keepChars: 64_000 },
   );

@@ -599,6 +599,8 @@ describe('parseConfig: defaults and accepted values', () => {
       wechat: { baseUrl: 'https://api.weixin.qq.com', timeoutMs: 5000 },
       redis: {
         urls: [],
+        sentinels: [],
+        cluster: [],
         keyPrefix: 'wxtoken:',
         reconcileIntervalMs: 2000,
         reconcileRecordsPerSecond: 5000,

@@ -20,6 +20,7 @@ function reconciler(
     cache: h.cache,
     repair: (app) => h.refresher.repair(app),
     isLeader: () => isLeader,
+    holdsUnstored: (appId) => h.refresher.holdsUnstored(appId),
     stableFallback: (app) => h.refresher.fallback(app),
     stableFallbackMs: 150_000,
     intervalMs: 2000,
@@ -179,5 +180,40 @@ describe('StoreReconciler pacing (issue 15: 100,000 apps on Redis)', () => {
     expect(spread).toBeLessThan(1_100);
     term.abort();
     await running;
+  });
+});
+
+describe('StoreReconciler: a token fetched while the store was down (issue 16)', () => {
+  it('is written back by the replica that fetched it, leader or not, once the store answers', async () => {
+    const h = coreHarness();
+    await h.refresher.refresh(h.app, 'startup');
+    const stored = h.cache.get(APP_ID)!;
+    // The write of the next token fails as in a Sentinel promotion: WeChat has it, the store not.
+    const write = vi
+      .spyOn(h.store, 'write')
+      .mockRejectedValueOnce(new StoreUnavailableError('write'));
+    await h.refresher.refresh(h.app, 'schedule', { ifGeneration: stored.generation });
+    write.mockRestore();
+    const fetched = h.cache.get(APP_ID)!;
+    expect(fetched.generation).toBe(stored.generation + 1);
+    expect((await h.store.read(APP_ID))?.current.generation).toBe(stored.generation);
+    expect(h.refresher.holdsUnstored(APP_ID)).toBe(true);
+
+    const { r, logs } = reconciler(h, (id) => h.store.read(id), false);
+    await r.reconcileOnce();
+    expect((await h.store.read(APP_ID))?.current.value).toBe(fetched.value);
+    expect(logs).toContain('store had lost the token record; rewrote it from cache');
+    expect(h.refresher.holdsUnstored(APP_ID)).toBe(false);
+    expect(h.wechat.tokenCalls).toBe(2); // the write-back never fetches
+  });
+
+  it('a non-leader that stored its token does not repair others’ losses', async () => {
+    const h = coreHarness();
+    await h.refresher.refresh(h.app, 'startup');
+    expect(h.refresher.holdsUnstored(APP_ID)).toBe(false);
+    const repair = vi.spyOn(h.refresher, 'repair');
+    const { r } = reconciler(h, async () => null, false);
+    await r.reconcileOnce();
+    expect(repair).not.toHaveBeenCalled();
   });
 });

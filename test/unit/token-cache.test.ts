@@ -34,6 +34,20 @@ describe('TokenCache.offer (invariant 5: late or duplicate notifications never r
     expect(cache.get(APP)).toEqual(token(final));
   });
 
+  it('one generation, two values (the store lost a record): the later fetch wins whatever the arrival order; the same value again is a duplicate', () => {
+    const earlier = { ...token(16, 'fetched-first'), fetchedAt: clock.now() };
+    const later = { ...token(16, 'fetched-50ms-later'), fetchedAt: clock.now() + 50 };
+    const a = new TokenCache();
+    expect([a.offer(earlier), a.offer(later), a.offer(earlier)]).toEqual([true, true, false]);
+    expect(a.get(APP)).toEqual(later);
+    expect(a.previous(APP)).toEqual(earlier);
+    const b = new TokenCache();
+    expect([b.offer(later), b.offer(earlier), b.offer(later)]).toEqual([true, false, false]);
+    expect(b.get(APP)).toEqual(later);
+    // A higher generation still wins over a later fetch time.
+    expect(b.offer({ ...token(17, 'next'), fetchedAt: clock.now() - 1 })).toBe(true);
+  });
+
   it('get() is undefined before any token', () => {
     expect(new TokenCache().get(APP)).toBeUndefined();
   });
