@@ -54,13 +54,16 @@ export async function startServer(
     {
       apps: () => credentials.tokens.service.listApps(),
       tickets: () => credentials.tickets.service.listTickets(),
-      appPages: {
-        page: (after, limit) =>
-          credentials.tokens.service.listAppsPage({
-            ...(after !== undefined ? { after } : {}),
-            limit,
+      appScan: {
+        scan: (after, limit, visit) =>
+          credentials.tokens.service.scanApps(after, limit, (app) => {
+            credentials.tickets.service.scanTickets(app.appId, visit.ticket);
+            visit.app(app);
           }),
-        ticketsOf: (appId) => credentials.tickets.service.ticketsOf(appId),
+        shown: (appId) => {
+          const app = credentials.tokens.service.report(appId);
+          return app && { app, tickets: credentials.tickets.service.ticketsOf(appId) };
+        },
       },
       isLeader: () => elector.isLeader(),
       storeUp: () => credentials.storeHealth() !== 'down',

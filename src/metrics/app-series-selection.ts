@@ -1,6 +1,7 @@
-import type { AppState, AppStatusView } from '../refresher/app-status-book.js';
-import type { AppStatusReport } from '../service/token-service.js';
-import type { TicketStatusReport } from '../service/ticket-service.js';
+import type { AppState } from '../refresher/app-status-book.js';
+import type { TicketType } from '../shared/tickets.js';
+import type { AppFacts, AppStatusReport } from '../service/token-service.js';
+import type { TicketFacts, TicketStatusReport } from '../service/ticket-service.js';
 
 /**
  * Which apps get per-app series in one scrape (metrics.perAppSeries), and the aggregates
@@ -58,26 +59,37 @@ export interface AppSeriesSnapshot {
   readonly forceBudgetMin: number | undefined;
 }
 
+/** An app shown with per-app series: its report and its tickets' reports. */
+export interface ShownApp {
+  readonly app: AppStatusReport;
+  readonly tickets: readonly TicketStatusReport[];
+}
+
 export interface SelectionOptions {
-  /** Kind name of each ticket report (jsapi_ticket...). */
-  readonly ticketKind: (t: TicketStatusReport) => string;
+  /** Kind name of each ticket type (jsapi_ticket...). */
+  readonly ticketKind: (type: TicketType) => string;
   /** Apps with a failure event (refresh, gateway recovery, code2session) and when (ms). */
   readonly troubleAt: ReadonlyMap<string, number>;
   readonly limit: number;
   readonly now: number;
+  /** The reports of an app that is shown; undefined once it left. */
+  readonly shown: (appId: string) => ShownApp | undefined;
 }
 
 /**
- * The selection, fed apps a batch at a time (a scrape reads 100,000 apps in pages, letting
- * the event loop run between them): each batch's tickets, then its apps.
+ * The selection, fed facts a batch at a time (a scrape reads 100,000 apps in pages, letting
+ * the event loop run between them): each app's tickets, then the app. It keeps nothing per
+ * app that is not shown: facts may be one object refilled for every app, and the reports
+ * are built in `result()`, for the shown apps only, so a scrape builds at most `limit`
+ * reports whatever the state of the fleet (their state is read then, a moment after the
+ * counts).
  */
 export class AppSeriesSelection {
   readonly #kinds = new Map<string, KindAggregate>();
   readonly #access = newAggregate();
   readonly #best: BoundedMax;
-  /** Tickets by app, and each app's most urgent ticket rank. */
-  readonly #tickets = new Map<string, TicketStatusReport[]>();
-  readonly #ticketRank = new Map<string, number>();
+  /** The most urgent ticket rank of the app being fed, when below 2. */
+  #ticketRank: { appId: string; rank: number } | undefined;
   #forceBudgetMin: number | undefined;
   #apps = 0;
 
@@ -86,73 +98,104 @@ export class AppSeriesSelection {
     this.#best = new BoundedMax(o.limit);
   }
 
-  addTickets(tickets: readonly TicketStatusReport[]): void {
-    for (const t of tickets) {
-      const kind = this.o.ticketKind(t);
-      let k = this.#kinds.get(kind);
-      if (!k) this.#kinds.set(kind, (k = newAggregate()));
-      count(k, t);
-      const r = rankOf(t, this.o.now);
-      if (r < (this.#ticketRank.get(t.appId) ?? 2)) this.#ticketRank.set(t.appId, r);
-      const list = this.#tickets.get(t.appId);
-      if (list) list.push(t);
-      else this.#tickets.set(t.appId, [t]);
+  /** One ticket of the app whose `addApp` comes next. */
+  addTicket(t: TicketFacts): void {
+    const kind = this.o.ticketKind(t.type);
+    let k = this.#kinds.get(kind);
+    if (!k) this.#kinds.set(kind, (k = newAggregate()));
+    count(k, t);
+    const r = rankOf(t, this.o.now);
+    if (r < 2 && (this.#ticketRank?.appId !== t.appId || r < this.#ticketRank.rank)) {
+      this.#ticketRank = { appId: t.appId, rank: r };
     }
   }
 
-  addApps(apps: readonly AppStatusReport[]): void {
+  addApp(a: AppFacts): void {
     const { now, troubleAt } = this.o;
-    const access = this.#access;
-    const ticketed = this.#ticketRank.size > 0;
-    for (const a of apps) {
-      this.#apps++;
-      count(access, a);
-      if (this.#forceBudgetMin === undefined || a.forceBudgetRemaining < this.#forceBudgetMin) {
-        this.#forceBudgetMin = a.forceBudgetRemaining;
-      }
-      let rank = rankOf(a, now);
-      if (ticketed) rank = Math.min(rank, this.#ticketRank.get(a.appId) ?? 2);
-      if (rank === 2) {
-        const troubled = troubleAt.size > 0 ? troubleAt.get(a.appId) : undefined;
-        if (
-          (troubled !== undefined && now - troubled < ATTENTION.troubleMemoryMs) ||
-          a.forceBudgetRemaining < ATTENTION.forceBudgetBelow
-        ) {
-          rank = 1;
-        }
-      }
-      this.#best.offer(rank, a);
+    this.#apps++;
+    count(this.#access, a);
+    if (this.#forceBudgetMin === undefined || a.forceBudgetRemaining < this.#forceBudgetMin) {
+      this.#forceBudgetMin = a.forceBudgetRemaining;
     }
+    let rank = rankOf(a, now);
+    if (this.#ticketRank?.appId === a.appId) rank = Math.min(rank, this.#ticketRank.rank);
+    this.#ticketRank = undefined;
+    if (rank === 2) {
+      const troubled = troubleAt.size > 0 ? troubleAt.get(a.appId) : undefined;
+      if (
+        (troubled !== undefined && now - troubled < ATTENTION.troubleMemoryMs) ||
+        a.forceBudgetRemaining < ATTENTION.forceBudgetBelow
+      ) {
+        rank = 1;
+      }
+    }
+    this.#best.offer(rank, a.appId);
   }
 
   result(): AppSeriesSnapshot {
-    const apps = this.#best.items();
-    const shown = new Set(apps.map((a) => a.appId));
+    const shown = this.#best.items().flatMap((appId) => this.o.shown(appId) ?? []);
     return {
-      apps,
-      tickets: apps.flatMap((a) => this.#tickets.get(a.appId) ?? []),
-      shown,
-      omitted: this.#apps - apps.length,
+      apps: shown.map((s) => s.app),
+      tickets: shown.flatMap((s) => s.tickets),
+      shown: new Set(shown.map((s) => s.app.appId)),
+      omitted: this.#apps - shown.length,
       kinds: this.#kinds,
       forceBudgetMin: this.#forceBudgetMin,
     };
   }
 }
 
-/** All apps at once (tests, small fleets). */
-export function selectAppSeries(
-  input: SelectionOptions & {
-    readonly apps: readonly AppStatusReport[];
-    readonly tickets: readonly TicketStatusReport[];
-  },
-): AppSeriesSnapshot {
-  const selection = new AppSeriesSelection(input);
-  selection.addTickets(input.tickets);
-  selection.addApps(input.apps);
-  return selection.result();
+/** Receives a scan's facts: an app's tickets, then the app. */
+export interface ScanVisitor {
+  ticket(t: TicketFacts): void;
+  app(a: AppFacts): void;
 }
 
-function count(k: KindAggregate, v: AppStatusView): void {
+/** Where a scrape reads every app from, a page at a time. */
+export interface AppScan {
+  /**
+   * At most `limit` apps after `after` (exclusive; from the first when undefined), in a
+   * stable order, to `visit`; facts objects may be refilled between calls. Returns the last
+   * app visited and whether more follow.
+   */
+  scan(
+    after: string | undefined,
+    limit: number,
+    visit: ScanVisitor,
+  ): { last: string | undefined; more: boolean };
+  shown(appId: string): ShownApp | undefined;
+}
+
+/** A scan over reports already built (tests and the callers without a paged source). */
+export function listScan(
+  apps: readonly AppStatusReport[],
+  tickets: readonly TicketStatusReport[],
+): AppScan {
+  const ticketsOf = new Map<string, TicketStatusReport[]>();
+  for (const t of tickets) {
+    const list = ticketsOf.get(t.appId);
+    if (list) list.push(t);
+    else ticketsOf.set(t.appId, [t]);
+  }
+  const index = new Map(apps.map((a, i) => [a.appId, i]));
+  return {
+    scan(after, limit, visit) {
+      const from = after === undefined ? 0 : (index.get(after) ?? apps.length) + 1;
+      const page = apps.slice(from, from + limit);
+      for (const a of page) {
+        for (const t of ticketsOf.get(a.appId) ?? []) visit.ticket(t);
+        visit.app(a);
+      }
+      return { last: page.at(-1)?.appId, more: from + limit < apps.length };
+    },
+    shown(appId) {
+      const i = index.get(appId);
+      return i === undefined ? undefined : { app: apps[i]!, tickets: ticketsOf.get(appId) ?? [] };
+    },
+  };
+}
+
+function count(k: KindAggregate, v: AppFacts | TicketFacts): void {
   k.states[v.state]++;
   const expiresAt = v.token?.expiresAt;
   if (expiresAt !== undefined && (k.earliestExpiry === undefined || expiresAt < k.earliestExpiry)) {
@@ -161,7 +204,7 @@ function count(k: KindAggregate, v: AppStatusView): void {
   if (v.fetchesToday > k.maxFetchesToday) k.maxFetchesToday = v.fetchesToday;
 }
 
-function rankOf(v: AppStatusView, now: number): number {
+function rankOf(v: AppFacts | TicketFacts, now: number): number {
   switch (v.state) {
     case 'unavailable':
     case 'config_error':
@@ -187,27 +230,27 @@ function newAggregate(): KindAggregate {
  * apps are refused by one comparison with the heap's top, so a pass is O(n) in practice.
  */
 class BoundedMax {
-  readonly #heap: { rank: number; app: AppStatusReport }[] = [];
+  readonly #heap: { rank: number; appId: string }[] = [];
 
   constructor(private readonly limit: number) {}
 
-  offer(rank: number, app: AppStatusReport): void {
+  offer(rank: number, appId: string): void {
     if (this.limit === 0) return;
     const h = this.#heap;
     if (h.length < this.limit) {
-      h.push({ rank, app });
+      h.push({ rank, appId });
       this.#up(h.length - 1);
-    } else if (before(rank, app.appId, h[0]!.rank, h[0]!.app.appId)) {
-      h[0] = { rank, app };
+    } else if (before(rank, appId, h[0]!.rank, h[0]!.appId)) {
+      h[0] = { rank, appId };
       this.#down(0);
     }
   }
 
   /** In (rank, appId) order. */
-  items(): AppStatusReport[] {
+  items(): string[] {
     return [...this.#heap]
-      .sort((x, y) => (before(x.rank, x.app.appId, y.rank, y.app.appId) ? -1 : 1))
-      .map((e) => e.app);
+      .sort((x, y) => (before(x.rank, x.appId, y.rank, y.appId) ? -1 : 1))
+      .map((e) => e.appId);
   }
 
   #up(i: number): void {
@@ -239,9 +282,6 @@ function before(rankA: number, idA: string, rankB: number, idB: string): boolean
   return rankA !== rankB ? rankA < rankB : idA < idB;
 }
 
-function after(
-  a: { rank: number; app: { appId: string } },
-  b: { rank: number; app: { appId: string } },
-): boolean {
-  return before(b.rank, b.app.appId, a.rank, a.app.appId);
+function after(a: { rank: number; appId: string }, b: { rank: number; appId: string }): boolean {
+  return before(b.rank, b.appId, a.rank, a.appId);
 }

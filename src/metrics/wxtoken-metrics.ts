@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RefreshEvent } from '../refresher/credential-refresher.js';
 import type { TokenRecord } from '../token/token.js';
-import type { AppStatusReport } from '../service/token-service.js';
-import type { TicketStatusReport } from '../service/ticket-service.js';
+import type { AppFacts, AppStatusReport } from '../service/token-service.js';
+import type { TicketFacts, TicketStatusReport } from '../service/ticket-service.js';
 import type { AppStatusView } from '../refresher/app-status-book.js';
 import { TICKET_KIND_NAMES } from '../refresher/ticket-kind.js';
 import type { UpstreamEvent } from '../wechat/http-wechat-client.js';
@@ -14,6 +14,8 @@ import {
   ATTENTION,
   CREDENTIAL_STATES,
   AppSeriesSelection,
+  listScan,
+  type AppScan,
   type AppSeriesSnapshot,
 } from './app-series-selection.js';
 
@@ -47,14 +49,12 @@ export interface MetricsSources {
   /** Per-app, per-type ticket status (types from config only: bounded labels). */
   readonly tickets: () => readonly TicketStatusReport[];
   /**
-   * The server's apps page by page (ListApps' order), used instead of `apps` and `tickets`:
-   * a scrape then reads METRICS_PAGE apps at a time and lets the event loop run between pages,
-   * so 100,000 apps never hold it for the whole pass (issue 15 item 5).
+   * The server's apps page by page, used instead of `apps` and `tickets`: a scrape then reads
+   * METRICS_PAGE apps at a time and lets the event loop run between pages, so 100,000 apps
+   * never hold it for the whole pass, and builds reports only for the apps it shows (issue 15
+   * item 5).
    */
-  readonly appPages?: {
-    page(after: string | undefined, limit: number): { apps: AppStatusReport[]; more: boolean };
-    ticketsOf(appId: string): readonly TicketStatusReport[];
-  };
+  readonly appScan?: AppScan;
   readonly isLeader: () => boolean;
   readonly storeUp: () => boolean;
   /** The store's topology and the node that is primary now ('' when unknown or many). */
@@ -62,7 +62,7 @@ export interface MetricsSources {
   readonly ready: () => boolean;
 }
 
-/** Apps read per turn of the event loop while a scrape reads `appPages` (~5-10 ms a page). */
+/** Apps read per turn of the event loop while a scrape reads `appScan`. */
 export const METRICS_PAGE = 2000;
 
 /**
@@ -581,23 +581,22 @@ export class WxtokenMetrics {
   async #readApps(sources: MetricsSources, limit: number): Promise<AppSeriesSnapshot> {
     const now = this.#now();
     this.#forgetOldTrouble(now);
+    const scan = sources.appScan ?? listScan(sources.apps(), sources.tickets());
     const selection = new AppSeriesSelection({
-      ticketKind: (t) => TICKET_KIND_NAMES[t.type],
+      ticketKind: (type) => TICKET_KIND_NAMES[type],
       troubleAt: this.#troubleAt,
       limit,
       now,
+      shown: (appId) => scan.shown(appId),
     });
-    if (!sources.appPages) {
-      selection.addTickets(sources.tickets());
-      selection.addApps(sources.apps());
-      return selection.result();
-    }
+    const visit = {
+      ticket: (t: TicketFacts) => selection.addTicket(t),
+      app: (a: AppFacts) => selection.addApp(a),
+    };
     let after: string | undefined;
     for (;;) {
-      const page = sources.appPages.page(after, METRICS_PAGE);
-      for (const a of page.apps) selection.addTickets(sources.appPages.ticketsOf(a.appId));
-      selection.addApps(page.apps);
-      after = page.apps.at(-1)?.appId;
+      const page = scan.scan(after, METRICS_PAGE, visit);
+      after = page.last;
       if (!page.more || after === undefined) return selection.result();
       await new Promise((resolve) => setImmediate(resolve));
     }

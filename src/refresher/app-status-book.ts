@@ -117,18 +117,10 @@ export class AppStatusBook {
 
   view(appId: string, token: TokenRecord | undefined, now: number): AppStatusView {
     const e = this.#entry(appId);
-    const live = isLive(token, now);
-    const blocking = this.blockingKind(appId);
-    let state: AppState;
-    if (blocking === 'config') state = 'config_error';
-    else if (blocking === 'quota') state = 'quota_exhausted';
-    else if (!token && !e.failing) state = 'warming';
-    else if (!live) state = 'unavailable';
-    else state = e.failing ? 'degraded' : 'healthy';
     return {
       appId,
       mode: e.mode,
-      state,
+      state: this.stateOf(appId, token, now),
       ...(token ? { token } : {}),
       // A follower never fetches: its last refresh is when the current token was fetched.
       ...(e.lastRefreshAt !== undefined || token
@@ -136,8 +128,25 @@ export class AppStatusBook {
         : {}),
       ...(e.lastError ? { lastError: e.lastError } : {}),
       ...(e.nextRefreshAt !== undefined ? { nextRefreshAt: e.nextRefreshAt } : {}),
-      fetchesToday: e.day === beijingDayKey(now) ? e.fetchesToday : 0,
+      fetchesToday: this.fetchesToday(appId, now),
     };
+  }
+
+  /** The state `view` reports, without building the view (a scrape reads every app's). */
+  stateOf(appId: string, token: TokenRecord | undefined, now: number): AppState {
+    const e = this.#entry(appId);
+    const blocking = this.blockingKind(appId);
+    if (blocking === 'config') return 'config_error';
+    if (blocking === 'quota') return 'quota_exhausted';
+    if (!token && !e.failing) return 'warming';
+    if (!isLive(token, now)) return 'unavailable';
+    return e.failing ? 'degraded' : 'healthy';
+  }
+
+  /** Upstream fetches since 00:00 Asia/Shanghai of `now`. */
+  fetchesToday(appId: string, now: number): number {
+    const e = this.#entry(appId);
+    return e.day === beijingDayKey(now) ? e.fetchesToday : 0;
   }
 
   /**

@@ -80,8 +80,11 @@ export class ForceBudget implements ForceBudgetPort {
     u.lastAt = this.clock.monotonic();
   }
 
+  /** Reading makes no entry: a scrape asks this of every app, most of which never force. */
   remaining(appId: string, mode: AppMode): number {
-    return Math.max(0, this.limitsFor(mode).daily - this.#current(appId, this.clock.now()).used);
+    const u = this.#usage.get(appId);
+    const used = u && u.day === beijingDayKey(this.clock.now()) ? u.used : 0;
+    return Math.max(0, this.limitsFor(mode).daily - used);
   }
 
   #current(appId: string, now: number): Usage {

@@ -2,7 +2,7 @@ import type { AppSet } from '../apps/app-directory.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, TicketNotConfiguredError } from '../shared/errors.js';
 import type { TicketType } from '../shared/tickets.js';
-import type { AppStatusView } from '../refresher/app-status-book.js';
+import type { AppState, AppStatusView } from '../refresher/app-status-book.js';
 import type { CredentialRecord } from '../token/token.js';
 import { jsapiSignature, newNonce, signableUrl } from './jsapi-signature.js';
 import { engineReader, type LiveReader, type ReadableEngine } from './live-reader.js';
@@ -30,6 +30,15 @@ export interface TicketStatusReport extends AppStatusView {
   readonly type: TicketType;
 }
 
+/** What a scrape reads of every ticket: a TicketStatusReport has all of it. */
+export interface TicketFacts {
+  readonly appId: string;
+  readonly type: TicketType;
+  readonly state: AppState;
+  readonly token?: { readonly expiresAt: number } | undefined;
+  readonly fetchesToday: number;
+}
+
 const NOUNS: Readonly<Record<TicketType, string>> = {
   jsapi: 'jsapi ticket',
   wx_card: 'wx_card ticket',
@@ -41,6 +50,14 @@ const NOUNS: Readonly<Record<TicketType, string>> = {
  */
 export class TicketService {
   readonly #readers = new Map<TicketType, LiveReader>();
+  /** scanTickets' one object, refilled for each ticket. */
+  readonly #facts: {
+    appId: string;
+    type: TicketType;
+    state: AppState;
+    token: CredentialRecord | undefined;
+    fetchesToday: number;
+  } = { appId: '', type: 'jsapi', state: 'warming', token: undefined, fetchesToday: 0 };
 
   constructor(private readonly deps: TicketServiceDeps) {
     for (const [type, engine] of deps.engines) {
@@ -88,6 +105,28 @@ export class TicketService {
       nonceStr,
       signature: jsapiSignature(ticket.value, nonceStr, timestamp, page),
     };
+  }
+
+  /**
+   * The facts of one app's tickets, each handed to `visit` in one reused object (a scrape
+   * reads every app's, see TokenService.scanApps); nothing for an app without tickets.
+   */
+  scanTickets(appId: string, visit: (ticket: TicketFacts) => void): void {
+    const app = this.deps.apps.get(appId);
+    if (!app || app.tickets.length === 0) return;
+    const now = this.deps.clock.now();
+    for (const type of app.tickets) {
+      const engine = this.deps.engines.get(type);
+      if (!engine) continue;
+      const token = engine.cache.get(appId);
+      const facts = this.#facts;
+      facts.appId = appId;
+      facts.type = type;
+      facts.state = engine.status.stateOf(appId, token, now);
+      facts.token = token;
+      facts.fetchesToday = engine.status.fetchesToday(appId, now);
+      visit(facts);
+    }
   }
 
   /** Status of one app's tickets (ListApps pages); [] for an app without tickets. */

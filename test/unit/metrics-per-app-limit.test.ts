@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppState } from '../../src/refresher/app-status-book.js';
+import { listScan } from '../../src/metrics/app-series-selection.js';
 import { METRICS_PAGE, WxtokenMetrics } from '../../src/metrics/wxtoken-metrics.js';
 import type { AppStatusReport } from '../../src/service/token-service.js';
 import type { TicketStatusReport } from '../../src/service/ticket-service.js';
@@ -162,18 +163,17 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
     const apps = Array.from({ length: 2 * METRICS_PAGE + 7 }, (_, i) => app(i + 1));
     apps[3 * 1000] = app(3001, 'config_error');
     let pages = 0;
+    const scan = listScan(apps, []);
     const m = new WxtokenMetrics(
       {
         apps: () => [],
         tickets: () => [],
-        appPages: {
-          page: (after, limit) => {
+        appScan: {
+          scan: (after, limit, visit) => {
             pages++;
-            const from = after === undefined ? 0 : apps.findIndex((a) => a.appId > after);
-            const slice = apps.slice(from, from + limit);
-            return { apps: slice, more: from + limit < apps.length };
+            return scan.scan(after, limit, visit);
           },
-          ticketsOf: () => [],
+          shown: (appId) => scan.shown(appId),
         },
         isLeader: () => true,
         storeUp: () => true,
@@ -190,6 +190,33 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
       apps.length - 1,
     );
     expect(value(text, 'wxtoken_metrics_apps_omitted')).toBe(apps.length - 3);
+  });
+
+  it('builds reports for the shown apps only, even with the whole fleet in trouble', async () => {
+    const apps = Array.from({ length: 5000 }, (_, i) => app(i + 1, 'unavailable'));
+    const scan = listScan(apps, []);
+    const built: string[] = [];
+    const m = new WxtokenMetrics(
+      {
+        apps: () => [],
+        tickets: () => [],
+        appScan: {
+          scan: (after, limit, visit) => scan.scan(after, limit, visit),
+          shown: (appId) => (built.push(appId), scan.shown(appId)),
+        },
+        isLeader: () => true,
+        storeUp: () => true,
+        ready: () => true,
+      },
+      { perAppSeries: 10, now: () => clock.now() },
+    );
+    const text = await m.registry.metrics();
+    // Every app ranks first (unavailable): ties go by id, and only the 10 shown were built.
+    expect(built).toEqual(apps.slice(0, 10).map((a) => a.appId));
+    expect(appsOf(text, 'wxtoken_app_state')).toEqual(new Set(built));
+    expect(value(text, 'wxtoken_credentials{credential="access_token",state="unavailable"}')).toBe(
+      5000,
+    );
   });
 
   it('perAppSeries 0: no series labelled app at all, the aggregates still there', async () => {
