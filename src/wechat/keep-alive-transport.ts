@@ -144,7 +144,11 @@ export class KeepAliveTransport {
               text: withoutBom(Buffer.concat(chunks, bytes).toString('utf8')),
             }),
           );
-          res.on('close', () => finish(closedMidReply()));
+          // 'close' follows 'end' on every reply: the error (a stack trace) is made only when
+          // the reply did not finish, not on each of a wave's thousand fetches a second.
+          res.on('close', () => {
+            if (!settled) finish(closedMidReply());
+          });
         });
         r.end(json);
       };

@@ -113,6 +113,17 @@ describe('KeepAliveTransport', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  it('fails a reply whose connection closes mid-body, at once and not by the timeout', async () => {
+    const { url } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('{"partial":', () => res.socket?.destroy());
+    });
+    const started = Date.now();
+    const err = await new KeepAliveTransport(url, 5000).request('/x').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ECONNRESET' });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
   it('reports an unusable base URL on each request, not at construction', async () => {
     const transport = new KeepAliveTransport('http://127.0.0.1:99999', 2000);
     await expect(transport.request('/x')).rejects.toThrow();
