@@ -71,6 +71,7 @@ export function createTokenCore(d: TokenCoreDeps) {
   });
   const { cache, status, refresher, scheduler } = engine;
   const budget = d.forceBudget ?? new ForceBudget(d.refresh, d.clock);
+  d.apps.subscribe({ removed: (app) => budget.forget(app.appId) });
   const forcer = new ForceRefresher({
     clock: d.clock,
     cache,

@@ -64,6 +64,10 @@ export class RedisForceBudget implements ForceBudgetPort {
     return this.#left.get(appId) ?? forceLimitsFor(this.limits, mode).daily;
   }
 
+  forget(appId: string): void {
+    this.#left.delete(appId);
+  }
+
   async #run(appId: string, mode: AppMode, op: 'check' | 'consume'): Promise<[number, number][]> {
     const { minIntervalMs, daily } = forceLimitsFor(this.limits, mode);
     const day = String(beijingDayKey(this.clock.now()));

@@ -30,6 +30,8 @@ export interface ForceBudgetPort {
   consume(appId: string, mode: AppMode): Promise<void>;
   /** Forced fetches left today (as far as this replica knows: for status displays). */
   remaining(appId: string, mode: AppMode): number;
+  /** Drops what is kept of an app that left (an authorizer that unauthorized). */
+  forget(appId: string): void;
 }
 
 /** The limits of one app's mode: stable apps never go beyond WeChat's 20/day, 30 s. */
@@ -78,6 +80,15 @@ export class ForceBudget implements ForceBudgetPort {
     const u = this.#current(appId, this.clock.now());
     u.used++;
     u.lastAt = this.clock.monotonic();
+  }
+
+  forget(appId: string): void {
+    this.#usage.delete(appId);
+  }
+
+  /** Apps with a forced fetch counted (bounded by the apps served: departed ones are forgotten). */
+  get tracked(): number {
+    return this.#usage.size;
   }
 
   /** Reading makes no entry: a scrape asks this of every app, most of which never force. */

@@ -1,4 +1,4 @@
-import { fixedApps } from '../../src/apps/app-directory.js';
+import { fixedApps, type AppDirectory } from '../../src/apps/app-directory.js';
 import type { AppConfig, AppMode, Config } from '../../src/config/config.js';
 import type { RefreshEvent } from '../../src/refresher/credential-refresher.js';
 import { Secret } from '../../src/shared/secret.js';
@@ -26,6 +26,8 @@ export interface CoreOptions {
   aheadSeconds?: number;
   forceMinIntervalMs?: number;
   forceDailyBudget?: number;
+  /** Serve the app from this directory (added at run time, so it can leave) instead of a fixed set. */
+  directory?: AppDirectory;
 }
 
 /** The token core wired by the same factory as main.ts, on a fake clock and a scripted WeChat. */
@@ -44,7 +46,7 @@ export function coreHarness(o: CoreOptions = {}) {
   const core = createTokenCore({
     clock,
     random: () => 0.5,
-    apps: fixedApps([app]),
+    apps: o.directory ? (o.directory.add(app), o.directory) : fixedApps([app]),
     wechat,
     store,
     locks: store,

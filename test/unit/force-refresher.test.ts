@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { AppDirectory } from '../../src/apps/app-directory.js';
+import type { ForceBudget } from '../../src/refresher/force-budget.js';
 import { RefreshRateLimitedError } from '../../src/shared/errors.js';
 import { AppMisconfiguredError } from '../../src/wechat/upstream-errors.js';
-import { APP_ID, coreHarness } from '../support/core-harness.js';
+import { APP_ID, coreHarness, UNIT_REFRESH } from '../support/core-harness.js';
 import { wechatError } from '../support/scripted-wechat.js';
 import { until } from '../support/until.js';
 
@@ -167,5 +169,23 @@ describe('ForceRefresh (invariant 6: compare-and-refresh)', () => {
     const err = await h.service.forceRefresh(APP_ID, '', 'leak drill').catch((e) => e);
     expect(err).toBeInstanceOf(RefreshRateLimitedError);
     expect(err.retryAfterMs).toBeGreaterThan(29_000);
+  });
+});
+
+// Bound what others control: an authorizer that unauthorizes leaves nothing behind.
+describe('the forced-refresh budget follows the apps served', () => {
+  it('reading the budget makes no entry; a forced fetch makes one; the app leaving drops it', async () => {
+    const directory = new AppDirectory([]);
+    const { h, first } = await started({ directory });
+    const budget = h.budget as ForceBudget;
+    for (let i = 0; i < 1000; i++)
+      budget.remaining(`wxread${String(i).padStart(9, '0')}`, 'classic');
+    expect(budget.tracked).toBe(0);
+    h.wechat.invalidateAll();
+    expect((await h.service.forceRefresh(APP_ID, first.value, '40001 seen')).refreshed).toBe(true);
+    expect(budget.tracked).toBe(1);
+    expect(budget.remaining(APP_ID, 'classic')).toBe(UNIT_REFRESH.forceDailyBudget - 1);
+    directory.remove(APP_ID);
+    expect(budget.tracked).toBe(0);
   });
 });
