@@ -12,7 +12,7 @@ import { type Spawned, startServeFile, startSimWithApp } from '../support/proces
  * wxtoken-client through a SIGKILL of a spawned `wxtoken serve` and its restart on the same
  * port (design.md "Client libraries": keeps serving a cached token until it expires while the
  * server is unreachable; invariant 3: never a token past its expires_at). The client's clock is
- * a fake one (real time + a skew the test moves), so the token's two hours pass instantly.
+ * a fake one (real time, or an instant the test sets), so the token's two hours pass instantly.
  */
 const APP = 'wxnoderestart001';
 const SECRET = 'node-restart-secret-3c7a';
@@ -54,10 +54,12 @@ async function until(probe: () => boolean, timeoutMs = 10_000): Promise<void> {
 
 describe('wxtoken-client through a server SIGKILL and restart', () => {
   it('serves the cached token until its expiry margin, then TokenUnavailableError; resumes the stream when the server is back', async () => {
-    let skew = 0;
+    // The client's clock: real time, or a fixed instant (a skew computed from Date.now() went
+    // stale by the time the client read it, past the margin on a loaded machine).
+    let fixed: number | undefined;
     const client = new WxTokenClient({
       address: server!.addr,
-      clock: { now: () => Date.now() + skew },
+      clock: { now: () => fixed ?? Date.now() },
       expiryMarginMs: MARGIN_MS,
       backoff: { initialMs: 20, maxMs: 200 },
       fallbackIntervalMs: 50,
@@ -80,9 +82,9 @@ describe('wxtoken-client through a server SIGKILL and restart', () => {
       await until(() => client.status(APP)!.streamsOpened > opened); // it keeps retrying
 
       // 3. Two hours later by the client's clock: served up to the margin, never past it.
-      skew = expiresAt - MARGIN_MS - 1 - Date.now();
+      fixed = expiresAt - MARGIN_MS - 1;
       expect(await client.token(APP)).toBe(t1);
-      skew = expiresAt - MARGIN_MS - Date.now();
+      fixed = expiresAt - MARGIN_MS;
       expect(client.tokenSync(APP)).toBeUndefined();
       const err = await client.token(APP).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TokenUnavailableError);
@@ -91,12 +93,12 @@ describe('wxtoken-client through a server SIGKILL and restart', () => {
       expect(e.code).toBe(grpc.status.UNAVAILABLE);
       expect(e.cachedExpiresAt).toBe(expiresAt);
       expect(e.message).toMatch(/unreachable/);
-      skew = expiresAt - Date.now() + 1;
+      fixed = expiresAt + 1;
       await expect(client.withToken(APP, () => 'x')).rejects.toBeInstanceOf(TokenUnavailableError);
 
       // 4. Back to real time; the server restarts on the same port (embedded store: it fetches
       // a new token): the stream resumes by itself and delivers the server's current token.
-      skew = 0;
+      fixed = undefined;
       server = await startServeFile(configPath, { APP_SECRET: SECRET });
       await until(() => client.status(APP)!.streaming);
       const raw = tokenClient(server.addr);
