@@ -26,21 +26,21 @@ export interface SchedulerDeps {
   readonly log?: (level: 'info' | 'warn' | 'error', obj: object, msg: string) => void;
 }
 
-/** One app's place in a run of the schedule. */
-interface AppPlan {
-  readonly app: AppConfig;
-  /** Failed attempts in a row (0 after a success): drives the backoff. */
-  attempt: number;
-  /** True while its attempt runs (it is then out of the due queue). */
-  busy: boolean;
-}
-
-/** The state of one `run` (one term of leadership). */
+/**
+ * The state of one `run` (one term of leadership). Per app it holds only map entries keyed by
+ * appId, no object of its own: with 100,000 authorizers a plan object per app was 100,000 more
+ * heap objects for every major GC to mark.
+ */
 interface Run {
   readonly signal: AbortSignal;
-  readonly plans: Map<string, AppPlan>;
-  /** Idle apps by the time their next attempt is due. */
-  readonly due: DueQueue<AppPlan>;
+  /** The apps of this run, by appId. */
+  readonly apps: Map<string, AppConfig>;
+  /** Failed attempts in a row, for apps that have any (absent: 0): drives the backoff. */
+  readonly attempts: Map<string, number>;
+  /** Apps whose attempt runs now (they are then out of the due queue), with the config it runs. */
+  readonly running: Map<string, AppConfig>;
+  /** Idle apps (appIds) by the time their next attempt is due. */
+  readonly due: DueQueue<string>;
   timer: TimerHandle | undefined;
   /** When `timer` fires (Infinity when none is armed). */
   armedAt: number;
@@ -109,35 +109,37 @@ export class RefreshScheduler {
     if (signal.aborted) return;
     const run: Run = {
       signal,
-      plans: new Map(apps.list().map((app) => [app.appId, { app, attempt: 0, busy: false }])),
+      apps: new Map(),
+      attempts: new Map(),
+      running: new Map(),
       due: new DueQueue(),
       timer: undefined,
       armedAt: Infinity,
       busy: 0,
       onIdle: undefined,
     };
+    for (const app of apps.list()) run.apps.set(app.appId, app);
     this.#runs.add(run);
     const unsubscribes = [
       cache.subscribeAll((token) => this.wake(token.appId)),
       apps.subscribe({
         added: (app) => {
-          if (signal.aborted || run.plans.has(app.appId)) return;
-          const plan: AppPlan = { app, attempt: 0, busy: false };
-          run.plans.set(app.appId, plan);
-          this.#schedule(run, plan);
+          if (signal.aborted || run.apps.has(app.appId)) return;
+          run.apps.set(app.appId, app);
+          run.attempts.delete(app.appId);
+          this.#schedule(run, app);
           this.#pump(run);
         },
         removed: (app) => {
-          const plan = run.plans.get(app.appId);
-          if (!plan) return;
-          run.plans.delete(app.appId);
-          run.due.delete(plan);
+          if (!run.apps.delete(app.appId)) return;
+          run.attempts.delete(app.appId);
+          run.due.delete(app.appId);
           status.setNextRefreshAt(app.appId, undefined);
         },
       }),
     ];
     try {
-      for (const plan of run.plans.values()) this.#schedule(run, plan);
+      for (const app of run.apps.values()) this.#schedule(run, app);
       await new Promise<void>((resolve) => {
         signal.addEventListener(
           'abort',
@@ -153,7 +155,7 @@ export class RefreshScheduler {
     } finally {
       this.#runs.delete(run);
       for (const u of unsubscribes) u();
-      for (const app of run.plans.values()) status.setNextRefreshAt(app.app.appId, undefined);
+      for (const appId of run.apps.keys()) status.setNextRefreshAt(appId, undefined);
     }
   }
 
@@ -162,31 +164,31 @@ export class RefreshScheduler {
     for (const run of this.#runs) {
       if (run.signal.aborted) continue;
       if (appId === undefined) {
-        for (const plan of run.plans.values()) this.#wake(run, plan);
+        for (const app of run.apps.values()) this.#wake(run, app);
       } else {
-        const plan = run.plans.get(appId);
-        if (plan) this.#wake(run, plan);
+        const app = run.apps.get(appId);
+        if (app) this.#wake(run, app);
       }
     }
   }
 
-  #wake(run: Run, plan: AppPlan): void {
-    if (plan.busy) return;
+  #wake(run: Run, app: AppConfig): void {
+    if (run.running.has(app.appId)) return;
     // Re-plan from the new facts; a token written meanwhile ends the backoff.
-    if (!this.deps.status.isFailing(plan.app.appId)) plan.attempt = 0;
-    this.#schedule(run, plan);
+    if (!this.deps.status.isFailing(app.appId)) run.attempts.delete(app.appId);
+    this.#schedule(run, app);
   }
 
   /** Queues an idle app for its next attempt (not at all while WeChat's quota is spent). */
-  #schedule(run: Run, plan: AppPlan): void {
-    const delay = this.#plan(plan.app, plan.attempt);
+  #schedule(run: Run, app: AppConfig): void {
+    const delay = this.#plan(app, run.attempts.get(app.appId) ?? 0);
     const at = this.deps.clock.now() + delay;
-    this.deps.status.setNextRefreshAt(plan.app.appId, Number.isFinite(delay) ? at : undefined);
+    this.deps.status.setNextRefreshAt(app.appId, Number.isFinite(delay) ? at : undefined);
     if (!Number.isFinite(delay)) {
-      run.due.delete(plan);
+      run.due.delete(app.appId);
       return;
     }
-    run.due.set(plan, at);
+    run.due.set(app.appId, at);
     if (at < run.armedAt) this.#arm(run, at);
   }
 
@@ -220,29 +222,36 @@ export class RefreshScheduler {
     if (run.signal.aborted) return;
     const now = this.deps.clock.now();
     while (this.#inFlight < this.deps.maxConcurrentFetches) {
-      const plan = run.due.popDue(now);
-      if (!plan) break;
-      this.#start(run, plan);
+      const appId = run.due.popDue(now);
+      if (appId === undefined) break;
+      const app = run.apps.get(appId);
+      // Left and came back while its last attempt still runs: planned again when that settles.
+      if (app && !run.running.has(appId)) this.#start(run, app);
     }
     const next = run.due.peekAt();
     if (next !== undefined && next > now && next < run.armedAt) this.#arm(run, next);
   }
 
-  #start(run: Run, plan: AppPlan): void {
-    plan.busy = true;
+  #start(run: Run, app: AppConfig): void {
+    const { appId } = app;
+    const attempt = run.attempts.get(appId) ?? 0;
+    run.running.set(appId, app);
     run.busy++;
     this.#inFlight++;
-    void this.#attempt(plan.app, plan.attempt)
-      .catch(() => plan.attempt + 1)
+    void this.#attempt(app, attempt)
+      .catch(() => attempt + 1)
       .then((next) => {
-        plan.attempt = next;
-        plan.busy = false;
+        run.running.delete(appId);
         run.busy--;
         this.#inFlight--;
+        const current = run.apps.get(appId);
+        if (!run.signal.aborted && current !== undefined) {
+          // The same app: its backoff goes on. One that left and came back meanwhile starts over.
+          if (current === app && next > 0) run.attempts.set(appId, next);
+          else run.attempts.delete(appId);
+          this.#schedule(run, current);
+        } else if (run.busy === 0) run.onIdle?.();
         // An app that left while its attempt ran is not planned again.
-        if (!run.signal.aborted && run.plans.get(plan.app.appId) === plan)
-          this.#schedule(run, plan);
-        else if (run.busy === 0) run.onIdle?.();
         for (const r of this.#runs) this.#pump(r);
       });
   }

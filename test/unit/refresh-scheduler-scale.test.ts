@@ -169,4 +169,31 @@ describe('DueQueue', () => {
     }
     expect(popped).toEqual([...due.values()].sort((a, b) => a - b));
   });
+
+  it('stays ordered while it grows to 20,000 keys and shrinks back to a few', () => {
+    const q = new DueQueue<number>();
+    const random = seeded(11);
+    const due = new Map<number, number>();
+    for (let k = 0; k < 20_000; k++) {
+      const at = Math.floor(random() * 1e12) + 1.8e12; // ms timestamps, not small integers
+      q.set(k, at);
+      due.set(k, at);
+    }
+    for (let k = 0; k < 20_000; k += 3) {
+      const at = Math.floor(random() * 1e12) + 1.8e12;
+      q.set(k, at); // moves, earlier and later
+      due.set(k, at);
+    }
+    for (let k = 0; k < 19_990; k++) {
+      expect(q.delete(k)).toBe(true);
+      due.delete(k);
+    }
+    expect(q.delete(0)).toBe(false);
+    expect(q.size).toBe(10);
+    const popped: number[] = [];
+    for (let k = q.popDue(Infinity); k !== undefined; k = q.popDue(Infinity))
+      popped.push(due.get(k)!);
+    expect(popped).toEqual([...due.values()].sort((a, b) => a - b));
+    expect(q.peekAt()).toBeUndefined();
+  });
 });
