@@ -9,12 +9,23 @@ import type { TokenCache } from '../token/token-cache.js';
  * Kept up to date from the cache (every applied token), O(1) per lookup.
  */
 export class TokenIndex {
+  /** Token value -> its app, for each app's current and previous value. */
   readonly #apps = new Map<string, string>();
-  /** Per app, the two values indexed for it: [current, previous]. */
-  readonly #held = new Map<string, [CredentialRecord, CredentialRecord | undefined]>();
+  /**
+   * Per app, the values indexed for it: strings the cache's records hold anyway. Two maps, not
+   * a [current, previous] pair per app: the pair was two heap objects per app (100,000 with a
+   * platform's authorizers) for every major GC to mark, and a new one with every refresh.
+   */
+  readonly #current = new Map<string, string>();
+  readonly #previous = new Map<string, string>();
 
-  constructor(cache: TokenCache, apps: AppSet) {
+  constructor(
+    private readonly cache: TokenCache,
+    apps: AppSet,
+  ) {
     for (const app of apps.list()) {
+      const previous = cache.previous(app.appId);
+      if (previous) this.#apply(previous);
       const current = cache.get(app.appId);
       if (current) this.#apply(current);
     }
@@ -29,27 +40,29 @@ export class TokenIndex {
   appOf(token: string, now: number): string | undefined {
     const appId = this.#apps.get(token);
     if (appId === undefined) return undefined;
-    const [current, previous] = this.#held.get(appId)!;
-    const record = current.value === token ? current : previous;
-    return record && record.expiresAt > now ? appId : undefined;
+    const current = this.cache.get(appId);
+    const record = current?.value === token ? current : this.cache.previous(appId);
+    return record?.value === token && record.expiresAt > now ? appId : undefined;
   }
 
   #drop(appId: string): void {
-    const held = this.#held.get(appId);
-    if (!held) return;
-    for (const r of held) if (r && this.#apps.get(r.value) === appId) this.#apps.delete(r.value);
-    this.#held.delete(appId);
+    for (const value of [this.#current.get(appId), this.#previous.get(appId)]) {
+      if (value !== undefined && this.#apps.get(value) === appId) this.#apps.delete(value);
+    }
+    this.#current.delete(appId);
+    this.#previous.delete(appId);
   }
 
   #apply(record: CredentialRecord): void {
-    const held = this.#held.get(record.appId);
-    if (held?.[0].value === record.value) {
-      held[0] = record;
-      return;
+    const appId = record.appId;
+    const current = this.#current.get(appId);
+    if (current === record.value) return;
+    if (current !== undefined) {
+      const dropped = this.#previous.get(appId);
+      if (dropped !== undefined && this.#apps.get(dropped) === appId) this.#apps.delete(dropped);
+      this.#previous.set(appId, current);
     }
-    const dropped = held?.[1];
-    if (dropped) this.#apps.delete(dropped.value);
-    this.#held.set(record.appId, [record, held?.[0]]);
-    this.#apps.set(record.value, record.appId);
+    this.#current.set(appId, record.value);
+    this.#apps.set(record.value, appId);
   }
 }
