@@ -23,73 +23,81 @@ export interface AppStatusView {
   readonly fetchesToday: number;
 }
 
-interface Entry {
-  mode: AppMode;
-  lastRefreshAt?: number;
-  lastError?: RecordedError;
-  /** True while the latest refresh attempt failed (cleared by the next success). */
-  failing: boolean;
-  nextRefreshAt?: number;
-  day: number;
-  fetchesToday: number;
-}
-
 /**
  * What ListApps, health and logs report about each app: the outcome of the latest refresh
  * attempts. State is derived on read from these facts plus the cached token and the clock,
  * so it can never disagree with what GetToken would answer.
+ *
+ * The facts live in columns (typed arrays indexed by a slot per app), not an object per app:
+ * with 100,000 authorizers an entry object and its two boxed timestamps were 300,000 heap
+ * objects for every major GC to mark, and marking is what stalled the leader's event loop in
+ * a refresh wave. Errors are rare and kept in a map.
  */
 export class AppStatusBook {
-  readonly #entries = new Map<string, Entry>();
+  readonly #slots = new Map<string, number>();
+  /** Slots of apps that left, reused by the next ones to join. */
+  readonly #free: number[] = [];
+  #modes: AppMode[] = [];
+  /** True (1) while the latest refresh attempt failed (cleared by the next success). */
+  #failing = new Uint8Array(16);
+  /** ms since the epoch; NaN: never. */
+  #lastRefreshAt = new Float64Array(16);
+  /** ms since the epoch; NaN: none planned. */
+  #nextRefreshAt = new Float64Array(16);
+  /** The Beijing day `#fetchesToday` counts. */
+  #day = new Int32Array(16);
+  #fetchesToday = new Int32Array(16);
+  readonly #lastErrors = new Map<string, RecordedError>();
 
-  /** Follows `apps`: an entry per app, made when it joins and dropped when it leaves. */
+  /** Follows `apps`: a slot per app, taken when it joins and given back when it leaves. */
   constructor(apps: AppSet) {
-    const add = (app: { appId: string; mode: AppMode }): void => {
-      this.#entries.set(app.appId, newEntry(app.mode));
-    };
-    for (const app of apps.list()) add(app);
-    apps.subscribe({ added: add, removed: (app) => this.#entries.delete(app.appId) });
+    for (const app of apps.list()) this.#add(app);
+    apps.subscribe({ added: (app) => this.#add(app), removed: (app) => this.#remove(app.appId) });
   }
 
   recordFetch(appId: string, now: number): void {
-    const e = this.#entry(appId);
+    const i = this.#slots.get(appId);
+    if (i === undefined) return;
     const day = beijingDayKey(now);
-    if (e.day !== day) {
-      e.day = day;
-      e.fetchesToday = 0;
+    if (this.#day[i] !== day) {
+      this.#day[i] = day;
+      this.#fetchesToday[i] = 0;
     }
-    e.fetchesToday++;
+    this.#fetchesToday[i]!++;
   }
 
   recordSuccess(appId: string, now: number): void {
-    const e = this.#entry(appId);
-    e.lastRefreshAt = now;
-    e.failing = false;
+    const i = this.#slots.get(appId);
+    if (i === undefined) return;
+    this.#lastRefreshAt[i] = now;
+    this.#failing[i] = 0;
   }
 
   recordFailure(appId: string, error: WeChatError, now: number): void {
-    const e = this.#entry(appId);
-    e.lastError = { error, at: now };
-    e.failing = true;
+    const i = this.#slots.get(appId);
+    if (i === undefined) return;
+    this.#lastErrors.set(appId, { error, at: now });
+    this.#failing[i] = 1;
   }
 
   setNextRefreshAt(appId: string, at: number | undefined): void {
-    this.#entry(appId).nextRefreshAt = at;
+    const i = this.#slots.get(appId);
+    if (i !== undefined) this.#nextRefreshAt[i] = at ?? NaN;
   }
 
   lastError(appId: string): RecordedError | undefined {
-    return this.#entry(appId).lastError;
+    return this.#lastErrors.get(appId);
   }
 
   isFailing(appId: string): boolean {
-    return this.#entry(appId).failing;
+    const i = this.#slots.get(appId);
+    return i !== undefined && this.#failing[i] === 1;
   }
 
   /** The failing error kind that blocks fetching, if any. */
   blockingKind(appId: string): 'config' | 'quota' | undefined {
-    const e = this.#entry(appId);
-    if (!e.failing || !e.lastError) return undefined;
-    const kind = e.lastError.error.kind;
+    if (!this.isFailing(appId)) return undefined;
+    const kind = this.#lastErrors.get(appId)?.error.kind;
     return kind === 'config' || kind === 'quota' ? kind : undefined;
   }
 
@@ -99,16 +107,17 @@ export class AppStatusBook {
    * configuration-error delay.
    */
   clearFailure(appId: string): void {
-    this.#entry(appId).failing = false;
+    const i = this.#slots.get(appId);
+    if (i !== undefined) this.#failing[i] = 0;
   }
 
-  /** Forget quota failures at the day turn so the scheduler may fetch again. */
   /** Ends every app's quota failure (the day turned); returns those apps, to be re-planned. */
   clearQuotaFailures(): string[] {
     const cleared: string[] = [];
-    for (const [appId, e] of this.#entries) {
-      if (e.failing && e.lastError?.error.kind === 'quota') {
-        e.failing = false;
+    for (const [appId, recorded] of this.#lastErrors) {
+      const i = this.#slots.get(appId);
+      if (i !== undefined && this.#failing[i] === 1 && recorded.error.kind === 'quota') {
+        this.#failing[i] = 0;
         cleared.push(appId);
       }
     }
@@ -116,60 +125,81 @@ export class AppStatusBook {
   }
 
   view(appId: string, token: TokenRecord | undefined, now: number): AppStatusView {
-    const e = this.#entry(appId);
+    const i = this.#slots.get(appId);
+    const lastRefreshAt = i === undefined ? NaN : this.#lastRefreshAt[i]!;
+    const nextRefreshAt = i === undefined ? NaN : this.#nextRefreshAt[i]!;
+    const lastError = this.#lastErrors.get(appId);
     return {
       appId,
-      mode: e.mode,
+      mode: i === undefined ? 'classic' : this.#modes[i]!,
       state: this.stateOf(appId, token, now),
       ...(token ? { token } : {}),
       // A follower never fetches: its last refresh is when the current token was fetched.
-      ...(e.lastRefreshAt !== undefined || token
-        ? { lastRefreshAt: Math.max(e.lastRefreshAt ?? 0, token?.fetchedAt ?? 0) }
+      ...(!Number.isNaN(lastRefreshAt) || token
+        ? {
+            lastRefreshAt: Math.max(
+              Number.isNaN(lastRefreshAt) ? 0 : lastRefreshAt,
+              token?.fetchedAt ?? 0,
+            ),
+          }
         : {}),
-      ...(e.lastError ? { lastError: e.lastError } : {}),
-      ...(e.nextRefreshAt !== undefined ? { nextRefreshAt: e.nextRefreshAt } : {}),
+      ...(lastError ? { lastError } : {}),
+      ...(!Number.isNaN(nextRefreshAt) ? { nextRefreshAt } : {}),
       fetchesToday: this.fetchesToday(appId, now),
     };
   }
 
-  /** The state `view` reports, without building the view (a scrape reads every app's). */
   stateOf(appId: string, token: TokenRecord | undefined, now: number): AppState {
-    const e = this.#entry(appId);
     const blocking = this.blockingKind(appId);
     if (blocking === 'config') return 'config_error';
     if (blocking === 'quota') return 'quota_exhausted';
-    if (!token && !e.failing) return 'warming';
+    const failing = this.isFailing(appId);
+    if (!token && !failing) return 'warming';
     if (!isLive(token, now)) return 'unavailable';
-    return e.failing ? 'degraded' : 'healthy';
+    return failing ? 'degraded' : 'healthy';
   }
 
-  /** Upstream fetches since 00:00 Asia/Shanghai of `now`. */
   fetchesToday(appId: string, now: number): number {
-    const e = this.#entry(appId);
-    return e.day === beijingDayKey(now) ? e.fetchesToday : 0;
+    const i = this.#slots.get(appId);
+    return i !== undefined && this.#day[i] === beijingDayKey(now) ? this.#fetchesToday[i]! : 0;
   }
 
-  /**
-   * An app that left while a refresh of it was running still gets its outcome recorded: into
-   * a detached entry, so a departed authorizer never comes back into the book.
-   */
-  #entry(appId: string): Entry {
-    return this.#entries.get(appId) ?? newEntry('classic');
+  /** A joining app starts with no facts (one that comes back starts over). */
+  #add(app: { appId: string; mode: AppMode }): void {
+    let i = this.#slots.get(app.appId);
+    if (i === undefined) {
+      i = this.#free.pop() ?? this.#slots.size;
+      if (i >= this.#failing.length) this.#grow();
+      this.#slots.set(app.appId, i);
+    }
+    this.#modes[i] = app.mode;
+    this.#failing[i] = 0;
+    this.#lastRefreshAt[i] = NaN;
+    this.#nextRefreshAt[i] = NaN;
+    this.#day[i] = 0;
+    this.#fetchesToday[i] = 0;
+    this.#lastErrors.delete(app.appId);
+  }
+
+  #remove(appId: string): void {
+    const i = this.#slots.get(appId);
+    if (i === undefined) return;
+    this.#slots.delete(appId);
+    this.#lastErrors.delete(appId);
+    this.#free.push(i);
+  }
+
+  #grow(): void {
+    const n = this.#failing.length * 2;
+    this.#failing = copyInto(new Uint8Array(n), this.#failing);
+    this.#lastRefreshAt = copyInto(new Float64Array(n), this.#lastRefreshAt);
+    this.#nextRefreshAt = copyInto(new Float64Array(n), this.#nextRefreshAt);
+    this.#day = copyInto(new Int32Array(n), this.#day);
+    this.#fetchesToday = copyInto(new Int32Array(n), this.#fetchesToday);
   }
 }
 
-/**
- * Every field present from the start: fields added later moved each entry to a new hidden
- * class with an out-of-object property array (100,000 of them to mark at every full GC).
- */
-function newEntry(mode: AppMode): Entry {
-  return {
-    mode,
-    lastRefreshAt: undefined,
-    lastError: undefined,
-    failing: false,
-    nextRefreshAt: undefined,
-    day: 0,
-    fetchesToday: 0,
-  };
+function copyInto<T extends Uint8Array | Float64Array | Int32Array>(to: T, from: T): T {
+  to.set(from);
+  return to;
 }

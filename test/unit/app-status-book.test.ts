@@ -197,6 +197,40 @@ describe('AppStatusBook view fields', () => {
     dir.remove('wxauth1');
     expect(book.view('wxauth1', undefined, clock.now()).state).toBe('warming');
   });
+
+  it("5,000 apps join, half leave, others take their places: no app sees another one's facts", () => {
+    const clock = new FakeClock();
+    const dir = new AppDirectory([]);
+    const book = new AppStatusBook(dir);
+    const app = (i: number) => ({
+      appId: `wxslot${i}`,
+      mode: i % 3 === 0 ? ('stable' as const) : ('classic' as const),
+      secretSource: 'component wxc',
+      tickets: [],
+    });
+    const now = clock.now();
+    for (let i = 0; i < 5000; i++) {
+      dir.add(app(i));
+      book.recordFetch(`wxslot${i}`, now);
+      if (i % 2 === 0) book.recordFailure(`wxslot${i}`, errors.quota, now);
+      else book.recordSuccess(`wxslot${i}`, now - i);
+      book.setNextRefreshAt(`wxslot${i}`, now + i);
+    }
+    for (let i = 0; i < 5000; i += 2) dir.remove(`wxslot${i}`);
+    for (let i = 5000; i < 7500; i++) dir.add(app(i));
+    for (let i = 1; i < 7500; i += i < 5000 ? 2 : 1) {
+      const v = book.view(`wxslot${i}`, undefined, now);
+      const fresh = i >= 5000;
+      expect(v.mode).toBe(i % 3 === 0 ? 'stable' : 'classic');
+      expect(v.state).toBe('warming');
+      expect(v.lastError).toBeUndefined();
+      expect(v.lastRefreshAt).toBe(fresh ? undefined : now - i);
+      expect(v.nextRefreshAt).toBe(fresh ? undefined : now + i);
+      expect(v.fetchesToday).toBe(fresh ? 0 : 1);
+    }
+    // the quota failures went with their apps: the day turn has nothing to clear
+    expect(book.clearQuotaFailures()).toEqual([]);
+  });
 });
 
 describe("AppStatusBook fetchesToday: counted per Beijing day (WeChat's quota day)", () => {
