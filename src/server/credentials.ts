@@ -14,7 +14,7 @@ import { createTokenCore, DEFAULT_MAX_CONCURRENT_FETCHES } from '../token-core.j
 import { StoreReconciler } from '../token/store-reconciler.js';
 import type { ComponentClient } from '../wechat/component-api.js';
 import type { WeChatClient } from '../wechat/wechat-client.js';
-import { operatorHint } from '../wechat/wechat-error.js';
+import { RefreshLog } from './refresh-log.js';
 
 export interface CredentialsDeps {
   readonly config: Config;
@@ -47,8 +47,9 @@ export async function openCredentials(d: CredentialsDeps) {
   const timeoutMs = config.wechat.timeoutMs;
   const logTo = (level: 'info' | 'warn' | 'error', obj: object, msg: string): void =>
     log[level](obj, msg);
+  const refreshLog = new RefreshLog(log, (appId) => d.directory.get(appId)?.component, clock);
   const onRefresh = (e: RefreshEvent): void => {
-    logRefresh(log, e);
+    refreshLog.record(e);
     metrics.onRefresh(e);
   };
   // What the store looks like to callers: 'down' until a reconcile pass reads every record.
@@ -218,30 +219,10 @@ export async function openCredentials(d: CredentialsDeps) {
     },
     /** Stops following the stores and closes them (the access_token store last: it owns the connections). */
     async close(): Promise<void> {
+      refreshLog.close();
       for (const s of syncs) s.unsubscribe();
       for (const s of syncs.slice(1)) await s.engine.store.close();
       await backend.store.close();
     },
   };
-}
-
-function logRefresh(log: Logger, e: RefreshEvent): void {
-  const line = {
-    appId: e.appId,
-    ...(e.kind !== 'access_token' ? { credential: e.kind } : {}),
-    trigger: e.trigger,
-    result: e.result,
-    generation: e.generation,
-    durationMs: Math.round(e.durationMs),
-    ...(e.error
-      ? {
-          errcode: e.error.errcode,
-          errmsg: e.error.errmsg,
-          kind: e.error.kind,
-          hint: operatorHint(e.error),
-        }
-      : {}),
-  };
-  if (e.result === 'error' || e.result === 'fenced') log.warn(line, 'refresh failed');
-  else log.info(line, 'refresh');
 }
