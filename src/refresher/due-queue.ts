@@ -3,118 +3,132 @@
  * to see the earliest. The refresh schedule keeps one entry per app here and one timer for the
  * head, instead of one sleeping timer, promise chain and abort signal per app.
  *
- * The heap is two parallel arrays (keys, and due times in a Float64Array) plus a key → position
- * map, not an object per entry: with 100,000 authorizers an entry object and its boxed due time
- * were 200,000 more heap objects for every major GC to mark, and marking is what stalled the
- * leader's event loop in a refresh wave.
+ * No object per entry: each key gets a slot number once (a map lookup per operation), and the
+ * heap itself is typed arrays of slots and due times, with each slot's heap position beside
+ * them, so moving an entry is a few array writes. With 100,000 authorizers an entry object and
+ * its boxed due time were 200,000 more heap objects for every major GC to mark, and marking is
+ * what stalled the leader's event loop in a refresh wave.
  */
 export class DueQueue<K> {
-  #keys: K[] = [];
+  readonly #slotOf = new Map<K, number>();
+  /** slot -> its key (undefined: a free slot). */
+  #keyOf: (K | undefined)[] = [];
+  readonly #freeSlots: number[] = [];
+  /** Heap order: the slot at each position and its due time. */
+  #heap = new Int32Array(16);
   #ats = new Float64Array(16);
-  readonly #pos = new Map<K, number>();
+  /** slot -> its position in the heap. */
+  #pos = new Int32Array(16);
+  #size = 0;
 
   get size(): number {
-    return this.#keys.length;
+    return this.#size;
   }
 
   /** The earliest due time, or undefined when empty. */
   peekAt(): number | undefined {
-    return this.#keys.length > 0 ? this.#ats[0] : undefined;
+    return this.#size > 0 ? this.#ats[0] : undefined;
   }
 
   /** Adds `key` due at `at`, or moves it there if already queued. */
   set(key: K, at: number): void {
-    const i = this.#pos.get(key);
-    if (i === undefined) {
-      const n = this.#keys.length;
-      if (n === this.#ats.length) {
-        const grown = new Float64Array(n * 2);
-        grown.set(this.#ats);
-        this.#ats = grown;
-      }
-      this.#keys.push(key);
-      this.#up(n, key, at);
+    const slot = this.#slotOf.get(key);
+    if (slot === undefined) {
+      const added = this.#freeSlots.pop() ?? this.#keyOf.length;
+      if (added >= this.#pos.length) this.#grow();
+      this.#keyOf[added] = key;
+      this.#slotOf.set(key, added);
+      this.#up(this.#size++, added, at);
       return;
     }
-    if (at < this.#ats[i]!) this.#up(i, key, at);
-    else this.#down(i, key, at);
+    const i = this.#pos[slot]!;
+    if (at < this.#ats[i]!) this.#up(i, slot, at);
+    else this.#down(i, slot, at);
   }
 
   /** Removes `key`; returns whether it was queued. */
   delete(key: K): boolean {
-    const i = this.#pos.get(key);
-    if (i === undefined) return false;
-    this.#pos.delete(key);
-    const lastIndex = this.#keys.length - 1;
-    const last = this.#keys.pop()!;
-    if (i !== lastIndex) {
-      const at = this.#ats[lastIndex]!;
-      this.#up(i, last, at);
-      const j = this.#pos.get(last)!;
-      this.#down(j, last, at);
+    const slot = this.#slotOf.get(key);
+    if (slot === undefined) return false;
+    this.#slotOf.delete(key);
+    this.#keyOf[slot] = undefined;
+    this.#freeSlots.push(slot);
+    const i = this.#pos[slot]!;
+    const last = --this.#size;
+    if (i !== last) {
+      const moved = this.#heap[last]!;
+      const at = this.#ats[last]!;
+      this.#up(i, moved, at);
+      this.#down(this.#pos[moved]!, moved, at);
     }
-    this.#shrink();
     return true;
   }
 
   /** Removes and returns the earliest key if it is due at or before `now`. */
   popDue(now: number): K | undefined {
-    if (this.#keys.length === 0 || this.#ats[0]! > now) return undefined;
-    const head = this.#keys[0]!;
+    if (this.#size === 0 || this.#ats[0]! > now) return undefined;
+    const head = this.#keyOf[this.#heap[0]!]!;
     this.delete(head);
     return head;
   }
 
   clear(): void {
-    this.#keys = [];
-    this.#ats = new Float64Array(16);
-    this.#pos.clear();
+    this.#slotOf.clear();
+    this.#keyOf = [];
+    this.#freeSlots.length = 0;
+    this.#size = 0;
   }
 
-  /** Gives back the arrays' room once the queue is a quarter of it (authorizers that left). */
-  #shrink(): void {
-    const n = this.#keys.length;
-    if (this.#ats.length > 64 && n < this.#ats.length / 4) {
-      this.#ats = this.#ats.slice(0, this.#ats.length / 2);
-      this.#keys = this.#keys.slice(0, n);
-    }
+  #grow(): void {
+    const n = this.#pos.length * 2;
+    const heap = new Int32Array(n);
+    heap.set(this.#heap);
+    this.#heap = heap;
+    const ats = new Float64Array(n);
+    ats.set(this.#ats);
+    this.#ats = ats;
+    const pos = new Int32Array(n);
+    pos.set(this.#pos);
+    this.#pos = pos;
   }
 
-  /** Places `key` (due `at`) at `i` or above it, moving later parents down. */
-  #up(i: number, key: K, at: number): void {
-    const keys = this.#keys;
+  /** Places `slot` (due `at`) at position `i` or above it, moving later parents down. */
+  #up(i: number, slot: number, at: number): void {
+    const heap = this.#heap;
     const ats = this.#ats;
+    const pos = this.#pos;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (ats[parent]! <= at) break;
-      keys[i] = keys[parent]!;
+      heap[i] = heap[parent]!;
       ats[i] = ats[parent]!;
-      this.#pos.set(keys[i]!, i);
+      pos[heap[i]!] = i;
       i = parent;
     }
-    keys[i] = key;
+    heap[i] = slot;
     ats[i] = at;
-    this.#pos.set(key, i);
+    pos[slot] = i;
   }
 
-  /** Places `key` (due `at`) at `i` or below it, moving earlier children up. */
-  #down(i: number, key: K, at: number): void {
-    const keys = this.#keys;
+  /** Places `slot` (due `at`) at position `i` or below it, moving earlier children up. */
+  #down(i: number, slot: number, at: number): void {
+    const heap = this.#heap;
     const ats = this.#ats;
-    const n = keys.length;
+    const pos = this.#pos;
+    const n = this.#size;
     for (;;) {
       const left = 2 * i + 1;
       if (left >= n) break;
       const right = left + 1;
       const child = right < n && ats[right]! < ats[left]! ? right : left;
       if (ats[child]! >= at) break;
-      keys[i] = keys[child]!;
+      heap[i] = heap[child]!;
       ats[i] = ats[child]!;
-      this.#pos.set(keys[i]!, i);
+      pos[heap[i]!] = i;
       i = child;
     }
-    keys[i] = key;
+    heap[i] = slot;
     ats[i] = at;
-    this.#pos.set(key, i);
+    pos[slot] = i;
   }
 }

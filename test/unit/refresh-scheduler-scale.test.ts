@@ -170,7 +170,7 @@ describe('DueQueue', () => {
     expect(popped).toEqual([...due.values()].sort((a, b) => a - b));
   });
 
-  it('stays ordered while it grows to 20,000 keys and shrinks back to a few', () => {
+  it('stays ordered while it grows to 20,000 keys and drops back to a few (slots reused)', () => {
     const q = new DueQueue<number>();
     const random = seeded(11);
     const due = new Map<number, number>();
@@ -190,6 +190,12 @@ describe('DueQueue', () => {
     }
     expect(q.delete(0)).toBe(false);
     expect(q.size).toBe(10);
+    for (let k = 30_000; k < 35_000; k++) {
+      const at = Math.floor(random() * 1e12) + 1.8e12; // new keys in the freed slots
+      q.set(k, at);
+      due.set(k, at);
+    }
+    expect(q.size).toBe(5010);
     const popped: number[] = [];
     for (let k = q.popDue(Infinity); k !== undefined; k = q.popDue(Infinity))
       popped.push(due.get(k)!);
