@@ -55,5 +55,10 @@ export function pinSelf(core: number, allThreads = false): void {
 
 /** Undoes pinSelf: lets every thread of the bench driver run on all cores again. */
 export function unpinSelf(): void {
-  if (canPin()) spawnSync('taskset', ['-a', '-pc', `0-${cpus().length - 1}`, String(process.pid)]);
+  unpin(process.pid);
+}
+
+/** Lets every thread of process `pid` run on all cores (a server started pinned). */
+export function unpin(pid: number): void {
+  if (canPin()) spawnSync('taskset', ['-a', '-pc', `0-${cpus().length - 1}`, String(pid)]);
 }
