@@ -94,27 +94,19 @@ export class DueQueue<K> {
 
   /** Places `slot` (due `at`) at position `i` or above it, moving later parents down. */
   #up(i: number, slot: number, at: number): void {
-    const heap = this.#heap;
     const ats = this.#ats;
-    const pos = this.#pos;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (ats[parent]! <= at) break;
-      heap[i] = heap[parent]!;
-      ats[i] = ats[parent]!;
-      pos[heap[i]!] = i;
+      this.#move(parent, i);
       i = parent;
     }
-    heap[i] = slot;
-    ats[i] = at;
-    pos[slot] = i;
+    this.#place(i, slot, at);
   }
 
   /** Places `slot` (due `at`) at position `i` or below it, moving earlier children up. */
   #down(i: number, slot: number, at: number): void {
-    const heap = this.#heap;
     const ats = this.#ats;
-    const pos = this.#pos;
     const n = this.#size;
     for (;;) {
       const left = 2 * i + 1;
@@ -122,13 +114,23 @@ export class DueQueue<K> {
       const right = left + 1;
       const child = right < n && ats[right]! < ats[left]! ? right : left;
       if (ats[child]! >= at) break;
-      heap[i] = heap[child]!;
-      ats[i] = ats[child]!;
-      pos[heap[i]!] = i;
+      this.#move(child, i);
       i = child;
     }
-    heap[i] = slot;
-    ats[i] = at;
-    pos[slot] = i;
+    this.#place(i, slot, at);
+  }
+
+  /** Copies the entry at heap position `from` to position `to`. */
+  #move(from: number, to: number): void {
+    const slot = this.#heap[from]!;
+    this.#heap[to] = slot;
+    this.#ats[to] = this.#ats[from]!;
+    this.#pos[slot] = to;
+  }
+
+  #place(i: number, slot: number, at: number): void {
+    this.#heap[i] = slot;
+    this.#ats[i] = at;
+    this.#pos[slot] = i;
   }
 }
