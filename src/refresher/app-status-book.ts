@@ -2,6 +2,7 @@ import type { AppSet } from '../apps/app-directory.js';
 import type { AppMode } from '../config/config.js';
 import type { WeChatError } from '../wechat/wechat-error.js';
 import { isLive, type TokenRecord } from '../token/token.js';
+import { grown } from '../shared/typed-arrays.js';
 import { beijingDayKey } from './refresh-policy.js';
 
 export type AppState =
@@ -54,6 +55,9 @@ export class AppStatusBook {
     for (const app of apps.list()) this.#add(app);
     apps.subscribe({ added: (app) => this.#add(app), removed: (app) => this.#remove(app.appId) });
   }
+
+  // An app that left while a refresh of it was running still reports its outcome here: the
+  // record* methods ignore an app without a slot, so a departed authorizer never comes back.
 
   recordFetch(appId: string, now: number): void {
     const i = this.#slots.get(appId);
@@ -126,8 +130,8 @@ export class AppStatusBook {
 
   view(appId: string, token: TokenRecord | undefined, now: number): AppStatusView {
     const i = this.#slots.get(appId);
-    const lastRefreshAt = i === undefined ? NaN : this.#lastRefreshAt[i]!;
-    const nextRefreshAt = i === undefined ? NaN : this.#nextRefreshAt[i]!;
+    const lastRefreshAt = this.#time(this.#lastRefreshAt, appId);
+    const nextRefreshAt = this.#time(this.#nextRefreshAt, appId);
     const lastError = this.#lastErrors.get(appId);
     return {
       appId,
@@ -135,20 +139,16 @@ export class AppStatusBook {
       state: this.stateOf(appId, token, now),
       ...(token ? { token } : {}),
       // A follower never fetches: its last refresh is when the current token was fetched.
-      ...(!Number.isNaN(lastRefreshAt) || token
-        ? {
-            lastRefreshAt: Math.max(
-              Number.isNaN(lastRefreshAt) ? 0 : lastRefreshAt,
-              token?.fetchedAt ?? 0,
-            ),
-          }
+      ...(lastRefreshAt !== undefined || token
+        ? { lastRefreshAt: Math.max(lastRefreshAt ?? 0, token?.fetchedAt ?? 0) }
         : {}),
       ...(lastError ? { lastError } : {}),
-      ...(!Number.isNaN(nextRefreshAt) ? { nextRefreshAt } : {}),
+      ...(nextRefreshAt !== undefined ? { nextRefreshAt } : {}),
       fetchesToday: this.fetchesToday(appId, now),
     };
   }
 
+  /** The state `view` reports, without building the view (a scrape reads every app's). */
   stateOf(appId: string, token: TokenRecord | undefined, now: number): AppState {
     const blocking = this.blockingKind(appId);
     if (blocking === 'config') return 'config_error';
@@ -159,6 +159,7 @@ export class AppStatusBook {
     return failing ? 'degraded' : 'healthy';
   }
 
+  /** Upstream fetches since 00:00 Asia/Shanghai of `now`. */
   fetchesToday(appId: string, now: number): number {
     const i = this.#slots.get(appId);
     return i !== undefined && this.#day[i] === beijingDayKey(now) ? this.#fetchesToday[i]! : 0;
@@ -191,15 +192,17 @@ export class AppStatusBook {
 
   #grow(): void {
     const n = this.#failing.length * 2;
-    this.#failing = copyInto(new Uint8Array(n), this.#failing);
-    this.#lastRefreshAt = copyInto(new Float64Array(n), this.#lastRefreshAt);
-    this.#nextRefreshAt = copyInto(new Float64Array(n), this.#nextRefreshAt);
-    this.#day = copyInto(new Int32Array(n), this.#day);
-    this.#fetchesToday = copyInto(new Int32Array(n), this.#fetchesToday);
+    this.#failing = grown(this.#failing, n);
+    this.#lastRefreshAt = grown(this.#lastRefreshAt, n);
+    this.#nextRefreshAt = grown(this.#nextRefreshAt, n);
+    this.#day = grown(this.#day, n);
+    this.#fetchesToday = grown(this.#fetchesToday, n);
   }
-}
 
-function copyInto<T extends Uint8Array | Float64Array | Int32Array>(to: T, from: T): T {
-  to.set(from);
-  return to;
+  /** A timestamp column's value for `appId`, undefined when unknown (NaN) or not followed. */
+  #time(column: Float64Array, appId: string): number | undefined {
+    const i = this.#slots.get(appId);
+    const at = i === undefined ? NaN : column[i]!;
+    return Number.isNaN(at) ? undefined : at;
+  }
 }

@@ -1,3 +1,5 @@
+import { grown } from '../shared/typed-arrays.js';
+
 /**
  * Keys ordered by due time (a binary min-heap): O(log n) to add, move or remove a key, O(1)
  * to see the earliest. The refresh schedule keeps one entry per app here and one timer for the
@@ -81,15 +83,9 @@ export class DueQueue<K> {
 
   #grow(): void {
     const n = this.#pos.length * 2;
-    const heap = new Int32Array(n);
-    heap.set(this.#heap);
-    this.#heap = heap;
-    const ats = new Float64Array(n);
-    ats.set(this.#ats);
-    this.#ats = ats;
-    const pos = new Int32Array(n);
-    pos.set(this.#pos);
-    this.#pos = pos;
+    this.#heap = grown(this.#heap, n);
+    this.#ats = grown(this.#ats, n);
+    this.#pos = grown(this.#pos, n);
   }
 
   /** Places `slot` (due `at`) at position `i` or above it, moving later parents down. */

@@ -126,7 +126,6 @@ export class RefreshScheduler {
         added: (app) => {
           if (signal.aborted || run.apps.has(app.appId)) return;
           run.apps.set(app.appId, app);
-          run.attempts.delete(app.appId);
           this.#schedule(run, app);
           this.#pump(run);
         },
