@@ -1,6 +1,7 @@
 import type { AppSet } from '../apps/app-directory.js';
+import { MapSweeper } from '../shared/map-sweeper.js';
 import type { CredentialRecord } from '../token/token.js';
-import type { TokenCache } from '../token/token-cache.js';
+import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
 
 /**
  * Which app a token belongs to, for the tokens wxtoken holds right now: each app's current
@@ -18,6 +19,16 @@ export class TokenIndex {
    */
   readonly #current = new Map<string, string>();
   readonly #previous = new Map<string, string>();
+  /** A previous value goes once the cache has dropped its record (past its expiry). */
+  readonly #sweeper = new MapSweeper(
+    this.#previous,
+    (value, appId) => {
+      if (this.cache.previous(appId)?.value === value) return false;
+      if (this.#apps.get(value) === appId) this.#apps.delete(value);
+      return true;
+    },
+    PREVIOUS_SWEEP_STEP,
+  );
 
   constructor(
     private readonly cache: TokenCache,
@@ -34,6 +45,11 @@ export class TokenIndex {
     });
     // An authorizer that left: its tokens no longer open the pass-through.
     apps.subscribe({ removed: (app) => this.#drop(app.appId) });
+  }
+
+  /** How many token values are indexed (current and previous ones): what the index holds. */
+  get size(): number {
+    return this.#apps.size;
   }
 
   /** The app `token` belongs to while it is current or previous and not past its expiry. */
@@ -64,5 +80,6 @@ export class TokenIndex {
     }
     this.#current.set(appId, record.value);
     this.#apps.set(record.value, appId);
+    this.#sweeper.sweep();
   }
 }

@@ -35,7 +35,7 @@ export type CredentialEngine = ReturnType<typeof createCredentialEngine>;
  * invariant that holds for access tokens holds for tickets the same way.
  */
 export function createCredentialEngine(d: CredentialEngineDeps) {
-  const cache = new TokenCache();
+  const cache = new TokenCache(d.clock);
   // A departed app (an unauthorized authorizer) is never served again from this replica.
   d.apps.subscribe({ removed: (app) => cache.drop(app.appId) });
   const status = new AppStatusBook(d.apps);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
+import { MapSweeper } from '../shared/map-sweeper.js';
+import { PREVIOUS_SWEEP_STEP } from './token-cache.js';
 import type { TokenRecord } from './token.js';
 import {
   FencedWriteError,
@@ -24,6 +26,12 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
    */
   readonly #current = new Map<string, TokenRecord>();
   readonly #previous = new Map<string, TokenRecord>();
+  /** Previous tokens past their expiry are dropped as the cache drops them (token-cache.ts). */
+  readonly #sweeper = new MapSweeper(
+    this.#previous,
+    (t) => t.expiresAt <= this.clock.now(),
+    PREVIOUS_SWEEP_STEP,
+  );
   readonly #locks = new Map<string, LockHandle>();
   readonly #listeners = new Set<(token: TokenRecord) => void>();
   /**
@@ -74,6 +82,7 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
     }
     if (stored && stored.value !== token.value) this.#previous.set(token.appId, stored);
     this.#current.set(token.appId, token);
+    this.#sweeper.sweep();
     for (const listener of this.#listeners) listener(token);
   }
 

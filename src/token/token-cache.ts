@@ -1,6 +1,18 @@
+import type { Clock } from '../shared/clock.js';
+import { MapSweeper } from '../shared/map-sweeper.js';
 import { supersedes, type TokenRecord } from './token.js';
 
 type Listener = (token: TokenRecord) => void;
+
+/**
+ * Previous tokens looked at per token applied, to forget the ones past their expiry. Every app
+ * applies one token per lifetime, so the hand goes round all apps 16 times a lifetime whatever
+ * their number: a 2 h token's predecessor, dead at WeChat from its own expiry (5-6 minutes
+ * after the refresh with the default refresh.aheadSeconds), is dropped at most ~7.5 minutes
+ * later instead of being held for the rest of the 2 h (four heap objects per app: the record,
+ * its value and two boxed timestamps).
+ */
+export const PREVIOUS_SWEEP_STEP = 16;
 
 /**
  * This replica's in-memory view of every app's token: what GetToken answers from
@@ -12,12 +24,26 @@ export class TokenCache {
   readonly #previous = new Map<string, TokenRecord>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #anyListeners = new Set<Listener>();
+  readonly #sweeper: MapSweeper<string, TokenRecord> | undefined;
+
+  /**
+   * With a clock, a previous token past its expiry is forgotten a little later (see
+   * PREVIOUS_SWEEP_STEP); without one, it is kept until the next replacement.
+   */
+  constructor(clock?: Pick<Clock, 'now'>) {
+    this.#sweeper = clock
+      ? new MapSweeper(this.#previous, (t) => t.expiresAt <= clock.now(), PREVIOUS_SWEEP_STEP)
+      : undefined;
+  }
 
   get(appId: string): TokenRecord | undefined {
     return this.#current.get(appId);
   }
 
-  /** The token the current one replaced (still valid at WeChat during the overlap). */
+  /**
+   * The token the current one replaced (still valid at WeChat during the overlap), until it is
+   * swept after its own expiry.
+   */
   previous(appId: string): TokenRecord | undefined {
     return this.#previous.get(appId);
   }
@@ -31,6 +57,7 @@ export class TokenCache {
     if (cached && !supersedes(token, cached)) return false;
     if (cached && cached.value !== token.value) this.#previous.set(token.appId, cached);
     this.#current.set(token.appId, token);
+    this.#sweeper?.sweep();
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
     for (const listener of this.#anyListeners) listener(token);
     return true;

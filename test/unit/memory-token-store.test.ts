@@ -272,3 +272,33 @@ describe('MemoryTokenStore subscribers (invariant 2: only accepted writes are pu
     expect(seen).toEqual([]);
   });
 });
+
+describe('MemoryTokenStore: previous tokens past their expiry are dropped', () => {
+  it('reads a previous token back through its life and not after the writes that follow its expiry', async () => {
+    const { clock, store, token, acquire } = setup();
+    const apps = Array.from({ length: 40 }, (_, i) => `wxstoresweep${String(i).padStart(4, '0')}`);
+    const put = async (record: TokenRecord): Promise<void> => {
+      const lock = await acquire(record.appId);
+      await store.write(record, lock);
+      await store.release(lock);
+    };
+    for (const a of apps) await put(token(1, `${a}-1`, a));
+    for (const a of apps) await put(token(2, `${a}-2`, a));
+    const previousOf = async (a: string) => (await store.read(a))?.previous?.value;
+    let g = 0;
+    const writeOther = async (times: number): Promise<void> => {
+      for (let i = 0; i < times; i++) await put(token(++g));
+    };
+    await writeOther(10);
+    expect(await Promise.all(apps.map(previousOf))).toEqual(apps.map((a) => `${a}-1`));
+    await clock.advance(LIFETIME_MS);
+    // 16 entries a write: one round of the 41 previous tokens.
+    await writeOther(Math.ceil(41 / 16));
+    expect((await Promise.all(apps.map(previousOf))).filter(Boolean)).toEqual([]);
+    expect(
+      (await Promise.all(apps.map((a) => store.read(a)))).map((r) => r?.current.value),
+    ).toEqual(apps.map((a) => `${a}-2`));
+    // The app still writing keeps its live previous token.
+    expect((await store.read(APP))?.previous?.generation).toBe(g - 1);
+  });
+});
