@@ -7,6 +7,12 @@ export type {
   TicketResult,
 } from './wxtoken-client.js';
 export type { AppTokenStatus } from './app-token.js';
+export type {
+  AuthorizerInfo,
+  AuthorizerPage,
+  AuthorizerState,
+  PreAuthCodeResult,
+} from './component.js';
 export {
   ClientClosedError,
   errcodeOf,

@@ -1,5 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { AppToken, type AppTokenStatus } from './app-token.js';
+import {
+  MAX_AUTHORIZERS_PAGE,
+  toAuthorizerPage,
+  toPreAuthCode,
+  type AuthorizerInfo,
+  type AuthorizerPage,
+  type PreAuthCodeResult,
+} from './component.js';
 import { bearerInterceptor, channelCredentials } from './channel.js';
 import {
   ClientClosedError,
@@ -15,6 +23,10 @@ import type { Session__Output } from './generated/wxtoken/v1/Session.js';
 import type { Ticket__Output } from './generated/wxtoken/v1/Ticket.js';
 import type { Token__Output } from './generated/wxtoken/v1/Token.js';
 import type { ForceRefreshResponse__Output } from './generated/wxtoken/v1/ForceRefreshResponse.js';
+import type { ComponentServiceClient } from './generated/wxtoken/v1/ComponentService.js';
+import type { ListAuthorizersResponse__Output } from './generated/wxtoken/v1/ListAuthorizersResponse.js';
+import type { PreAuthCode__Output } from './generated/wxtoken/v1/PreAuthCode.js';
+import type { RecoverAuthorizersResponse__Output } from './generated/wxtoken/v1/RecoverAuthorizersResponse.js';
 import type { LoginServiceClient } from './generated/wxtoken/v1/LoginService.js';
 import type { TokenServiceClient } from './generated/wxtoken/v1/TokenService.js';
 import { resolveOptions, type ResolvedOptions, type WxTokenClientOptions } from './options.js';
@@ -73,6 +85,7 @@ export class WxTokenClient {
   readonly #o: ResolvedOptions;
   readonly #tokens: TokenServiceClient;
   readonly #login: LoginServiceClient;
+  readonly #components: ComponentServiceClient;
   readonly #apps = new Map<string, AppToken>();
   /** ForceRefresh in flight, keyed by app + stale token: one per herd (single flight). */
   readonly #refreshing = new Map<string, Promise<string>>();
@@ -100,6 +113,11 @@ export class WxTokenClient {
       interceptors,
     });
     this.#login = new proto.wxtoken.v1.LoginService(options.address, creds, {
+      ...channelOptions,
+      interceptors,
+      channelOverride: this.#tokens.getChannel(),
+    });
+    this.#components = new proto.wxtoken.v1.ComponentService(options.address, creds, {
       ...channelOptions,
       interceptors,
       channelOverride: this.#tokens.getChannel(),
@@ -203,6 +221,85 @@ export class WxTokenClient {
     };
   }
 
+  /**
+   * A pre_auth_code for the platform's authorization page (scope `token:read`). An authorizer
+   * itself is an app: `token(authorizerAppId)` serves its access_token like any app's.
+   */
+  async preAuthCode(componentAppId: string): Promise<PreAuthCodeResult> {
+    const p = await this.#unary<PreAuthCode__Output>(
+      'CreatePreAuthCode',
+      componentAppId,
+      (md, o, cb) =>
+        this.#components.CreatePreAuthCode({ component_app_id: componentAppId }, md, o, cb),
+    );
+    return toPreAuthCode(p);
+  }
+
+  /**
+   * One page of the platform's authorizers in app-id order, with state and token expiry but no
+   * token (scope `admin`; at most 1,000 a page, the server's default 100).
+   */
+  async listAuthorizers(
+    componentAppId: string,
+    page: { pageSize?: number; pageToken?: string } = {},
+  ): Promise<AuthorizerPage> {
+    const pageSize = page.pageSize ?? 0;
+    if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_AUTHORIZERS_PAGE) {
+      throw new WxTokenError(
+        `pageSize must be an integer from 0 (the server's default) to ${MAX_AUTHORIZERS_PAGE}, got ${pageSize}`,
+        { code: grpc.status.INVALID_ARGUMENT, appId: componentAppId },
+      );
+    }
+    const r = await this.#unary<ListAuthorizersResponse__Output>(
+      'ListAuthorizers',
+      componentAppId,
+      (md, o, cb) =>
+        this.#components.ListAuthorizers(
+          {
+            component_app_id: componentAppId,
+            page_size: pageSize,
+            page_token: page.pageToken ?? '',
+          },
+          md,
+          o,
+          cb,
+        ),
+    );
+    return toAuthorizerPage(r);
+  }
+
+  /** Every authorizer of the platform, page after page (one call per `pageSize` of them). */
+  async *authorizers(componentAppId: string, pageSize = 500): AsyncGenerator<AuthorizerInfo> {
+    let pageToken = '';
+    do {
+      const page = await this.listAuthorizers(componentAppId, { pageSize, pageToken });
+      yield* page.authorizers;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+  }
+
+  /**
+   * Rebuilds every authorizer's refresh token from WeChat's authorizer list after a lost store
+   * (scope `admin`; audited); resolves with how many were recovered.
+   */
+  async recoverAuthorizers(componentAppId: string): Promise<number> {
+    const r = await this.#unary<RecoverAuthorizersResponse__Output>(
+      'RecoverAuthorizers',
+      componentAppId,
+      (md, o, cb) =>
+        this.#components.RecoverAuthorizers({ component_app_id: componentAppId }, md, o, cb),
+    );
+    return r.recovered;
+  }
+
+  /** The platform's component_access_token, for code that calls component APIs itself. */
+  async componentToken(componentAppId: string): Promise<string> {
+    const t = await this.#unary<Token__Output>('GetComponentToken', componentAppId, (md, o, cb) =>
+      this.#components.GetComponentToken({ component_app_id: componentAppId }, md, o, cb),
+    );
+    return t.access_token;
+  }
+
   /** Where one app's cache stands (undefined for an app never asked for). */
   status(appId: string): AppTokenStatus | undefined {
     return this.#apps.get(appId)?.status();
@@ -216,6 +313,7 @@ export class WxTokenClient {
     this.#apps.clear();
     this.#tokens.close();
     this.#login.close();
+    this.#components.close();
   }
 
   /** The app's cache, created (and its stream opened) on first use; bounded by maxApps. */
