@@ -16,7 +16,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PROTO = os.path.join(HERE, "..", "..", "proto")
 OUT = os.path.join(HERE, "wxtoken_client", "_generated")
-PROTOS = ["wxtoken/v1/token.proto", "wxtoken/v1/login.proto"]
+PROTOS = ["wxtoken/v1/token.proto", "wxtoken/v1/login.proto", "wxtoken/v1/component.proto"]
 INSTALL = "apt-get install -y python3-grpc-tools python3-grpcio python3-protobuf"
 
 

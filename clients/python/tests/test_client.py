@@ -593,3 +593,103 @@ class MutualTlsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+COMPONENT = "wxpyclientcomp01"
+COMPONENT_SETTINGS = {
+    "componentAppId": COMPONENT,
+    "secret": "py-component-secret-0a1b",
+    "messageToken": "pycomponenttoken",
+    # 43 base64 characters, as the Open Platform console gives an EncodingAESKey.
+    "encodingAesKey": "pyclientcomponentaeskey0123456789abcdefghij",
+}
+
+
+class ComponentTest(unittest.TestCase):
+    """Third-party platforms (ComponentService) through the client: the authorization link,
+    the platform's authorizers page by page, recovery after a lost store, and an authorizer's
+    token served like any app's. Its own `wxtoken serve` with a platform and the gateway that
+    receives the simulator's encrypted pushes."""
+
+    @classmethod
+    def setUpClass(cls):
+        grpc_port, gateway_port = free_port(), free_port()
+        c = COMPONENT_SETTINGS
+        fd, path = tempfile.mkstemp(suffix=".yaml", prefix="wxtoken-pyclient-component-")
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                "\n".join(
+                    [
+                        f'grpc: {{ listen: "127.0.0.1:{grpc_port}" }}',
+                        f'gateway: {{ listen: "127.0.0.1:{gateway_port}" }}',
+                        'metrics: { listen: "" }',
+                        f'wechat: {{ baseUrl: "{SIM_URL}", timeoutMs: 2000 }}',
+                        "auth:",
+                        "  callers:",
+                        "    - name: py-vendor",
+                        f"      keySha256: '{hashlib.sha256(KEY.encode()).hexdigest()}'",
+                        f"      apps: ['component:{COMPONENT}/*']",
+                        "      scopes: ['token:read', 'admin']",
+                        "components:",
+                        f"  - {{ componentAppId: {COMPONENT}, secret: {c['secret']}, "
+                        f"messageToken: {c['messageToken']}, "
+                        f"encodingAesKey: \"{c['encodingAesKey']}\" }}",
+                    ]
+                )
+                + "\n"
+            )
+        cls.serve = Proc([NODE, BIN, "serve", "--config", path])
+        cls.serve.wait_for(SERVE_READY)
+        events = f"http://127.0.0.1:{gateway_port}/wechat/component/{COMPONENT}/events"
+        sim_call("POST", "/__sim/components", {**c, "eventUrl": events})
+        base = f"/__sim/components/{COMPONENT}"
+        pushed = sim_call("POST", base + "/push", {"infoType": "component_verify_ticket"})
+        assert pushed["body"] == "success", pushed
+        cls.ids = []
+        for _ in range(5):
+            app = sim_call("POST", base + "/authorizers", {})["authorizerAppId"]
+            event = {"infoType": "authorized", "authorizerAppId": app}
+            pushed = sim_call("POST", base + "/push", event)
+            assert pushed["body"] == "success", pushed
+            cls.ids.append(app)
+        cls.ids.sort()
+        cls.client = WxTokenClient(f"127.0.0.1:{grpc_port}", key=KEY)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.serve.stop()
+
+    def test_pre_auth_code_for_the_authorization_page(self):
+        pre = self.client.pre_auth_code(COMPONENT)
+        self.assertTrue(pre["pre_auth_code"])
+        self.assertGreater(pre["expires_at"], time.time())
+
+    def test_an_authorizer_is_an_app_its_token_works_at_wechat(self):
+        token = until(lambda: self.client.token(self.ids[0]), 10, "the authorizer's token")
+        self.assertIn("ip_list", callback_ip(token))
+        platform = self.client.component_token(COMPONENT)
+        self.assertTrue(platform)
+        self.assertNotEqual(platform, token)
+
+    def test_authorizers_page_by_page_in_app_id_order(self):
+        first = self.client.list_authorizers(COMPONENT, page_size=2)
+        self.assertEqual([a["authorizer_app_id"] for a in first["authorizers"]], self.ids[:2])
+        self.assertTrue(first["next_page_token"])
+        every = list(self.client.authorizers(COMPONENT, page_size=2))
+        self.assertEqual([a["authorizer_app_id"] for a in every], self.ids)
+        for a in every:
+            self.assertIn(a["state"], ("warming", "healthy"))
+            self.assertGreater(a["authorized_at"], 0)
+            self.assertNotIn("access_token", a)
+
+    def test_refusals_are_clear(self):
+        with self.assertRaisesRegex(ValueError, "page_size"):
+            self.client.list_authorizers(COMPONENT, page_size=1001)
+        with self.assertRaises(WxTokenError) as caught:
+            self.client.list_authorizers("wxpynosuchcomp01")
+        # The caller's apps name this platform only: another one is refused before any lookup.
+        self.assertEqual(caught.exception.code, "PERMISSION_DENIED")
+
+    def test_recover_authorizers_says_how_many(self):
+        self.assertEqual(self.client.recover_authorizers(COMPONENT), len(self.ids))

@@ -9,7 +9,14 @@ import grpc
 from .errors import ClientClosedError, TokenUnavailableError, WxTokenError, from_rpc_error
 
 try:
-    from ._generated import login_pb2, login_pb2_grpc, token_pb2, token_pb2_grpc
+    from ._generated import (
+        component_pb2,
+        component_pb2_grpc,
+        login_pb2,
+        login_pb2_grpc,
+        token_pb2,
+        token_pb2_grpc,
+    )
 except ImportError as _missing:  # pragma: no cover - a setup error, said plainly
     raise ImportError(
         "wxtoken_client's stubs are missing: run `/usr/bin/python3 clients/python/build.py` "
@@ -20,6 +27,9 @@ except ImportError as _missing:  # pragma: no cover - a setup error, said plainl
 RETRY_ERRCODES = frozenset({40001, 40014, 42001})
 
 TICKET_TYPES = {"jsapi": token_pb2.TICKET_TYPE_JSAPI, "wx_card": token_pb2.TICKET_TYPE_WX_CARD}
+
+# The most authorizers one ListAuthorizers page holds (the server refuses more).
+MAX_AUTHORIZERS_PAGE = 1000
 
 # Statuses after which a watch stream is not reopened quickly: they will not heal by retrying
 # soon (a wrong key, an app this key may not use, an unknown app).
@@ -141,6 +151,7 @@ class WxTokenClient:
             channel = grpc.intercept_channel(channel, *interceptors)
         self._tokens = token_pb2_grpc.TokenServiceStub(channel)
         self._login = login_pb2_grpc.LoginServiceStub(channel)
+        self._components = component_pb2_grpc.ComponentServiceStub(channel)
         self._apps = {}
         self._apps_lock = threading.Lock()
         self._closed = threading.Event()
@@ -369,6 +380,65 @@ class WxTokenClient:
             "session_key": reply.session_key or None,
         }
 
+    # --- third-party platforms ----------------------------------------------------------------
+    # An authorizer is an app: token(authorizer_app_id) and with_token serve its token.
+
+    def pre_auth_code(self, component_app_id):
+        """A pre_auth_code for the platform's authorization page (scope token:read):
+        {pre_auth_code, expires_at (epoch seconds)}."""
+        reply = self._unary(
+            self._components.CreatePreAuthCode,
+            component_pb2.CreatePreAuthCodeRequest(component_app_id=component_app_id),
+        )
+        return {"pre_auth_code": reply.pre_auth_code, "expires_at": _seconds(reply.expires_at)}
+
+    def list_authorizers(self, component_app_id, page_size=0, page_token=""):
+        """One page of the platform's authorizers in app-id order (scope admin; page_size up to
+        1000, 0 for the server's default of 100): {authorizers: [{authorizer_app_id,
+        authorized_at, state, expires_at}], next_page_token ("" on the last page)}. No token is
+        in it; times are epoch seconds (None when unset), state is "healthy", "warming"..."""
+        if not isinstance(page_size, int) or not 0 <= page_size <= MAX_AUTHORIZERS_PAGE:
+            raise ValueError(
+                f"page_size must be an int from 0 to {MAX_AUTHORIZERS_PAGE}, got {page_size!r}"
+            )
+        reply = self._unary(
+            self._components.ListAuthorizers,
+            component_pb2.ListAuthorizersRequest(
+                component_app_id=component_app_id, page_size=page_size, page_token=page_token
+            ),
+        )
+        return {
+            "authorizers": [_authorizer(a) for a in reply.authorizers],
+            "next_page_token": reply.next_page_token,
+        }
+
+    def authorizers(self, component_app_id, page_size=500):
+        """Every authorizer of the platform, page after page (a generator)."""
+        page_token = ""
+        while True:
+            page = self.list_authorizers(component_app_id, page_size, page_token)
+            yield from page["authorizers"]
+            page_token = page["next_page_token"]
+            if not page_token:
+                return
+
+    def recover_authorizers(self, component_app_id):
+        """Rebuilds every authorizer's refresh token from WeChat's authorizer list after a lost
+        store (scope admin; audited); returns how many were recovered."""
+        reply = self._unary(
+            self._components.RecoverAuthorizers,
+            component_pb2.RecoverAuthorizersRequest(component_app_id=component_app_id),
+        )
+        return reply.recovered
+
+    def component_token(self, component_app_id):
+        """The platform's component_access_token, for code that calls component APIs itself."""
+        reply = self._unary(
+            self._components.GetComponentToken,
+            component_pb2.GetComponentTokenRequest(component_app_id=component_app_id),
+        )
+        return reply.access_token
+
     def _unary(self, method, request):
         if self._closed.is_set():
             raise ClientClosedError()
@@ -407,6 +477,19 @@ class WxTokenClient:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _authorizer(a):
+    try:
+        state = token_pb2.AppState.Name(a.state).removeprefix("APP_STATE_").lower()
+    except ValueError:  # a state added by a newer server
+        state = "unspecified"
+    return {
+        "authorizer_app_id": a.authorizer_app_id,
+        "authorized_at": _seconds(a.authorized_at) if a.HasField("authorized_at") else None,
+        "state": state,
+        "expires_at": _seconds(a.expires_at) if a.HasField("expires_at") else None,
+    }
 
 
 def errcode_of(value):
