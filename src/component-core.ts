@@ -1,6 +1,7 @@
 import type { AppDirectory } from './apps/app-directory.js';
 import { fixedApps } from './apps/app-directory.js';
 import { componentApp } from './component/authorizer-app.js';
+import { authorizerCode2Session } from './component/authorizer-login.js';
 import { AuthorizerTokens, type ComponentTokens } from './component/authorizer-tokens.js';
 import { ComponentEvents } from './component/component-events.js';
 import { ComponentRegistry } from './component/component-registry.js';
@@ -134,6 +135,8 @@ export function createComponentCore(d: ComponentCoreDeps) {
     events,
     tokens,
     authorizerFetch: authorizers.fetch,
+    /** An authorizer's login exchange (its mini program's wx.login code), through its platform. */
+    code2Session: authorizerCode2Session({ client: d.client, tokens }),
     /** For /metrics: each platform's component token, newest verify ticket and authorizers. */
     metricsView() {
       const now = d.clock.now();

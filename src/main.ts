@@ -134,7 +134,7 @@ export async function startServer(
   // 2. Serve at once: GetToken waits for the first fetch of a warming app.
   const login = new LoginService({
     clock,
-    apps: config.apps,
+    apps: directory,
     login: config.login,
     wechat,
     sessions: backend.sessions,
@@ -144,6 +144,7 @@ export async function startServer(
       (await tokens.forceRefresh(appId, rejected, 'a login-service call was refused the token'))
         .token.value,
     onExchange: (appId, result) => metrics.onCode2Session(appId, result),
+    authorizerCode2Session: credentials.components.code2Session,
   });
   const metricsServer = config.metrics.listen
     ? await startMetricsServer(config.metrics.listen, metrics.registry)

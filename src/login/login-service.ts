@@ -1,10 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { AppSet } from '../apps/app-directory.js';
 import type { AppConfig, Config } from '../config/config.js';
 import type { Clock } from '../shared/clock.js';
 import { AppNotFoundError, SessionNotFoundError } from '../shared/errors.js';
 import { credentialsOf } from '../refresher/access-token-kind.js';
 import type { RefreshLocks } from '../token/token-store.js';
-import type { PaidUnionIdQuery, PhoneNumberInfo, WeChatClient } from '../wechat/wechat-client.js';
+import type {
+  Code2SessionResult as WeChatSession,
+  PaidUnionIdQuery,
+  PhoneNumberInfo,
+  WeChatClient,
+} from '../wechat/wechat-client.js';
 import { LoginCodeError, type LoginCodeProblem } from '../wechat/upstream-errors.js';
 import {
   WeChatError,
@@ -54,7 +60,8 @@ export interface Code2SessionResult {
 
 export interface LoginServiceDeps {
   readonly clock: Clock;
-  readonly apps: readonly AppConfig[];
+  /** The apps served, third-party platforms' authorizers included (they join at run time). */
+  readonly apps: Pick<AppSet, 'get'>;
   readonly login: Config['login'];
   readonly wechat: Pick<
     WeChatClient,
@@ -70,6 +77,11 @@ export interface LoginServiceDeps {
    */
   readonly recoverToken: (appId: string, rejected: string) => Promise<string>;
   readonly onExchange?: (appId: string, result: 'upstream' | 'dedup' | 'error') => void;
+  /**
+   * The exchange of an authorizer's code (no AppSecret here: its platform's component token,
+   * /sns/component/jscode2session). Without it, an authorizer's code is refused.
+   */
+  readonly authorizerCode2Session?: (app: AppConfig, jsCode: string) => Promise<WeChatSession>;
 }
 
 /**
@@ -79,11 +91,9 @@ export interface LoginServiceDeps {
  * result record make every duplicate or retry get the first answer, never 40163.
  */
 export class LoginService {
-  readonly #apps: ReadonlyMap<string, AppConfig>;
   readonly #once: OncePerCode;
 
   constructor(private readonly deps: LoginServiceDeps) {
-    this.#apps = new Map(deps.apps.map((a) => [a.appId, a]));
     this.#once = new OncePerCode(deps);
   }
 
@@ -247,9 +257,7 @@ export class LoginService {
   ): Promise<LoginSession> {
     const { sessions, clock } = this.deps;
     try {
-      const r = await this.#withRetry(() =>
-        this.deps.wechat.code2Session(credentialsOf(app), jsCode),
-      );
+      const r = await this.#withRetry(() => this.#upstreamExchange(app, jsCode));
       const session: LoginSession = {
         handle: randomBytes(24).toString('base64url'),
         appId: app.appId,
@@ -309,8 +317,17 @@ export class LoginService {
     throw new LoginCodeError(codeProblemOf(errcode) ?? 'invalid_code', upstream);
   }
 
+  /** An app's own jscode2session, or an authorizer's through its platform. */
+  #upstreamExchange(app: AppConfig, jsCode: string): Promise<WeChatSession> {
+    if (app.component === undefined)
+      return this.deps.wechat.code2Session(credentialsOf(app), jsCode);
+    const viaPlatform = this.deps.authorizerCode2Session;
+    if (!viaPlatform) throw new AppNotFoundError(app.appId);
+    return viaPlatform(app, jsCode);
+  }
+
   #app(appId: string): AppConfig {
-    const app = this.#apps.get(appId);
+    const app = this.deps.apps.get(appId);
     if (!app) throw new AppNotFoundError(appId);
     return app;
   }

@@ -1,6 +1,8 @@
 /**
  * The query parameters of the login endpoints (wechat-api.md §4-6); absent ones are undefined.
- * jscode2session reads the first four, checksession and resetusersessionkey the last four.
+ * jscode2session reads the first four, checksession and resetusersessionkey the next four, and
+ * a third-party platform's jscode2session (/sns/component/jscode2session) appid, js_code,
+ * grant_type and the last two.
  */
 export interface LoginRequest {
   appid?: string;
@@ -11,6 +13,8 @@ export interface LoginRequest {
   openid?: string;
   signature?: string;
   sig_method?: string;
+  component_appid?: string;
+  component_access_token?: string;
 }
 
 const KEYS = [
@@ -22,9 +26,11 @@ const KEYS = [
   'openid',
   'signature',
   'sig_method',
+  'component_appid',
+  'component_access_token',
 ] as const satisfies readonly (keyof LoginRequest)[];
 
-/** All three endpoints take their parameters in the query string only. */
+/** Every login endpoint takes its parameters in the query string only. */
 export function loginRequestFromQuery(query: URLSearchParams): LoginRequest {
   const request: LoginRequest = {};
   for (const key of KEYS) {

@@ -566,6 +566,22 @@ export class SimComponents {
     });
   }
 
+  /**
+   * For /sns/component/jscode2session: 0 when `token` is `componentAppId`'s live token and
+   * `appId` one of its authorizers; else 41001 (no token), 40001 (unknown or dead), 42001 (past
+   * its life), 40013 (another platform's token) or 61003 (not authorized to this platform).
+   */
+  loginVerdict(componentAppId: string, token: string, appId: string): number {
+    if (!token) return 41001;
+    const owner = this.#tokenOwners.get(token);
+    const c = owner === undefined ? undefined : this.#components.get(owner);
+    if (!c) return 40001;
+    const verdict = c.token.verdict(token, this.#deps.clock.now());
+    if (verdict !== 0) return verdict;
+    if (componentAppId !== c.appId) return 40013;
+    return c.authorizers.has(appId) ? 0 : 61003;
+  }
+
   /** POST /cgi-bin/component/api_get_authorizer_list: current refresh tokens, in authorization order. */
   authorizerList(method: string, token: string | undefined, rawBody: string | undefined): SimReply {
     const opened = this.#open('api_get_authorizer_list', method, token, rawBody);

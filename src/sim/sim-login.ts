@@ -56,6 +56,24 @@ export class SimLogin {
     return this.#deps.calls.answer(call, this.#decideCode2Session(call, request));
   }
 
+  /**
+   * GET /sns/component/jscode2session: the same exchange for a mini program that authorized a
+   * third-party platform, with the platform's component_access_token in place of the AppSecret.
+   * `platform` answers 0 when the token is that platform's live one and the app its authorizer,
+   * else the errcode (41001, 40001, 42001, 40013, 61003). The call is logged and counted as the
+   * authorizer's jscode2session.
+   */
+  componentCode2Session(
+    request: LoginRequest,
+    platform: (componentAppId: string, componentToken: string, appId: string) => number,
+  ): SimReply {
+    const call = this.#deps.calls.begin('jscode2session', request.appid ?? '');
+    return this.#deps.calls.answer(
+      call,
+      this.#decideComponentCode2Session(call, request, platform),
+    );
+  }
+
   /** GET /wxa/checksession (§5): is the signature the user's current, unexpired key's? */
   checkSession(request: LoginRequest): SimReply {
     const opened = this.#openSessionCall('checksession', request);
@@ -127,7 +145,33 @@ export class SimLogin {
     const fault = app.faults.take(call.endpoint);
     if (fault) return { ok: false, fault };
     if (request.secret !== app.settings.secret) return failWith(40125);
-    const outcome = app.login.exchange(request.js_code ?? '', this.#now(), app.settings);
+    return this.#exchange(app, request.js_code ?? '');
+  }
+
+  /** 41002, 40002, the platform's verdict, injected faults, then the code (as jscode2session). */
+  #decideComponentCode2Session(
+    call: Call,
+    request: LoginRequest,
+    platform: (componentAppId: string, componentToken: string, appId: string) => number,
+  ): Decision {
+    if (!request.appid) return failWith(41002);
+    if (request.grant_type !== 'authorization_code') return failWith(40002);
+    const verdict = platform(
+      request.component_appid ?? '',
+      request.component_access_token ?? '',
+      request.appid,
+    );
+    if (verdict !== 0) return failWith(verdict);
+    const { app } = call;
+    if (!app) return failWith(61003);
+    const fault = app.faults.take(call.endpoint);
+    if (fault) return { ok: false, fault };
+    return this.#exchange(app, request.js_code ?? '');
+  }
+
+  /** The code itself (LoginState.exchange): the user's openid and a new session_key. */
+  #exchange(app: SimApp, jsCode: string): Decision {
+    const outcome = app.login.exchange(jsCode, this.#now(), app.settings);
     if (!outcome.ok) {
       return failWith(
         outcome.errcode,

@@ -54,6 +54,12 @@ async function route(
       return backend.apiDomainIp(url.searchParams.get('access_token') ?? undefined);
     case '/sns/jscode2session':
       return backend.login.code2Session(loginRequestFromQuery(url.searchParams));
+    case '/sns/component/jscode2session':
+      return backend.login.componentCode2Session(
+        loginRequestFromQuery(url.searchParams),
+        (componentAppId, componentToken, appId) =>
+          backend.components.loginVerdict(componentAppId, componentToken, appId),
+      );
     case '/wxa/checksession':
       return backend.login.checkSession(loginRequestFromQuery(url.searchParams));
     case '/wxa/resetusersessionkey':

@@ -1,6 +1,12 @@
-import type { Secret } from '../shared/secret.js';
+import { Secret } from '../shared/secret.js';
 import type { Body, Call } from './http-wechat-client.js';
-import { credentialProblem, MAX_CREDENTIAL_CHARS, PRINTABLE } from './success-body.js';
+import {
+  credentialProblem,
+  MAX_CREDENTIAL_CHARS,
+  PRINTABLE,
+  sessionProblem,
+} from './success-body.js';
+import type { Code2SessionResult } from './wechat-client.js';
 import { WeChatError } from './wechat-error.js';
 
 /** A credential from a component endpoint, with the time the request was SENT (expires_at base). */
@@ -66,6 +72,16 @@ export interface ComponentClient {
     componentAppId: string,
     offset: number,
   ): Promise<AuthorizerListPage>;
+  /**
+   * GET /sns/component/jscode2session: a wx.login code of a mini program that authorized the
+   * platform, exchanged with the component token in place of the mini program's AppSecret.
+   */
+  code2Session(
+    componentToken: string,
+    componentAppId: string,
+    authorizerAppId: string,
+    jsCode: string,
+  ): Promise<Code2SessionResult>;
 }
 
 type Send = (
@@ -74,7 +90,8 @@ type Send = (
 ) => Promise<{ body: Body; sentAt: number }>;
 
 /**
- * The five /cgi-bin/component/ endpoints (Open Platform), on the WeChat client's transport,
+ * The five /cgi-bin/component/ endpoints (Open Platform) and the platform's login exchange for
+ * its mini programs (/sns/component/jscode2session), on the WeChat client's transport,
  * redaction and metrics. Every credential in a request is scrubbed from messages, and every
  * credential in a reply is checked with a token's bounds before it is stored or served.
  */
@@ -169,6 +186,37 @@ export class ComponentApi implements ComponentClient {
       authTime: typeof e.auth_time === 'number' ? e.auth_time : 0,
     }));
     return { totalCount: body.total_count as number, list };
+  }
+
+  async code2Session(
+    componentToken: string,
+    componentAppId: string,
+    authorizerAppId: string,
+    jsCode: string,
+  ): Promise<Code2SessionResult> {
+    const query = new URLSearchParams({
+      appid: authorizerAppId,
+      js_code: jsCode,
+      grant_type: 'authorization_code',
+      component_appid: componentAppId,
+      component_access_token: componentToken,
+    });
+    const { body } = await this.send(
+      {
+        // Counted and reported as the authorizer's jscode2session, which it is.
+        endpoint: 'jscode2session',
+        appId: authorizerAppId,
+        sensitive: [componentToken, jsCode],
+        path: `/sns/component/jscode2session?${query.toString()}`,
+      },
+      (b) => sessionProblem(b),
+    );
+    const result: Code2SessionResult = {
+      openid: body.openid as string,
+      sessionKey: new Secret(body.session_key as string),
+    };
+    if (typeof body.unionid === 'string' && body.unionid !== '') result.unionid = body.unionid;
+    return result;
   }
 }
 

@@ -31,6 +31,7 @@ const KIND_BY_ERRCODE: ReadonlyMap<number, WeChatErrorKind> = new Map([
   // Third-party platforms: the verify ticket is expired or unknown (wait for WeChat's next
   // push), the authorizer's refresh token is no longer valid (RecoverAuthorizers), the
   // authorization code is used or expired.
+  [61003, 'config'],
   [61005, 'config'],
   [61006, 'config'],
   [61023, 'config'],
@@ -173,6 +174,10 @@ const HINTS: ReadonlyMap<number, string> = new Map([
   ],
   [50004, 'the account is barred from the token API (possibly a penalty): see the WeChat console'],
   [50007, 'the account is frozen: see the WeChat console'],
+  [
+    61003,
+    'the mini program does not authorize this third-party platform (any more): the customer authorizes it again',
+  ],
   [
     61005,
     "component_verify_ticket expired: wxtoken waits for WeChat's next push (every 10 min); check the events URL in the Open Platform console",

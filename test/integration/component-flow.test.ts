@@ -12,6 +12,7 @@ import type { ComponentServiceClient } from '../../src/grpc/generated/wxtoken/v1
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { MessageCrypto } from '../../src/wechat/message-crypto.js';
 import { ComponentSim, componentYaml, newTestComponent } from '../support/component-sim.js';
+import { loginClient } from '../support/login-client.js';
 import { startInProcess, type InProcess } from '../support/in-process.js';
 
 /**
@@ -26,6 +27,7 @@ const ID = COMPONENT.componentAppId;
 let h: InProcess;
 let tokens: TokenServiceClient;
 let components: ComponentServiceClient;
+let login: ReturnType<typeof loginClient>;
 let sim: ComponentSim;
 let gateway: string;
 const logs: string[] = [];
@@ -50,11 +52,13 @@ ${componentYaml(COMPONENT, ', authorizerTickets: [jsapi]')}
   await sim.configure(`${gateway}/wechat/component/${ID}/events`);
   tokens = tokenClient(h.addr);
   components = componentClient(h.addr);
+  login = loginClient(h.addr);
 });
 
 afterAll(async () => {
   tokens?.close();
   components?.close();
+  login?.close();
   await h?.stop();
 });
 
@@ -108,6 +112,34 @@ describe('third-party platform: events, component token, authorizers as apps', (
     expect(last.access_token).not.toBe(first.access_token);
     expect((await h.control.check(last.access_token)).valid).toBe(true);
     expect((await sim.counters()).errors['61023'] ?? 0).toBe(0);
+  });
+
+  it("an authorizer's mini program logs in: Code2Session goes through the platform (no AppSecret) and the session works", async () => {
+    const { appId } = await sim.authorize();
+    const issue = () =>
+      h.control.request<{ code: string; openid: string }>('POST', `/__sim/apps/${appId}/codes`, {});
+    const device = await issue();
+    const s = await login.code2Session({ app_id: appId, js_code: device.code });
+    expect(s.openid).toBe(device.openid);
+    expect(s.session_key).toBe(''); // stays inside, as for any app
+    // WeChat saw one exchange for the authorizer, made with the platform's component token.
+    const exchanges = (await h.control.calls(appId)).filter((c) => c.endpoint === 'jscode2session');
+    expect(exchanges.map((c) => c.errcode)).toEqual([0]);
+    // The session is the authorizer's: CheckSession signs with its session_key and calls WeChat
+    // with the authorizer's access_token.
+    expect(await login.checkSession({ session_handle: s.session_handle })).toEqual({ valid: true });
+    // The customer withdraws the authorization at WeChat before its event arrives: WeChat's
+    // 61003 is a precondition, not retried, and no session is made.
+    const late = await issue();
+    await sim.unauthorize(appId);
+    const err = (await login
+      .code2Session({ app_id: appId, js_code: late.code })
+      .catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(err.metadata.get('wechat-errcode')).toEqual(['61003']);
+    const after = (await h.control.calls(appId)).filter((c) => c.endpoint === 'jscode2session');
+    expect(after.map((c) => c.errcode)).toEqual([0, 61003]);
+    await sim.push('unauthorized', appId);
   });
 
   it('CreatePreAuthCode and ListAuthorizers (paged, no tokens in it)', async () => {

@@ -392,3 +392,73 @@ async function nextBeijingDay(): Promise<void> {
   const sinceMidnight = (clock.now() + 8 * 3600_000) % day;
   await clock.advance(day - sinceMidnight + 1000);
 }
+
+describe('GET /sns/component/jscode2session (a platform logs its mini programs in)', () => {
+  async function exchange(query: Record<string, string>): Promise<Record<string, unknown>> {
+    const q = new URLSearchParams({ grant_type: 'authorization_code', ...query });
+    return (await h.send('GET', `/sns/component/jscode2session?${q.toString()}`)).json();
+  }
+  const codeFor = async (appId: string) =>
+    (await post(`/__sim/apps/${appId}/codes`)) as { code: string; openid: string };
+
+  it("exchanges an authorizer's wx.login code with the live component token: openid and a session_key", async () => {
+    const token = await liveToken();
+    const { authorizerAppId } = (await post(`/__sim/components/${ID}/authorizers`)) as {
+      authorizerAppId: string;
+    };
+    const device = await codeFor(authorizerAppId);
+    const answer = await exchange({
+      appid: authorizerAppId,
+      js_code: device.code,
+      component_appid: ID,
+      component_access_token: token,
+    });
+    expect(answer['openid']).toBe(device.openid);
+    expect(typeof answer['session_key']).toBe('string');
+    // Single use, as at /sns/jscode2session.
+    const again = await exchange({
+      appid: authorizerAppId,
+      js_code: device.code,
+      component_appid: ID,
+      component_access_token: token,
+    });
+    expect(again['errcode']).toBe(40163);
+  });
+
+  it('refuses, in this order: 41002, 40002, 41001, 40001, 40013, 61003, then the code (40029)', async () => {
+    const token = await liveToken();
+    const { authorizerAppId: appid } = (await post(`/__sim/components/${ID}/authorizers`)) as {
+      authorizerAppId: string;
+    };
+    const { code } = await codeFor(appid);
+    const base = { appid, js_code: code, component_appid: ID, component_access_token: token };
+    const errcodes = [
+      await exchange({ ...base, appid: '' }),
+      await exchange({ ...base, grant_type: 'client_credential' }),
+      await exchange({ ...base, component_access_token: '' }),
+      await exchange({ ...base, component_access_token: 'not-a-token' }),
+      await exchange({ ...base, component_appid: 'wxanotherplatform' }),
+      await exchange({ ...base, appid: 'wxnotauthorizer01' }),
+      await exchange({ ...base, js_code: 'not-a-code' }),
+    ].map((a) => a['errcode']);
+    expect(errcodes).toEqual([41002, 40002, 41001, 40001, 40013, 61003, 40029]);
+    // None of them used the code up.
+    expect((await exchange(base))['openid']).toBeDefined();
+  });
+
+  it('answers 61003 once the mini program unauthorized the platform', async () => {
+    const token = await liveToken();
+    const { authorizerAppId: appid } = (await post(`/__sim/components/${ID}/authorizers`)) as {
+      authorizerAppId: string;
+    };
+    const { code } = await codeFor(appid);
+    await h.send('DELETE', `/__sim/components/${ID}/authorizers/${appid}`);
+    const answer = await exchange({
+      appid,
+      js_code: code,
+      component_appid: ID,
+      component_access_token: token,
+    });
+    expect(answer['errcode']).toBe(61003);
+  });
+});

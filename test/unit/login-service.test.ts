@@ -1,3 +1,4 @@
+import { AppDirectory } from '../../src/apps/app-directory.js';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
@@ -26,7 +27,7 @@ function harness(script: (() => Promise<unknown>)[], exposeSessionKey = false) {
   const calls = { code2Session: 0 };
   const service = new LoginService({
     clock,
-    apps: [APP],
+    apps: new AppDirectory([APP]),
     login: { exposeSessionKey, sessionTtlSeconds: 3600 },
     wechat: {
       code2Session: async () => {

@@ -1,3 +1,4 @@
+import { AppDirectory } from '../../src/apps/app-directory.js';
 import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
 import { LoginService } from '../../src/login/login-service.js';
@@ -30,7 +31,7 @@ function harness() {
   const recovered: string[] = [];
   const service = new LoginService({
     clock,
-    apps: [APP],
+    apps: new AppDirectory([APP]),
     login: { exposeSessionKey: false, sessionTtlSeconds: 3600 },
     wechat,
     sessions: new MemorySessionStore(clock),
