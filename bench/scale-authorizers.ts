@@ -20,6 +20,7 @@ import {
 import { LoopControl } from './loop-control.js';
 import { ScaleRig, STOP_GRACE_MS, type ScaleAppSource, type ScaleServer } from './scale-rig.js';
 import { loadRound, quiesce, type Round } from './scale-throughput.js';
+import { lookupCost } from './lookup-cost.js';
 
 /**
  * Issue 15 "done means": N third-party authorizers (N = 100,000, or BENCH_SCALE_AUTHORIZERS) on
@@ -339,6 +340,19 @@ async function phases(
   rows.push(...throughput);
   const exitCode = await terminate(server.proc, STOP_GRACE_MS);
   rows.push(row('serve exit on SIGTERM', String(exitCode), '0', exitCode === 0));
+  // 7. The records' own share of a GetToken call, apart from the server process (context for
+  // the CPU ratio above, which also holds the larger heap's garbage collection).
+  const path = lookupCost(N, ctx.quick ? 1 : 5, ctx.quick ? 200_000 : 1_000_000);
+  ctx.log(
+    `GetToken's own steps in-process: 1 record ${path.one.toFixed(0)} ns, ${COUNT} ${path.many.toFixed(0)} ns`,
+  );
+  rows.push(
+    row(
+      `GetToken's own steps in-process (cache read, servable check, reply bytes): 1 record; ${COUNT} at random`,
+      `${path.one.toFixed(0)} ns; ${path.many.toFixed(0)} ns per call (+${(path.many - path.one).toFixed(0)} ns)`,
+      'context (the records alone)',
+    ),
+  );
   return rows;
 }
 
