@@ -1,5 +1,5 @@
-import { Secret } from '../shared/secret.js';
-import type { Body, Call } from './http-wechat-client.js';
+import type { Secret } from '../shared/secret.js';
+import { sessionFrom, type Body, type Call } from './http-wechat-client.js';
 import {
   credentialProblem,
   MAX_CREDENTIAL_CHARS,
@@ -211,12 +211,7 @@ export class ComponentApi implements ComponentClient {
       },
       (b) => sessionProblem(b),
     );
-    const result: Code2SessionResult = {
-      openid: body.openid as string,
-      sessionKey: new Secret(body.session_key as string),
-    };
-    if (typeof body.unionid === 'string' && body.unionid !== '') result.unionid = body.unionid;
-    return result;
+    return sessionFrom(body);
   }
 }
 

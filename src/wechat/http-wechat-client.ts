@@ -168,12 +168,7 @@ export class HttpWeChatClient implements WeChatClient {
       },
       (b) => sessionProblem(b),
     );
-    const result: Code2SessionResult = {
-      openid: body.openid as string,
-      sessionKey: new Secret(body.session_key as string),
-    };
-    if (typeof body.unionid === 'string' && body.unionid !== '') result.unionid = body.unionid;
-    return result;
+    return sessionFrom(body);
   }
 
   async checkSessionKey(accessToken: string, openid: string, signature: string): Promise<boolean> {
@@ -387,4 +382,14 @@ function sessionCall(
     sensitive: [accessToken, signature],
     path: `/wxa/${endpoint}?${query.toString()}`,
   };
+}
+
+/** A jscode2session reply that passed sessionProblem, as the login service takes it. */
+export function sessionFrom(body: Body): Code2SessionResult {
+  const result: Code2SessionResult = {
+    openid: body.openid as string,
+    sessionKey: new Secret(body.session_key as string),
+  };
+  if (typeof body.unionid === 'string' && body.unionid !== '') result.unionid = body.unionid;
+  return result;
 }

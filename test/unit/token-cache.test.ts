@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TokenCache } from '../../src/token/token-cache.js';
 import type { TokenRecord } from '../../src/token/token.js';
 import { FakeClock, flushPromises } from '../support/fake-clock.js';
+import { CHURN_APP, FLEET_LIFETIME_MS, replacedFleet } from '../support/replaced-fleet.js';
 
 const APP = 'wxcache000000001';
 const OTHER_APP = 'wxcache000000002';
@@ -210,52 +211,37 @@ describe('TokenCache.waitFor', () => {
 });
 
 describe('TokenCache with a clock: a previous token is dropped after its own expiry', () => {
-  const LIFETIME_MS = 600_000;
-  const record = (appId: string, generation: number, fetchedAt: number): TokenRecord => ({
-    appId,
-    value: `${appId}-${generation}`,
-    fetchedAt,
-    expiresAt: fetchedAt + LIFETIME_MS,
-    generation,
-  });
   const apps = Array.from({ length: 100 }, (_, i) => `wxsweep${String(i).padStart(9, '0')}`);
   /** 100 apps on their second token, and an app whose refreshes move the sweep's hand. */
-  function replacedFleet(withClock: boolean) {
+  function fleet(withClock: boolean) {
     const fake = new FakeClock();
     const cache = withClock ? new TokenCache(fake) : new TokenCache();
-    const t0 = fake.now();
-    for (const a of apps) cache.offer(record(a, 1, t0));
-    for (const a of apps) cache.offer(record(a, 2, t0 + 300_000));
-    let churn = 0;
-    const refreshOther = (times: number): void => {
-      for (let i = 0; i < times; i++) cache.offer(record('wxchurn000000001', ++churn, fake.now()));
-    };
-    return { fake, cache, t0, refreshOther };
+    return { fake, cache, ...replacedFleet(cache, fake, apps) };
   }
   // Every applied token moves the hand 16 entries: one round of 101 previous tokens.
   const ROUND = Math.ceil(101 / 16);
 
   it('keeps every previous token through its life (the overlap: still valid at WeChat)', async () => {
-    const { fake, cache, t0, refreshOther } = replacedFleet(true);
-    await fake.advance(LIFETIME_MS - 1);
+    const { fake, cache, t0, refreshOther } = fleet(true);
+    await fake.advance(FLEET_LIFETIME_MS - 1);
     refreshOther(3 * ROUND);
     expect(apps.every((a) => cache.previous(a)?.value === `${a}-1`)).toBe(true);
-    expect(fake.now()).toBeLessThan(t0 + LIFETIME_MS);
+    expect(fake.now()).toBeLessThan(t0 + FLEET_LIFETIME_MS);
   });
 
   it('drops them within one round of the hand once they expire, and nothing else', async () => {
-    const { fake, cache, refreshOther } = replacedFleet(true);
-    await fake.advance(LIFETIME_MS);
+    const { fake, cache, refreshOther } = fleet(true);
+    await fake.advance(FLEET_LIFETIME_MS);
     refreshOther(ROUND);
     expect(apps.filter((a) => cache.previous(a) !== undefined)).toEqual([]);
     // Current tokens are untouched, and so is the live previous token of the refreshing app.
     expect(apps.every((a) => cache.get(a)?.generation === 2)).toBe(true);
-    expect(cache.previous('wxchurn000000001')?.generation).toBe(ROUND - 1);
+    expect(cache.previous(CHURN_APP)?.generation).toBe(ROUND - 1);
   });
 
   it('without a clock, keeps them until the next replacement', async () => {
-    const { fake, cache, refreshOther } = replacedFleet(false);
-    await fake.advance(2 * LIFETIME_MS);
+    const { fake, cache, refreshOther } = fleet(false);
+    await fake.advance(2 * FLEET_LIFETIME_MS);
     refreshOther(3 * ROUND);
     expect(apps.every((a) => cache.previous(a)?.generation === 1)).toBe(true);
   });
