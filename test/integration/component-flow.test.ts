@@ -142,6 +142,36 @@ describe('third-party platform: events, component token, authorizers as apps', (
     await sim.push('unauthorized', appId);
   });
 
+  it("the gateway's /sns/jscode2session logs an authorizer's user in the same way (WeChat's reply shape)", async () => {
+    const { appId } = await sim.authorize();
+    try {
+      const device = await h.control.request<{ code: string; openid: string }>(
+        'POST',
+        `/__sim/apps/${appId}/codes`,
+        {},
+      );
+      const q = new URLSearchParams({
+        appid: appId,
+        secret: 'a caller key (auth is off here)',
+        js_code: device.code,
+        grant_type: 'authorization_code',
+      });
+      const res = await fetch(`${gateway}/sns/jscode2session?${q.toString()}`);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body['openid']).toBe(device.openid);
+      expect(body).not.toHaveProperty('session_key'); // stays inside
+      expect(body).not.toHaveProperty('errcode');
+      const exchanges = (await h.control.calls(appId)).filter(
+        (c) => c.endpoint === 'jscode2session',
+      );
+      expect(exchanges.map((c) => c.errcode)).toEqual([0]);
+    } finally {
+      // Leaves the platform's authorizers as the later tests count them.
+      await sim.unauthorize(appId);
+      await sim.push('unauthorized', appId);
+    }
+  });
+
   it('CreatePreAuthCode and ListAuthorizers (paged, no tokens in it)', async () => {
     const pre = await createPreAuthCode(components, ID);
     expect(pre.pre_auth_code).not.toBe('');
