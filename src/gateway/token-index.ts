@@ -1,5 +1,6 @@
 import type { AppSet } from '../apps/app-directory.js';
 import { MapSweeper } from '../shared/map-sweeper.js';
+import { ShardedMap } from '../shared/sharded-map.js';
 import type { CredentialRecord } from '../token/token.js';
 import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
 
@@ -10,15 +11,20 @@ import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
  * Kept up to date from the cache (every applied token), O(1) per lookup.
  */
 export class TokenIndex {
-  /** Token value -> its app, for each app's current and previous value. */
-  readonly #apps = new Map<string, string>();
+  /**
+   * Token value -> its app, for each app's current and previous value. Every refresh deletes a
+   * key and adds a new one: a plain Map of 200,000 values rehashed in one 73 ms step every
+   * ~60,000 refreshes (a stall in the 100,000-authorizer benchmark's wave); see ShardedMap.
+   */
+  readonly #apps = new ShardedMap<string>();
   /**
    * Per app, the values indexed for it: strings the cache's records hold anyway. Two maps, not
    * a [current, previous] pair per app: the pair was two heap objects per app (100,000 with a
    * platform's authorizers) for every major GC to mark, and a new one with every refresh.
+   * Previous values are swept and come back, so that map is sharded too.
    */
   readonly #current = new Map<string, string>();
-  readonly #previous = new Map<string, string>();
+  readonly #previous = new ShardedMap<string>();
   /** A previous value goes once the cache has dropped its record (past its expiry). */
   readonly #sweeper = new MapSweeper(
     this.#previous,

@@ -1,3 +1,10 @@
+/** What MapSweeper needs of a map: a Map, or a ShardedMap. */
+export interface SweptMap<K, V> {
+  readonly size: number;
+  entries(): Iterator<[K, V]>;
+  delete(key: K): boolean;
+}
+
 /**
  * Deletes a map's dead entries a few at a time, going round the map like a clock hand: each
  * `sweep()` looks at the next `step` entries (all of them when the map is smaller) and deletes
@@ -6,13 +13,13 @@
  * to keep (the maps it sweeps hold one entry per app, 100,000 with a platform's authorizers).
  *
  * A JavaScript Map's iterator stays valid while the map changes: entries added meanwhile are
- * visited later in the same round, deleted ones are skipped.
+ * visited later in the same round, deleted ones are skipped (a ShardedMap's too).
  */
 export class MapSweeper<K, V> {
   #hand: Iterator<[K, V]> | undefined;
 
   constructor(
-    private readonly map: Map<K, V>,
+    private readonly map: SweptMap<K, V>,
     private readonly isDead: (value: V, key: K) => boolean,
     private readonly step: number,
   ) {}

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { MapSweeper } from '../shared/map-sweeper.js';
+import { ShardedMap } from '../shared/sharded-map.js';
 import { PREVIOUS_SWEEP_STEP } from './token-cache.js';
 import type { TokenRecord } from './token.js';
 import {
@@ -25,8 +26,11 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
    * more heap object per app (100,000 with a platform's authorizers) for every GC to mark.
    */
   readonly #current = new Map<string, TokenRecord>();
-  readonly #previous = new Map<string, TokenRecord>();
-  /** Previous tokens past their expiry are dropped as the cache drops them (token-cache.ts). */
+  readonly #previous = new ShardedMap<TokenRecord>();
+  /**
+   * Previous tokens past their expiry are dropped as the cache drops them (token-cache.ts;
+   * sharded for the same reason).
+   */
   readonly #sweeper = new MapSweeper(
     this.#previous,
     (t) => t.expiresAt <= this.clock.now(),

@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import { MapSweeper } from '../shared/map-sweeper.js';
+import { ShardedMap } from '../shared/sharded-map.js';
 import { supersedes, type TokenRecord } from './token.js';
 
 type Listener = (token: TokenRecord) => void;
@@ -21,7 +22,11 @@ export const PREVIOUS_SWEEP_STEP = 16;
  */
 export class TokenCache {
   readonly #current = new Map<string, TokenRecord>();
-  readonly #previous = new Map<string, TokenRecord>();
+  /**
+   * Sharded: swept entries leave and come back with the next refresh, and a plain Map of
+   * 100,000 apps would stall the loop rehashing every few tens of thousands of them.
+   */
+  readonly #previous = new ShardedMap<TokenRecord>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #anyListeners = new Set<Listener>();
   readonly #sweeper: MapSweeper<string, TokenRecord> | undefined;
