@@ -10,6 +10,10 @@ import { grown } from '../shared/typed-arrays.js';
  * them, so moving an entry is a few array writes. With 100,000 authorizers an entry object and
  * its boxed due time were 200,000 more heap objects for every major GC to mark, and marking is
  * what stalled the leader's event loop in a refresh wave.
+ *
+ * A popped key keeps its slot (and its map entry) until `delete`: the schedule pops every app
+ * once a lifetime and queues it again after its attempt, and deleting and re-adding 100,000
+ * keys made V8 rehash the whole map every ~30,000 pops, a 20-26 ms step in the refresh wave.
  */
 export class DueQueue<K> {
   readonly #slotOf = new Map<K, number>();
@@ -19,7 +23,7 @@ export class DueQueue<K> {
   /** Heap order: the slot at each position and its due time. */
   #heap = new Int32Array(16);
   #ats = new Float64Array(16);
-  /** slot -> its position in the heap. */
+  /** slot -> its position in the heap (-1: known, not queued). */
   #pos = new Int32Array(16);
   #size = 0;
 
@@ -34,44 +38,38 @@ export class DueQueue<K> {
 
   /** Adds `key` due at `at`, or moves it there if already queued. */
   set(key: K, at: number): void {
-    const slot = this.#slotOf.get(key);
+    let slot = this.#slotOf.get(key);
     if (slot === undefined) {
-      const added = this.#freeSlots.pop() ?? this.#keyOf.length;
-      if (added >= this.#pos.length) this.#grow();
-      this.#keyOf[added] = key;
-      this.#slotOf.set(key, added);
-      this.#up(this.#size++, added, at);
-      return;
+      slot = this.#freeSlots.pop() ?? this.#keyOf.length;
+      if (slot >= this.#pos.length) this.#grow();
+      this.#keyOf[slot] = key;
+      this.#slotOf.set(key, slot);
+      this.#pos[slot] = -1;
     }
     const i = this.#pos[slot]!;
-    if (at < this.#ats[i]!) this.#up(i, slot, at);
+    if (i < 0) this.#up(this.#size++, slot, at);
+    else if (at < this.#ats[i]!) this.#up(i, slot, at);
     else this.#down(i, slot, at);
   }
 
-  /** Removes `key`; returns whether it was queued. */
+  /** Removes `key` and forgets it (its slot is free again); returns whether it was queued. */
   delete(key: K): boolean {
     const slot = this.#slotOf.get(key);
     if (slot === undefined) return false;
+    const queued = this.#pos[slot]! >= 0;
+    if (queued) this.#dequeue(slot);
     this.#slotOf.delete(key);
     this.#keyOf[slot] = undefined;
     this.#freeSlots.push(slot);
-    const i = this.#pos[slot]!;
-    const last = --this.#size;
-    if (i !== last) {
-      const moved = this.#heap[last]!;
-      const at = this.#ats[last]!;
-      this.#up(i, moved, at);
-      this.#down(this.#pos[moved]!, moved, at);
-    }
-    return true;
+    return queued;
   }
 
-  /** Removes and returns the earliest key if it is due at or before `now`. */
+  /** Removes and returns the earliest key if it is due at or before `now` (it keeps its slot). */
   popDue(now: number): K | undefined {
     if (this.#size === 0 || this.#ats[0]! > now) return undefined;
-    const head = this.#keyOf[this.#heap[0]!]!;
-    this.delete(head);
-    return head;
+    const slot = this.#heap[0]!;
+    this.#dequeue(slot);
+    return this.#keyOf[slot];
   }
 
   clear(): void {
@@ -79,6 +77,19 @@ export class DueQueue<K> {
     this.#keyOf = [];
     this.#freeSlots.length = 0;
     this.#size = 0;
+  }
+
+  /** Takes `slot` out of the heap; the last entry fills its place. */
+  #dequeue(slot: number): void {
+    const i = this.#pos[slot]!;
+    this.#pos[slot] = -1;
+    const last = --this.#size;
+    if (i !== last) {
+      const moved = this.#heap[last]!;
+      const at = this.#ats[last]!;
+      this.#up(i, moved, at);
+      this.#down(this.#pos[moved]!, moved, at);
+    }
   }
 
   #grow(): void {

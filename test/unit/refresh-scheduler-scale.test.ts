@@ -203,3 +203,56 @@ describe('DueQueue', () => {
     expect(q.peekAt()).toBeUndefined();
   });
 });
+
+describe('DueQueue: popped keys keep their slot (no map churn in a refresh wave)', () => {
+  it('a popped key is queued again by set, in order, and delete then forgets it', () => {
+    const q = new DueQueue<string>();
+    for (let i = 0; i < 100; i++) q.set(`k${i}`, 1000 + i);
+    const first: string[] = [];
+    for (let k = q.popDue(1049); k !== undefined; k = q.popDue(1049)) first.push(k);
+    expect(first).toEqual(Array.from({ length: 50 }, (_, i) => `k${i}`));
+    expect(q.size).toBe(50);
+    // Popped keys are not queued: deleting one says so, and it is gone for good.
+    expect(q.delete('k0')).toBe(false);
+    expect(q.delete('k0')).toBe(false);
+    // The others come back (later than the rest), mixed with a key never seen before.
+    for (let i = 1; i < 50; i++) q.set(`k${i}`, 5000 - i);
+    q.set('new', 4000);
+    q.set('k99', 3000); // a queued key moved earlier
+    expect(q.size).toBe(100);
+    const order: string[] = [];
+    for (let k = q.popDue(Infinity); k !== undefined; k = q.popDue(Infinity)) order.push(k);
+    expect(order).toEqual([
+      ...Array.from({ length: 49 }, (_, i) => `k${50 + i}`),
+      'k99',
+      'new',
+      ...Array.from({ length: 49 }, (_, i) => `k${49 - i}`),
+    ]);
+    expect(q.peekAt()).toBeUndefined();
+  });
+
+  it('round after round of pop and set keeps the order of a reference model', () => {
+    const q = new DueQueue<number>();
+    const random = seeded(5);
+    const due = new Map<number, number>();
+    for (let k = 0; k < 2000; k++) {
+      const at = Math.floor(random() * 1e6);
+      q.set(k, at);
+      due.set(k, at);
+    }
+    let now = 0;
+    for (let round = 0; round < 20; round++) {
+      now += 100_000;
+      const popped: number[] = [];
+      for (let k = q.popDue(now); k !== undefined; k = q.popDue(now)) popped.push(k);
+      const expected = [...due].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]);
+      expect(popped.map((k) => due.get(k))).toEqual(expected.map(([, at]) => at));
+      for (const k of popped) {
+        const at = now + Math.floor(random() * 1e6);
+        q.set(k, at);
+        due.set(k, at);
+      }
+      expect(q.size).toBe(due.size);
+    }
+  });
+});
