@@ -21,6 +21,7 @@ import { LoopControl } from './loop-control.js';
 import { ScaleRig, STOP_GRACE_MS, type ScaleAppSource, type ScaleServer } from './scale-rig.js';
 import { loadRound, quiesce, type Round } from './scale-throughput.js';
 import { lookupCost } from './lookup-cost.js';
+import { churnCost } from './map-churn.js';
 
 /**
  * Issue 15 "done means": N third-party authorizers (N = 100,000, or BENCH_SCALE_AUTHORIZERS) on
@@ -351,6 +352,19 @@ async function phases(
       `GetToken's own steps in-process (cache read, servable check, reply bytes): 1 record; ${COUNT} at random`,
       `${path.one.toFixed(0)} ns; ${path.many.toFixed(0)} ns per call (+${(path.many - path.one).toFixed(0)} ns)`,
       'context (the records alone)',
+    ),
+  );
+  // 8. What a refresh wave does to a map of every app's tokens (the gateway's token index:
+  // one value out and one in per refresh), plain Map against the ShardedMap the leader uses.
+  const churned = churnCost(2 * N, ctx.quick ? 100_000 : 300_000, ctx.quick ? 1 : 3);
+  ctx.log(
+    `token index churn: Map max ${churned.plain.maxMs.toFixed(1)} ms, ${churned.plain.meanNs.toFixed(0)} ns/write; ShardedMap max ${churned.sharded.maxMs.toFixed(1)} ms, ${churned.sharded.meanNs.toFixed(0)} ns/write`,
+  );
+  rows.push(
+    row(
+      `longest single write to a ${(2 * N).toLocaleString('en-US')}-value token index in a refresh wave (delete one, add one): plain Map; ShardedMap (in-process, median of rounds)`,
+      `${churned.plain.maxMs.toFixed(1)} ms; ${churned.sharded.maxMs.toFixed(1)} ms (mean per write ${churned.plain.meanNs.toFixed(0)}; ${churned.sharded.meanNs.toFixed(0)} ns)`,
+      'context: a whole-map rehash is one event-loop stall',
     ),
   );
   return rows;
