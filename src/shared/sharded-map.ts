@@ -88,12 +88,18 @@ export class ShardedMap<V> {
 }
 
 /**
- * FNV-1a over the key's last 8 characters: app ids and tokens differ there (an app id's hex
- * tail, a token's random tail), and a fixed cost keeps long keys (tokens) cheap to place.
+ * FNV-1a over 8 of the key's characters: its last four (an app id's hex tail, the counter at
+ * the end of sequential ids) and four spread over the rest (a token's random body, should its
+ * tail be alike from one token to the next). A fixed cost keeps long keys (tokens) cheap.
  */
 function shardOf(key: string): number {
-  let h = 0x811c9dc5;
   const n = key.length;
-  for (let i = n > 8 ? n - 8 : 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  if (n === 0) return 0;
+  let h = 0x811c9dc5;
+  h = Math.imul(h ^ key.charCodeAt(n >> 3), 0x01000193);
+  h = Math.imul(h ^ key.charCodeAt(n >> 2), 0x01000193);
+  h = Math.imul(h ^ key.charCodeAt(n >> 1), 0x01000193);
+  h = Math.imul(h ^ key.charCodeAt((3 * n) >> 2), 0x01000193);
+  for (let i = n > 4 ? n - 4 : 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   return h ^ (h >>> 16);
 }

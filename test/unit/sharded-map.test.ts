@@ -40,14 +40,19 @@ describe('ShardedMap (big maps whose keys keep changing: no whole-map rehash)', 
     expect(sharded.shardSizes().reduce((a, b) => a + b, 0)).toBe(reference.size);
   });
 
-  it('spreads app ids and tokens evenly over its shards', () => {
+  it('spreads app ids (random, sequential) and tokens (random, alike at the end) evenly', () => {
     const appIds = new ShardedMap<true>();
     // Sequential ids (a simulator's, a test's) and WeChat-like random ones.
     for (let i = 0; i < 50_000; i++) appIds.set(`wxbench${String(i).padStart(10, '0')}`, true);
     for (let i = 0; i < 50_000; i++) appIds.set(`wx${randomBytes(8).toString('hex')}`, true);
     const tokens = new ShardedMap<true>();
     for (let i = 0; i < 20_000; i++) tokens.set(randomBytes(96).toString('base64url'), true);
-    for (const map of [appIds, tokens]) {
+    // Tokens whose last characters are alike from one to the next: the body still spreads them.
+    const sameTail = new ShardedMap<true>();
+    for (let i = 0; i < 20_000; i++) {
+      sameTail.set(`84_${randomBytes(96).toString('base64url')}AAAAAAAAAAAAAAAA`, true);
+    }
+    for (const map of [appIds, tokens, sameTail]) {
       const sizes = map.shardSizes();
       const mean = map.size / sizes.length;
       expect(sizes).toHaveLength(64);
