@@ -18,6 +18,38 @@ describe('wxtoken CLI basics (issue 11 §4-5)', () => {
     expect(r.out.trim()).toBe(VERSION);
   });
 
+  it('bin/wxtoken.js runs as a program: its first line starts node with the serve flags', async () => {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(`${ROOT}bin/wxtoken.js`, ['--version'], (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+    expect(out.trim()).toBe(VERSION);
+  });
+
+  it('serve with a platform names the Node flags it was started without, and is quiet with them', async () => {
+    const yaml = `
+grpc: { listen: "127.0.0.1:0" }
+gateway: { listen: "127.0.0.1:0" }
+metrics: { listen: "" }
+wechat: { baseUrl: "http://127.0.0.1:1", timeoutMs: 500 }
+components:
+  - { componentAppId: wxclibasicscomp1, secretEnv: C_SECRET, messageTokenEnv: C_TOKEN, encodingAesKeyEnv: C_AES }
+`;
+    const env = { C_SECRET: 's', C_TOKEN: 't', C_AES: 'a'.repeat(43) };
+    for (const plainNode of [true, false]) {
+      const server = await startServe(yaml, env, { plainNode });
+      try {
+        const note =
+          /note: started without --no-memory-reducer: .*node --no-memory-reducer bin\/wxtoken\.js serve/;
+        if (plainNode) expect(server.output()).toMatch(note);
+        else expect(server.output()).not.toMatch(/started without/);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
   it('serve warns when callers are configured but gRPC is plaintext on a non-loopback address', async () => {
     const key = 'cli-basics-key-0b1c';
     const server = await startServe(

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { SimControl } from './sim-control.js';
 import { spawnProcess, waitForOutput, type Spawned } from './spawned.js';
 
@@ -32,6 +33,8 @@ export interface CliOptions {
   readonly core?: number | undefined;
   /** Node flags before the script, e.g. `--cpu-prof`. */
   readonly nodeArgs?: readonly string[];
+  /** Without the flags the shipped launchers pass (as `node bin/wxtoken.js` runs it). */
+  readonly plainNode?: boolean;
   /** See SpawnOptions.keepChars: long benchmark runs keep only the tail of the output. */
   readonly keepChars?: number;
   /** startSim/startServe: how long the start may take (a loaded machine is slow). */
@@ -41,7 +44,9 @@ export interface CliOptions {
 /** Runs the built CLI (`npm test` builds first); fails loudly if the build is missing. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, o: CliOptions = {}): Spawned {
   assertBuilt();
-  return spawnProcess(process.execPath, [...(o.nodeArgs ?? []), BIN, ...args], {
+  // With the flags the shipped launchers pass (the image, bin/wxtoken.js's first line).
+  const argv = [...(o.plainNode ? [] : SERVE_NODE_FLAGS), ...(o.nodeArgs ?? []), BIN, ...args];
+  return spawnProcess(process.execPath, argv, {
     cwd: ROOT,
     env: { WXTOKEN_LOG_LEVEL: 'info', ...env },
     core: o.core,

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { missingServeFlags, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('the Node flags wxtoken serve runs with (V8 takes them from the command line only)', () => {
+  it('bin/wxtoken.js passes every one on its first line', () => {
+    const first = readFileSync(`${ROOT}bin/wxtoken.js`, 'utf8').split('\n')[0]!;
+    expect(first.startsWith('#!/usr/bin/env -S node ')).toBe(true);
+    const flags = first.split(' ').slice(2);
+    for (const flag of SERVE_NODE_FLAGS) expect(flags).toContain(flag);
+  });
+
+  it("the image's entrypoint passes every one before the script", () => {
+    const line = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('ENTRYPOINT '));
+    const argv = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
+    expect(argv[0]).toBe('node');
+    const script = argv.indexOf('bin/wxtoken.js');
+    for (const flag of SERVE_NODE_FLAGS) {
+      expect(argv.indexOf(flag)).toBeGreaterThan(0);
+      expect(argv.indexOf(flag)).toBeLessThan(script);
+    }
+  });
+
+  it('missingServeFlags names the ones a process lacks', () => {
+    expect(SERVE_NODE_FLAGS).toContain('--no-memory-reducer');
+    expect(missingServeFlags([])).toEqual([...SERVE_NODE_FLAGS]);
+    expect(missingServeFlags(['--cpu-prof', ...SERVE_NODE_FLAGS])).toEqual([]);
+  });
+});
