@@ -161,7 +161,9 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
 
   it('read page by page (the server: METRICS_PAGE apps a turn of the event loop), the same choice and counts', async () => {
     const apps = Array.from({ length: 2 * METRICS_PAGE + 7 }, (_, i) => app(i + 1));
-    apps[3 * 1000] = app(3001, 'config_error');
+    // In the second page: it still ranks first.
+    const special = METRICS_PAGE + METRICS_PAGE / 2;
+    apps[special] = app(special + 1, 'config_error');
     let pages = 0;
     const scan = listScan(apps, []);
     const m = new WxtokenMetrics(
@@ -184,7 +186,7 @@ describe('metrics.perAppSeries: per-app series for at most N apps, aggregates fo
     const text = await m.registry.metrics();
     expect(pages).toBe(3);
     expect(appsOf(text, 'wxtoken_app_state')).toEqual(
-      new Set([apps[3000]!.appId, apps[0]!.appId, apps[1]!.appId]),
+      new Set([apps[special]!.appId, apps[0]!.appId, apps[1]!.appId]),
     );
     expect(value(text, 'wxtoken_credentials{credential="access_token",state="healthy"}')).toBe(
       apps.length - 1,
