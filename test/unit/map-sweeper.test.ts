@@ -1,29 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { MapSweeper } from '../../src/shared/map-sweeper.js';
+import { recordingSweeper } from '../support/recording-sweeper.js';
 
 /** A map of `n` keys k0..k(n-1) whose values say whether the entry is dead. */
 function mapOf(n: number, dead: (i: number) => boolean): Map<string, boolean> {
   return new Map(Array.from({ length: n }, (_, i) => [`k${i}`, dead(i)] as const));
 }
 
-/** A sweeper of `map` that deletes the entries marked dead and records every key it looks at. */
-function recording(map: Map<string, boolean>, step: number) {
-  const looked: string[] = [];
-  const sweeper = new MapSweeper(
-    map,
-    (dead, key) => {
-      looked.push(key);
-      return dead;
-    },
-    step,
-  );
-  return { sweeper, looked };
-}
-
 describe('MapSweeper (bounded work per write: previous tokens of 100,000 authorizers)', () => {
   it('deletes exactly the dead entries, `step` entries a call, in size / step calls', () => {
     const map = mapOf(100, (i) => i % 3 === 0);
-    const { sweeper, looked } = recording(map, 16);
+    const { sweeper, looked } = recordingSweeper(map, 16);
     expect(sweeper.sweep()).toBe(6); // k0, k3, ..., k15
     expect(looked).toHaveLength(16);
     for (let i = 1; i < Math.ceil(100 / 16); i++) sweeper.sweep();
@@ -49,7 +36,7 @@ describe('MapSweeper (bounded work per write: previous tokens of 100,000 authori
 
   it('visits entries added during a round in that round, and never one twice in a call', () => {
     const map = mapOf(3, () => false);
-    const { sweeper, looked } = recording(map, 16);
+    const { sweeper, looked } = recordingSweeper(map, 16);
     sweeper.sweep();
     expect(looked).toEqual(['k0', 'k1', 'k2']);
     map.set('late', true);

@@ -9,6 +9,7 @@ import type { AppCredentials, FetchedToken } from '../../src/wechat/wechat-clien
 import { FakeClock } from '../support/fake-clock.js';
 import { ScriptedWeChat } from '../support/scripted-wechat.js';
 import { UNIT_REFRESH } from '../support/core-harness.js';
+import { seeded } from '../support/seeded.js';
 
 /** ScriptedWeChat whose token calls take `latencyMs` of fake time and count how many overlap. */
 class SlowWeChat extends ScriptedWeChat {
@@ -34,16 +35,6 @@ class SlowWeChat extends ScriptedWeChat {
       this.inFlight--;
     }
   }
-}
-
-/** A small deterministic PRNG (mulberry32) so jitter is random yet repeatable. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function fleet(count: number, maxConcurrentFetches: number) {

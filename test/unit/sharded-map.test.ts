@@ -1,17 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MapSweeper } from '../../src/shared/map-sweeper.js';
 import { ShardedMap } from '../../src/shared/sharded-map.js';
-
-/** A deterministic stream in [0, 1). */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { recordingSweeper } from '../support/recording-sweeper.js';
+import { seeded } from '../support/seeded.js';
 
 describe('ShardedMap (big maps whose keys keep changing: no whole-map rehash)', () => {
   it('answers like a Map through random sets, deletes and clears', () => {
@@ -88,15 +79,7 @@ describe('ShardedMap (big maps whose keys keep changing: no whole-map rehash)', 
   it('a MapSweeper goes round a sharded map like a plain one', () => {
     const map = new ShardedMap<boolean>();
     for (let i = 0; i < 1000; i++) map.set(`k${i}`, i % 4 === 0);
-    const looked: string[] = [];
-    const sweeper = new MapSweeper(
-      map,
-      (dead, key) => {
-        looked.push(key);
-        return dead;
-      },
-      16,
-    );
+    const { sweeper, looked } = recordingSweeper(map, 16);
     let deleted = 0;
     for (let i = 0; i < Math.ceil(1000 / 16); i++) deleted += sweeper.sweep();
     expect(deleted).toBe(250);
