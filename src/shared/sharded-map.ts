@@ -5,7 +5,7 @@
 export const DEFAULT_SHARD_BITS = 6;
 
 /**
- * A string-keyed map split into 2^bits plain Maps by a hash of the key's last characters.
+ * A string-keyed map split into 2^bits plain Maps by a hash of some of the key's characters.
  *
  * Why: V8's Map keeps deleted entries' slots until it rehashes the whole table, and it rehashes
  * when the slots run out. A map whose keys keep changing (a token value per refresh, an entry
