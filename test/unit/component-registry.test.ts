@@ -50,10 +50,9 @@ class LosableStore implements ComponentStore {
   loadAuthorizers: ComponentStore['loadAuthorizers'] = (...a) => this.inner.loadAuthorizers(...a);
 }
 
-function registry() {
+function registry(store = new MemoryComponentStore()) {
   const clock = new FakeClock();
   const directory = new AppDirectory([CONFIGURED]);
-  const store = new MemoryComponentStore();
   const logs: string[] = [];
   const r = new ComponentRegistry({
     components: [COMPONENT],
@@ -106,6 +105,20 @@ describe('ComponentRegistry', () => {
     expect(directory.has('wxb')).toBe(false);
     expect(r.count(COMPONENT.componentAppId)).toBe(2);
     expect(() => r.page('wxnotacomponent', '', 1)).toThrow(/not configured/);
+  });
+
+  it('keeps when an authorizer authorized to the second (WeChat sends seconds), from events and from the store', async () => {
+    const a = registry();
+    const at = 1_767_225_600_789; // 2026-01-01T00:00:00.789Z
+    await a.r.join(COMPONENT.componentAppId, { authorizerAppId: 'wxt1', authorizedAt: at }, 'rt');
+    expect(a.r.page(COMPONENT.componentAppId, '', 5)).toEqual([
+      { authorizerAppId: 'wxt1', authorizedAt: 1_767_225_600_000 },
+    ]);
+    const b = registry(a.store);
+    await b.r.sync();
+    expect(b.r.page(COMPONENT.componentAppId, '', 5)).toEqual([
+      { authorizerAppId: 'wxt1', authorizedAt: 1_767_225_600_000 },
+    ]);
   });
 
   it('sync follows another replica: joins and tombstones apply, an authorizer the store lost stays served', async () => {
