@@ -176,7 +176,15 @@ export async function startServer(
     policy,
     tokenCache: credentials.tokens.cache,
     apps: directory,
-    ...(config.components.length ? { events: credentials.components.events } : {}),
+    ...(config.components.length
+      ? {
+          components: {
+            events: credentials.components.events,
+            service: credentials.components.service,
+            cache: credentials.components.engine.cache,
+          },
+        }
+      : {}),
     ...api,
   });
   const gatewayPort = await gateway?.start();

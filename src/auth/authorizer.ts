@@ -130,10 +130,14 @@ export class Authorizer {
    * "component:<componentAppId>/*" (every authorizer of it) in its apps.
    */
   authorizeComponent(caller: Caller, componentAppId: string): void {
-    if (caller.apps.has('*') || caller.apps.has(`component:${componentAppId}/*`)) return;
+    if (this.canUseComponent(caller, componentAppId)) return;
     throw new PermissionDeniedError(
       `caller ${caller.name} may not use component ${componentAppId}`,
     );
+  }
+
+  canUseComponent(caller: Caller, componentAppId: string): boolean {
+    return caller.apps.has('*') || caller.apps.has(`component:${componentAppId}/*`);
   }
 
   canUseApp(caller: Caller, appId: string): boolean {

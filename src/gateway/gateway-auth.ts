@@ -15,10 +15,14 @@ export class GatewayAuth {
     private readonly authorizer: Authorizer,
     apps: readonly AppConfig[],
     private readonly acceptAppSecret: boolean,
+    /** Third-party platforms: with acceptAppSecret, their AppSecret also works for them. */
+    components: readonly AppConfig[] = [],
   ) {
     // Authorizers have no AppSecret here (their tokens come through the component).
     this.#appSecrets = new Map(
-      apps.flatMap((a) => (a.secret ? [[a.appId, digest(a.secret.reveal())] as const] : [])),
+      [...apps, ...components].flatMap((a) =>
+        a.secret ? [[a.appId, digest(a.secret.reveal())] as const] : [],
+      ),
     );
   }
 
@@ -32,13 +36,18 @@ export class GatewayAuth {
     if (!expected || !timingSafeEqual(expected, digest(secret))) return undefined;
     return {
       name: `appsecret:${appId}`,
-      apps: new Set([appId]),
+      // A platform's AppSecret reaches its authorizers through WeChat too (api_authorizer_token).
+      apps: new Set([appId, `component:${appId}/*`]),
       scopes: new Set(['token:read', 'token:refresh', 'login']),
     };
   }
 
   canUse(caller: Caller, appId: string): boolean {
     return this.authorizer.canUseApp(caller, appId);
+  }
+
+  canUseComponent(caller: Caller, componentAppId: string): boolean {
+    return this.authorizer.canUseComponent(caller, componentAppId);
   }
 }
 

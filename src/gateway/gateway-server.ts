@@ -4,6 +4,7 @@ import { TlsFileProvider, type TlsFiles } from '../grpc/tls-files.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { ComponentEvents } from '../component/component-events.js';
+import type { ComponentRoutes } from './component-routes.js';
 import { answerEvent, EVENTS_PATH, MAX_EVENT_BYTES } from './component-events-route.js';
 import type { PassThrough } from './pass-through.js';
 import { EncodedBody, sendJson } from './json-reply.js';
@@ -22,6 +23,8 @@ export interface GatewayServerOptions {
   readonly routes: TokenRoutes;
   /** Third-party platforms' event URLs; absent: no `components[]`. */
   readonly events?: ComponentEvents;
+  /** Third-party platforms' credential paths (`/cgi-bin/component/...`); absent: no `components[]`. */
+  readonly components?: ComponentRoutes;
   readonly log: Logger;
   readonly observer?: { onRequest?(route: string, result: string): void };
   /**
@@ -35,7 +38,17 @@ export interface GatewayServerOptions {
 }
 
 /** Which route a request takes, for metrics (bounded label values). */
-type RouteKind = 'token' | 'stable_token' | 'getticket' | 'jscode2session' | 'pass_through';
+type RouteKind =
+  'token' | 'stable_token' | 'getticket' | 'jscode2session' | ComponentRouteKind | 'pass_through';
+
+/** The Open Platform credential paths, served when `components[]` is configured. */
+type ComponentRouteKind = 'component_token' | 'authorizer_token' | 'preauthcode';
+
+const COMPONENT_PATHS: ReadonlyMap<string, ComponentRouteKind> = new Map([
+  ['/cgi-bin/component/api_component_token', 'component_token'],
+  ['/cgi-bin/component/api_authorizer_token', 'authorizer_token'],
+  ['/cgi-bin/component/api_create_preauthcode', 'preauthcode'],
+]);
 
 /**
  * The WeChat-compatible HTTP/1.1 listener (node:http, keep-alive). Token paths are answered
@@ -183,7 +196,11 @@ export class GatewayServer {
     }
     const route = routeOf(url.pathname);
     const done = (result: string): void => this.o.observer?.onRequest?.(route ?? 'none', result);
-    if (!route || (route === 'pass_through' && !this.o.passThrough)) {
+    if (
+      !route ||
+      (route === 'pass_through' && !this.o.passThrough) ||
+      (isComponentRoute(route) && !this.o.components)
+    ) {
       done(
         sendJson(
           res,
@@ -215,7 +232,12 @@ export class GatewayServer {
     if (!body) return;
     const query = this.#query.read(url.search.slice(1));
     let reply: Reply;
-    if (route === 'getticket') {
+    if (isComponentRoute(route)) {
+      const params = req.method === 'POST' ? parseJson(body) : undefined;
+      reply = params
+        ? await this.#component(route, query.component_access_token ?? '', params)
+        : answer('badJson', 'takes a JSON POST');
+    } else if (route === 'getticket') {
       reply = await this.o.routes.ticket(query.access_token ?? '', query.type ?? '');
     } else if (route === 'jscode2session') {
       reply = await this.o.routes.jscode2session(query);
@@ -226,6 +248,13 @@ export class GatewayServer {
       reply = await this.o.routes.token(query, req.socket);
     } else reply = answer('forbidden', 'stable_token takes a JSON POST');
     this.#answer(res, route, reply);
+  }
+
+  #component(route: ComponentRouteKind, token: string, params: Record<string, unknown>) {
+    const c = this.o.components!;
+    if (route === 'component_token') return c.componentToken(params);
+    if (route === 'authorizer_token') return c.authorizerToken(token, params);
+    return c.preAuthCode(token, params);
   }
 
   /** The request body; undefined once a body too large has been answered 413. */
@@ -272,12 +301,17 @@ function routeOf(path: string): RouteKind | undefined {
   // WeChat's API tree: forwarded when pass-through is on (and the token is ours).
   return (
     exactRoute(path) ??
+    COMPONENT_PATHS.get(path) ??
     (/^\/(cgi-bin|wxa|datacube|card|customservice|merchant|shop|semantic|tcb|wxaapi|union|product|channels|express|intp)\//.test(
       path,
     )
       ? 'pass_through'
       : undefined)
   );
+}
+
+function isComponentRoute(route: RouteKind): route is ComponentRouteKind {
+  return route === 'component_token' || route === 'authorizer_token' || route === 'preauthcode';
 }
 
 function pathOf(req: IncomingMessage): string {

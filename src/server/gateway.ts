@@ -1,7 +1,10 @@
 import { CallerRateLimiter } from '../auth/caller-rate-limiter.js';
 import type { AppSet } from '../apps/app-directory.js';
+import { componentApp } from '../component/authorizer-app.js';
 import type { ComponentEvents } from '../component/component-events.js';
+import type { ComponentService } from '../component/component-service.js';
 import type { Config } from '../config/config.js';
+import { ComponentRoutes, PRE_AUTH_CODE } from '../gateway/component-routes.js';
 import { GatewayAuth } from '../gateway/gateway-auth.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { PassThrough } from '../gateway/pass-through.js';
@@ -26,8 +29,12 @@ export interface GatewayDeps {
   readonly tokenCache: TokenCache;
   /** Every app served (configured and authorizers). */
   readonly apps: AppSet;
-  /** Third-party platforms' event handler; absent without `components[]`. */
-  readonly events?: ComponentEvents;
+  /** Third-party platforms: their event handler, service and component-token cache. */
+  readonly components?: {
+    readonly events: ComponentEvents;
+    readonly service: ComponentService;
+    readonly cache: TokenCache;
+  };
   readonly tickets: TicketService;
   readonly login: LoginService;
 }
@@ -38,12 +45,29 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
   const g = config.gateway;
   if (g.listen === '') return undefined;
   const index = new TokenIndex(d.tokenCache, d.apps);
+  const auth = new GatewayAuth(
+    d.policy.authorizer,
+    config.apps,
+    g.acceptAppSecret,
+    config.components.map(componentApp),
+  );
+  const upstreamRate = {
+    perSecond: config.limits.passThroughPerSecond,
+    burst: config.limits.passThroughPerSecond,
+  };
+  // Calls that reach WeChat for a caller, per app (pass-through) or platform (pre-auth codes).
+  const upstreamLimiter = new CallerRateLimiter(
+    clock,
+    { PassThrough: upstreamRate, [PRE_AUTH_CODE]: upstreamRate },
+    10_000,
+    'app',
+  );
   const routes = new TokenRoutes({
     clock,
     tokens: d.tokens,
     tickets: d.tickets,
     login: d.login,
-    auth: new GatewayAuth(d.policy.authorizer, config.apps, g.acceptAppSecret),
+    auth,
     index,
     limiter: d.policy.limiter,
     audit: d.policy.audit,
@@ -58,17 +82,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
         tokens: d.tokens,
         clock,
         log,
-        limiter: new CallerRateLimiter(
-          clock,
-          {
-            PassThrough: {
-              perSecond: config.limits.passThroughPerSecond,
-              burst: config.limits.passThroughPerSecond,
-            },
-          },
-          10_000,
-          'app',
-        ),
+        limiter: upstreamLimiter,
         observer: {
           onForwarded: (result, ms) => metrics.onGatewayForwarded(result, ms),
           onRecovery: (appId, result) => metrics.onGatewayRecovery(appId, result),
@@ -81,7 +95,21 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
     maxInFlight: g.maxInFlight,
     ...(config.tls ? { tls: config.tls } : {}),
     routes,
-    ...(d.events ? { events: d.events } : {}),
+    ...(d.components
+      ? {
+          events: d.components.events,
+          components: new ComponentRoutes({
+            clock,
+            auth,
+            service: d.components.service,
+            componentTokens: d.components.cache,
+            tokens: d.tokens,
+            componentOf: (appId) => d.apps.get(appId)?.component,
+            limiter: upstreamLimiter,
+            maxWaitMs: config.wechat.timeoutMs + 1_000,
+          }),
+        }
+      : {}),
     ...(passThrough ? { passThrough } : {}),
     log,
     observer: { onRequest: (route, result) => metrics.onGatewayRequest(route, result) },
