@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forceRefresh, getToken, listApps, tokenClient } from '../../src/cli/grpc-client.js';
@@ -7,6 +7,7 @@ import { failure } from '../support/failure.js';
 import { runCli, startServe, startSim, type Spawned } from '../support/processes.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
 import { SimControl } from '../support/sim-control.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 6 point 4 from the outside: every ForceRefresh and admin call, refused ones included,
@@ -27,7 +28,6 @@ type Name = keyof typeof CALLERS;
 const KEYS = Object.fromEntries(
   Object.keys(CALLERS).map((n) => [n, randomBytes(24).toString('base64url')]),
 ) as Record<Name, string>;
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let sim: Spawned & { url: string };
 let redis: RedisNode;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
 } from '../support/processes.js';
 import { SimControl } from '../support/sim-control.js';
 import { failure } from '../support/failure.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 6 from the outside: caller keys (by SHA-256), scopes, per-app authorization that
@@ -46,7 +47,6 @@ type CallerName = keyof typeof CALLERS;
 const KEYS = Object.fromEntries(
   Object.keys(CALLERS).map((name) => [name, randomBytes(24).toString('base64url')]),
 ) as Record<CallerName, string>;
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let sim: Spawned & { url: string };
 let server: Spawned & { addr: string };

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect as http2Connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -7,6 +7,7 @@ import { tokenClient } from '../../src/cli/grpc-client.js';
 import type { Token__Output } from '../../src/grpc/generated/wxtoken/v1/Token.js';
 import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 import { until } from '../support/until.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 11 §3: what one peer can hold open on the gRPC port is bounded (grpc.* config):
@@ -20,7 +21,6 @@ const KEY = {
   a: 'a-' + randomBytes(16).toString('hex'),
   b: 'b-' + randomBytes(16).toString('hex'),
 };
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** The HTTP/2 client preface and an empty SETTINGS frame: a connection, then silence. */
 const PREFACE = Buffer.concat([
   Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),

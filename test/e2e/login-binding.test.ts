@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginServiceClient } from '../../src/grpc/generated/wxtoken/v1/LoginService.js';
@@ -6,6 +6,7 @@ import { loadProto } from '../../src/grpc/proto.js';
 import { createRedisClient, waitReady } from '../../src/redis/redis-clients.js';
 import { type Spawned, startServe, startSimWithApp } from '../support/processes.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 11 §4 from the outside (invariant 8): a login code exchanged by caller A cannot be
@@ -15,7 +16,6 @@ const APP = 'wxe2ebinding0001';
 const SECRET = 'binding-e2e-secret-42';
 const KEY_A = randomBytes(24).toString('base64url');
 const KEY_B = randomBytes(24).toString('base64url');
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 let sim: Spawned & { url: string };
 let redis: RedisNode;
 let server: Spawned & { addr: string };

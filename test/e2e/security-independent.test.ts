@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { loadProto } from '../../src/grpc/proto.js';
 import { startServe, startSim, type Spawned } from '../support/processes.js';
 import { startRedis, type RedisNode } from '../support/redis-server.js';
 import { SimControl } from '../support/sim-control.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 6 "done means", shown by clients that share no code with wxtoken: Debian's
@@ -27,7 +28,6 @@ const KEY = {
   refresher: 'f-' + randomBytes(16).toString('hex'),
   login: 'l-' + randomBytes(16).toString('hex'),
 };
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 function run(
   file: string,

@@ -7,6 +7,7 @@ import { loginClient } from '../support/login-client.js';
 import { runCli, startServe, startSim, type Spawned } from '../support/processes.js';
 import { SimControl } from '../support/sim-control.js';
 import { until } from '../support/until.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * Issue 12 from the outside: tickets and the token-backed login exchanges through a real
@@ -17,7 +18,6 @@ const PLAIN = 'wxe2eplain000001';
 const SECRET = 'e2e-ticket-secret-never-printed';
 const KEY_A = 'shop-a-key-0123456789abcdef';
 const KEY_B = 'shop-b-key-0123456789abcdef';
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let sim: Spawned & { url: string };
 let server: Spawned & { addr: string };

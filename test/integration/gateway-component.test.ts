@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { componentClient, getComponentToken } from '../../src/cli/component-client.js';
 import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
@@ -6,6 +5,7 @@ import type { ComponentServiceClient } from '../../src/grpc/generated/wxtoken/v1
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { ComponentSim, componentYaml, newTestComponent } from '../support/component-sim.js';
 import { startInProcess, type InProcess } from '../support/in-process.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * A third-party SDK (WxJava open, EasyWeChat OpenPlatform, silenceper openplatform) pointed at
@@ -20,7 +20,6 @@ const PLAIN = 'wxgwplainapp00001';
 const SECRET = 'plain-app-secret-1f0c';
 const VENDOR_KEY = 'vendor-caller-key-6d1e2a';
 const SHOP_KEY = 'shop-caller-key-93b7c0';
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let h: InProcess;
 let tokens: TokenServiceClient;

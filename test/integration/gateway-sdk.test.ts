@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import WeChatAPI from 'co-wechat-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getToken, tokenClient } from '../../src/cli/grpc-client.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { startInProcess, type InProcess } from '../support/in-process.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * A real, unmodified WeChat SDK from npm (co-wechat-api 3.11, node-webot) adopting wxtoken by
@@ -14,7 +14,6 @@ const APP = 'wxsdkgateway0001';
 const OTHER = 'wxsdkgatewayoth1';
 const SECRET = 'sdk-app-secret-8e2f';
 const KEY = 'sdk-caller-key-0123456789';
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let h: InProcess;
 let grpcClient: TokenServiceClient;

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forceRefresh, getToken, listAuditEvents, tokenClient } from '../../src/cli/grpc-client.js';
 import { fingerprint } from '../../src/shared/secret.js';
 import type { TokenServiceClient } from '../../src/grpc/generated/wxtoken/v1/TokenService.js';
 import { scenePng } from '../../src/sim/scene-png.js';
 import { startInProcess, type InProcess } from '../support/in-process.js';
+import { sha256 } from '../support/key-digest.js';
 
 /**
  * The WeChat-compatible HTTP gateway (issue 13), raw HTTP against the server in process and
@@ -17,7 +17,6 @@ const SECRET = 'gateway-app-secret-0c4d';
 const KEY_SHOP = 'shop-key-for-the-gateway-1234';
 const KEY_ADMIN = 'admin-key-for-the-gateway-5678';
 const KEY_LIMITED = 'limited-key-for-the-gateway-9abc';
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let h: InProcess;
 let gw: string;

@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import { MAX_QUERY_PARAMS, QueryReader } from '../../src/gateway/query-reader.js';
 import { ANSWERS, resultOf } from '../../src/gateway/wechat-answers.js';
-
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+import { sha256 } from '../support/key-digest.js';
 
 describe('gateway metric labels (bounded: WeChat chooses the errcodes of jscode2session)', () => {
   it('keeps the number of every errcode the gateway answers with of its own', () => {
