@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/auth/authorizer.js';
+import type { AppConfig } from '../../src/config/config.js';
+import { GatewayAuth } from '../../src/gateway/gateway-auth.js';
 import { MAX_QUERY_PARAMS, QueryReader } from '../../src/gateway/query-reader.js';
 import { ANSWERS, resultOf } from '../../src/gateway/wechat-answers.js';
+import { Secret } from '../../src/shared/secret.js';
 import { sha256 } from '../support/key-digest.js';
 
 describe('gateway metric labels (bounded: WeChat chooses the errcodes of jscode2session)', () => {
@@ -75,5 +78,38 @@ describe('QueryReader (the gateway reads every token request query with it)', ()
     expect(r.read('appid=wx1&secret=k')).toBe(a);
     expect(r.read('appid=wx2&secret=k').appid).toBe('wx2');
     expect(Object.isFrozen(a)).toBe(true);
+  });
+});
+
+describe('GatewayAuth: a platform AppSecret under acceptAppSecret (migration)', () => {
+  const PLATFORM = 'wxpartsplatform01';
+  const AUTHORIZER = 'wxpartsauthorizer';
+  const platformSecret = 'platform-app-secret-4c1d';
+  const platform: AppConfig = {
+    appId: PLATFORM,
+    mode: 'classic',
+    secret: new Secret(platformSecret),
+    secretSource: 'inline',
+    tickets: [],
+  };
+  const authorizer = new Authorizer(
+    [{ name: 'vendor', keySha256: sha256('vendor-key-77ab'), apps: ['*'], scopes: ['token:read'] }],
+    (appId) => (appId === AUTHORIZER ? PLATFORM : undefined),
+  );
+
+  it('names a caller for the platform and its authorizers, for that appid only', () => {
+    const auth = new GatewayAuth(authorizer, [], true, [platform]);
+    const caller = auth.callerFor(platformSecret, PLATFORM);
+    expect(caller?.name).toBe(`appsecret:${PLATFORM}`);
+    expect(auth.canUseComponent(caller!, PLATFORM)).toBe(true);
+    expect(auth.canUse(caller!, AUTHORIZER)).toBe(true);
+    expect(auth.canUseComponent(caller!, 'wxotherplatform01')).toBe(false);
+    // The same secret offered for another appid is not a key.
+    expect(auth.callerFor(platformSecret, AUTHORIZER)).toBeUndefined();
+  });
+
+  it('refuses the platform AppSecret when acceptAppSecret is off', () => {
+    const auth = new GatewayAuth(authorizer, [], false, [platform]);
+    expect(auth.callerFor(platformSecret, PLATFORM)).toBeUndefined();
   });
 });
