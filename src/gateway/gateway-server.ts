@@ -310,8 +310,10 @@ function routeOf(path: string): RouteKind | undefined {
   );
 }
 
+const COMPONENT_ROUTES: ReadonlySet<RouteKind> = new Set(COMPONENT_PATHS.values());
+
 function isComponentRoute(route: RouteKind): route is ComponentRouteKind {
-  return route === 'component_token' || route === 'authorizer_token' || route === 'preauthcode';
+  return COMPONENT_ROUTES.has(route);
 }
 
 function pathOf(req: IncomingMessage): string {
