@@ -410,8 +410,8 @@ async function throughputAgainstOneApp(
     // Eight pairs, not five: one 5 s round's CPU per call moves by up to ±25 % on this shared
     // machine even for the 1-app server (53-90 µs in one run), and single pair ratios ranged
     // 0.81-1.80 over twelve runs; the median of five pairs then moved by about ±0.1, the
-    // target's whole margin. Eight pairs of 6 s still end (~220 s of server age) before the
-    // first scheduled wave (~250 s); the upstream-calls row below would show an overlap.
+    // target's whole margin. Eight pairs of 6 s still end (~205 s of server age, measured)
+    // before the first scheduled wave (~250 s); the upstream-calls row below shows an overlap.
     const rounds = ctx.quick ? 1 : 8;
     const got = { one: [] as Round[], many: [] as Round[] };
     for (let r = 0; r < rounds; r++) {
