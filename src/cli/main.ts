@@ -15,7 +15,7 @@ import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
 import { DEFAULT_ADDR } from './command-output.js';
 import { DEFAULT_SIM } from './sim-commands.js';
-import { missingServeFlags } from './node-flags.js';
+import { missingServeFlags, SERVE_NODE_FLAGS } from './node-flags.js';
 
 /** host:port of WXTOKEN_SIM (or the default simulator URL), where `dev` and `sim` listen. */
 const DEFAULT_SIM_LISTEN = URL.canParse(DEFAULT_SIM) ? new URL(DEFAULT_SIM).host : '127.0.0.1:8090';
@@ -75,14 +75,16 @@ program
         );
       }
     }
-    // A platform's authorizers make a heap large enough for V8's idle compactions to stall the
-    // loop (node-flags.ts); without platforms the heap is small and the flags do not matter.
+    // A platform's authorizers make a heap large enough for V8's idle compactions and full
+    // collections to stall the loop (node-flags.ts); without platforms the heap is small and
+    // the flags matter little.
     const missing = missingServeFlags();
     if (config.components.length > 0 && missing.length > 0) {
       console.error(
         `wxtoken serve: note: started without ${missing.join(' ')}: with many authorizers V8's ` +
-          `idle-time compactions pause the event loop; run \`node ${missing.join(' ')} ` +
-          'bin/wxtoken.js serve` (the image and the installed wxtoken binary do).',
+          'default heap settings pause the event loop longer and hold more memory; run ' +
+          `\`node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image and the ` +
+          'installed wxtoken binary do).',
       );
     }
     // Signals are handled from the first moment: one that arrives while starting, or right after

@@ -9,8 +9,22 @@
  * event loop 30-56 ms (GC traces of the scale-authorizers benchmark between waves, 20-35 ms of
  * it moving objects): every GetToken waited that long. The heap grows back with the next wave
  * anyway; the ordinary collections still run, and still compact fragmented pages.
+ *
+ * --heap-growing-percent=80: after each full collection V8 lets the old generation grow to
+ * 1.8 times what survived before the next one (by default up to 4 times on a machine with this
+ * much memory). Every GetToken call leaves ~0.5 KB that only a full collection frees (Node's
+ * HTTP/2 stream objects, held by handles a scavenge cannot clear: a bare node:http2 server
+ * does the same), and that collection's pause grows with what piled up. With 100,000
+ * authorizers (~120 MB live) under sustained GetToken load, the default let ~350 MB pile up:
+ * a 1.5 s pause, RSS past 1 GB. With 1.8 the same load gave pauses of 45-290 ms and a 516 MB
+ * RSS peak over the whole benchmark, at about the same CPU per call (scale-authorizers;
+ * docs/benchmarks.md). A small server collects a little more often: 0-4 % more CPU per call
+ * under saturating load, within that benchmark's noise.
  */
-export const SERVE_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+export const SERVE_NODE_FLAGS: readonly string[] = [
+  '--no-memory-reducer',
+  '--heap-growing-percent=80',
+];
 
 /** The flags of SERVE_NODE_FLAGS this process was started without. */
 export function missingServeFlags(execArgv: readonly string[] = process.execArgv): string[] {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, startServe, waitForOutput } from '../support/processes.js';
+import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string })
@@ -40,8 +41,10 @@ components:
     for (const plainNode of [true, false]) {
       const server = await startServe(yaml, env, { plainNode });
       try {
-        const note =
-          /note: started without --no-memory-reducer: .*node --no-memory-reducer bin\/wxtoken\.js serve/;
+        const flags = SERVE_NODE_FLAGS.join(' ');
+        const note = new RegExp(
+          `note: started without ${flags}: .*node ${flags} bin/wxtoken\\.js serve`,
+        );
         if (plainNode) expect(server.output()).toMatch(note);
         else expect(server.output()).not.toMatch(/started without/);
       } finally {
