@@ -29,13 +29,19 @@ import { GcTrace, type GcEvent } from './gc-trace.js';
  * of latency. The authorizers reach wxtoken the way they do after a lost store: one
  * RecoverAuthorizers call reads them all from api_get_authorizer_list (500 a page) and the
  * leader fetches every authorizer token through api_authorizer_token (storing each new refresh
- * token). Tokens live 600 s, as in the 100,000-app scale scenario (7200 s would not show a wave
- * in a bench's time). Rows: time until all have a token from an empty store, upstream calls per
+ * token). Tokens live 900 s (7200 s would not show a wave in a bench's time): the first
+ * scheduled wave then comes ~570-715 s after the server starts, after the GetToken rounds and
+ * inside the steady window. Rows: time until all have a token from an empty store, upstream calls per
  * second (peak and waves), RSS, event-loop delay in steady state and during scrapes, one scrape,
  * and GetToken throughput and CPU per call against a 1-app server.
  */
 const N = Number(process.env.BENCH_SCALE_AUTHORIZERS ?? 100_000);
-const EXPIRES_IN_S = Number(process.env.BENCH_SCALE_EXPIRES_IN ?? 600);
+const EXPIRES_IN_S = Number(process.env.BENCH_SCALE_EXPIRES_IN ?? 900);
+/**
+ * GetToken rounds of each server (alternating pairs, 6 s each) in a full run. By hand with fewer
+ * or more, mind the wave: 24 pairs end ~415 s after the server starts.
+ */
+const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 24);
 /**
  * Both servers run with `--trace-gc`: the bench reads their major collections off stdout to
  * tell whether the GetToken rounds held them (a line per collection, a few a second under load,
@@ -194,8 +200,8 @@ async function phases(
   ctx.log(`all ${COUNT} authorizers have a token ${sec(allAt - t0)} after RecoverAuthorizers`);
 
   // 3. GetToken against a 1-app server now, between the startup fetches and the first scheduled
-  // wave (600 s tokens: ~240-300 s after each fetch): the upstream count during the rounds is
-  // reported, so a round that a wave overlapped shows.
+  // wave (each token is refreshed 300-360 s before its expiry): the upstream count during the
+  // rounds is reported, so a round that a wave overlapped shows.
   const callsBefore = counters().authorizerTokenCalls;
   const throughput = await throughputAgainstOneApp(
     ctx,
@@ -216,10 +222,11 @@ async function phases(
   // With --heap-growing-percent=80 (node-flags.ts) the rounds hold such collections; what they
   // leave is collected after them, a pause of the load's, not the leader's steady state: it
   // has its own row, and the steady window starts after it. Without the flag V8 held it until
-  // the first wave's own garbage came (no major GC in 60 s of idle in one run): the wait is up
-  // to 300 s, and the window (420 s in a full run) then still holds the second wave.
+  // the first wave's own garbage came (no major GC in 60 s of idle in one run). With it one
+  // came 5-75 s after the rounds (the bench's own scrapes, once a second, allocate): the wait
+  // is up to 120 s, so that the window (420 s in a full run) still holds the whole first wave.
   const callsBeforeGc = counters().authorizerTokenCalls;
-  const afterRounds = await awaitMajorGc(server.metricsUrl, ctx.quick ? 30_000 : 300_000);
+  const afterRounds = await awaitMajorGc(server.metricsUrl, ctx.quick ? 30_000 : 120_000);
   ctx.log(
     `after the GetToken rounds: ${afterRounds.pauseMs === undefined ? 'no major GC' : `major GC ${afterRounds.pauseMs.toFixed(0)} ms`} within ${sec(afterRounds.waitedMs)}; loop max ${msOf(afterRounds.loopMax)}; ${counters().authorizerTokenCalls - callsBeforeGc} upstream calls meanwhile`,
   );
@@ -421,12 +428,13 @@ async function throughputAgainstOneApp(
       await sleep(5_000);
       idle[name] = (cpuSeconds(servers[name].proc.pid) - c0) / 5;
     }
-    // Eight pairs, not five: one 5 s round's CPU per call moves by up to ±25 % on this shared
-    // machine even for the 1-app server (53-90 µs in one run), and single pair ratios ranged
-    // 0.81-1.80 over twelve runs; the median of five pairs then moved by about ±0.1, the
-    // target's whole margin. Eight pairs of 6 s still end (~205 s of server age, measured)
-    // before the first scheduled wave (~250 s); the upstream-calls row below shows an overlap.
-    const rounds = ctx.quick ? 1 : 8;
+    // 24 pairs: one 5 s round's CPU per call moves by up to ±25 % on this shared machine even
+    // for the 1-app server (53-90 µs in one run), single pair ratios ranged 0.58-3.15, and with
+    // 8 pairs the ratio over all rounds moved from 0.97 to 1.21 between runs of the same code.
+    // 24 pairs also hold several full collections of the larger heap (one every ~25 s of its
+    // load with the launchers' flags), not one or none. They end ~415 s after the server
+    // starts, before the first scheduled wave (~570 s with 900 s tokens).
+    const rounds = ctx.quick ? 1 : ROUNDS;
     const got = { one: [] as Round[], many: [] as Round[] };
     const spans = { one: [] as [number, number][], many: [] as [number, number][] };
     for (let r = 0; r < rounds; r++) {
