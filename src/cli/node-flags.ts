@@ -16,10 +16,10 @@
  * HTTP/2 stream objects, held by handles a scavenge cannot clear: a bare node:http2 server
  * does the same), and that collection's pause grows with what piled up. With 100,000
  * authorizers (~120 MB live) under sustained GetToken load, the default let ~350 MB pile up:
- * a 1.5 s pause, RSS past 1 GB. With 1.8 the same load gave pauses of 45-290 ms and a 516 MB
- * RSS peak over the whole benchmark, at about the same CPU per call (scale-authorizers;
+ * a 1.5 s pause, RSS past 1 GB. With 1.8 the same load gave pauses of 37-413 ms and RSS peaks
+ * of 446-530 MB over the whole benchmark, at about the same CPU per call (scale-authorizers;
  * docs/benchmarks.md). A small server collects a little more often: 0-4 % more CPU per call
- * under saturating load, within that benchmark's noise.
+ * under saturating load, within the noise of bench/flag-ab.ts.
  */
 export const SERVE_NODE_FLAGS: readonly string[] = [
   '--no-memory-reducer',
