@@ -95,7 +95,8 @@ export class ScaleRig {
    * `wxtoken serve` on the embedded store (no redis.urls) with `apps`, pinned to the server
    * core. Everything else is the documented default (refresh.aheadSeconds 300, jitterRatio
    * 0.2, log level info), so the figures are those of an operator's configuration.
-   * `nodeArgs` (e.g. --cpu-prof) are for profiling by hand, not for the benchmark.
+   * `nodeArgs` come after the launchers' flags: a trace the bench reads (--trace-gc), or a
+   * profiler by hand (--cpu-prof).
    */
   async startServer(
     name: string,
