@@ -22,6 +22,7 @@ import { loadRound, quiesce, type Round } from './scale-throughput.js';
 import { lookupCost } from './lookup-cost.js';
 import { churnCost } from './map-churn.js';
 import { GcTrace, type GcEvent } from './gc-trace.js';
+import { RunQueueWaits, type WaitSummary } from './run-queue-waits.js';
 
 /**
  * Issue 15 "done means": N third-party authorizers (N = 100,000, or BENCH_SCALE_AUTHORIZERS) on
@@ -251,9 +252,17 @@ async function phases(
   if (!STEADY_PINNED) unpin(server.proc.pid);
   ctx.log(`steady state: the server ${STEADY_PINNED ? 'pinned to one core' : 'on both cores'}`);
   const steadyMs = Number(process.env.BENCH_SCALE_STEADY_S ?? (ctx.quick ? 60 : 420)) * 1000;
-  const loop: { p99: number; max: number; wave: boolean; control: number }[] = [];
+  const loop: {
+    p99: number;
+    max: number;
+    wave: boolean;
+    control: number;
+    waits: WaitSummary;
+  }[] = [];
   const control = LoopControl.start();
   rig.onClose(async () => control.stop());
+  const waits = RunQueueWaits.start(server.proc.pid);
+  rig.onClose(async () => waits.stop());
   let windowFrom = Date.now();
   let text = await (await fetch(server.metricsUrl)).text();
   let prev: LoopBuckets = loopBuckets(text);
@@ -269,15 +278,17 @@ async function phases(
     const calls = perSec.slice(-10).reduce((a, b) => a + b, 0);
     const windowTo = Date.now();
     const controlMax = control.maxBetween(windowFrom, windowTo) / 1000;
+    const w = waits.between(windowFrom, windowTo);
     windowFrom = windowTo;
-    loop.push({ ...d, wave: calls > 0, control: controlMax });
+    loop.push({ ...d, wave: calls > 0, control: controlMax, waits: w });
     ctx.log(
-      `steady +${(t + 10_000) / 1000} s: loop p99 ${msOf(d.p99)} max ${msOf(d.max)} (idle control ${(controlMax * 1000).toFixed(0)} ms); upstream ${calls} calls; RSS ${MB(rss.at(-1) ?? 0)} (heap ${MB(gauge(text, 'nodejs_heap_size_used_bytes'))} of ${MB(gauge(text, 'nodejs_heap_size_total_bytes'))}, external ${MB(gauge(text, 'nodejs_external_memory_bytes'))}); gc ${gcBetween(prevGc, gc)}`,
+      `steady +${(t + 10_000) / 1000} s: loop p99 ${msOf(d.p99)} max ${msOf(d.max)} (idle control ${(controlMax * 1000).toFixed(0)} ms); waited for a core: main ${w.mainMs.toFixed(0)} ms at most, ${w.mainTotalMs.toFixed(0)} ms in all, a helper ${w.helperMs.toFixed(0)} ms at most; upstream ${calls} calls; RSS ${MB(rss.at(-1) ?? 0)} (heap ${MB(gauge(text, 'nodejs_heap_size_used_bytes'))} of ${MB(gauge(text, 'nodejs_heap_size_total_bytes'))}, external ${MB(gauge(text, 'nodejs_external_memory_bytes'))}); gc ${gcBetween(prevGc, gc)}`,
     );
     prev = next;
     prevGc = gc;
   }
   control.stop();
+  waits.stop();
   const cpuMean = (cpuSeconds(server.proc.pid) - cpu0) / (steadyMs / 1000);
   const wave = perSec.slice(wavesFrom);
   const steadyCores = STEADY_PINNED ? 'server pinned to one core' : 'server on both cores';
@@ -340,6 +351,14 @@ async function phases(
       `${loop.filter((d) => d.max > LOOP_LIMIT_S && d.control <= LOOP_LIMIT_S).length} of ${loop.length}`,
       '0',
       loop.every((d) => d.max <= LOOP_LIMIT_S || d.control > LOOP_LIMIT_S),
+    ),
+    row(
+      "those windows: the server's longest wait for a core in each (main thread; any helper thread)",
+      loop
+        .filter((d) => d.max > LOOP_LIMIT_S && d.control <= LOOP_LIMIT_S)
+        .map((d) => `${d.waits.mainMs.toFixed(0)}; ${d.waits.helperMs.toFixed(0)} ms`)
+        .join(', ') || '-',
+      'context: a stall that a wait of that length explains is two busy cores, not server work',
     ),
     row('serve RSS peak', MB(Math.max(...rss)), `< ${MB(RSS_LIMIT)}`, Math.max(...rss) < RSS_LIMIT),
     row('serve heap used at end', MB(metrics.heapUsedBytes)),
