@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, setPriority } from 'node:os';
 import { canPin } from '../test/support/spawned.js';
 
 /**
@@ -61,4 +61,12 @@ export function unpinSelf(): void {
 /** Lets every thread of process `pid` run on all cores (a server started pinned). */
 export function unpin(pid: number): void {
   if (canPin()) spawnSync('taskset', ['-a', '-pc', `0-${cpus().length - 1}`, String(pid)]);
+}
+
+/**
+ * Sets the nice value of every thread of this process (Linux's setpriority takes a thread id;
+ * a process-wide call would change the main thread alone). Raising it back needs root.
+ */
+export function niceSelf(nice: number): void {
+  for (const tid of readdirSync('/proc/self/task')) setPriority(Number(tid), nice);
 }

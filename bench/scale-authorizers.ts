@@ -4,7 +4,7 @@ import { componentClient, recoverAuthorizers } from '../src/cli/component-client
 import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { terminate } from '../test/support/spawned.js';
 import { freePort } from '../test/support/free-port.js';
-import { cpuSeconds, LOAD_CORE, pinSelf, rssBytes, unpin, unpinSelf } from './procs.js';
+import { cpuSeconds, LOAD_CORE, niceSelf, pinSelf, rssBytes, unpin, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { median } from './stats.js';
 import { scrapeMetrics, sweepGetToken } from './scale-probes.js';
@@ -67,6 +67,11 @@ const STEADY_PINNED = process.env.BENCH_SCALE_STEADY_PINNED === '1';
  * 100,000 records at random costs a call from what the larger process costs it.
  */
 const ROUND_IDS = Number(process.env.BENCH_SCALE_ROUND_IDS ?? N);
+/**
+ * The nice value of the bench driver (the simulator playing WeChat) through the steady window.
+ * WeChat runs on its own machines; here it shares the server's two cores.
+ */
+const SIM_NICE = Number(process.env.BENCH_SCALE_SIM_NICE ?? 0);
 const LATENCY_MS = 50;
 const RSS_LIMIT = 1024 * 2 ** 20;
 const LOOP_LIMIT_S = 0.05;
@@ -250,7 +255,9 @@ async function phases(
   // wave. A leader runs on more than one core; its threads may use both here, beside the
   // simulator (the driver, on the other core). BENCH_SCALE_STEADY_PINNED=1 keeps it pinned.
   if (!STEADY_PINNED) unpin(server.proc.pid);
-  ctx.log(`steady state: the server ${STEADY_PINNED ? 'pinned to one core' : 'on both cores'}`);
+  ctx.log(
+    `steady state: the server ${STEADY_PINNED ? 'pinned to one core' : 'on both cores'}, the simulator at nice ${SIM_NICE}`,
+  );
   const steadyMs = Number(process.env.BENCH_SCALE_STEADY_S ?? (ctx.quick ? 60 : 420)) * 1000;
   const loop: {
     p99: number;
@@ -263,11 +270,15 @@ async function phases(
   rig.onClose(async () => control.stop());
   const waits = RunQueueWaits.start(server.proc.pid);
   rig.onClose(async () => waits.stop());
+  // After the control started: it keeps nice 0.
+  niceSelf(SIM_NICE);
+  rig.onClose(async () => niceSelf(0));
   let windowFrom = Date.now();
   let text = await (await fetch(server.metricsUrl)).text();
   let prev: LoopBuckets = loopBuckets(text);
   let prevGc = gcTotals(text);
   const cpu0 = cpuSeconds(server.proc.pid);
+  let cpuWindow = { server: cpu0, driver: cpuSeconds(process.pid) };
   const wavesFrom = perSec.length;
   for (let t = 0; t < steadyMs; t += 10_000) {
     await sleep(10_000);
@@ -279,16 +290,22 @@ async function phases(
     const windowTo = Date.now();
     const controlMax = control.maxBetween(windowFrom, windowTo) / 1000;
     const w = waits.between(windowFrom, windowTo);
+    const cpuNow = { server: cpuSeconds(server.proc.pid), driver: cpuSeconds(process.pid) };
+    const pct = (k: 'server' | 'driver') =>
+      `${(((cpuNow[k] - cpuWindow[k]) * 1000 * 100) / (windowTo - windowFrom)).toFixed(0)} %`;
+    const cpuText = `CPU: server ${pct('server')}, simulator ${pct('driver')} of a core`;
+    cpuWindow = cpuNow;
     windowFrom = windowTo;
     loop.push({ ...d, wave: calls > 0, control: controlMax, waits: w });
     ctx.log(
-      `steady +${(t + 10_000) / 1000} s: loop p99 ${msOf(d.p99)} max ${msOf(d.max)} (idle control ${(controlMax * 1000).toFixed(0)} ms); waited for a core: main ${w.mainMs.toFixed(0)} ms at most, ${w.mainTotalMs.toFixed(0)} ms in all, a helper ${w.helperMs.toFixed(0)} ms at most; upstream ${calls} calls; RSS ${MB(rss.at(-1) ?? 0)} (heap ${MB(gauge(text, 'nodejs_heap_size_used_bytes'))} of ${MB(gauge(text, 'nodejs_heap_size_total_bytes'))}, external ${MB(gauge(text, 'nodejs_external_memory_bytes'))}); gc ${gcBetween(prevGc, gc)}`,
+      `steady +${(t + 10_000) / 1000} s: loop p99 ${msOf(d.p99)} max ${msOf(d.max)} (idle control ${(controlMax * 1000).toFixed(0)} ms); waited for a core: main ${w.mainMs.toFixed(0)} ms at most, ${w.mainTotalMs.toFixed(0)} ms in all, a helper ${w.helperMs.toFixed(0)} ms at most; ${cpuText}; upstream ${calls} calls; RSS ${MB(rss.at(-1) ?? 0)} (heap ${MB(gauge(text, 'nodejs_heap_size_used_bytes'))} of ${MB(gauge(text, 'nodejs_heap_size_total_bytes'))}, external ${MB(gauge(text, 'nodejs_external_memory_bytes'))}); gc ${gcBetween(prevGc, gc)}`,
     );
     prev = next;
     prevGc = gc;
   }
   control.stop();
   waits.stop();
+  niceSelf(0);
   const cpuMean = (cpuSeconds(server.proc.pid) - cpu0) / (steadyMs / 1000);
   const wave = perSec.slice(wavesFrom);
   const steadyCores = STEADY_PINNED ? 'server pinned to one core' : 'server on both cores';
