@@ -57,9 +57,9 @@ export class RunQueueWaits {
     try {
       line = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new Error(
-        `run-queue waits need ${path} (Linux with CONFIG_SCHED_INFO): ${String(err)}`,
-      );
+      throw new Error(`run-queue waits need ${path} (Linux with CONFIG_SCHED_INFO)`, {
+        cause: err,
+      });
     }
     if (runDelayNs(line) === undefined) throw new Error(`${path} is not schedstat: ${line}`);
     const waits = new RunQueueWaits(pid);
