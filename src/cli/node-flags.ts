@@ -20,10 +20,19 @@
  * of 446-530 MB over the whole benchmark, at about the same CPU per call (scale-authorizers;
  * docs/benchmarks.md). A small server collects a little more often: 0-4 % more CPU per call
  * under saturating load, within the noise of bench/flag-ab.ts.
+ *
+ * --v8-pool-size=1: one V8 helper thread instead of Node's four. During a full collection's
+ * concurrent marking every helper is busy, and four of them beside the main thread on a 2-core
+ * leader took the cores from the event loop: in a refresh wave at 100,000 authorizers the main
+ * thread waited up to 47 ms at a time for a core (helpers up to 73 ms; per-thread run-queue
+ * waits), and the loop stalled 50-100 ms. With one helper the main thread keeps a core: the same
+ * wave's longest wait was 27 ms and no 10 s window went over 50 ms. The one helper still marks
+ * concurrently and sweeps; a ~150 MB heap does not need more.
  */
 export const SERVE_NODE_FLAGS: readonly string[] = [
   '--no-memory-reducer',
   '--heap-growing-percent=80',
+  '--v8-pool-size=1',
 ];
 
 /** The flags of SERVE_NODE_FLAGS this process was started without. */

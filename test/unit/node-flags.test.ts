@@ -27,7 +27,11 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
   });
 
   it('missingServeFlags names the ones a process lacks', () => {
-    expect(SERVE_NODE_FLAGS).toEqual(['--no-memory-reducer', '--heap-growing-percent=80']);
+    expect(SERVE_NODE_FLAGS).toEqual([
+      '--no-memory-reducer',
+      '--heap-growing-percent=80',
+      '--v8-pool-size=1',
+    ]);
     expect(missingServeFlags([])).toEqual([...SERVE_NODE_FLAGS]);
     expect(missingServeFlags(['--cpu-prof', ...SERVE_NODE_FLAGS])).toEqual([]);
   });
