@@ -81,8 +81,8 @@ program
     const missing = missingServeFlags();
     if (config.components.length > 0 && missing.length > 0) {
       console.error(
-        `wxtoken serve: note: started without ${missing.join(' ')}: with many authorizers V8's ` +
-          'default heap settings pause the event loop longer and hold more memory; run ' +
+        `wxtoken serve: note: started without ${missing.join(' ')}: with many authorizers ` +
+          "Node's and V8's defaults pause the event loop longer and hold more memory; run " +
           `\`node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image and the ` +
           'installed wxtoken binary do).',
       );

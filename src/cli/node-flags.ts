@@ -35,7 +35,16 @@ export const SERVE_NODE_FLAGS: readonly string[] = [
   '--v8-pool-size=1',
 ];
 
-/** The flags of SERVE_NODE_FLAGS this process was started without. */
+/**
+ * The flags of SERVE_NODE_FLAGS this process was started without. One given with another value
+ * (`--v8-pool-size=4` on a machine with cores to spare) is the operator's choice, not missing.
+ */
 export function missingServeFlags(execArgv: readonly string[] = process.execArgv): string[] {
-  return SERVE_NODE_FLAGS.filter((flag) => !execArgv.includes(flag));
+  const names = new Set(execArgv.map(flagName));
+  return SERVE_NODE_FLAGS.filter((flag) => !names.has(flagName(flag)));
+}
+
+function flagName(arg: string): string {
+  const eq = arg.indexOf('=');
+  return eq < 0 ? arg : arg.slice(0, eq);
 }

@@ -35,4 +35,14 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
     expect(missingServeFlags([])).toEqual([...SERVE_NODE_FLAGS]);
     expect(missingServeFlags(['--cpu-prof', ...SERVE_NODE_FLAGS])).toEqual([]);
   });
+
+  it('counts a flag given with another value as set (the operator chose it)', () => {
+    expect(
+      missingServeFlags(['--no-memory-reducer', '--heap-growing-percent=50', '--v8-pool-size=4']),
+    ).toEqual([]);
+    expect(missingServeFlags(['--v8-pool-size=4'])).toEqual([
+      '--no-memory-reducer',
+      '--heap-growing-percent=80',
+    ]);
+  });
 });
