@@ -25,6 +25,6 @@ EXPOSE 50051 9464
 # and WXTOKEN_TLS_SERVER_NAME when the certificate does not name 127.0.0.1): the check reads them,
 # so the same line works for plaintext, TLS and mTLS (test/e2e/cli-diagnosis.test.ts runs it).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "bin/wxtoken.js", "health", "--addr", "127.0.0.1:50051"]
-# The V8 flags: see src/cli/node-flags.ts (V8 reads them only from the command line).
+# The Node and V8 flags: see src/cli/node-flags.ts (V8 reads its own only from the command line).
 ENTRYPOINT ["node", "--no-memory-reducer", "--heap-growing-percent=80", "--v8-pool-size=1", "bin/wxtoken.js"]
 CMD ["serve", "--config", "/etc/wxtoken/wxtoken.yaml"]
