@@ -70,7 +70,7 @@ const ROUND_IDS = Number(process.env.BENCH_SCALE_ROUND_IDS ?? N);
 /**
  * The nice value of the bench driver (the simulator playing WeChat) through the steady window.
  * WeChat runs on its own machines; here it shares the server's two cores, and in a wave it takes
- * 30-40 % of one (each steady line logs both sides' CPU). At nice 0 the server's main thread
+ * 30-46 % of one (each steady line logs both sides' CPU). At nice 0 the server's main thread
  * waited 600-970 ms of every 10 s of the wave for a core (run-queue waits; up to 36 ms at a
  * time), its loop p99 rose to 25-50 ms, and a GC or a scrape on top went over 50 ms. At nice 10
  * the simulator still answers every call at its 50 ms (the wave's rate stays the same) and the
