@@ -115,11 +115,6 @@ export class TokenService {
   }
 
   /**
-   * One page of listApps in app-id order: at most `limit` apps after `after` (exclusive) that
-   * `visible` lets through, and whether more follow. O(log n + page) for a caller of every
-   * app, so 100,000 apps cost a ListApps page what 1,000 do.
-   */
-  /**
    * The facts of at most `limit` apps after `after` (exclusive), in listAppsPage's order,
    * each handed to `visit` in one object that is reused: a 100,000-app scrape then allocates
    * nothing per app, where a report per app was most of its CPU and its garbage.
@@ -163,6 +158,11 @@ export class TokenService {
     return app ? this.#reporter(this.deps.clock.now())(app) : undefined;
   }
 
+  /**
+   * One page of listApps in app-id order: at most `limit` apps after `after` (exclusive) that
+   * `visible` lets through, and whether more follow. O(log n + page) for a caller of every
+   * app, so 100,000 apps cost a ListApps page what 1,000 do.
+   */
   listAppsPage(
     page: AppPage,
     visible: (appId: string) => boolean = () => true,
