@@ -467,6 +467,7 @@ async function throughputAgainstOneApp(
     // What each server burns with no call at all (the 100,000-authorizer server's schedule,
     // readiness queue and samplers): CPU per call is given with and without it.
     const idle = { one: 0, many: 0 };
+    const warmUp = { one: '', many: '' };
     for (const name of ['one', 'many'] as const) {
       // JIT warm-up, and the setup's garbage: the N-authorizer server's fill (every token fetched
       // and stored) leaves old-generation garbage that its next major collection clears. Left to
@@ -474,8 +475,10 @@ async function throughputAgainstOneApp(
       // rounds; 19 µs of it on V8's helper) and counted a one-time cost of startup as a cost
       // of every GetToken. Both servers are loaded, unrecorded, until a major collection has run.
       const warm = await drainGarbage(servers[name], traces[name], idsOf[name], 5_000, 60_000);
+      warmUp[name] =
+        `${sec(warm.loadMs)} (${warm.pauseMs === undefined ? 'no major GC' : `major GC ${warm.pauseMs.toFixed(0)} ms`})`;
       ctx.log(
-        `${name}: warm-up ${sec(warm.loadMs)} of GetToken load, ${warm.pauseMs === undefined ? 'no major GC' : `major GC ${warm.pauseMs.toFixed(0)} ms`}; quiet ${sec(await quiesce(servers[name].proc.pid))} after it`,
+        `${name}: warm-up ${warmUp[name]} of GetToken load; quiet ${sec(await quiesce(servers[name].proc.pid))} after it`,
       );
       const c0 = cpuSeconds(servers[name].proc.pid);
       await sleep(5_000);
@@ -534,6 +537,11 @@ async function throughputAgainstOneApp(
     const pairedCpu = paired((r) => r.cpuUsPerCall);
     const errors = [...got.one, ...got.many].reduce((n, r) => n + r.errors, 0);
     return [
+      row(
+        'unrecorded GetToken warm-up of each server, until a major collection has run: 1 app; authorizers',
+        `${warmUp.one}; ${warmUp.many}`,
+        "context (the authorizers' fill leaves garbage for that collection)",
+      ),
       row(`GetToken, 1 configured app (median of ${rounds})`, describe(got.one)),
       row(`GetToken, ${COUNT} authorizers, random ids`, describe(got.many)),
       row(
