@@ -598,8 +598,9 @@ async function throughputAgainstOneApp(
 }
 
 /**
- * GetToken load on `server`, `minMs` (at least 2 s) and then in 2 s steps, until a major collection has
- * run since the load began (at most `limitMs` of load): its pause and how long the load took.
+ * GetToken load on `server`, `minMs` (at least 2 s) and then in 2 s steps, until a major
+ * collection has run since the load began (at most `limitMs` of load): its pause and how long
+ * the load took.
  */
 async function drainGarbage(
   server: ScaleServer,
