@@ -24,6 +24,8 @@ export interface LoadOptions {
 
 export interface LoadResult {
   readonly calls: number;
+  /** Every call that finished, the warm-up's included (what the server served in the run). */
+  readonly finished: number;
   readonly errors: number;
   readonly callsPerSecond: number;
   readonly p50Ms: number;
@@ -42,6 +44,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   );
   const latencies: number[] = [];
   let errors = 0;
+  let finished = 0;
   let recording = false;
   const start = performance.now();
   const end = start + o.warmupMs + o.durationMs;
@@ -55,6 +58,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         if (performance.now() >= end) return resolve();
         const t0 = performance.now();
         const done = (err: grpc.ServiceError | null): void => {
+          finished++;
           if (recording) {
             if (err) errors++;
             else latencies.push(performance.now() - t0);
@@ -73,6 +77,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const { p50, p99 } = quantiles(latencies);
   return {
     calls: latencies.length,
+    finished,
     errors,
     callsPerSecond: latencies.length / (o.durationMs / 1000),
     p50Ms: p50,

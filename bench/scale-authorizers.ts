@@ -493,6 +493,16 @@ async function throughputAgainstOneApp(
     const rounds = ctx.quick ? 1 : ROUNDS;
     const got = { one: [] as Round[], many: [] as Round[] };
     const spans = { one: [] as [number, number][], many: [] as [number, number][] };
+    // Each server's CPU over the whole rounds phase, not only the recorded 5 s of its rounds: a
+    // major collection of the larger heap (1-2 s of CPU here) counted when it fell inside a
+    // recorded span and not when it fell in a round's 1 s warm-up or ran on while the other
+    // server was loaded (5 to 11 of them counted per run), which moved the ratio by several %.
+    const ageOf = (name: 'one' | 'many'): number => Date.now() - servers[name].spawnedAt;
+    const phaseFrom = {
+      at: Date.now(),
+      age: { one: ageOf('one'), many: ageOf('many') },
+      cpu: { one: cpuSeconds(servers.one.proc.pid), many: cpuSeconds(servers.many.proc.pid) },
+    };
     for (let r = 0; r < rounds; r++) {
       for (const name of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
         const from = Date.now() - servers[name].spawnedAt;
@@ -507,6 +517,29 @@ async function throughputAgainstOneApp(
       }
     }
     await sleep(1_000); // the last round's trace lines, still on their way
+    const phaseMs = Date.now() - phaseFrom.at;
+    const sum = (xs: number[]): number => xs.reduce((t, x) => t + x, 0);
+    // All of a server's CPU in the phase over every call it answered in it (warm-ups included),
+    // less what it burns with no call at all (`idle`, measured before the phase) for the time
+    // it waited while the other server was loaded.
+    const wholePhase = (name: 'one' | 'many') => {
+      const cpu = cpuSeconds(servers[name].proc.pid) - phaseFrom.cpu[name];
+      const idleCpu = (idle[name] * (phaseMs - sum(got[name].map((r) => r.loadMs)))) / 1000;
+      const calls = sum(got[name].map((r) => r.finished));
+      const majors = traces[name].majorsBetween(phaseFrom.age[name], ageOf(name));
+      return { usPerCall: ((cpu - idleCpu) / calls) * 1e6, cpu, idleCpu, calls, majors };
+    };
+    const phase = { one: wholePhase('one'), many: wholePhase('many') };
+    const phaseRatio = phase.many.usPerCall / phase.one.usPerCall;
+    ctx.log(
+      `whole rounds phase ${sec(phaseMs)}: ` +
+        (['one', 'many'] as const)
+          .map(
+            (n) =>
+              `${n} ${phase[n].cpu.toFixed(1)} s CPU (idle ${phase[n].idleCpu.toFixed(1)} s) / ${phase[n].calls} calls = ${phase[n].usPerCall.toFixed(1)} µs, ${phase[n].majors.length} major GCs`,
+          )
+          .join('; '),
+    );
     const majors = (name: 'one' | 'many'): GcEvent[] =>
       spans[name].flatMap(([from, to]) => traces[name].majorsBetween(from, to));
     const majorsOf = { one: majors('one'), many: majors('many') };
@@ -555,13 +588,28 @@ async function throughputAgainstOneApp(
         'server CPU with no calls (idle): 1 app; authorizers',
         `${(idle.one * 100).toFixed(1)} %; ${(idle.many * 100).toFixed(1)} % of a core`,
       ),
-      // The target row counts every collection in the rounds in full; a median of pairs drops
-      // the rounds that held the larger heap's (fewer, longer) ones, so it is context only.
+      // The target row counts every collection of the phase in full; the recorded spans count
+      // the ones that fell inside them, and a median of pairs drops the rounds that held the
+      // larger heap's (fewer, longer) ones, so both are context only.
       row(
-        `server CPU per GetToken ratio ${COUNT} authorizers / 1 app, all ${rounds} rounds (total CPU / total calls of each server)`,
-        amortizedRatio.toFixed(3),
+        `server CPU per GetToken ratio ${COUNT} authorizers / 1 app, whole rounds phase (all CPU from the first round to the last over every call answered, idle CPU × time between rounds taken out)`,
+        phaseRatio.toFixed(3),
         '≤ 1.1',
-        amortizedRatio <= 1.1,
+        phaseRatio <= 1.1,
+      ),
+      row(
+        'whole rounds phase: CPU per call (idle taken out), major collections: 1 app; authorizers',
+        (['one', 'many'] as const)
+          .map(
+            (n) =>
+              `${phase[n].usPerCall.toFixed(1)} µs (${phase[n].idleCpu.toFixed(1)} of ${phase[n].cpu.toFixed(1)} s idle), ${phase[n].majors.length}`,
+          )
+          .join('; '),
+        'context',
+      ),
+      row(
+        `server CPU per GetToken ratio, all ${rounds} recorded 5 s spans (their CPU / their calls)`,
+        amortizedRatio.toFixed(3),
       ),
       row(
         `server CPU per GetToken ratio, median of ${rounds} back-to-back pairs`,

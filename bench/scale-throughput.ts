@@ -16,6 +16,10 @@ export interface Round {
   readonly cpuUsPerCall: number;
   /** The main thread's share of cpuUsPerCall (the rest: GC helper threads, libuv's pool). */
   readonly mainUsPerCall: number;
+  /** Calls the server answered in the whole round, its warm-up included. */
+  readonly finished: number;
+  /** The whole round's wall time under load, its warm-up included (ms). */
+  readonly loadMs: number;
 }
 
 /**
@@ -100,6 +104,7 @@ export async function loadRound(
   warmupMs: number,
 ): Promise<Round> {
   const pid = server.proc.pid;
+  const t0 = performance.now();
   let cpuStart = cpuSeconds(pid);
   let mainStart = mainThreadCpuSeconds(pid);
   const mark = setTimeout(() => {
@@ -116,6 +121,7 @@ export async function loadRound(
     warmupMs,
   });
   clearTimeout(mark);
+  const loadMs = performance.now() - t0;
   const cpu = cpuSeconds(pid) - cpuStart;
   const main = mainThreadCpuSeconds(pid) - mainStart;
   return {
@@ -125,6 +131,8 @@ export async function loadRound(
     util: cpu / (durationMs / 1000),
     cpuUsPerCall: (cpu / Math.max(1, res.calls)) * 1e6,
     mainUsPerCall: (main / Math.max(1, res.calls)) * 1e6,
+    finished: res.finished,
+    loadMs,
   };
 }
 
