@@ -7,11 +7,13 @@ export interface GcEvent {
   readonly major: boolean;
   /** The pause on the main thread (the atomic part; concurrent marking is not in it). */
   readonly pauseMs: number;
+  /** The heap's used size before and after it (`--trace-gc` lines only; nvp lines omit it). */
+  readonly heapMb?: { readonly before: number; readonly after: number };
 }
 
 // `[pid:0x...]   21539 ms: Mark-Compact 27.1 (58.1) -> 6.4 (49.1) MB, 12.31 / 0.00 ms ...`
 const PLAIN =
-  /\s(\d+) ms: (Scavenge|Minor Mark-Sweep|Mark-Compact(?: \(reduce\))?) .*?MB, ([\d.]+) \//;
+  /\s(\d+) ms: (Scavenge|Minor Mark-Sweep|Mark-Compact(?: \(reduce\))?) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+) \//;
 // `--trace-gc-nvp`: `[pid:0x...]   21539 ms: pause=12.3 mutator=... gc=mc ...`
 const NVP = /\s(\d+) ms: pause=([\d.]+) .*?\bgc=(\w+)/;
 
@@ -21,7 +23,8 @@ export function parseGcLine(line: string): GcEvent | undefined {
     return {
       atMs: Number(plain[1]),
       major: plain[2]!.startsWith('Mark-Compact'),
-      pauseMs: Number(plain[3]),
+      pauseMs: Number(plain[5]),
+      heapMb: { before: Number(plain[3]), after: Number(plain[4]) },
     };
   }
   const nvp = NVP.exec(line);
@@ -55,5 +58,28 @@ export class GcTrace {
   /** Major collections that ended within [fromMs, toMs) of the server's age. */
   majorsBetween(fromMs: number, toMs: number): GcEvent[] {
     return this.#events.filter((e) => e.major && e.atMs >= fromMs && e.atMs < toMs);
+  }
+
+  /** Every collection that ended within [fromMs, toMs) of the server's age. */
+  between(fromMs: number, toMs: number): GcEvent[] {
+    return this.#events.filter((e) => e.atMs >= fromMs && e.atMs < toMs);
+  }
+
+  /**
+   * What young collections within [fromMs, toMs) left in the heap beyond what the collection
+   * before each left (MB): the garbage and survivors promoted to the old generation, plus
+   * whatever was allocated there directly. A major collection resets the base.
+   */
+  promotedMb(fromMs: number, toMs: number): number {
+    let total = 0;
+    let base: number | undefined;
+    for (const e of this.#events) {
+      if (!e.heapMb) continue;
+      if (e.atMs >= fromMs && e.atMs < toMs && !e.major && base !== undefined) {
+        total += Math.max(0, e.heapMb.after - base);
+      }
+      base = e.heapMb.after;
+    }
+    return total;
   }
 }

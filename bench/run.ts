@@ -7,6 +7,7 @@ import { clientTokenScenario } from './client-token.js';
 import { clusterScenarios } from './cluster-bench.js';
 import { gatewayScenario } from './gateway.js';
 import { hotpathScenario } from './hotpath.js';
+import { streamMapsScenario } from './stream-maps.js';
 import { ROOT } from '../test/support/processes.js';
 import { canPin } from '../test/support/spawned.js';
 import { loginScenario } from './login.js';
@@ -33,6 +34,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const SCENARIOS: readonly Scenario[] = [
   hotpathScenario,
+  streamMapsScenario,
   replyEncodingScenario,
   ...clusterScenarios,
   scaleScenario,
