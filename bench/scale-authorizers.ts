@@ -527,7 +527,16 @@ async function throughputAgainstOneApp(
       const idleCpu = (idle[name] * (phaseMs - sum(got[name].map((r) => r.loadMs)))) / 1000;
       const calls = sum(got[name].map((r) => r.finished));
       const majors = traces[name].majorsBetween(phaseFrom.age[name], ageOf(name));
-      return { usPerCall: ((cpu - idleCpu) / calls) * 1e6, cpu, idleCpu, calls, majors };
+      // Garbage that young collections could not free (docs/third-party.md, "Garbage per call").
+      const promotedKb = (traces[name].promotedMb(phaseFrom.age[name], ageOf(name)) * 1024) / calls;
+      return {
+        usPerCall: ((cpu - idleCpu) / calls) * 1e6,
+        cpu,
+        idleCpu,
+        calls,
+        majors,
+        promotedKb,
+      };
     };
     const phase = { one: wholePhase('one'), many: wholePhase('many') };
     const phaseRatio = phase.many.usPerCall / phase.one.usPerCall;
@@ -536,7 +545,7 @@ async function throughputAgainstOneApp(
         (['one', 'many'] as const)
           .map(
             (n) =>
-              `${n} ${phase[n].cpu.toFixed(1)} s CPU (idle ${phase[n].idleCpu.toFixed(1)} s) / ${phase[n].calls} calls = ${phase[n].usPerCall.toFixed(1)} µs, ${phase[n].majors.length} major GCs`,
+              `${n} ${phase[n].cpu.toFixed(1)} s CPU (idle ${phase[n].idleCpu.toFixed(1)} s) / ${phase[n].calls} calls = ${phase[n].usPerCall.toFixed(1)} µs, ${phase[n].majors.length} major GCs, ${phase[n].promotedKb.toFixed(2)} KB promoted a call`,
           )
           .join('; '),
     );
@@ -598,11 +607,11 @@ async function throughputAgainstOneApp(
         phaseRatio <= 1.1,
       ),
       row(
-        'whole rounds phase: CPU per call (idle taken out), major collections: 1 app; authorizers',
+        'whole rounds phase: CPU per call (idle taken out), major collections, garbage promoted per call: 1 app; authorizers',
         (['one', 'many'] as const)
           .map(
             (n) =>
-              `${phase[n].usPerCall.toFixed(1)} µs (${phase[n].idleCpu.toFixed(1)} of ${phase[n].cpu.toFixed(1)} s idle), ${phase[n].majors.length}`,
+              `${phase[n].usPerCall.toFixed(1)} µs (${phase[n].idleCpu.toFixed(1)} of ${phase[n].cpu.toFixed(1)} s idle), ${phase[n].majors.length}, ${phase[n].promotedKb.toFixed(2)} KB`,
           )
           .join('; '),
         'context',
