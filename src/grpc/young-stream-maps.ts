@@ -14,12 +14,11 @@ import type * as grpc from '@grpc/grpc-js';
  * table's pointers into the young generation hold everything they reach through every young
  * collection until the next full one, dead or not; each new table they hold is then promoted and
  * holds the next. So once one table is old, every stream the connection carries, and the whole
- * call hanging off it (grpc-js's call, metadata, buffers, closures: 3.6 KB a GetToken), is copied
- * into the old generation and left there for a major collection. Measured on a grpc-js server on
- * Node 20 (docs/benchmarks.md): 3.6 KB promoted per GetToken, a major collection every ~0.8 s on
- * a small heap and a longer one every few seconds on a 100,000-authorizer heap; with the session's
- * map replaced by a fresh copy every few milliseconds, 0.7 KB, a quarter of the major collections,
- * a fifth of the young collections' time, and 24 % less CPU per call.
+ * call hanging off it (grpc-js's call, metadata, buffers, closures), is copied into the old
+ * generation and left there for a major collection. On the `stream-maps` benchmark
+ * (bare grpc-js servers, Node 20; docs/benchmarks.md) that is 4.2 KB promoted per GetToken; with
+ * the session's map replaced by a fresh copy every few milliseconds, 0.6 KB, a fifth of the young
+ * collections' time and of the major collections, and 0.73 times the CPU per call.
  *
  * The map is Node's own (`session[kState].streams`, read afresh at each use, never held across a
  * turn of the event loop), reached through grpc-js's listening HTTP/2 servers: both are internals,
