@@ -59,6 +59,17 @@ const echo = (c: EchoClient, i: number): Promise<string> =>
     c.echo(Buffer.from(String(i)), (err, res) => (err ? reject(err) : resolve(res!.toString()))),
   );
 
+/** A renewing server with one watch stream open on it (the server's side in `watchers[0]`). */
+async function openWatch() {
+  const { server: s, addr } = await start();
+  const renewal = keepStreamMapsYoung(s, 0)!;
+  const client = new EchoClient(addr, grpc.credentials.createInsecure());
+  const watch = client.watch(Buffer.from('w'));
+  watch.on('error', () => undefined); // a cancellation surfaces as an error event too
+  await expect.poll(() => watchers.length).toBe(1);
+  return { s, renewal, client, watch };
+}
+
 afterEach(() => {
   watchers.length = 0;
   server?.forceShutdown();
@@ -84,15 +95,10 @@ describe('HTTP/2 stream map renewal', () => {
   });
 
   it('a stream open across renewals is still served, ends, and is cancelled cleanly', async () => {
-    const { server: s, addr } = await start();
-    const renewal = keepStreamMapsYoung(s, 0)!;
-    const client = new EchoClient(addr, grpc.credentials.createInsecure());
-    const watch = client.watch(Buffer.from('w'));
+    const { s, renewal, client, watch } = await openWatch();
     const got: string[] = [];
     watch.on('data', (b: Buffer) => got.push(b.toString()));
     const ended = new Promise<grpc.StatusObject>((resolve) => watch.on('status', resolve));
-    watch.on('error', () => undefined); // the cancellation below surfaces as an error event
-    await expect.poll(() => watchers.length).toBe(1);
     const before = renewal.renewals();
     for (let i = 0; i < 50; i++) await echo(client, i); // 50 renewals while the watch is open
     expect(renewal.renewals()).toBe(before + 50);
@@ -107,12 +113,7 @@ describe('HTTP/2 stream map renewal', () => {
   it('a stream open across renewals is still ended when its connection is torn down', async () => {
     // Node destroys a session's streams from that map: a renewal that lost the open stream's
     // entry would leave the call open on the server for ever.
-    const { server: s, addr } = await start();
-    const renewal = keepStreamMapsYoung(s, 0)!;
-    const client = new EchoClient(addr, grpc.credentials.createInsecure());
-    const watch = client.watch(Buffer.from('w'));
-    watch.on('error', () => undefined);
-    await expect.poll(() => watchers.length).toBe(1);
+    const { s, renewal, client } = await openWatch();
     const cancelled = new Promise<'cancelled'>((resolve) =>
       watchers[0]!.on('cancelled', () => resolve('cancelled')),
     );
