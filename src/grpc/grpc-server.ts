@@ -21,7 +21,7 @@ import type { ComponentService } from '../component/component-service.js';
 import { TlsFileProvider } from './tls-files.js';
 import type { LoginService } from '../login/login-service.js';
 import { TooManyStreamsError } from '../shared/errors.js';
-import { keepStreamMapsYoung } from './young-stream-maps.js';
+import { keepStreamMapsYoung, RENEW_EVERY_MS } from './young-stream-maps.js';
 
 export const TOKEN_SERVICE_NAME = 'wxtoken.v1.TokenService';
 export const LOGIN_SERVICE_NAME = 'wxtoken.v1.LoginService';
@@ -189,12 +189,13 @@ export class GrpcServer {
         (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
-    if (!keepStreamMapsYoung(this.#server)) {
-      // Nothing for an operator to do: calls are served, with more garbage for major collections.
+    // Nothing for an operator to do if it cannot: calls are served, with more garbage for major
+    // collections (docs/third-party.md, "Garbage per call").
+    const notRenewed = (): void =>
       this.options.log.info(
         'HTTP/2 stream maps not renewed: grpc-js or Node internals differ from what this version knows',
       );
-    }
+    if (!keepStreamMapsYoung(this.#server, RENEW_EVERY_MS, notRenewed)) notRenewed();
     if (this.#tls) {
       this.#tls.watch(TLS_REFRESH_MS);
       process.on('SIGHUP', this.#onHangup);

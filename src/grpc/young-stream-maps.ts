@@ -71,11 +71,13 @@ function streamsHolder(session: object): StreamsHolder | undefined {
 /**
  * Watches the HTTP/2 servers `server` listens with (call after `bindAsync`): on a stream, the
  * stream's session gets a fresh copy of its map of open streams if its current one is older than
- * `everyMs`. Undefined when grpc-js keeps its servers elsewhere than this code expects.
+ * `everyMs`. Undefined when grpc-js keeps its servers elsewhere than this code expects;
+ * `onMissing` runs once if a session does not hold its streams where this code expects.
  */
 export function keepStreamMapsYoung(
   server: grpc.Server,
   everyMs = RENEW_EVERY_MS,
+  onMissing?: () => void,
 ): StreamMapRenewal | undefined {
   const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(http2Servers instanceof Map)) return undefined;
@@ -85,6 +87,7 @@ export function keepStreamMapsYoung(
   );
   if (watched.length === 0) return undefined;
   let renewals = 0;
+  let missing = false;
   const onStream = (stream: ServerHttp2Stream): void => {
     const session = stream.session as (object & Record<symbol, number | undefined>) | undefined;
     if (!session) return;
@@ -93,7 +96,11 @@ export function keepStreamMapsYoung(
     if (at !== undefined && now - at < everyMs) return;
     session[RENEWED_AT] = now;
     const holder = streamsHolder(session);
-    if (!holder) return;
+    if (!holder) {
+      if (!missing) onMissing?.();
+      missing = true;
+      return;
+    }
     const Fresh = holder.streams.constructor as MapConstructor;
     holder.streams = new Fresh(holder.streams);
     renewals++;

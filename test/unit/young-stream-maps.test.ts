@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keepStreamMapsYoung } from '../../src/grpc/young-stream-maps.js';
@@ -133,6 +134,24 @@ describe('HTTP/2 stream map renewal', () => {
     const client = new EchoClient(addr, grpc.credentials.createInsecure());
     for (let i = 0; i < 20; i++) await echo(client, i);
     expect(renewal.renewals()).toBe(1); // the connection's first stream, then not for 60 s
+    client.close();
+  });
+
+  it('says once when a session does not hold its streams where expected, and serves on', async () => {
+    const { server: s, addr } = await start();
+    let missing = 0;
+    const renewal = keepStreamMapsYoung(s, 0, () => missing++)!;
+    // A stream whose session is not Node's (another Node release's shape), twice, handed to the
+    // renewal's listener alone (the last one on grpc-js's HTTP/2 server; grpc-js's own would
+    // reject such a stream).
+    const servers = (s as unknown as { http2Servers: Map<EventEmitter, unknown> }).http2Servers;
+    const ours = [...servers.keys()][0]!.listeners('stream').at(-1) as (stream: unknown) => void;
+    ours({ session: {} });
+    ours({ session: {} });
+    expect(missing).toBe(1);
+    expect(renewal.renewals()).toBe(0);
+    const client = new EchoClient(addr, grpc.credentials.createInsecure());
+    expect(await echo(client, 7)).toBe('echo:7');
     client.close();
   });
 
