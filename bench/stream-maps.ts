@@ -53,6 +53,7 @@ export const streamMapsScenario: Scenario = {
       const names = ['plain', 'young'] as const;
       for (const n of names) await loadRound(servers[n].server, [APP], 5_000, 0); // JIT, heap
       const pairs = ctx.quick ? 2 : 8;
+      const durationMs = ctx.quick ? 3_000 : 5_000; // recorded, after each round's 1 s warm-up
       const got = { plain: [] as Round[], young: [] as Round[] };
       const promotedMb = { plain: 0, young: 0 };
       const youngMs = { plain: 0, young: 0 };
@@ -61,21 +62,22 @@ export const streamMapsScenario: Scenario = {
         for (const n of r % 2 ? (['young', 'plain'] as const) : names) {
           const { server, trace } = servers[n];
           const from = Date.now() - server.spawnedAt + 1_000; // after loadRound's warm-up
-          const round = await loadRound(server, [APP], ctx.quick ? 3_000 : 5_000, 1_000);
+          const round = await loadRound(server, [APP], durationMs, 1_000);
           const to = Date.now() - server.spawnedAt;
           got[n].push(round);
           promotedMb[n] += trace.promotedMb(from, to);
           const events = trace.between(from, to);
+          const roundMajors = events.filter((e) => e.major).length;
           youngMs[n] += events.filter((e) => !e.major).reduce((t, e) => t + e.pauseMs, 0);
-          majors[n] += events.filter((e) => e.major).length;
+          majors[n] += roundMajors;
           ctx.log(
             `round ${r + 1} ${n}: ${perSecond(round.cps)}, ${round.cpuUsPerCall.toFixed(1)} µs CPU/call, ` +
-              `${events.filter((e) => e.major).length} major GCs`,
+              `${roundMajors} major GCs`,
           );
         }
       }
       const calls = (n: 'plain' | 'young'): number =>
-        got[n].reduce((t, r) => t + r.cps, 0) * (ctx.quick ? 3 : 5);
+        (got[n].reduce((t, r) => t + r.cps, 0) * durationMs) / 1000;
       const cpuPerCall = (n: 'plain' | 'young'): number =>
         got[n].reduce((t, r) => t + r.cpuUsPerCall * r.cps, 0) /
         got[n].reduce((t, r) => t + r.cps, 0);
