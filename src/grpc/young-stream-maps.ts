@@ -4,8 +4,8 @@ import { types } from 'node:util';
 import type * as grpc from '@grpc/grpc-js';
 
 /**
- * Keeps each HTTP/2 session's map of open streams young, so that a finished call's objects die
- * in the young generation instead of being promoted.
+ * Keeps each HTTP/2 session's collections of streams young, so that a finished call's objects
+ * die in the young generation instead of being promoted.
  *
  * Node's HTTP/2 session keeps its open streams in one `Map` for the connection's life: a stream
  * is set at its start and deleted at its end. The map (and its hash table) soon lives in the old
@@ -18,12 +18,15 @@ import type * as grpc from '@grpc/grpc-js';
  * generation and left there for a major collection. On the `stream-maps` benchmark
  * (bare grpc-js servers, Node 20; docs/benchmarks.md) that is 4.2 KB promoted per GetToken; with
  * the session's map replaced by a fresh copy every few milliseconds, 0.6 KB, a fifth of the young
- * collections' time and of the major collections, and 0.73 times the CPU per call.
+ * collections' time and of the major collections, and 0.73 times the CPU per call. The session's
+ * `Set` of pending streams (each server stream is added and removed again as it is made) churns
+ * the same way: a new table per stream, every one of them kept until a full collection (~0.1 KB a
+ * call on `wxtoken serve`, V8's sampling heap profiler); it is replaced along with the map.
  *
- * The map is Node's own (`session[kState].streams`, read afresh at each use, never held across a
- * turn of the event loop), reached through grpc-js's listening HTTP/2 servers: both are internals,
- * so each step checks the shape it expects and, where it differs (another Node or grpc-js), does
- * nothing: calls are served as before, only with the garbage promoted.
+ * Both are Node's own (`session[kState].streams` and `.pendingStreams`, read afresh at each use,
+ * never held across a turn of the event loop), reached through grpc-js's listening HTTP/2
+ * servers: internals, so each step checks the shape it expects and, where it differs (another
+ * Node or grpc-js), does nothing: calls are served as before, only with the garbage promoted.
  */
 
 /** When the session's map was last replaced (`performance.now()`), on the session itself. */
@@ -45,6 +48,7 @@ export interface StreamMapRenewal {
 
 interface StreamsHolder {
   streams: Map<unknown, unknown>;
+  pendingStreams?: Set<unknown>;
 }
 
 let stateKey: symbol | undefined;
@@ -103,6 +107,10 @@ export function keepStreamMapsYoung(
     }
     const Fresh = holder.streams.constructor as MapConstructor;
     holder.streams = new Fresh(holder.streams);
+    if (types.isSet(holder.pendingStreams)) {
+      const FreshSet = holder.pendingStreams.constructor as SetConstructor;
+      holder.pendingStreams = new FreshSet(holder.pendingStreams);
+    }
     renewals++;
   };
   for (const s of watched) s.on('stream', onStream);

@@ -128,6 +128,38 @@ describe('HTTP/2 stream map renewal', () => {
     client.close();
   });
 
+  it("renews the session's set of pending streams with its map, keeping what they hold", async () => {
+    // Node also keeps a session's not-yet-ready streams in a Set for the connection's life (a
+    // server's stream is added and removed again as it is made): it churns like the map, and
+    // each of its tables held a call until a full collection. Both are replaced by copies.
+    const { server: s, addr } = await start();
+    keepStreamMapsYoung(s, 0);
+    const sessions: object[] = [];
+    const servers = (s as unknown as { http2Servers: Map<EventEmitter, unknown> }).http2Servers;
+    [...servers.keys()][0]!.on('stream', (st: { session: object }) => sessions.push(st.session));
+    const client = new EchoClient(addr, grpc.credentials.createInsecure());
+    await echo(client, 1);
+    const session = sessions[0] as Record<
+      symbol,
+      { streams: Map<unknown, unknown>; pendingStreams: Set<unknown> }
+    >;
+    const key = Object.getOwnPropertySymbols(session).find((k) => k.description === 'state')!;
+    const before = { ...session[key]! };
+    // Something pending across the renewal (a stand-in: a server's own streams leave the set
+    // before the 'stream' event): the copy must still hold it.
+    const pending = { close: () => undefined, destroy: () => undefined };
+    before.pendingStreams.add(pending);
+    await echo(client, 2);
+    const after = session[key]!;
+    expect(after.pendingStreams).not.toBe(before.pendingStreams);
+    expect(after.pendingStreams.constructor).toBe(before.pendingStreams.constructor);
+    expect([...after.pendingStreams]).toEqual([pending]);
+    expect(after.streams).not.toBe(before.streams);
+    after.pendingStreams.delete(pending);
+    client.close();
+    expect(await shutdown(s, 5_000)).toBe('drained');
+  });
+
   it('renews a connection at most once per interval', async () => {
     const { server: s, addr } = await start();
     const renewal = keepStreamMapsYoung(s, 60_000)!;
