@@ -26,5 +26,5 @@ EXPOSE 50051 9464
 # so the same line works for plaintext, TLS and mTLS (test/e2e/cli-diagnosis.test.ts runs it).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "bin/wxtoken.js", "health", "--addr", "127.0.0.1:50051"]
 # The Node and V8 flags: see src/cli/node-flags.ts (V8 reads its own only from the command line).
-ENTRYPOINT ["node", "--no-memory-reducer", "--heap-growing-percent=80", "--v8-pool-size=1", "bin/wxtoken.js"]
+ENTRYPOINT ["node", "--no-memory-reducer", "--heap-growing-percent=80", "--v8-pool-size=1", "--no-allocation-site-pretenuring", "bin/wxtoken.js"]
 CMD ["serve", "--config", "/etc/wxtoken/wxtoken.yaml"]

@@ -1,3 +1,3 @@
-#!/usr/bin/env -S node --no-memory-reducer --heap-growing-percent=80 --v8-pool-size=1
+#!/usr/bin/env -S node --no-memory-reducer --heap-growing-percent=80 --v8-pool-size=1 --no-allocation-site-pretenuring
 // Thin launcher: the CLI lives in dist/cli/main.js (npm run build). The flags: src/cli/node-flags.ts.
 import '../dist/cli/main.js';

@@ -28,11 +28,24 @@
  * waits), and the loop stalled 50-100 ms. With one helper the main thread keeps a core: the same
  * wave's longest wait was 27 ms and no 10 s window went over 50 ms. The one helper still marks
  * concurrently and sweeps; a ~150 MB heap does not need more.
+ *
+ * --no-allocation-site-pretenuring: V8 watches how many objects from each allocation site
+ * survive young collections and, past a threshold, allocates that site's objects straight in
+ * the old generation from then on. When it decided so for a site on the GetToken path (an object
+ * made per call that happened to survive, e.g. while a collection met many calls in flight),
+ * every later call's object was born old, its pointers into the young generation kept the whole
+ * call (grpc-js's call, Node's stream, buffers) alive through every young collection, and the
+ * process promoted 5.4-5.8 KB a call instead of 0.5 for the rest of its life, at up to twice the
+ * CPU per call. By chance per start: 5 of 12 starts of a 100,000-authorizer server with
+ * `--heap-growing-percent=40`, 6 of 14 starts measured before the session's set of pending
+ * streams was renewed (src/grpc/young-stream-maps.ts); with this flag 0 of 8 (docs/benchmarks.md,
+ * ninth session).
  */
 export const SERVE_NODE_FLAGS: readonly string[] = [
   '--no-memory-reducer',
   '--heap-growing-percent=80',
   '--v8-pool-size=1',
+  '--no-allocation-site-pretenuring',
 ];
 
 /**
@@ -44,7 +57,9 @@ export function missingServeFlags(execArgv: readonly string[] = process.execArgv
   return SERVE_NODE_FLAGS.filter((flag) => !names.has(flagName(flag)));
 }
 
+/** `--v8-pool-size=4` → `--v8-pool-size`; `--memory-reducer` and `--no-memory-reducer` alike. */
 function flagName(arg: string): string {
   const eq = arg.indexOf('=');
-  return eq < 0 ? arg : arg.slice(0, eq);
+  const name = eq < 0 ? arg : arg.slice(0, eq);
+  return name.startsWith('--no-') ? `--${name.slice(5)}` : name;
 }

@@ -31,6 +31,7 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
       '--no-memory-reducer',
       '--heap-growing-percent=80',
       '--v8-pool-size=1',
+      '--no-allocation-site-pretenuring',
     ]);
     expect(missingServeFlags([])).toEqual([...SERVE_NODE_FLAGS]);
     expect(missingServeFlags(['--cpu-prof', ...SERVE_NODE_FLAGS])).toEqual([]);
@@ -38,11 +39,17 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
 
   it('counts a flag given with another value as set (the operator chose it)', () => {
     expect(
-      missingServeFlags(['--no-memory-reducer', '--heap-growing-percent=50', '--v8-pool-size=4']),
+      missingServeFlags([
+        '--memory-reducer',
+        '--heap-growing-percent=50',
+        '--v8-pool-size=4',
+        '--allocation-site-pretenuring',
+      ]),
     ).toEqual([]);
     expect(missingServeFlags(['--v8-pool-size=4'])).toEqual([
       '--no-memory-reducer',
       '--heap-growing-percent=80',
+      '--no-allocation-site-pretenuring',
     ]);
   });
 });
