@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppOrder, MAX_PENDING, compareIds } from '../../src/service/app-order.js';
+import { seeded } from '../support/seeded.js';
 
 /**
  * The app ids behind ListApps pages (src/service/app-order.ts): ids join and leave at run time
@@ -7,14 +8,6 @@ import { AppOrder, MAX_PENDING, compareIds } from '../../src/service/app-order.j
  * Set, sorted on each read) over random joins, leaves and page reads; and the queue of changes
  * not applied yet stays bounded when no page is read (issue 15 item 5: 100,000 authorizers).
  */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 const page = (o: AppOrder, after: string | undefined, n: number): string[] => {
   const out: string[] = [];
   for (const id of o.from(after)) {
@@ -32,7 +25,7 @@ describe('AppOrder', () => {
       [2, 0.01],
       [3, 0.003],
     ] as const) {
-      const next = rng(seed);
+      const next = seeded(seed);
       const pool = Array.from({ length: 400 }, (_, i) => `wx${(i * 7919).toString(36)}`);
       const model = new Set(pool.slice(0, 50));
       const order = new AppOrder(model);
