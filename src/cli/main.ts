@@ -15,6 +15,7 @@ import { runUntilSignal } from './run-until-signal.js';
 import { isLoopbackListen } from './listen-address.js';
 import { DEFAULT_ADDR } from './command-output.js';
 import { DEFAULT_SIM } from './sim-commands.js';
+import { boundHeapGrowth, governsHeapGrowth } from './heap-growth.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './node-flags.js';
 
 /** host:port of WXTOKEN_SIM (or the default simulator URL), where `dev` and `sim` listen. */
@@ -92,12 +93,30 @@ program
     // the start, a SIGTERM in between met the default action and killed the process outright.
     const starting = startServer(config);
     let log: Logger | undefined;
+    // A leader of many authorizers bounds the garbage its heap lets pile up (heap-growth.ts).
+    // A change made while starting (a store of many authorizers read back) is logged once the
+    // logger exists.
+    let growthBeforeLog: { heapGrowingPercent: number; oldGenerationMb: number } | undefined;
+    const unbound = governsHeapGrowth()
+      ? boundHeapGrowth((percent, live) => {
+          const fields = {
+            heapGrowingPercent: percent,
+            oldGenerationMb: Math.round(live / 2 ** 20),
+          };
+          if (log) log.info(fields, 'heap growth set');
+          else growthBeforeLog = fields;
+        })
+      : () => undefined;
     runUntilSignal(
-      async () => (await starting).stop(),
+      async () => {
+        unbound();
+        await (await starting).stop();
+      },
       (err) => (log ? log.error({ err }, 'shutdown failed') : console.error(err)),
     );
     try {
       log = (await starting).log;
+      if (growthBeforeLog) log.info(growthBeforeLog, 'heap growth set');
     } catch (err) {
       // Files named by the config (TLS) are only read at start: still a config error, exit 2.
       if (err instanceof ConfigError) {
