@@ -40,12 +40,19 @@ export function parseGcLine(line: string): GcEvent | undefined {
  */
 export class GcTrace {
   readonly #events: GcEvent[] = [];
+  readonly #growth: { percent: number; oldGenerationMb: number }[] = [];
 
   constructor(server: ScaleServer, file?: string) {
     let carry = '';
     server.proc.proc.stdout!.on('data', (d: Buffer) => {
       const lines = (carry + d.toString()).split('\n');
       carry = lines.pop()!;
+      for (const line of lines) {
+        // serve's own log line when it bounds the heap's growth (src/cli/heap-growth.ts).
+        if (!line.startsWith('{') || !line.includes('"heap growth set"')) continue;
+        const f = JSON.parse(line) as { heapGrowingPercent: number; oldGenerationMb: number };
+        this.#growth.push({ percent: f.heapGrowingPercent, oldGenerationMb: f.oldGenerationMb });
+      }
       const trace = lines.filter((l) => !l.startsWith('{'));
       for (const line of trace) {
         const event = parseGcLine(line);
@@ -53,6 +60,11 @@ export class GcTrace {
       }
       if (file && trace.length) appendFileSync(file, trace.join('\n') + '\n');
     });
+  }
+
+  /** Each --heap-growing-percent serve set, in order (none: the launchers' value held). */
+  growth(): readonly { percent: number; oldGenerationMb: number }[] {
+    return this.#growth;
   }
 
   /** Major collections that ended within [fromMs, toMs) of the server's age. */

@@ -549,6 +549,14 @@ async function throughputAgainstOneApp(
           )
           .join('; '),
     );
+    const growth = (name: 'one' | 'many'): string => {
+      const set = traces[name].growth();
+      const last = set.at(-1);
+      return last
+        ? `${last.percent} % (at ${last.oldGenerationMb} MB after a full collection; ${set.length} change${set.length > 1 ? 's' : ''})`
+        : 'the launchers’ 80 %';
+    };
+    ctx.log(`heap growth serve set: 1 app ${growth('one')}; authorizers ${growth('many')}`);
     const majors = (name: 'one' | 'many'): GcEvent[] =>
       spans[name].flatMap(([from, to]) => traces[name].majorsBetween(from, to));
     const majorsOf = { one: majors('one'), many: majors('many') };
