@@ -16,8 +16,10 @@ const MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
  * 1-app server carrying ~150 MB of inert live data paid 1.20-1.25 times the CPU per call of one
  * without at 80 %, 1.00-1.03 at 25 %; 100,000-authorizer leaders against a 1-app server paid
  * 1.13 and 1.16 at 80 %, 1.07 and 1.05 at 25 %, 1.16 at 12 % (its full collections, each marking
- * the whole heap, then come too often), with pauses of ~125 ms under load instead of ~350-490
- * (docs/benchmarks.md, tenth session). So the growth is bounded in bytes, not in proportion:
+ * the whole heap, then come too often), with pauses of ~125 ms under load instead of ~350-490.
+ * Full benchmark runs since (docs/benchmarks.md, tenth session): ratios 1.11-1.18, within the
+ * noise of the runs before; resident memory at its peak 350 MB instead of ~490, pauses ~150
+ * ms. So the growth is bounded in bytes, not in proportion:
  * after each full collection the percent is set so that the next limit is about budgetBytes
  * above what survived, between minPercent and maxPercent (HEAP_GROWTH_POLICY). A small heap
  * keeps 80 %; the floor keeps a very large heap (whose every full collection marks all of it)

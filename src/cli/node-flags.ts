@@ -19,7 +19,9 @@
  * a 1.5 s pause, RSS past 1 GB. With 1.8 the same load gave pauses of 37-413 ms and RSS peaks
  * of 446-530 MB over the whole benchmark, at about the same CPU per call (scale-authorizers;
  * docs/benchmarks.md). A small server collects a little more often: 0-4 % more CPU per call
- * under saturating load, within the noise of bench/flag-ab.ts.
+ * under saturating load, within the noise of bench/flag-ab.ts. This is the upper bound: serve
+ * lowers the percent for a large heap after each full collection (heap-growth.ts), so that a
+ * ~120 MB leader collects after ~32 MB of garbage, not ~100.
  *
  * --v8-pool-size=1: one V8 helper thread instead of Node's four. During a full collection's
  * concurrent marking every helper is busy, and four of them beside the main thread on a 2-core
