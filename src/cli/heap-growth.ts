@@ -18,12 +18,11 @@ const MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
  * 1.13 and 1.16 at 80 %, 1.07 and 1.05 at 25 %, 1.16 at 12 % (its full collections, each marking
  * the whole heap, then come too often), with pauses of ~125 ms under load instead of ~350-490.
  * Full benchmark runs since (docs/benchmarks.md, tenth session): ratios 1.11-1.18, within the
- * noise of the runs before; resident memory at its peak 350 MB instead of ~490, pauses ~150
- * ms. So the growth is bounded in bytes, not in proportion:
- * after each full collection the percent is set so that the next limit is about budgetBytes
- * above what survived, between minPercent and maxPercent (HEAP_GROWTH_POLICY). A small heap
- * keeps 80 %; the floor keeps a very large heap (whose every full collection marks all of it)
- * from collecting too often.
+ * noise of the runs before; resident memory at its peak 338-350 MB instead of ~490, pauses
+ * 105-250 ms. So the growth is bounded in bytes, not in proportion: after each full collection
+ * the percent is set so that the next limit is about budgetBytes above what survived, between
+ * minPercent and maxPercent (HEAP_GROWTH_POLICY). A small heap keeps 80 %; the floor keeps a
+ * very large heap (whose every full collection marks all of it) from collecting too often.
  */
 export interface HeapGrowthPolicy {
   /** Old-generation bytes allowed to pile up before the next full collection. */

@@ -9,9 +9,10 @@ import { assertBuilt, ROOT } from '../support/processes.js';
 const run = promisify(execFile);
 
 /**
- * A real V8: a process with ~50 MB live allocates ~200 MB of old-generation garbage and counts its full collections, with the launchers'
- * flags, once as they leave it and once with boundHeapGrowth holding the garbage between two
- * full collections to 8 MB. Counted, not timed: the count follows from the limits V8 sets.
+ * A real V8: a process with ~50 MB live allocates ~200 MB of old-generation garbage and counts
+ * its full collections, with the launchers' flags, once as they leave it and once with
+ * boundHeapGrowth holding the garbage between two full collections to 8 MB. Counted, not
+ * timed: the count follows from the limits V8 sets.
  */
 const CHILD = `
 import { constants, PerformanceObserver } from 'node:perf_hooks';
@@ -77,7 +78,7 @@ describe('boundHeapGrowth against a real V8', () => {
     expect(bounded.changes.length).toBeGreaterThan(0);
     for (const { percent } of bounded.changes) {
       expect(percent).toBeGreaterThanOrEqual(10);
-      expect(percent).toBeLessThanOrEqual(16);
+      expect(percent).toBeLessThanOrEqual(20);
     }
     // ~40 MB of garbage a cycle before, ~8 MB after: several times the full collections.
     expect(plain.majors).toBeGreaterThan(0);

@@ -8,7 +8,8 @@ import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const MB = 1024 * 1024;
 
-// docs/operations.md "Memory": garbage between two full collections is bounded in bytes.
+// docs/third-party.md "Sizing a leader": the garbage between two full collections is bounded in
+// bytes, not in proportion to the live heap.
 describe('the heap growth serve sets after each full collection', () => {
   it('keeps the launchers’ percent for a small heap and bounds the growth of a large one', () => {
     const { budgetBytes, maxPercent, minPercent } = HEAP_GROWTH_POLICY;
