@@ -15,6 +15,7 @@ import { reflectionDefinition } from './reflection-definition.js';
 import { addTolerantly } from './tolerant-services.js';
 import { TICKET_ENCODER, TOKEN_ENCODER } from './reply-encoding.js';
 import { tokenHandlers } from './token-handlers.js';
+import { EncodedTokens } from './encoded-tokens.js';
 import { loginHandlers } from './login-handlers.js';
 import { componentHandlers } from './component-handlers.js';
 import type { ComponentService } from '../component/component-service.js';
@@ -79,6 +80,8 @@ export class GrpcServer {
   readonly #streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   /** Open WatchToken streams per caller name, for grpc.maxWatchStreamsPerCaller. */
   readonly #watchers = new Map<string, number>();
+  /** GetToken's replies, encoded ahead. */
+  readonly #encodedTokens: EncodedTokens;
   #port = 0;
   #tls: TlsFileProvider | undefined;
   readonly #onHangup = (): void => void this.reloadTls();
@@ -106,6 +109,7 @@ export class GrpcServer {
     });
     const definition = loadPackageDefinition();
     const proto = loadProto(definition);
+    this.#encodedTokens = new EncodedTokens(service);
     this.#server.addService(
       tolerantDeserializers(proto.wxtoken.v1.TokenService.service, {
         GetToken: TOKEN_ENCODER,
@@ -120,6 +124,7 @@ export class GrpcServer {
         auditLog: options.auditLog,
         ...(options.audit ? { audit: options.audit } : {}),
         quietMethods: new Set(['GetToken']),
+        encodedTokens: this.#encodedTokens,
         streams: {
           add: (stream, caller) => {
             const held = this.#watchers.get(caller) ?? 0;
@@ -241,6 +246,7 @@ export class GrpcServer {
       setTimeout(() => resolve('timeout'), this.options.drainMs ?? 5000).unref(),
     );
     if ((await Promise.race([drained, timeout])) === 'timeout') this.#server.forceShutdown();
+    this.#encodedTokens.close();
   }
 }
 

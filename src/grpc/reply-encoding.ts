@@ -63,10 +63,24 @@ function finish(w: ProtoWriter): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
+/** A reply encoded ahead (EncodedTokens), handed through grpc-js as its message. */
+class PreEncoded {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/**
+ * `bytes` (a Token message already encoded) in the shape a handler returns; TOKEN_ENCODER sends
+ * them as they are. The caller hands over the bytes: they must not change afterwards.
+ */
+export function preEncoded(bytes: Buffer): Token {
+  return new PreEncoded(bytes) as unknown as Token;
+}
+
 /** wxtoken.v1.Token */
 export const TOKEN_ENCODER: ReplyEncoder = {
   messageName: 'Token',
   encode: (message) => {
+    if (message instanceof PreEncoded) return message.bytes;
     const m = message as Token;
     const w = Writer.create();
     string(w, 1, m.app_id);

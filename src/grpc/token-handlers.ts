@@ -16,6 +16,7 @@ import { toProtoAppStatus, toProtoAuditEvent, toProtoTicket, toProtoToken } from
 import type { TokenServiceHandlers } from './generated/wxtoken/v1/TokenService.js';
 import { optionalString, requireAppId, requireTicketType } from './validate.js';
 import { MAX_CREDENTIAL_CHARS } from '../wechat/success-body.js';
+import type { EncodedTokens } from './encoded-tokens.js';
 
 const MAX_REASON_CHARS = 512;
 const DEFAULT_AUDIT_EVENTS = 100;
@@ -35,12 +36,17 @@ export function tokenHandlers(
     readonly streams: StreamRegistry;
     readonly canUseApp: (caller: Caller, appId: string) => boolean;
     readonly auditLog: AuditLog;
+    /** Replies encoded ahead, answered first (the same tokens `service.peek` serves). */
+    readonly encodedTokens?: Pick<EncodedTokens, 'get'>;
   },
 ): TokenServiceHandlers {
+  const encoded = deps.encodedTokens;
   return {
     // Not async: a live token is answered synchronously (the hot path, see unary()).
     GetToken: unary('GetToken', deps, (req, call) => {
       const appId = requireAppId(req.app_id);
+      const ready = encoded?.get(appId);
+      if (ready) return ready;
       const live = service.peek(appId);
       if (live) return toProtoToken(live);
       return service.getToken(appId, callSignal(call)).then(toProtoToken);

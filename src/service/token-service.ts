@@ -44,6 +44,12 @@ export interface AppPage {
   readonly limit: number;
 }
 
+/** A copy of the token cache (see TokenService.mirror). */
+export interface TokenMirror {
+  applied(token: TokenRecord): void;
+  dropped(appId: string): void;
+}
+
 export interface TokenServiceDeps {
   readonly clock: Clock;
   readonly apps: AppSet;
@@ -90,6 +96,27 @@ export class TokenService {
   /** The live token from memory, or undefined. The hot path: no awaits, no allocation. */
   peek(appId: string): TokenRecord | undefined {
     return this.#reader.peek(appId);
+  }
+
+  /** Now, by the clock `peek` judges tokens with. */
+  now(): number {
+    return this.deps.clock.now();
+  }
+
+  /**
+   * Hands `mirror` every app's current token, then every token applied and every app dropped
+   * from now on: what a copy of `peek`'s answers must follow (the gRPC layer's encoded replies).
+   * The copy judges a token by `servableUntil` and `now()`, as `peek` does.
+   */
+  mirror(mirror: TokenMirror): () => void {
+    const { cache } = this.deps;
+    const stopApplied = cache.subscribeAll((token) => mirror.applied(token));
+    const stopDropped = cache.subscribeDrops((appId) => mirror.dropped(appId));
+    for (const token of cache.tokens()) mirror.applied(token);
+    return () => {
+      stopApplied();
+      stopDropped();
+    };
   }
 
   async getToken(appId: string, signal?: AbortSignal): Promise<TokenRecord> {

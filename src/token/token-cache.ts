@@ -29,6 +29,7 @@ export class TokenCache {
   readonly #previous = new ShardedMap<TokenRecord>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #anyListeners = new Set<Listener>();
+  readonly #dropListeners = new Set<(appId: string) => void>();
   readonly #sweeper: MapSweeper<string, TokenRecord> | undefined;
 
   /**
@@ -72,6 +73,18 @@ export class TokenCache {
   drop(appId: string): void {
     this.#current.delete(appId);
     this.#previous.delete(appId);
+    for (const listener of this.#dropListeners) listener(appId);
+  }
+
+  /** Every app's current token, in no particular order. */
+  tokens(): IterableIterator<TokenRecord> {
+    return this.#current.values();
+  }
+
+  /** Calls `listener` with every app dropped from now on (see `drop`). */
+  subscribeDrops(listener: (appId: string) => void): () => void {
+    this.#dropListeners.add(listener);
+    return () => this.#dropListeners.delete(listener);
   }
 
   /** Calls `listener` with every token applied for any app from now on. */

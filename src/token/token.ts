@@ -43,7 +43,10 @@ export function isLive(token: TokenRecord | undefined, now: number): token is To
  * keeps tokens far from this margin; it matters only when refreshing has been failing.
  */
 export function isServable(token: TokenRecord | undefined, now: number): token is TokenRecord {
-  if (token === undefined) return false;
-  const margin = Math.min(1000, (token.expiresAt - token.fetchedAt) * 0.02);
-  return token.expiresAt - margin > now;
+  return token !== undefined && servableUntil(token) > now;
+}
+
+/** The instant from which `isServable` refuses the token: its expiry less the margin. */
+export function servableUntil(token: TokenRecord): number {
+  return token.expiresAt - Math.min(1000, (token.expiresAt - token.fetchedAt) * 0.02);
 }
