@@ -1,10 +1,14 @@
 import { randomInt } from 'node:crypto';
 
-/** Bytes of one slot: a deadline, two lengths, the key and the value. */
-export const SLOT_BYTES = 256;
-/** Slots per chunk of the arena (1 MB): the arena grows a chunk at a time, nothing is copied. */
-const CHUNK_SLOTS = 4096;
-const CHUNK_SHIFT = 12;
+/**
+ * Slot sizes: a slot holds a deadline, two lengths, the key and the value. GetToken's reply for
+ * a 136-character token and an 18-character app id takes ~220 bytes; WeChat reserves 512
+ * characters for a token, whose reply needs the larger slot. An entry takes the smaller size it
+ * fits in and moves when its value grows or shrinks.
+ */
+export const SLOT_SIZES = [256, 1024] as const;
+/** Each size's arena grows by chunks of this many bytes: nothing is ever copied to grow. */
+const CHUNK_BYTES = 2 ** 20;
 /** Slot layout: [0, 8) deadline (float64), [8, 10) value length, [10] key length, key, value. */
 const VALUE_LENGTH_AT = 8;
 const KEY_LENGTH_AT = 10;
@@ -13,28 +17,45 @@ const KEY_AT = 11;
 export const MAX_KEY_CHARS = 64;
 const MIN_CAPACITY = 1024;
 
+/** The slots of one size: chunks of the arena and the slot numbers free for reuse. */
+interface SlotSize {
+  readonly bytes: number;
+  /** log2 of the slots in a chunk. */
+  readonly shift: number;
+  readonly chunks: Buffer[];
+  readonly deadlines: Float64Array[];
+  readonly free: number[];
+  used: number;
+}
+
 /**
  * A table from short ASCII keys to short byte strings, each with a deadline, kept off the V8
- * heap: an open-addressing index (a typed array of hash and slot pairs, linear probing) over an
- * arena of fixed 256-byte slots, each holding its key, its value and its deadline together.
+ * heap: an open-addressing index (a typed array of hash and slot pairs, linear probing) over
+ * arenas of fixed-size slots, each slot holding its key, its value and its deadline together.
  *
  * Why: a read of one entry among 100,000 in a `Map` of records touches the map's bucket and
  * entry, the key string, the record and each of the record's fields in its own object, at
  * random places of a ~120 MB heap: every one a cache and TLB miss, ~13 µs a GetToken call in
  * all on a virtual machine against one hot record (docs/benchmarks.md). Here a read touches one
- * line of the index and one slot (its own page), and the garbage collector never scans either.
+ * line of the index and one slot (one page), and the garbage collector scans neither.
  *
- * Keys and values that do not fit a slot (`fits`) are refused by `set`: the caller keeps them
- * elsewhere. Deleted slots are zeroed (values may be secrets) and reused. Not thread-safe and
- * not iterable: a mirror of some authoritative map, read on a hot path.
+ * Keys and values that fit no slot (`fits`) are refused by `set`: the caller keeps them
+ * elsewhere. Freed slots are zeroed (values may be secrets) and reused. Not iterable: a mirror
+ * of some authoritative map, read on a hot path.
  */
 export class ByteTable {
-  readonly #chunks: Buffer[] = [];
-  readonly #deadlines: Float64Array[] = [];
-  /** Free slot numbers, reused before the arena grows. */
-  readonly #free: number[] = [];
-  #slots = 0;
-  /** Pairs [hash, slot + 1]; 0 in the second marks an empty pair. */
+  readonly #sizes: readonly SlotSize[] = SLOT_SIZES.map((bytes) => ({
+    bytes,
+    shift: Math.log2(CHUNK_BYTES / bytes),
+    chunks: [],
+    deadlines: [],
+    free: [],
+    used: 0,
+  }));
+  /**
+   * Pairs [hash, ref + 1], ref = slot number << 1 | index in SLOT_SIZES (two sizes: one bit);
+   * 0 in the second marks an empty pair.
+   */
   #index = new Int32Array(2 * MIN_CAPACITY);
   #mask = MIN_CAPACITY - 1;
   #size = 0;
@@ -45,36 +66,40 @@ export class ByteTable {
     return this.#size;
   }
 
-  /** Whether a key and a value of these lengths fit in one slot. */
+  /** Whether a key and a value of these lengths fit in a slot. */
   static fits(keyChars: number, valueBytes: number): boolean {
-    return (
-      keyChars >= 1 && keyChars <= MAX_KEY_CHARS && KEY_AT + keyChars + valueBytes <= SLOT_BYTES
-    );
+    return keyChars >= 1 && keyChars <= MAX_KEY_CHARS && sizeFor(keyChars + valueBytes) >= 0;
   }
 
   /**
    * Sets `key` to `value` until `deadline`. Returns false, and holds nothing for the key, when
-   * they do not fit a slot or the key is not ASCII.
+   * they fit no slot or the key is not ASCII.
    */
   set(key: string, value: Uint8Array, deadline: number): boolean {
     if (!ByteTable.fits(key.length, value.length) || !isAscii(key)) {
       this.delete(key);
       return false;
     }
+    const size = sizeFor(key.length + value.length);
     const hash = this.#hash(key);
     let at = this.#find(key, hash);
-    let slot: number;
+    let ref: number;
     if (at >= 0) {
-      slot = this.#index[at + 1]! - 1;
+      ref = this.#index[at + 1]! - 1;
+      if ((ref & 1) !== size) {
+        this.#release(ref);
+        ref = this.#allocate(size);
+        this.#index[at + 1] = ref + 1;
+      }
     } else {
       if (2 * (this.#size + 1) > this.#mask + 1) this.#grow();
-      slot = this.#allocate();
+      ref = this.#allocate(size);
       at = this.#emptyPairFor(hash);
       this.#index[at] = hash;
-      this.#index[at + 1] = slot + 1;
+      this.#index[at + 1] = ref + 1;
       this.#size++;
     }
-    this.#write(slot, key, value, deadline);
+    this.#write(ref, key, value, deadline);
     return true;
   }
 
@@ -85,10 +110,12 @@ export class ByteTable {
   getBefore(key: string, now: number): Buffer | undefined {
     const at = this.#find(key, this.#hash(key));
     if (at < 0) return undefined;
-    const slot = this.#index[at + 1]! - 1;
-    const chunk = this.#chunks[slot >>> CHUNK_SHIFT]!;
-    const offset = (slot & (CHUNK_SLOTS - 1)) * SLOT_BYTES;
-    if (!(now < this.#deadlines[slot >>> CHUNK_SHIFT]![offset / 8]!)) return undefined;
+    const ref = this.#index[at + 1]! - 1;
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    const chunk = s.chunks[slot >>> s.shift]!;
+    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
+    if (!(now < s.deadlines[slot >>> s.shift]![offset / 8]!)) return undefined;
     const from = offset + KEY_AT + key.length;
     const length = chunk.readUInt16LE(offset + VALUE_LENGTH_AT);
     const copy = Buffer.allocUnsafe(length);
@@ -103,10 +130,7 @@ export class ByteTable {
   delete(key: string): boolean {
     let at = this.#find(key, this.#hash(key));
     if (at < 0) return false;
-    const slot = this.#index[at + 1]! - 1;
-    const offset = (slot & (CHUNK_SLOTS - 1)) * SLOT_BYTES;
-    this.#chunks[slot >>> CHUNK_SHIFT]!.fill(0, offset, offset + SLOT_BYTES);
-    this.#free.push(slot);
+    this.#release(this.#index[at + 1]! - 1);
     this.#size--;
     // Backward-shift deletion: pull later pairs of the run into the hole, so a lookup can
     // still stop at the first empty pair (no tombstones to accumulate).
@@ -117,9 +141,9 @@ export class ByteTable {
       next = (next + 2) & (2 * mask + 1);
       if (index[next + 1] === 0) break;
       const home = (index[next]! & mask) * 2;
-      // Move the pair at `next` into the hole unless its home lies cyclically in (at, next].
-      const inRun = at <= next ? at < home && home <= next : at < home || home <= next;
-      if (inRun) continue;
+      // The pair at `next` stays unless its home lies cyclically outside (at, next].
+      const stays = at <= next ? at < home && home <= next : at < home || home <= next;
+      if (stays) continue;
       index[at] = index[next]!;
       index[at + 1] = index[next + 1]!;
       at = next;
@@ -134,9 +158,9 @@ export class ByteTable {
     const index = this.#index;
     const wrap = 2 * this.#mask + 1;
     for (let at = (hash & this.#mask) * 2; ; at = (at + 2) & wrap) {
-      const slotPlusOne = index[at + 1]!;
-      if (slotPlusOne === 0) return -1;
-      if (index[at] === hash && this.#keyIs(slotPlusOne - 1, key)) return at;
+      const refPlusOne = index[at + 1]!;
+      if (refPlusOne === 0) return -1;
+      if (index[at] === hash && this.#keyIs(refPlusOne - 1, key)) return at;
     }
   }
 
@@ -148,9 +172,11 @@ export class ByteTable {
     return at;
   }
 
-  #keyIs(slot: number, key: string): boolean {
-    const chunk = this.#chunks[slot >>> CHUNK_SHIFT]!;
-    const offset = (slot & (CHUNK_SLOTS - 1)) * SLOT_BYTES;
+  #keyIs(ref: number, key: string): boolean {
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    const chunk = s.chunks[slot >>> s.shift]!;
+    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
     if (chunk[offset + KEY_LENGTH_AT] !== key.length) return false;
     for (let i = 0; i < key.length; i++) {
       if (chunk[offset + KEY_AT + i] !== key.charCodeAt(i)) return false;
@@ -158,25 +184,36 @@ export class ByteTable {
     return true;
   }
 
-  #write(slot: number, key: string, value: Uint8Array, deadline: number): void {
-    const chunk = this.#chunks[slot >>> CHUNK_SHIFT]!;
-    const offset = (slot & (CHUNK_SLOTS - 1)) * SLOT_BYTES;
-    this.#deadlines[slot >>> CHUNK_SHIFT]![offset / 8] = deadline;
+  #write(ref: number, key: string, value: Uint8Array, deadline: number): void {
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    const chunk = s.chunks[slot >>> s.shift]!;
+    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
+    s.deadlines[slot >>> s.shift]![offset / 8] = deadline;
     chunk.writeUInt16LE(value.length, offset + VALUE_LENGTH_AT);
     chunk[offset + KEY_LENGTH_AT] = key.length;
     chunk.write(key, offset + KEY_AT, 'latin1');
     chunk.set(value, offset + KEY_AT + key.length);
   }
 
-  #allocate(): number {
-    const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
-    if (this.#slots === this.#chunks.length * CHUNK_SLOTS) {
-      const chunk = Buffer.alloc(CHUNK_SLOTS * SLOT_BYTES);
-      this.#chunks.push(chunk);
-      this.#deadlines.push(new Float64Array(chunk.buffer, chunk.byteOffset, chunk.length / 8));
+  #allocate(size: number): number {
+    const s = this.#sizes[size]!;
+    const reused = s.free.pop();
+    if (reused !== undefined) return (reused << 1) | size;
+    if (s.used === s.chunks.length << s.shift) {
+      const chunk = Buffer.alloc(CHUNK_BYTES);
+      s.chunks.push(chunk);
+      s.deadlines.push(new Float64Array(chunk.buffer, chunk.byteOffset, CHUNK_BYTES / 8));
     }
-    return this.#slots++;
+    return (s.used++ << 1) | size;
+  }
+
+  #release(ref: number): void {
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
+    s.chunks[slot >>> s.shift]!.fill(0, offset, offset + s.bytes);
+    s.free.push(slot);
   }
 
   /** Doubles the index, moving pairs by their stored hash: no key is read again. */
@@ -199,6 +236,11 @@ export class ByteTable {
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
     return h | 0;
   }
+}
+
+/** The index in SLOT_SIZES of the smallest slot for a key and a value of `bytes` in all; -1 if none. */
+function sizeFor(bytes: number): number {
+  return SLOT_SIZES.findIndex((slot) => KEY_AT + bytes <= slot);
 }
 
 function isAscii(key: string): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ByteTable, MAX_KEY_CHARS, SLOT_BYTES } from '../../src/shared/byte-table.js';
+import { ByteTable, MAX_KEY_CHARS, SLOT_SIZES } from '../../src/shared/byte-table.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
@@ -47,10 +47,10 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
     expect(t.size).toBe(1);
   });
 
-  it('refuses what does not fit a slot, a non-ASCII or empty key, and then holds nothing for the key', () => {
+  it('refuses what fits no slot, a non-ASCII or empty key, and then holds nothing for the key', () => {
     const t = new ByteTable();
     const key = 'wxlong';
-    const room = SLOT_BYTES - 11 - key.length;
+    const room = SLOT_SIZES.at(-1)! - 11 - key.length;
     expect(ByteTable.fits(key.length, room)).toBe(true);
     expect(t.set(key, Buffer.alloc(room, 1), 10)).toBe(true);
     expect(t.getBefore(key, 0)).toEqual(Buffer.alloc(room, 1));
@@ -61,6 +61,18 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
     expect(t.set('wxé', bytes('v'), 10)).toBe(false);
     expect(t.set('', bytes('v'), 10)).toBe(false);
     expect(t.size).toBe(0);
+  });
+
+  it('a value that outgrows the small slot moves to a large one and back, at every length around the edge', () => {
+    const t = new ByteTable();
+    const key = 'wxgrowing';
+    const edge = SLOT_SIZES[0] - 11 - key.length;
+    for (const length of [edge - 1, edge, edge + 1, 900, edge, edge + 1, 3]) {
+      const value = Buffer.alloc(length, length % 251);
+      expect(t.set(key, value, 10)).toBe(true);
+      expect(t.getBefore(key, 0)).toEqual(value);
+      expect(t.size).toBe(1);
+    }
   });
 
   it('a key of MAX_KEY_CHARS fits, and keys that share a prefix or a length stay apart', () => {
@@ -83,7 +95,9 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
       const key = keys[Math.floor(random() * keys.length)]!;
       const r = random();
       if (r < 0.5) {
-        const value = `v${op}-${'x'.repeat(Math.floor(random() * 180))}`;
+        // Mostly small slots, some large ones: entries move between the two sizes.
+        const long = random() < 0.2 ? 700 : 180;
+        const value = `v${op}-${'x'.repeat(Math.floor(random() * long))}`;
         const deadline = Math.floor(random() * 100);
         expect(t.set(key, bytes(value), deadline)).toBe(true);
         model.set(key, { value, deadline });

@@ -73,11 +73,15 @@ describe('EncodedTokens (GetToken replies encoded ahead, a mirror of the token c
     await stop();
   });
 
-  it('a token too long for a slot is left to the ordinary path (peek), not served stale', async () => {
+  it('a 512-character token (what WeChat reserves) is answered too; one too long for any slot is left to peek, never served stale', async () => {
     const { h, stop } = await started();
     const encoded = new EncodedTokens(h.service);
     const current = h.service.peek(APP_ID)!;
-    h.cache.offer({ ...current, value: `${current.value}-${'x'.repeat(300)}`, generation: 99 });
+    h.cache.offer({ ...current, value: 'y'.repeat(512), generation: 98 });
+    const { fast, slow } = replies(h, encoded);
+    expect(fast).toBeDefined();
+    expect(fast).toEqual(slow);
+    h.cache.offer({ ...current, value: 'z'.repeat(1_100), generation: 99 });
     expect(h.service.peek(APP_ID)!.generation).toBe(99);
     expect(encoded.get(APP_ID)).toBeUndefined();
     await stop();
