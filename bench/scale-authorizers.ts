@@ -411,8 +411,9 @@ async function phases(
   rows.push(...throughput);
   const exitCode = await terminate(server.proc, STOP_GRACE_MS);
   rows.push(row('serve exit on SIGTERM', String(exitCode), '0', exitCode === 0));
-  // 7. The records' own share of a GetToken call, apart from the server process (context for
-  // the CPU ratio above, which also holds the larger heap's garbage collection).
+  // 7. GetToken's own steps, apart from the server process (context for the CPU ratio above,
+  // which also holds the larger heap's garbage collection): the encoded replies it answers
+  // from, and the records it falls back to.
   const { encoded, records } = lookupCost(N, ctx.quick ? 1 : 5, ctx.quick ? 200_000 : 1_000_000);
   const ns = (p: PathCost): string =>
     `${p.one.toFixed(0)} ns; ${p.many.toFixed(0)} ns (+${(p.many - p.one).toFixed(0)})`;
