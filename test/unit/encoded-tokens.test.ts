@@ -1,9 +1,16 @@
+import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { MemoryAuditLog } from '../../src/audit/memory-audit-log.js';
+import { tolerantDeserializers } from '../../src/grpc/call-boundary.js';
+import { tokenHandlers } from '../../src/grpc/token-handlers.js';
+import type { TicketService } from '../../src/service/ticket-service.js';
+import type { TokenService } from '../../src/service/token-service.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { AppDirectory } from '../../src/apps/app-directory.js';
 import { toProtoToken } from '../../src/grpc/convert.js';
 import { EncodedTokens } from '../../src/grpc/encoded-tokens.js';
 import { loadProto } from '../../src/grpc/proto.js';
-import { TOKEN_ENCODER } from '../../src/grpc/reply-encoding.js';
+import { preEncoded, TOKEN_ENCODER } from '../../src/grpc/reply-encoding.js';
 import { servableUntil } from '../../src/token/token.js';
 import { APP_ID, coreHarness } from '../support/core-harness.js';
 
@@ -93,5 +100,54 @@ describe('EncodedTokens (GetToken replies encoded ahead, a mirror of the token c
     encoded.close();
     expect(encoded.get(APP_ID)).toBeUndefined();
     await stop();
+  });
+});
+
+describe('GetToken over gRPC answers from the encoded replies first (a real loopback socket)', () => {
+  it('a held reply goes out as its bytes; an app without one falls back to peek', async () => {
+    const proto = loadProto().wxtoken.v1.TokenService;
+    const tableBytes = TOKEN_ENCODER.encode({ app_id: 'wxtable', access_token: 'from-the-table' });
+    const server = new grpc.Server();
+    server.addService(
+      tolerantDeserializers(proto.service, { GetToken: TOKEN_ENCODER }),
+      tokenHandlers(
+        {
+          peek: (appId: string) => ({
+            appId,
+            value: 'from-peek',
+            expiresAt: 2e12,
+            fetchedAt: 1e12,
+            generation: 1,
+          }),
+        } as unknown as TokenService,
+        {} as TicketService,
+        {
+          log: createLogger({ level: 'silent' }),
+          streams: { add: () => () => undefined },
+          canUseApp: () => true,
+          auditLog: new MemoryAuditLog(10),
+          encodedTokens: {
+            get: (appId) => (appId === 'wxtable' ? preEncoded(tableBytes) : undefined),
+          },
+        },
+      ),
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    const client = new proto(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const get = (appId: string): Promise<{ access_token: string }> =>
+      new Promise((resolve, reject) =>
+        client.GetToken({ app_id: appId }, (err, reply) => (err ? reject(err) : resolve(reply!))),
+      );
+    try {
+      expect((await get('wxtable')).access_token).toBe('from-the-table');
+      expect((await get('wxother')).access_token).toBe('from-peek');
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
   });
 });
