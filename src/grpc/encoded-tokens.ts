@@ -8,8 +8,8 @@ import type { Token } from './generated/wxtoken/v1/Token.js';
 /**
  * Every app's GetToken reply, encoded once when its token is applied and kept off the V8 heap
  * (ByteTable): a call copies one slot instead of reading a record and its fields at random
- * places of a large heap and encoding them (~13 µs a call at 100,000 authorizers against one hot
- * record, the scale-authorizers benchmark; see ByteTable).
+ * places of a large heap and encoding them (at 100,000 authorizers, by hand on the scale
+ * benchmark's rig: 68.6 µs a call at random against 55.1 for one hot record; docs/benchmarks.md).
  *
  * A mirror of the token cache (TokenService.mirror): the same tokens, dropped with their app, and
  * a reply only while `peek` would serve its token (`servableUntil` against the service's clock).
