@@ -123,10 +123,6 @@ export class ByteTable {
     return copy;
   }
 
-  has(key: string): boolean {
-    return this.#find(key, this.#hash(key)) >= 0;
-  }
-
   delete(key: string): boolean {
     let at = this.#find(key, this.#hash(key));
     if (at < 0) return false;
