@@ -12,6 +12,8 @@ RUN npm run build && npm prune --omit=dev
 # Runtime stage: only what `wxtoken serve` needs, as an unprivileged user.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# glibc's huge pages for the off-heap reply table: see src/cli/node-flags.ts (SERVE_ENV).
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

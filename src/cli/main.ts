@@ -16,7 +16,7 @@ import { isLoopbackListen } from './listen-address.js';
 import { DEFAULT_ADDR } from './command-output.js';
 import { DEFAULT_SIM } from './sim-commands.js';
 import { boundHeapGrowth, governsHeapGrowth } from './heap-growth.js';
-import { missingServeFlags, SERVE_NODE_FLAGS } from './node-flags.js';
+import { missingServeEnv, missingServeFlags, SERVE_ENV, SERVE_NODE_FLAGS } from './node-flags.js';
 
 /** host:port of WXTOKEN_SIM (or the default simulator URL), where `dev` and `sim` listen. */
 const DEFAULT_SIM_LISTEN = URL.canParse(DEFAULT_SIM) ? new URL(DEFAULT_SIM).host : '127.0.0.1:8090';
@@ -80,12 +80,16 @@ program
     // collections to stall the loop (node-flags.ts); without platforms the heap is small and
     // the flags matter little.
     const missing = missingServeFlags();
-    if (config.components.length > 0 && missing.length > 0) {
+    const missingEnv = missingServeEnv();
+    if (config.components.length > 0 && missing.length + missingEnv.length > 0) {
       console.error(
-        `wxtoken serve: note: started without ${missing.join(' ')}: with many authorizers ` +
-          "Node's and V8's defaults pause the event loop longer and hold more memory; run " +
-          `\`node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image and the ` +
-          'installed wxtoken binary do).',
+        `wxtoken serve: note: started without ${[...missingEnv, ...missing].join(' ')}: with ` +
+          "many authorizers Node's, V8's and glibc's defaults pause the event loop longer, hold " +
+          'more memory and spend more CPU per call; run ' +
+          `\`${Object.entries(SERVE_ENV)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')} node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image ` +
+          'and the installed wxtoken binary do).',
       );
     }
     // Signals are handled from the first moment: one that arrives while starting, or right after

@@ -21,7 +21,7 @@
  * docs/benchmarks.md). A small server collects a little more often: 0-4 % more CPU per call
  * under saturating load, within the noise of bench/flag-ab.ts. This is the upper bound: serve
  * lowers the percent for a large heap after each full collection (heap-growth.ts), so that a
- * ~120 MB leader collects after ~32 MB of garbage, not ~100.
+ * ~120 MB leader collects after ~64 MB of garbage, not ~100.
  *
  * --v8-pool-size=1: one V8 helper thread instead of Node's four. During a full collection's
  * concurrent marking every helper is busy, and four of them beside the main thread on a 2-core
@@ -49,6 +49,37 @@ export const SERVE_NODE_FLAGS: readonly string[] = [
   '--v8-pool-size=1',
   '--no-allocation-site-pretenuring',
 ];
+
+/**
+ * Environment `wxtoken serve` is meant to start with (bin/wxtoken.js's first line and the image
+ * set it; a test checks both). glibc reads its tunables once, at process start.
+ *
+ * GLIBC_TUNABLES=glibc.malloc.hugetlb=1: glibc madvises its heap and every mapping of 2 MB or
+ * more for transparent huge pages (the kernel's `madvise` mode, the common default). GetToken
+ * reads its reply from a table off the V8 heap (src/shared/byte-table.ts, 4 MB chunks); with
+ * 100,000 authorizers each call lands on a random page of ~27 MB, and on a virtual machine every
+ * 4 KB TLB miss is a nested page walk. In alternating rounds on the scale benchmark's rig a
+ * 100,000-authorizer leader with the tunable paid 0.88-0.97 times the CPU per GetToken of the
+ * same leader without it, and a 1-app server 1.03 (within the noise; docs/benchmarks.md, twelfth
+ * session). Memory: glibc's heap grows and shrinks by 2 MB steps. Where the kernel's mode is
+ * `never` or glibc is older than 2.35 it changes nothing.
+ */
+export const SERVE_ENV: Readonly<Record<string, string>> = {
+  GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
+};
+
+/**
+ * The SERVE_ENV settings this process was started without, as `NAME=VALUE`. A tunable of the same
+ * name given with another value (`glibc.malloc.hugetlb=0`) is the operator's choice, not missing.
+ */
+export function missingServeEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.entries(SERVE_ENV)
+    .filter(([name, value]) => {
+      const tunable = value.slice(0, value.indexOf('=') + 1);
+      return !(env[name] ?? '').split(':').some((t) => t.startsWith(tunable));
+    })
+    .map(([name, value]) => `${name}=${value}`);
+}
 
 /**
  * The flags of SERVE_NODE_FLAGS this process was started without. One given with another value

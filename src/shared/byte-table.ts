@@ -7,8 +7,12 @@ import { randomInt } from 'node:crypto';
  * fits in and moves when its value grows or shrinks.
  */
 export const SLOT_SIZES = [256, 1024] as const;
-/** Each size's arena grows by chunks of this many bytes: nothing is ever copied to grow. */
-const CHUNK_BYTES = 2 ** 20;
+/**
+ * Each size's arena grows by chunks of this many bytes: nothing is ever copied to grow. At least
+ * two huge pages' worth: glibc madvises a mapping for transparent huge pages only from 2 MB
+ * (launch environment, src/cli/node-flags.ts), and a random read then walks no 4 KB page table.
+ */
+const CHUNK_BYTES = 2 ** 22;
 /** Slot layout: [0, 8) deadline (float64), [8, 10) value length, [10] key length, key, value. */
 const VALUE_LENGTH_AT = 8;
 const KEY_LENGTH_AT = 10;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, startServe, waitForOutput } from '../support/processes.js';
-import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { SERVE_ENV, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string })
@@ -28,7 +28,7 @@ describe('wxtoken CLI basics (issue 11 §4-5)', () => {
     expect(out.trim()).toBe(VERSION);
   });
 
-  it('serve with a platform names the Node flags it was started without, and is quiet with them', async () => {
+  it('serve with a platform names the Node flags and environment it was started without, and is quiet with them', async () => {
     const yaml = `
 grpc: { listen: "127.0.0.1:0" }
 gateway: { listen: "127.0.0.1:0" }
@@ -42,8 +42,11 @@ components:
       const server = await startServe(yaml, env, { plainNode });
       try {
         const flags = SERVE_NODE_FLAGS.join(' ');
+        const env = Object.entries(SERVE_ENV)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
         const note = new RegExp(
-          `note: started without ${flags}: .*node ${flags} bin/wxtoken\\.js serve`,
+          `note: started without ${env} ${flags}: .*${env} node ${flags} bin/wxtoken\\.js serve`,
         );
         if (plainNode) expect(server.output()).toMatch(note);
         else expect(server.output()).not.toMatch(/started without/);

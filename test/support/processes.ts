@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { SERVE_ENV, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { SimControl } from './sim-control.js';
 import { spawnProcess, waitForOutput, type Spawned } from './spawned.js';
 
@@ -44,11 +44,11 @@ export interface CliOptions {
 /** Runs the built CLI (`npm test` builds first); fails loudly if the build is missing. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, o: CliOptions = {}): Spawned {
   assertBuilt();
-  // With the flags the shipped launchers pass (the image, bin/wxtoken.js's first line).
+  // With the flags and environment the shipped launchers give (the image, bin/wxtoken.js's first line).
   const argv = [...(o.plainNode ? [] : SERVE_NODE_FLAGS), ...(o.nodeArgs ?? []), BIN, ...args];
   return spawnProcess(process.execPath, argv, {
     cwd: ROOT,
-    env: { WXTOKEN_LOG_LEVEL: 'info', ...env },
+    env: { ...(o.plainNode ? {} : SERVE_ENV), WXTOKEN_LOG_LEVEL: 'info', ...env },
     core: o.core,
     ...(o.keepChars === undefined ? {} : { keepChars: o.keepChars }),
   });

@@ -1,16 +1,39 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { missingServeFlags, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import {
+  missingServeEnv,
+  missingServeFlags,
+  SERVE_ENV,
+  SERVE_NODE_FLAGS,
+} from '../../src/cli/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('the Node flags wxtoken serve runs with (V8 takes them from the command line only)', () => {
-  it('bin/wxtoken.js passes every one on its first line', () => {
+  it('bin/wxtoken.js passes every one, and the environment, on its first line', () => {
     const first = readFileSync(`${ROOT}bin/wxtoken.js`, 'utf8').split('\n')[0]!;
-    expect(first.startsWith('#!/usr/bin/env -S node ')).toBe(true);
-    const flags = first.split(' ').slice(2);
+    expect(first.startsWith('#!/usr/bin/env -S ')).toBe(true);
+    // env -S: NAME=VALUE assignments, then the command and its arguments.
+    const words = first.split(' ').slice(2);
+    const node = words.indexOf('node');
+    expect(node).toBeGreaterThanOrEqual(0);
+    const assigned = words.slice(0, node);
+    for (const [name, value] of Object.entries(SERVE_ENV)) {
+      expect(assigned).toContain(`${name}=${value}`);
+    }
+    const flags = words.slice(node + 1);
     for (const flag of SERVE_NODE_FLAGS) expect(flags).toContain(flag);
+  });
+
+  it("the image's environment holds SERVE_ENV", () => {
+    const env = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('ENV '))
+      .map((l) => l.slice('ENV '.length));
+    for (const [name, value] of Object.entries(SERVE_ENV))
+      expect(env).toContain(`${name}=${value}`);
+    expect(SERVE_ENV).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
   });
 
   it("the image's entrypoint passes every one before the script", () => {
@@ -24,6 +47,17 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
       expect(argv.indexOf(flag)).toBeGreaterThan(0);
       expect(argv.indexOf(flag)).toBeLessThan(script);
     }
+  });
+
+  it('missingServeEnv names what the environment lacks, and leaves an operator choice alone', () => {
+    expect(missingServeEnv({})).toEqual(['GLIBC_TUNABLES=glibc.malloc.hugetlb=1']);
+    expect(missingServeEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toEqual([
+      'GLIBC_TUNABLES=glibc.malloc.hugetlb=1',
+    ]);
+    expect(missingServeEnv({ ...SERVE_ENV })).toEqual([]);
+    expect(
+      missingServeEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0' }),
+    ).toEqual([]);
   });
 
   it('missingServeFlags names the ones a process lacks', () => {
