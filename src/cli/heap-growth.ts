@@ -28,9 +28,10 @@ const MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
  * session): a leader's full collection then cost ~400 ms of CPU (--trace-gc-nvp: ~250 ms marking
  * ~120 MB, ~115 ms moving objects, ~38 ms freeing the external strings) against ~130 ms for a
  * 1-app server's, and came every ~100,000 calls: ~4 µs a call. In alternating rounds 50 % (~60
- * MB) paid 0.95 and 0.97 times the CPU per call of 26 %, and no more page faults; a full run at
- * 64 MB gave 1.105 against 1.12-1.19 before. The cost: pauses under sustained load of ~200-270 ms
- * instead of ~105-180, and ~60 MB more resident memory.
+ * MB) paid 0.95 and 0.97 times the CPU per call of 26 %, and no more page faults. Full runs at
+ * 64 MB (1.105, then 1.158, 0.981 and 1.132 with huge pages) stay within the noise of the runs
+ * before (1.12-1.19); what they do show is half as many full collections. The cost: pauses under
+ * sustained load of ~190-330 ms instead of ~105-180, and ~60-70 MB more resident memory.
  */
 export interface HeapGrowthPolicy {
   /** Old-generation bytes allowed to pile up before the next full collection. */

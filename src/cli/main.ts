@@ -16,7 +16,12 @@ import { isLoopbackListen } from './listen-address.js';
 import { DEFAULT_ADDR } from './command-output.js';
 import { DEFAULT_SIM } from './sim-commands.js';
 import { boundHeapGrowth, governsHeapGrowth } from './heap-growth.js';
-import { missingServeEnv, missingServeFlags, SERVE_ENV, SERVE_NODE_FLAGS } from './node-flags.js';
+import {
+  missingServeEnv,
+  missingServeFlags,
+  serveEnvAssignments,
+  SERVE_NODE_FLAGS,
+} from './node-flags.js';
 
 /** host:port of WXTOKEN_SIM (or the default simulator URL), where `dev` and `sim` listen. */
 const DEFAULT_SIM_LISTEN = URL.canParse(DEFAULT_SIM) ? new URL(DEFAULT_SIM).host : '127.0.0.1:8090';
@@ -86,9 +91,7 @@ program
         `wxtoken serve: note: started without ${[...missingEnv, ...missing].join(' ')}: with ` +
           "many authorizers Node's, V8's and glibc's defaults pause the event loop longer, hold " +
           'more memory and spend more CPU per call; run ' +
-          `\`${Object.entries(SERVE_ENV)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(' ')} node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image ` +
+          `\`${serveEnvAssignments()} node ${SERVE_NODE_FLAGS.join(' ')} bin/wxtoken.js serve\` (the image ` +
           'and the installed wxtoken binary do).',
       );
     }

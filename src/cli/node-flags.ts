@@ -81,6 +81,13 @@ export function missingServeEnv(env: NodeJS.ProcessEnv = process.env): string[] 
     .map(([name, value]) => `${name}=${value}`);
 }
 
+/** SERVE_ENV as a shell would take it before a command: `NAME=VALUE NAME=VALUE`. */
+export function serveEnvAssignments(): string {
+  return Object.entries(SERVE_ENV)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ');
+}
+
 /**
  * The flags of SERVE_NODE_FLAGS this process was started without. One given with another value
  * (`--v8-pool-size=4` on a machine with cores to spare) is the operator's choice, not missing.

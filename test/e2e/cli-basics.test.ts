@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, startServe, waitForOutput } from '../support/processes.js';
-import { SERVE_ENV, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { serveEnvAssignments, SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string })
@@ -42,9 +42,7 @@ components:
       const server = await startServe(yaml, env, { plainNode });
       try {
         const flags = SERVE_NODE_FLAGS.join(' ');
-        const env = Object.entries(SERVE_ENV)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(' ');
+        const env = serveEnvAssignments();
         const note = new RegExp(
           `note: started without ${env} ${flags}: .*${env} node ${flags} bin/wxtoken\\.js serve`,
         );

@@ -5,6 +5,7 @@ import {
   missingServeEnv,
   missingServeFlags,
   SERVE_ENV,
+  serveEnvAssignments,
   SERVE_NODE_FLAGS,
 } from '../../src/cli/node-flags.js';
 
@@ -34,6 +35,7 @@ describe('the Node flags wxtoken serve runs with (V8 takes them from the command
     for (const [name, value] of Object.entries(SERVE_ENV))
       expect(env).toContain(`${name}=${value}`);
     expect(SERVE_ENV).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    expect(serveEnvAssignments()).toBe('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
   });
 
   it("the image's entrypoint passes every one before the script", () => {
