@@ -95,6 +95,21 @@ describe.each(subjects)('component store contract: %s', (_name, make) => {
     expect((await s.loadAuthorizers('wxothercomp')).present).toEqual([]);
   });
 
+  it('keeps any refresh token and authorization time exactly, through a rotation', async () => {
+    const s = await make();
+    // A separator, a newline, non-ASCII and digits at the front: nothing in a token may
+    // be read as part of the time it is kept with.
+    const odd = '12:rt:with:colons\nand 换行';
+    const at = 1_796_585_729_981;
+    await s.putAuthorizer(C, { authorizerAppId: 'wxodd', authorizedAt: at }, odd);
+    expect(await s.refreshToken(C, 'wxodd')).toBe(odd);
+    await s.setRefreshToken(C, 'wxodd', `${odd}-2`);
+    expect(await s.refreshToken(C, 'wxodd')).toBe(`${odd}-2`);
+    expect((await s.loadAuthorizers(C)).present).toEqual([
+      { authorizerAppId: 'wxodd', authorizedAt: at },
+    ]);
+  });
+
   it('loads 2,500 authorizers in pages', async () => {
     const s = await make();
     for (let i = 0; i < 2_500; i += 100) {
