@@ -4,6 +4,9 @@ import { ShardedMap } from '../shared/sharded-map.js';
 import type { CredentialRecord } from '../token/token.js';
 import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
 
+/** Index entries looked at per token applied: two values per app (see `#sweeper`). */
+const SWEEP_STEP = 2 * PREVIOUS_SWEEP_STEP;
+
 /**
  * Which app a token belongs to, for the tokens wxtoken holds right now: each app's current
  * token and the one it replaced (WeChat keeps that alive during the overlap). Pass-through
@@ -12,28 +15,27 @@ import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
  */
 export class TokenIndex {
   /**
-   * Token value -> its app, for each app's current and previous value. Every refresh deletes a
-   * key and adds a new one: a plain Map of 200,000 values rehashed in one 73 ms step every
-   * ~60,000 refreshes (a stall in the 100,000-authorizer benchmark's wave); see ShardedMap.
+   * Token value -> its app, for each app's current and previous value, and for a while values
+   * neither any more (swept). Every refresh adds a key and, later, the sweep deletes one: a plain
+   * Map of 200,000 values rehashed in one 73 ms step every ~60,000 refreshes (a stall in the
+   * 100,000-authorizer benchmark's wave); see ShardedMap.
+   *
+   * The only map: which values an app holds is the cache's to say (`isHeld`). A per-app map of
+   * the values indexed for each app, kept to delete a value the moment it left the cache, was a
+   * 100,000-entry table for every full collection to mark again (docs/third-party.md).
    */
   readonly #apps = new ShardedMap<string>();
   /**
-   * Per app, the values indexed for it: strings the cache's records hold anyway. Two maps, not
-   * a [current, previous] pair per app: the pair was two heap objects per app (100,000 with a
-   * platform's authorizers) for every major GC to mark, and a new one with every refresh.
-   * Previous values are swept and come back, so that map is sharded too.
+   * A value goes once the cache holds it for its app neither as current nor as previous (the
+   * cache drops a previous one after its expiry, and everything of an app that left). Two
+   * values per app and one token applied per app and lifetime: each value is looked at
+   * SWEEP_STEP / 2 times a lifetime, as often as the cache looks at its previous tokens, so a
+   * value outlives its record by at most about as long again.
    */
-  readonly #current = new Map<string, string>();
-  readonly #previous = new ShardedMap<string>();
-  /** A previous value goes once the cache has dropped its record (past its expiry). */
   readonly #sweeper = new MapSweeper(
-    this.#previous,
-    (value, appId) => {
-      if (this.cache.previous(appId)?.value === value) return false;
-      if (this.#apps.get(value) === appId) this.#apps.delete(value);
-      return true;
-    },
-    PREVIOUS_SWEEP_STEP,
+    this.#apps,
+    (appId, value) => !this.#isHeld(appId, value),
+    SWEEP_STEP,
   );
 
   constructor(
@@ -46,14 +48,17 @@ export class TokenIndex {
       const current = cache.get(app.appId);
       if (current) this.#apply(current);
     }
+    // Swept at the pace of the cache's tokens, indexed or not: the cache's own hand goes as fast.
     cache.subscribeAll((record) => {
       if (apps.has(record.appId)) this.#apply(record);
+      this.#sweeper.sweep();
     });
-    // An authorizer that left: its tokens no longer open the pass-through.
+    // An authorizer that left: its tokens no longer open the pass-through. What the cache
+    // still holds of it is deleted now; what it already dropped, by the sweep.
     apps.subscribe({ removed: (app) => this.#drop(app.appId) });
   }
 
-  /** How many token values are indexed (current and previous ones): what the index holds. */
+  /** How many token values are indexed (current and previous ones, and any not yet swept). */
   get size(): number {
     return this.#apps.size;
   }
@@ -67,25 +72,19 @@ export class TokenIndex {
     return record?.value === token && record.expiresAt > now ? appId : undefined;
   }
 
+  #isHeld(appId: string, value: string): boolean {
+    return this.cache.get(appId)?.value === value || this.cache.previous(appId)?.value === value;
+  }
+
   #drop(appId: string): void {
-    for (const value of [this.#current.get(appId), this.#previous.get(appId)]) {
-      if (value !== undefined && this.#apps.get(value) === appId) this.#apps.delete(value);
+    for (const record of [this.cache.get(appId), this.cache.previous(appId)]) {
+      if (record !== undefined && this.#apps.get(record.value) === appId) {
+        this.#apps.delete(record.value);
+      }
     }
-    this.#current.delete(appId);
-    this.#previous.delete(appId);
   }
 
   #apply(record: CredentialRecord): void {
-    const appId = record.appId;
-    const current = this.#current.get(appId);
-    if (current === record.value) return;
-    if (current !== undefined) {
-      const dropped = this.#previous.get(appId);
-      if (dropped !== undefined && this.#apps.get(dropped) === appId) this.#apps.delete(dropped);
-      this.#previous.set(appId, current);
-    }
-    this.#current.set(appId, record.value);
-    this.#apps.set(record.value, appId);
-    this.#sweeper.sweep();
+    this.#apps.set(record.value, record.appId);
   }
 }

@@ -20,7 +20,8 @@ describe('TokenIndex (the gateway opens pass-through only for tokens wxtoken hol
   function fleet() {
     const clock = new FakeClock();
     const cache = new TokenCache(clock);
-    const index = new TokenIndex(cache, new AppDirectory([...ids, CHURN_APP].map(app)));
+    // CHURN_APP is not a gateway app: its tokens only move the sweepers' hands.
+    const index = new TokenIndex(cache, new AppDirectory(ids.map(app)));
     return { clock, cache, index, ...replacedFleet(cache, clock, ids) };
   }
 
@@ -38,13 +39,33 @@ describe('TokenIndex (the gateway opens pass-through only for tokens wxtoken hol
     const { clock, cache, index, refreshOther } = fleet();
     expect(index.size).toBe(100);
     await clock.advance(FLEET_LIFETIME_MS);
-    // Two rounds of 16 entries a refresh: the cache's hand, then the index's.
-    const refreshes = 2 * Math.ceil(51 / 16);
-    refreshOther(refreshes);
+    // A round of the cache's hand (16 previous tokens a token applied: 51 with the churning
+    // app's), then one of the index's (32 values a token applied: 100) after it.
+    refreshOther(Math.ceil(51 / 16) + Math.ceil(100 / 32));
     expect(ids.filter((a) => cache.previous(a) !== undefined)).toEqual([]);
-    // Each app's current value, and the refreshing app's current and (live) previous one.
-    expect(index.size).toBe(ids.length + 2);
+    // Each app's current value only: the expired ones went with their records.
+    expect(index.size).toBe(ids.length);
     expect(ids.every((a) => index.appOf(`${a}-2`, clock.now()) === a)).toBe(true);
-    expect(index.appOf(`${CHURN_APP}-${refreshes - 1}`, clock.now())).toBe(CHURN_APP);
+    expect(index.appOf(`${CHURN_APP}-1`, clock.now())).toBeUndefined();
+  });
+
+  it('forgets what the cache drops for an app that left, at once or by the sweep', () => {
+    const { clock, cache, index, refreshOther } = fleet();
+    // Joined at run time, as authorizers do (configured apps are never removed).
+    const directory = new AppDirectory([]);
+    for (const a of ids) directory.add(app(a));
+    const tracked = new TokenIndex(cache, directory);
+    expect(tracked.size).toBe(2 * ids.length);
+    // Removed from the gateway while the cache still holds its tokens: deleted at once.
+    directory.remove(ids[0]!);
+    expect(tracked.size).toBe(2 * ids.length - 2);
+    expect(tracked.appOf(`${ids[0]}-2`, clock.now())).toBeUndefined();
+    // Dropped by the cache first (an unauthorized authorizer), then removed: by the sweep.
+    cache.drop(ids[1]!);
+    directory.remove(ids[1]!);
+    expect(tracked.appOf(`${ids[1]}-2`, clock.now())).toBeUndefined();
+    refreshOther(Math.ceil((2 * ids.length) / 32));
+    expect(tracked.size).toBe(2 * ids.length - 4);
+    expect(index.size).toBe(2 * ids.length - 2);
   });
 });
