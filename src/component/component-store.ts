@@ -54,7 +54,7 @@ export interface ComponentStore {
  * and a second map per authorizer: with 100,000 authorizers those were 200,000 more heap objects
  * and a 3.5 MB table for every full collection to mark again, on a server whose GetToken never
  * reads them (heap snapshot of the scale benchmark's leader). Measured on that leader, idle, in the
- * full collections a heap snapshot forces (--trace-gc-nvp): marking took 101-126 ms of the main
+ * full collections a heap snapshot forces (--trace-gc-nvp): marking took 101-127 ms of the main
  * thread (and as much on the helper) with the two maps, 69-84 ms with this one.
  */
 type Held = Map<string, string>;
