@@ -20,7 +20,7 @@ export class TokenIndex {
    * Map of 200,000 values rehashed in one 73 ms step every ~60,000 refreshes (a stall in the
    * 100,000-authorizer benchmark's wave); see ShardedMap.
    *
-   * The only map: which values an app holds is the cache's to say (`isHeld`). A per-app map of
+   * The only map: which values an app holds is the cache's to say (`TokenCache.holds`). A per-app map of
    * the values indexed for each app, kept to delete a value the moment it left the cache, was a
    * 100,000-entry table for every full collection to mark again (docs/third-party.md).
    */
@@ -34,7 +34,7 @@ export class TokenIndex {
    */
   readonly #sweeper = new MapSweeper(
     this.#apps,
-    (appId, value) => !this.#isHeld(appId, value),
+    (appId, value) => !this.cache.holds(appId, value),
     SWEEP_STEP,
   );
 
@@ -50,7 +50,12 @@ export class TokenIndex {
     }
     // Swept at the pace of the cache's tokens, indexed or not: the cache's own hand goes as fast.
     cache.subscribeAll((record) => {
-      if (apps.has(record.appId)) this.#apply(record);
+      // Keyed by the cache's own copy of the value (a slice of its packed record, token-cache.ts):
+      // the applied record's string would be a second copy of every token, 100,000 of them.
+      if (apps.has(record.appId)) {
+        const held = cache.get(record.appId);
+        this.#apply(held?.value === record.value ? held : record);
+      }
       this.#sweeper.sweep();
     });
     // An authorizer that left: its tokens no longer open the pass-through. What the cache
@@ -70,10 +75,6 @@ export class TokenIndex {
     const current = this.cache.get(appId);
     const record = current?.value === token ? current : this.cache.previous(appId);
     return record?.value === token && record.expiresAt > now ? appId : undefined;
-  }
-
-  #isHeld(appId: string, value: string): boolean {
-    return this.cache.get(appId)?.value === value || this.cache.previous(appId)?.value === value;
   }
 
   #drop(appId: string): void {

@@ -2,6 +2,13 @@ import type { Clock } from '../shared/clock.js';
 import { MapSweeper } from '../shared/map-sweeper.js';
 import { ShardedMap } from '../shared/sharded-map.js';
 import { supersedes, type TokenRecord } from './token.js';
+import {
+  packedExpiresAt,
+  packedValue,
+  packRecord,
+  unpackRecord,
+  type PackedRecord,
+} from './packed-record.js';
 
 type Listener = (token: TokenRecord) => void;
 
@@ -10,8 +17,7 @@ type Listener = (token: TokenRecord) => void;
  * applies one token per lifetime, so the hand goes round all apps 16 times a lifetime whatever
  * their number: a 2 h token's predecessor, dead at WeChat from its own expiry (5-6 minutes
  * after the refresh with the default refresh.aheadSeconds), is dropped at most ~7.5 minutes
- * later instead of being held for the rest of the 2 h (four heap objects per app: the record,
- * its value and two boxed timestamps).
+ * later instead of being held for the rest of the 2 h (a string per app, see packed-record.ts).
  */
 export const PREVIOUS_SWEEP_STEP = 16;
 
@@ -19,18 +25,21 @@ export const PREVIOUS_SWEEP_STEP = 16;
  * This replica's in-memory view of every app's token: what GetToken answers from
  * (design.md: the hot path never waits on the store or WeChat). Updates only move
  * forward (`supersedes`), so a late or duplicated notification can never roll back.
+ *
+ * Records are held packed (packed-record.ts: one string per app instead of four objects): every
+ * read makes a fresh record object, equal to the one applied but not the same object.
  */
 export class TokenCache {
-  readonly #current = new Map<string, TokenRecord>();
+  readonly #current = new Map<string, PackedRecord>();
   /**
    * Sharded: swept entries leave and come back with the next refresh, and a plain Map of
    * 100,000 apps would stall the loop rehashing every few tens of thousands of them.
    */
-  readonly #previous = new ShardedMap<TokenRecord>();
+  readonly #previous = new ShardedMap<PackedRecord>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #anyListeners = new Set<Listener>();
   readonly #dropListeners = new Set<(appId: string) => void>();
-  readonly #sweeper: MapSweeper<string, TokenRecord> | undefined;
+  readonly #sweeper: MapSweeper<string, PackedRecord> | undefined;
 
   /**
    * With a clock, a previous token past its expiry is forgotten a little later (see
@@ -38,12 +47,17 @@ export class TokenCache {
    */
   constructor(clock?: Pick<Clock, 'now'>) {
     this.#sweeper = clock
-      ? new MapSweeper(this.#previous, (t) => t.expiresAt <= clock.now(), PREVIOUS_SWEEP_STEP)
+      ? new MapSweeper(
+          this.#previous,
+          (t) => packedExpiresAt(t) <= clock.now(),
+          PREVIOUS_SWEEP_STEP,
+        )
       : undefined;
   }
 
   get(appId: string): TokenRecord | undefined {
-    return this.#current.get(appId);
+    const packed = this.#current.get(appId);
+    return packed === undefined ? undefined : unpackRecord(appId, packed);
   }
 
   /**
@@ -51,7 +65,16 @@ export class TokenCache {
    * swept after its own expiry.
    */
   previous(appId: string): TokenRecord | undefined {
-    return this.#previous.get(appId);
+    const packed = this.#previous.get(appId);
+    return packed === undefined ? undefined : unpackRecord(appId, packed);
+  }
+
+  /** Whether `value` is `appId`'s current or previous token (read without making records). */
+  holds(appId: string, value: string): boolean {
+    const current = this.#current.get(appId);
+    if (current !== undefined && packedValue(current) === value) return true;
+    const previous = this.#previous.get(appId);
+    return previous !== undefined && packedValue(previous) === value;
   }
 
   /**
@@ -59,10 +82,13 @@ export class TokenCache {
    * fetched later: see `supersedes`); returns whether it was applied.
    */
   offer(token: TokenRecord): boolean {
-    const cached = this.#current.get(token.appId);
+    const packed = this.#current.get(token.appId);
+    const cached = packed === undefined ? undefined : unpackRecord(token.appId, packed);
     if (cached && !supersedes(token, cached)) return false;
-    if (cached && cached.value !== token.value) this.#previous.set(token.appId, cached);
-    this.#current.set(token.appId, token);
+    if (packed !== undefined && cached?.value !== token.value) {
+      this.#previous.set(token.appId, packed);
+    }
+    this.#current.set(token.appId, packRecord(token));
     this.#sweeper?.sweep();
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
     for (const listener of this.#anyListeners) listener(token);
@@ -77,8 +103,8 @@ export class TokenCache {
   }
 
   /** Every app's current token, in no particular order. */
-  tokens(): IterableIterator<TokenRecord> {
-    return this.#current.values();
+  *tokens(): IterableIterator<TokenRecord> {
+    for (const [appId, packed] of this.#current) yield unpackRecord(appId, packed);
   }
 
   /** Calls `listener` with every app dropped from now on (see `drop`). */
@@ -117,7 +143,7 @@ export class TokenCache {
     accept: (token: TokenRecord) => boolean,
     signal: AbortSignal,
   ): Promise<TokenRecord> {
-    const cached = this.#current.get(appId);
+    const cached = this.get(appId);
     if (cached && accept(cached)) return Promise.resolve(cached);
     return new Promise((resolve, reject) => {
       const done = (): void => {

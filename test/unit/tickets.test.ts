@@ -148,7 +148,7 @@ describe('tickets on the credential engine (invariants 1-4 per credential)', () 
       errcode: 40001,
     });
     expect(h.wechat.tokenCalls).toBe(0);
-    expect(h.tokenCore.service.peek(TICKET_APP)).toBe(token);
+    expect(h.tokenCore.service.peek(TICKET_APP)).toEqual(token);
     await stop();
   });
 
