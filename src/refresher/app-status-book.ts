@@ -148,8 +148,11 @@ export class AppStatusBook {
     };
   }
 
-  /** The state `view` reports, without building the view (a scrape reads every app's). */
-  stateOf(appId: string, token: TokenRecord | undefined, now: number): AppState {
+  /**
+   * The state `view` reports, without building the view (a scrape reads every app's, with only
+   * the current token's expiry: see TokenService.scanApps).
+   */
+  stateOf(appId: string, token: Pick<TokenRecord, 'expiresAt'> | undefined, now: number): AppState {
     const blocking = this.blockingKind(appId);
     if (blocking === 'config') return 'config_error';
     if (blocking === 'quota') return 'quota_exhausted';

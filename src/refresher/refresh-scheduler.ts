@@ -33,8 +33,13 @@ export interface SchedulerDeps {
  */
 interface Run {
   readonly signal: AbortSignal;
-  /** The apps of this run, by appId. */
-  readonly apps: Map<string, AppConfig>;
+  /**
+   * The apps of this run: appId -> its join number (`joins` when it joined), so an app that
+   * left and came back while an attempt ran is told apart. Configs are read from `deps.apps`
+   * when needed, not held: a platform's authorizers have none of their own (app-directory.ts).
+   */
+  readonly apps: Map<string, number>;
+  joins: number;
   /** Failed attempts in a row, for apps that have any (absent: 0): drives the backoff. */
   readonly attempts: Map<string, number>;
   /** Apps whose attempt runs now (they are then out of the due queue), with the config it runs. */
@@ -110,6 +115,7 @@ export class RefreshScheduler {
     const run: Run = {
       signal,
       apps: new Map(),
+      joins: 0,
       attempts: new Map(),
       running: new Map(),
       due: new DueQueue(),
@@ -118,14 +124,14 @@ export class RefreshScheduler {
       busy: 0,
       onIdle: undefined,
     };
-    for (const app of apps.list()) run.apps.set(app.appId, app);
+    for (const app of apps.list()) run.apps.set(app.appId, run.joins++);
     this.#runs.add(run);
     const unsubscribes = [
       cache.subscribeAll((token) => this.wake(token.appId)),
       apps.subscribe({
         added: (app) => {
           if (signal.aborted || run.apps.has(app.appId)) return;
-          run.apps.set(app.appId, app);
+          run.apps.set(app.appId, run.joins++);
           this.#schedule(run, app);
           this.#pump(run);
         },
@@ -138,7 +144,10 @@ export class RefreshScheduler {
       }),
     ];
     try {
-      for (const app of run.apps.values()) this.#schedule(run, app);
+      for (const appId of run.apps.keys()) {
+        const app = this.#appOf(run, appId);
+        if (app) this.#schedule(run, app);
+      }
       await new Promise<void>((resolve) => {
         signal.addEventListener(
           'abort',
@@ -162,10 +171,8 @@ export class RefreshScheduler {
   wake(appId?: string): void {
     for (const run of this.#runs) {
       if (run.signal.aborted) continue;
-      if (appId === undefined) {
-        for (const app of run.apps.values()) this.#wake(run, app);
-      } else {
-        const app = run.apps.get(appId);
+      for (const id of appId === undefined ? run.apps.keys() : [appId]) {
+        const app = this.#appOf(run, id);
         if (app) this.#wake(run, app);
       }
     }
@@ -223,9 +230,9 @@ export class RefreshScheduler {
     while (this.#inFlight < this.deps.maxConcurrentFetches) {
       const appId = run.due.popDue(now);
       if (appId === undefined) break;
-      const app = run.apps.get(appId);
       // Left and came back while its last attempt still runs: planned again when that settles.
-      if (app && !run.running.has(appId)) this.#start(run, app);
+      const app = run.running.has(appId) ? undefined : this.#appOf(run, appId);
+      if (app) this.#start(run, app);
     }
     const next = run.due.peekAt();
     if (next !== undefined && next > now && next < run.armedAt) this.#arm(run, next);
@@ -234,6 +241,7 @@ export class RefreshScheduler {
   #start(run: Run, app: AppConfig): void {
     const { appId } = app;
     const attempt = run.attempts.get(appId) ?? 0;
+    const joined = run.apps.get(appId);
     run.running.set(appId, app);
     run.busy++;
     this.#inFlight++;
@@ -243,16 +251,21 @@ export class RefreshScheduler {
         run.running.delete(appId);
         run.busy--;
         this.#inFlight--;
-        const current = run.apps.get(appId);
-        if (!run.signal.aborted && current !== undefined) {
+        const current = run.signal.aborted ? undefined : this.#appOf(run, appId);
+        if (current !== undefined) {
           // The same app: its backoff goes on. One that left and came back meanwhile starts over.
-          if (current === app && next > 0) run.attempts.set(appId, next);
+          if (run.apps.get(appId) === joined && next > 0) run.attempts.set(appId, next);
           else run.attempts.delete(appId);
           this.#schedule(run, current);
         } else if (run.busy === 0) run.onIdle?.();
         // An app that left while its attempt ran is not planned again.
         for (const r of this.#runs) this.#pump(r);
       });
+  }
+
+  /** The config of an app of `run`, read from the apps followed (undefined: not in the run). */
+  #appOf(run: Run, appId: string): AppConfig | undefined {
+    return run.apps.has(appId) ? this.deps.apps.get(appId) : undefined;
   }
 
   /** How long to wait before the next attempt, from the cached token and the failure state. */

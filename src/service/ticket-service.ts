@@ -55,9 +55,11 @@ export class TicketService {
     appId: string;
     type: TicketType;
     state: AppState;
-    token: CredentialRecord | undefined;
+    token: { expiresAt: number } | undefined;
     fetchesToday: number;
   } = { appId: '', type: 'jsapi', state: 'warming', token: undefined, fetchesToday: 0 };
+  /** The expiry scanTickets hands out as the ticket's (`#facts.token`), refilled likewise. */
+  readonly #expiry = { expiresAt: 0 };
 
   constructor(private readonly deps: TicketServiceDeps) {
     for (const [type, engine] of deps.engines) {
@@ -112,13 +114,19 @@ export class TicketService {
    * reads every app's, see TokenService.scanApps); nothing for an app without tickets.
    */
   scanTickets(appId: string, visit: (ticket: TicketFacts) => void): void {
-    const app = this.deps.apps.get(appId);
+    // Nothing made per app or ticket (see TokenService.scanApps): a scrape reads every app's.
+    const app = this.deps.apps.shared(appId);
     if (!app || app.tickets.length === 0) return;
     const now = this.deps.clock.now();
     for (const type of app.tickets) {
       const engine = this.deps.engines.get(type);
       if (!engine) continue;
-      const token = engine.cache.get(appId);
+      const expiresAt = engine.cache.expiresAtOf(appId);
+      let token: { expiresAt: number } | undefined;
+      if (expiresAt !== undefined) {
+        this.#expiry.expiresAt = expiresAt;
+        token = this.#expiry;
+      }
       const facts = this.#facts;
       facts.appId = appId;
       facts.type = type;

@@ -156,17 +156,26 @@ export class TokenService {
     const facts: {
       appId: string;
       state: AppState;
-      token: TokenRecord | undefined;
+      token: { expiresAt: number } | undefined;
       fetchesToday: number;
       forceBudgetRemaining: number;
     } = { appId: '', state: 'warming', token: undefined, fetchesToday: 0, forceBudgetRemaining: 0 };
+    // Only the expiry of each token is read, into one object too: the cache keeps records packed
+    // (token-cache.ts), and a record made per app was most of a scrape's garbage again.
+    const expiry = { expiresAt: 0 };
     let last: string | undefined;
     let seen = 0;
     for (const appId of this.#order.from(after)) {
-      const app = apps.get(appId);
+      // `shared`, not `get`: an authorizer's config is made on each read (app-directory.ts).
+      const app = apps.shared(appId);
       if (!app) continue;
       if (seen === limit) return { last, more: true };
-      const token = cache.get(appId);
+      const expiresAt = cache.expiresAtOf(appId);
+      let token: { expiresAt: number } | undefined;
+      if (expiresAt !== undefined) {
+        expiry.expiresAt = expiresAt;
+        token = expiry;
+      }
       facts.appId = appId;
       facts.state = status.stateOf(appId, token, now);
       facts.token = token;

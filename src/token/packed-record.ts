@@ -45,10 +45,27 @@ export function unpackRecord(appId: string, packed: PackedRecord): CredentialRec
   };
 }
 
-/** The record's expiresAt, read without making the record (the sweepers' test). */
+/**
+ * The record's expiresAt, read without making the record or a string (the sweepers' test, and a
+ * scrape's, which reads every app's): digits are read in place; anything else a time can be
+ * written as (a fraction, an exponent, a sign) goes through `Number`.
+ */
 export function packedExpiresAt(packed: PackedRecord): number {
+  let n = 0;
+  for (let i = 0; i < packed.length; i++) {
+    const c = packed.charCodeAt(i);
+    if (c === COLON && i > 0) return n;
+    const digit = c - ZERO;
+    if (digit < 0 || digit > 9 || n > MAX_EXACT_PREFIX) break;
+    n = n * 10 + digit;
+  }
   return Number(packed.slice(0, packed.indexOf(':')));
 }
+
+const COLON = 0x3a;
+const ZERO = 0x30;
+/** Below this, n * 10 + 9 is still an exact integer. */
+const MAX_EXACT_PREFIX = (Number.MAX_SAFE_INTEGER - 9) / 10;
 
 /** The record's value, read without making the record. */
 export function packedValue(packed: PackedRecord): string {

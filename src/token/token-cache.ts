@@ -69,6 +69,12 @@ export class TokenCache {
     return packed === undefined ? undefined : unpackRecord(appId, packed);
   }
 
+  /** The current token's expiresAt (read without making the record: a scrape reads every app's). */
+  expiresAtOf(appId: string): number | undefined {
+    const packed = this.#current.get(appId);
+    return packed === undefined ? undefined : packedExpiresAt(packed);
+  }
+
   /** Whether `value` is `appId`'s current or previous token (read without making records). */
   holds(appId: string, value: string): boolean {
     const current = this.#current.get(appId);

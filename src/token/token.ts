@@ -33,7 +33,10 @@ export function supersedes(a: CredentialRecord, b: CredentialRecord): boolean {
 export type TokenRecord = CredentialRecord;
 
 /** Invariant 3: a token is served only strictly before its expires_at. */
-export function isLive(token: TokenRecord | undefined, now: number): token is TokenRecord {
+export function isLive<T extends Pick<TokenRecord, 'expiresAt'>>(
+  token: T | undefined,
+  now: number,
+): token is T {
   return token !== undefined && token.expiresAt > now;
 }
 

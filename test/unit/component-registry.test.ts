@@ -86,6 +86,47 @@ describe('AppDirectory', () => {
   });
 });
 
+describe("AppDirectory: a platform's authorizers share one config (its family)", () => {
+  const member = (appId: string, over: Partial<AppConfig> = {}): AppConfig => ({
+    appId,
+    mode: 'classic',
+    secretSource: 'component wxc',
+    component: 'wxc',
+    tickets: TICKETS,
+    ...over,
+  });
+  const TICKETS = ['jsapi' as const];
+
+  it('every read is a config equal to the one added, with its own id, and no app reads another', () => {
+    const dir = new AppDirectory([CONFIGURED]);
+    const added = ['wxauth1', 'wxauth2', 'wxauth3'].map((id) => member(id));
+    const odd = member('wxodd', { mode: 'stable' });
+    const ownArray = member('wxownarray', { tickets: ['jsapi'] });
+    for (const a of [...added, odd, ownArray]) expect(dir.add(a)).toBe(true);
+    for (const a of [...added, odd, ownArray]) {
+      expect(dir.get(a.appId)).toEqual(a);
+      // Property order too: a config made on read has the shape of one made by authorizerApp.
+      expect(Object.keys(dir.get(a.appId)!)).toEqual(Object.keys(a));
+      expect(dir.shared(a.appId)).toMatchObject({ mode: a.mode, tickets: a.tickets });
+    }
+    expect(dir.list()).toEqual([CONFIGURED, ...added, odd, ownArray]);
+    expect(dir.shared('wxnone')).toBeUndefined();
+  });
+
+  it('the first member leaving, or coming back, changes no other member', () => {
+    const dir = new AppDirectory([]);
+    const removed: AppConfig[] = [];
+    dir.subscribe({ removed: (a) => removed.push(a) });
+    for (const id of ['wxfirst', 'wxsecond']) dir.add(member(id));
+    expect(dir.remove('wxfirst')).toBe(true);
+    expect(removed).toEqual([member('wxfirst')]);
+    expect(dir.get('wxsecond')).toEqual(member('wxsecond'));
+    expect(dir.get('wxfirst')).toBeUndefined();
+    expect(dir.add(member('wxfirst'))).toBe(true);
+    expect(dir.list()).toEqual([member('wxsecond'), member('wxfirst')]);
+  });
+});
+
 describe('ComponentRegistry', () => {
   it('join serves the authorizer at once; leave stops it; pages come in app id order', async () => {
     const { directory, r } = registry();

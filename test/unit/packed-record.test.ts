@@ -31,7 +31,10 @@ describe('packed records: what the cache and the embedded store keep per app', (
     ['an empty value', record({ value: '' })],
     ['fractional and very large times', record({ expiresAt: 1.5e21 + 0.25, fetchedAt: 0.1 })],
     ['a generation past 2^31', record({ generation: 2 ** 40 + 3 })],
-    ['a negative time (a clock before 1970 in a test)', record({ fetchedAt: -1 })],
+    ['a negative time (a clock before 1970 in a test)', record({ fetchedAt: -1, expiresAt: -5 })],
+    ['times at zero', record({ fetchedAt: 0, expiresAt: 0 })],
+    ['the largest exact integer time', record({ expiresAt: Number.MAX_SAFE_INTEGER })],
+    ['a time past the exact integers', record({ expiresAt: 2 ** 60 })],
   ])('%s comes back equal', (_, r) => {
     const packed = packRecord(r);
     expect(unpackRecord(r.appId, packed)).toEqual(r);
