@@ -14,7 +14,8 @@ export interface AppSet {
   get(appId: string): AppConfig | undefined;
   /**
    * What the app's config says besides its id, read without making a config (`get` makes one
-   * per read for an authorizer): for loops over every app, e.g. a scrape's.
+   * per read for an authorizer): for loops over every app, e.g. a scrape's. For an authorizer
+   * it is its platform's shared config, so never spread it into an app's config.
    */
   shared(appId: string): AppSettings | undefined;
   has(appId: string): boolean;
