@@ -20,9 +20,10 @@ export class TokenIndex {
    * Map of 200,000 values rehashed in one 73 ms step every ~60,000 refreshes (a stall in the
    * 100,000-authorizer benchmark's wave); see ShardedMap.
    *
-   * The only map: which values an app holds is the cache's to say (`TokenCache.holds`). A per-app map of
-   * the values indexed for each app, kept to delete a value the moment it left the cache, was a
-   * 100,000-entry table for every full collection to mark again (docs/third-party.md).
+   * The only map: which values an app holds is the cache's to say (`TokenCache.holds`). A
+   * per-app map of the values indexed for each app, kept to delete a value the moment it left the
+   * cache, was a 100,000-entry table for every full collection to mark again
+   * (docs/third-party.md).
    */
   readonly #apps = new ShardedMap<string>();
   /**
