@@ -111,6 +111,12 @@ describe("AppDirectory: a platform's authorizers share one config (its family)",
     }
     expect(dir.list()).toEqual([CONFIGURED, ...added, odd, ownArray]);
     expect(dir.shared('wxnone')).toBeUndefined();
+    // The point of families: alike authorizers hold one config object between them, the others
+    // their own.
+    expect(dir.shared('wxauth2')).toBe(dir.shared('wxauth1'));
+    expect(dir.shared('wxauth3')).toBe(dir.shared('wxauth1'));
+    expect(dir.shared('wxodd')).toBe(odd);
+    expect(dir.shared('wxownarray')).toBe(ownArray);
   });
 
   it('the first member leaving, or coming back, changes no other member', () => {
