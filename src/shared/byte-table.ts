@@ -6,7 +6,9 @@ import { randomInt } from 'node:crypto';
  * characters for a token, whose reply needs the larger slot. An entry takes the smaller size it
  * fits in and moves when its value grows or shrinks.
  */
-export const SLOT_SIZES = [256, 1024] as const;
+export const SLOT_SIZES: SlotSizes = [256, 1024];
+/** A table's two slot sizes, smaller first: powers of two from 64 bytes to CHUNK_BYTES. */
+export type SlotSizes = readonly [number, number];
 /**
  * Each size's arena grows by chunks of this many bytes: nothing is ever copied to grow. At least
  * two huge pages' worth: glibc madvises a mapping for transparent huge pages only from 2 MB
@@ -44,35 +46,50 @@ interface SlotSize {
  * line of the index and one slot (one page), and the garbage collector scans neither.
  *
  * Keys and values that fit no slot (`fits`) are refused by `set`: the caller keeps them
- * elsewhere. Freed slots are zeroed (values may be secrets) and reused. Not iterable: a mirror
- * of some authoritative map, read on a hot path.
+ * elsewhere. Freed slots are zeroed (values may be secrets) and reused. Its keys can be listed
+ * (`keys`) and its entries swept (`sweep`), each a walk of the whole index or of a part of it:
+ * for the rare reader, never for a hot path.
  */
 export class ByteTable {
-  readonly #sizes: readonly SlotSize[] = SLOT_SIZES.map((bytes) => ({
-    bytes,
-    shift: Math.log2(CHUNK_BYTES / bytes),
-    chunks: [],
-    deadlines: [],
-    free: [],
-    used: 0,
-  }));
+  readonly #sizes: readonly SlotSize[];
   /**
-   * Pairs [hash, ref + 1], ref = slot number << 1 | index in SLOT_SIZES (two sizes: one bit);
-   * 0 in the second marks an empty pair.
+   * Pairs [hash, ref + 1], ref = slot number << 1 | index in the slot sizes (two sizes: one
+   * bit); 0 in the second marks an empty pair.
    */
   #index = new Int32Array(2 * MIN_CAPACITY);
   #mask = MIN_CAPACITY - 1;
   #size = 0;
+  /** Where `sweep` looks next, in pairs. */
+  #hand = 0;
   /** A per-process seed: no key set chosen from outside collides on purpose. */
   readonly #seed = randomInt(0, 2 ** 31);
+
+  constructor(slotSizes: SlotSizes = SLOT_SIZES) {
+    const [small, large] = slotSizes;
+    const valid = (bytes: number): boolean =>
+      Number.isInteger(Math.log2(bytes)) && bytes >= 64 && bytes <= CHUNK_BYTES;
+    if (!valid(small) || !valid(large) || small >= large) {
+      throw new RangeError(
+        `slot sizes must be powers of two from 64 to ${CHUNK_BYTES}, smaller first`,
+      );
+    }
+    this.#sizes = slotSizes.map((bytes) => ({
+      bytes,
+      shift: Math.log2(CHUNK_BYTES / bytes),
+      chunks: [],
+      deadlines: [],
+      free: [],
+      used: 0,
+    }));
+  }
 
   get size(): number {
     return this.#size;
   }
 
   /** Whether a key and a value of these lengths fit in a slot. */
-  static fits(keyChars: number, valueBytes: number): boolean {
-    return keyChars >= 1 && keyChars <= MAX_KEY_CHARS && sizeFor(keyChars + valueBytes) >= 0;
+  fits(keyChars: number, valueBytes: number): boolean {
+    return keyChars >= 1 && keyChars <= MAX_KEY_CHARS && this.#sizeFor(keyChars + valueBytes) >= 0;
   }
 
   /**
@@ -80,11 +97,11 @@ export class ByteTable {
    * they fit no slot or the key is not ASCII.
    */
   set(key: string, value: Uint8Array, deadline: number): boolean {
-    if (!ByteTable.fits(key.length, value.length) || !isAscii(key)) {
+    if (!this.fits(key.length, value.length) || !isAscii(key)) {
       this.delete(key);
       return false;
     }
-    const size = sizeFor(key.length + value.length);
+    const size = this.#sizeFor(key.length + value.length);
     const hash = this.#hash(key);
     let at = this.#find(key, hash);
     let ref: number;
@@ -115,27 +132,94 @@ export class ByteTable {
     const at = this.#find(key, this.#hash(key));
     if (at < 0) return undefined;
     const ref = this.#index[at + 1]! - 1;
-    const s = this.#sizes[ref & 1]!;
-    const slot = ref >>> 1;
-    const chunk = s.chunks[slot >>> s.shift]!;
-    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
-    if (!(now < s.deadlines[slot >>> s.shift]![offset / 8]!)) return undefined;
-    const from = offset + KEY_AT + key.length;
-    const length = chunk.readUInt16LE(offset + VALUE_LENGTH_AT);
-    const copy = Buffer.allocUnsafe(length);
-    chunk.copy(copy, 0, from, from + length);
-    return copy;
+    return now < this.#deadlineOf(ref) ? this.#valueOf(ref) : undefined;
+  }
+
+  /** A copy of `key`'s value whatever its deadline, or undefined. */
+  get(key: string): Buffer | undefined {
+    const at = this.#find(key, this.#hash(key));
+    return at < 0 ? undefined : this.#valueOf(this.#index[at + 1]! - 1);
+  }
+
+  /** `key`'s deadline, or undefined when it is not held. */
+  deadlineOf(key: string): number | undefined {
+    const at = this.#find(key, this.#hash(key));
+    return at < 0 ? undefined : this.#deadlineOf(this.#index[at + 1]! - 1);
+  }
+
+  /** Every key held, in no particular order (a new string each). */
+  keys(): string[] {
+    const keys: string[] = [];
+    const index = this.#index;
+    for (let at = 1; at < index.length; at += 2) {
+      if (index[at] === 0) continue;
+      const ref = index[at]! - 1;
+      const s = this.#sizes[ref & 1]!;
+      const slot = ref >>> 1;
+      const chunk = s.chunks[slot >>> s.shift]!;
+      const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
+      const from = offset + KEY_AT;
+      keys.push(chunk.toString('latin1', from, from + chunk[offset + KEY_LENGTH_AT]!));
+    }
+    return keys;
   }
 
   delete(key: string): boolean {
-    let at = this.#find(key, this.#hash(key));
+    const at = this.#find(key, this.#hash(key));
     if (at < 0) return false;
-    this.#release(this.#index[at + 1]! - 1);
+    this.#deleteAt(at);
+    return true;
+  }
+
+  /**
+   * Looks at the next `places` places of the index, going round it like a clock hand, and
+   * deletes the entries `isDead` names, given a copy of the entry's value and its deadline.
+   * Returns how many it deleted. Called once per write, it visits every entry once every
+   * `capacity / places` writes: a constant cost per write and no iterator or object per entry.
+   * An entry that a deletion shifts back behind the hand waits for the next round. `isDead`
+   * must not change the table.
+   */
+  sweep(places: number, isDead: (value: Buffer, deadline: number) => boolean): number {
+    let deleted = 0;
+    const index = this.#index;
+    const pairs = this.#mask + 1;
+    for (let i = 0; i < Math.min(places, pairs); i++) {
+      const at = (this.#hand % pairs) * 2;
+      const refPlusOne = index[at + 1]!;
+      if (refPlusOne !== 0) {
+        const ref = refPlusOne - 1;
+        if (isDead(this.#valueOf(ref), this.#deadlineOf(ref))) {
+          this.#deleteAt(at);
+          deleted++;
+          // The pair shifted into `at`, if any, is looked at next.
+          continue;
+        }
+      }
+      this.#hand = (this.#hand + 1) % pairs;
+    }
+    return deleted;
+  }
+
+  /** Index of the pair holding `key`, or -1. */
+  #find(key: string, hash: number): number {
+    const index = this.#index;
+    const wrap = 2 * this.#mask + 1;
+    for (let at = (hash & this.#mask) * 2; ; at = (at + 2) & wrap) {
+      const refPlusOne = index[at + 1]!;
+      if (refPlusOne === 0) return -1;
+      if (index[at] === hash && this.#keyIs(refPlusOne - 1, key)) return at;
+    }
+  }
+
+  /** Deletes the entry of the pair at `pair`. */
+  #deleteAt(pair: number): void {
+    this.#release(this.#index[pair + 1]! - 1);
     this.#size--;
     // Backward-shift deletion: pull later pairs of the run into the hole, so a lookup can
     // still stop at the first empty pair (no tombstones to accumulate).
     const index = this.#index;
     const mask = this.#mask;
+    let at = pair;
     let next = at;
     for (;;) {
       next = (next + 2) & (2 * mask + 1);
@@ -150,18 +234,30 @@ export class ByteTable {
     }
     index[at] = 0;
     index[at + 1] = 0;
-    return true;
   }
 
-  /** Index of the pair holding `key`, or -1. */
-  #find(key: string, hash: number): number {
-    const index = this.#index;
-    const wrap = 2 * this.#mask + 1;
-    for (let at = (hash & this.#mask) * 2; ; at = (at + 2) & wrap) {
-      const refPlusOne = index[at + 1]!;
-      if (refPlusOne === 0) return -1;
-      if (index[at] === hash && this.#keyIs(refPlusOne - 1, key)) return at;
-    }
+  #deadlineOf(ref: number): number {
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    return s.deadlines[slot >>> s.shift]![((slot & ((1 << s.shift) - 1)) * s.bytes) / 8]!;
+  }
+
+  /** A copy of the value in slot `ref`: the caller's bytes never change when the key is set again. */
+  #valueOf(ref: number): Buffer {
+    const s = this.#sizes[ref & 1]!;
+    const slot = ref >>> 1;
+    const chunk = s.chunks[slot >>> s.shift]!;
+    const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
+    const from = offset + KEY_AT + chunk[offset + KEY_LENGTH_AT]!;
+    const length = chunk.readUInt16LE(offset + VALUE_LENGTH_AT);
+    const copy = Buffer.allocUnsafe(length);
+    chunk.copy(copy, 0, from, from + length);
+    return copy;
+  }
+
+  /** The index in #sizes of the smallest slot for a key and a value of `bytes` in all; -1 if none. */
+  #sizeFor(bytes: number): number {
+    return this.#sizes.findIndex((s) => KEY_AT + bytes <= s.bytes);
   }
 
   #emptyPairFor(hash: number): number {
@@ -236,11 +332,6 @@ export class ByteTable {
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
     return h | 0;
   }
-}
-
-/** The index in SLOT_SIZES of the smallest slot for a key and a value of `bytes` in all; -1 if none. */
-function sizeFor(bytes: number): number {
-  return SLOT_SIZES.findIndex((slot) => KEY_AT + bytes <= slot);
 }
 
 function isAscii(key: string): boolean {

@@ -52,7 +52,7 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
     const t = new ByteTable();
     const key = 'wxlong';
     const room = SLOT_SIZES.at(-1)! - 11 - key.length;
-    expect(ByteTable.fits(key.length, room)).toBe(true);
+    expect(t.fits(key.length, room)).toBe(true);
     expect(t.set(key, Buffer.alloc(room, 1), 10)).toBe(true);
     expect(t.getBefore(key, 0)).toEqual(Buffer.alloc(room, 1));
     // Too long now: the earlier value must not be served in its place.
@@ -128,5 +128,52 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
       expect(text(t.getBefore(`wxauthorizer${i}`, 0))).toBe(`token-${i}`);
     }
     expect(t.getBefore('wxauthorizer100000', 0)).toBeUndefined();
+  });
+  it('sweeps like a clock hand: deletes what isDead names, a bounded number of places a call, and loses nothing else', () => {
+    const random = seeded(7);
+    const t = new ByteTable([64, 128]);
+    const model = new Map<string, { value: string; deadline: number }>();
+    for (let i = 0; i < 3_000; i++) {
+      const key = `wx${i.toString(36)}`;
+      const value = `${i}`.repeat(1 + Math.floor(random() * 20));
+      const deadline = Math.floor(random() * 100);
+      expect(t.set(key, bytes(value), deadline)).toBe(true);
+      model.set(key, { value, deadline });
+    }
+    // The index holds 8,192 places now (3,000 entries, at most half full).
+    let now = 0;
+    const looked: string[] = [];
+    for (let call = 0; call < 4_000; call++) {
+      if (call % 100 === 0) now += 10;
+      const before = t.size;
+      const deleted = t.sweep(8, (value, deadline) => {
+        looked.push(text(value)!);
+        return !(now < deadline);
+      });
+      // At most 8 places a call, each at most one entry.
+      expect(looked.length).toBeLessThanOrEqual(8);
+      expect(deleted).toBe(before - t.size);
+      looked.length = 0;
+      for (const [key, held] of model) if (!(now < held.deadline)) model.delete(key);
+      // The model deletes on time, the table a round later at most: never what is still live.
+      if (call % 50 === 0) {
+        for (const [key, held] of model) expect(text(t.getBefore(key, -1))).toBe(held.value);
+      }
+    }
+    // `now` reached 100 at call 900; 3,100 calls of 8 places since are more than a round of
+    // 8,192 places and 3,000 deletions, so nothing is left.
+    expect(now).toBe(400);
+    expect(t.size).toBe(0);
+    expect(model.size).toBe(0);
+  });
+
+  it('refuses slot sizes it cannot lay out', () => {
+    expect(() => new ByteTable([32, 64])).toThrow(RangeError);
+    expect(() => new ByteTable([96, 256])).toThrow(RangeError);
+    expect(() => new ByteTable([256, 256])).toThrow(RangeError);
+    expect(() => new ByteTable([64, 128]).fits(22, 128 - 11 - 22)).not.toThrow();
+    const t = new ByteTable([64, 128]);
+    expect(t.fits(22, 128 - 11 - 22)).toBe(true);
+    expect(t.fits(22, 128 - 11 - 21)).toBe(false);
   });
 });
