@@ -1,11 +1,17 @@
+import { createHash } from 'node:crypto';
 import type { AppSet } from '../apps/app-directory.js';
-import { MapSweeper } from '../shared/map-sweeper.js';
-import { ShardedMap } from '../shared/sharded-map.js';
+import { ByteTable } from '../shared/byte-table.js';
+import type { Clock } from '../shared/clock.js';
 import type { CredentialRecord } from '../token/token.js';
 import { PREVIOUS_SWEEP_STEP, type TokenCache } from '../token/token-cache.js';
 
-/** Index entries looked at per token applied: two values per app (see `#sweeper`). */
+/** Places of the index looked at per token applied: two values per app (see `#sweep`). */
 const SWEEP_STEP = 2 * PREVIOUS_SWEEP_STEP;
+/**
+ * A slot holds 11 bytes of lengths and deadline, the 22-character digest and the app id: 64
+ * bytes fit ids of up to 31 characters (WeChat's are 18), 128 the longest the config allows.
+ */
+const INDEX_SLOTS = [64, 128] as const;
 
 /**
  * Which app a token belongs to, for the tokens wxtoken holds right now: each app's current
@@ -15,33 +21,19 @@ const SWEEP_STEP = 2 * PREVIOUS_SWEEP_STEP;
  */
 export class TokenIndex {
   /**
-   * Token value -> its app, for each app's current and previous value, and for a while values
-   * neither any more (swept). Every refresh adds a key and, later, the sweep deletes one: a plain
-   * Map of 200,000 values rehashed in one 73 ms step every ~60,000 refreshes (a stall in the
-   * 100,000-authorizer benchmark's wave); see ShardedMap.
-   *
-   * The only map: which values an app holds is the cache's to say (`TokenCache.holds`). A
-   * per-app map of the values indexed for each app, kept to delete a value the moment it left the
-   * cache, was a 100,000-entry table for every full collection to mark again
-   * (docs/third-party.md).
+   * A token's digest -> its app, until the token's expiry. Off the V8 heap: a token string or a
+   * slice of one per app, and a map's entry for it, were 100,000 more objects and 200,000 more
+   * references for every full collection of a platform's leader to mark again
+   * (docs/third-party.md). The digest only finds the app: every answer is checked against the
+   * cache, which holds the tokens themselves (`appOf`), so a digest shared by two tokens could
+   * only make a lookup miss, never name a wrong app.
    */
-  readonly #apps = new ShardedMap<string>();
-  /**
-   * A value goes once the cache holds it for its app neither as current nor as previous (the
-   * cache drops a previous one after its expiry, and everything of an app that left). Two
-   * values per app and one token applied per app and lifetime: each value is looked at
-   * SWEEP_STEP / 2 times a lifetime, as often as the cache looks at its previous tokens, so a
-   * value outlives its record by at most about as long again.
-   */
-  readonly #sweeper = new MapSweeper(
-    this.#apps,
-    (appId, value) => !this.cache.holds(appId, value),
-    SWEEP_STEP,
-  );
+  readonly #apps = new ByteTable(INDEX_SLOTS);
 
   constructor(
     private readonly cache: TokenCache,
-    apps: AppSet,
+    private readonly apps: AppSet,
+    private readonly clock: Pick<Clock, 'now'>,
   ) {
     for (const app of apps.list()) {
       const previous = cache.previous(app.appId);
@@ -51,13 +43,8 @@ export class TokenIndex {
     }
     // Swept at the pace of the cache's tokens, indexed or not: the cache's own hand goes as fast.
     cache.subscribeAll((record) => {
-      // Keyed by the cache's own copy of the value (a slice of its packed record, token-cache.ts):
-      // the applied record's string would be a second copy of every token, 100,000 of them.
-      if (apps.has(record.appId)) {
-        const held = cache.get(record.appId);
-        this.#apply(held?.value === record.value ? held : record);
-      }
-      this.#sweeper.sweep();
+      if (apps.has(record.appId)) this.#apply(record);
+      this.#sweep();
     });
     // An authorizer that left: its tokens no longer open the pass-through. What the cache
     // still holds of it is deleted now; what it already dropped, by the sweep.
@@ -71,7 +58,7 @@ export class TokenIndex {
 
   /** The app `token` belongs to while it is current or previous and not past its expiry. */
   appOf(token: string, now: number): string | undefined {
-    const appId = this.#apps.get(token);
+    const appId = this.#apps.getBefore(digest(token), now)?.toString();
     if (appId === undefined) return undefined;
     const current = this.cache.get(appId);
     const record = current?.value === token ? current : this.cache.previous(appId);
@@ -80,13 +67,41 @@ export class TokenIndex {
 
   #drop(appId: string): void {
     for (const record of [this.cache.get(appId), this.cache.previous(appId)]) {
-      if (record !== undefined && this.#apps.get(record.value) === appId) {
-        this.#apps.delete(record.value);
-      }
+      if (record === undefined) continue;
+      const key = digest(record.value);
+      // Whatever its deadline (-Infinity is before any), when the digest names this app.
+      if (this.#apps.getBefore(key, -Infinity)?.toString() === appId) this.#apps.delete(key);
     }
   }
 
-  #apply(record: CredentialRecord): void {
-    this.#apps.set(record.value, record.appId);
+  /**
+   * A value goes once its expiry passed, or once the cache holds nothing for its app (dropped:
+   * an authorizer that left) or the app is gone. The index keeps two to four places per value,
+   * two values per app, and the cache applies about one token per app and lifetime: with many
+   * apps every place is looked at about four times a lifetime or more, so an expired value
+   * outlives its token by a fraction of a lifetime; with a few, the index's 1,024 places take a
+   * few dozen tokens applied, a few dozen stale values at most. A value replaced twice within
+   * its lifetime (forced refreshes) is refused by `appOf` at once and swept after its expiry.
+   */
+  #sweep(): void {
+    const now = this.clock.now();
+    this.#apps.sweep(SWEEP_STEP, (value, deadline) => {
+      if (!(now < deadline)) return true;
+      const appId = value.toString();
+      return !this.apps.has(appId) || this.cache.expiresAtOf(appId) === undefined;
+    });
   }
+
+  #apply(record: CredentialRecord): void {
+    // Ids are at most 64 characters (config and events), so every entry fits a slot.
+    this.#apps.set(digest(record.value), Buffer.from(record.appId), record.expiresAt);
+  }
+}
+
+/**
+ * 128 bits of the token's SHA-256, 22 characters: unlike the tokens (up to 512 characters) it
+ * fits the table's keys, and no two tokens held at once share it but by a 2^-128 chance.
+ */
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }

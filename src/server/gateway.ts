@@ -44,7 +44,7 @@ export function createGateway(d: GatewayDeps): GatewayServer | undefined {
   const { config, clock, log, metrics } = d;
   const g = config.gateway;
   if (g.listen === '') return undefined;
-  const index = new TokenIndex(d.tokenCache, d.apps);
+  const index = new TokenIndex(d.tokenCache, d.apps, clock);
   const auth = new GatewayAuth(
     d.policy.authorizer,
     config.apps,
