@@ -5,7 +5,6 @@ import { ShardedMap } from '../shared/sharded-map.js';
 import { PREVIOUS_SWEEP_STEP } from './token-cache.js';
 import type { TokenRecord } from './token.js';
 import { packedExpiresAt, packRecord, unpackRecord, type PackedRecord } from './packed-record.js';
-import { RecordTable } from './record-table.js';
 import {
   FencedWriteError,
   type CheckState,
@@ -24,12 +23,11 @@ import {
  */
 export class MemoryTokenStore implements TokenStore, RefreshLocks {
   /**
-   * Current and previous tokens in two tables rather than a pair object per app: the current
-   * ones off the V8 heap (record-table.ts), the previous ones (only apps in their overlap)
-   * packed into one string each (packed-record.ts). Fewer heap objects per app (100,000 with a
-   * platform's authorizers) for every full collection to mark.
+   * Current and previous tokens in two maps rather than a pair object per app, each record packed
+   * into one string (packed-record.ts): fewer heap objects per app (100,000 with a platform's
+   * authorizers) for every full collection to mark.
    */
-  readonly #current = new RecordTable();
+  readonly #current = new Map<string, PackedRecord>();
   readonly #previous = new ShardedMap<PackedRecord>();
   /**
    * Previous tokens past their expiry are dropped as the cache drops them (token-cache.ts;
@@ -67,12 +65,13 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
     if (current === undefined) return null;
     const previous = this.#previous.get(appId);
     return previous === undefined
-      ? { current }
-      : { current, previous: unpackRecord(appId, previous) };
+      ? { current: unpackRecord(appId, current) }
+      : { current: unpackRecord(appId, current), previous: unpackRecord(appId, previous) };
   }
 
   async write(token: TokenRecord, lock: LockHandle): Promise<void> {
-    const stored = this.#current.get(token.appId);
+    const packed = this.#current.get(token.appId);
+    const stored = packed === undefined ? undefined : unpackRecord(token.appId, packed);
     const storedGeneration = stored?.generation ?? null;
     const held = this.#locks.get(token.appId);
     if (
@@ -90,10 +89,10 @@ export class MemoryTokenStore implements TokenStore, RefreshLocks {
         storedGeneration,
       );
     }
-    if (stored !== undefined && stored.value !== token.value) {
-      this.#previous.set(token.appId, packRecord(stored));
+    if (packed !== undefined && stored?.value !== token.value) {
+      this.#previous.set(token.appId, packed);
     }
-    this.#current.set(token);
+    this.#current.set(token.appId, packRecord(token));
     this.#sweeper.sweep();
     for (const listener of this.#listeners) listener(token);
   }

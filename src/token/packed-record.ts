@@ -1,10 +1,8 @@
 import type { CredentialRecord } from './token.js';
 
 /**
- * A credential record held for a long time on the heap (the previous tokens of the cache and the
- * embedded store, held during the overlap) as one flat string,
- * `expiresAt:fetchedAt:generation:value`, its app id being the map's key. Current tokens are
- * held off the heap (record-table.ts).
+ * A credential record held for a long time (the cache's and the embedded store's one per app) as
+ * one flat string, `expiresAt:fetchedAt:generation:value`, its app id being the map's key.
  *
  * Why: a record object holds its two times as boxed doubles (ms since epoch are beyond V8's
  * small integers), so each app's record was four heap objects (the record, its value, two
@@ -18,11 +16,20 @@ import type { CredentialRecord } from './token.js';
  */
 export type PackedRecord = string & { readonly __packed: unique symbol };
 
+/**
+ * The record packed last and its string: the embedded store and the cache pack the same record
+ * one after the other (a write, then its notification), and share one string this way.
+ */
+let last: { record: CredentialRecord; packed: PackedRecord } | undefined;
+
 export function packRecord(record: CredentialRecord): PackedRecord {
+  if (last?.record === record) return last.packed;
   // Array.join makes one flat string; a template or `+` makes a cons string of parts to mark.
-  return [record.expiresAt, record.fetchedAt, record.generation, record.value].join(
+  const packed = [record.expiresAt, record.fetchedAt, record.generation, record.value].join(
     ':',
   ) as PackedRecord;
+  last = { record, packed };
+  return packed;
 }
 
 export function unpackRecord(appId: string, packed: PackedRecord): CredentialRecord {

@@ -9,7 +9,6 @@ import {
   unpackRecord,
   type PackedRecord,
 } from './packed-record.js';
-import { RecordTable } from './record-table.js';
 
 type Listener = (token: TokenRecord) => void;
 
@@ -27,12 +26,11 @@ export const PREVIOUS_SWEEP_STEP = 16;
  * (design.md: the hot path never waits on the store or WeChat). Updates only move
  * forward (`supersedes`), so a late or duplicated notification can never roll back.
  *
- * Current records are held off the V8 heap (record-table.ts), previous ones packed into a string
- * (packed-record.ts): every read makes a fresh record object, equal to the one applied but not
- * the same object.
+ * Records are held packed (packed-record.ts: one string per app instead of four objects): every
+ * read makes a fresh record object, equal to the one applied but not the same object.
  */
 export class TokenCache {
-  readonly #current = new RecordTable();
+  readonly #current = new Map<string, PackedRecord>();
   /**
    * Sharded: swept entries leave and come back with the next refresh, and a plain Map of
    * 100,000 apps would stall the loop rehashing every few tens of thousands of them.
@@ -58,7 +56,8 @@ export class TokenCache {
   }
 
   get(appId: string): TokenRecord | undefined {
-    return this.#current.get(appId);
+    const packed = this.#current.get(appId);
+    return packed === undefined ? undefined : unpackRecord(appId, packed);
   }
 
   /**
@@ -72,12 +71,14 @@ export class TokenCache {
 
   /** The current token's expiresAt (read without making the record: a scrape reads every app's). */
   expiresAtOf(appId: string): number | undefined {
-    return this.#current.expiresAtOf(appId);
+    const packed = this.#current.get(appId);
+    return packed === undefined ? undefined : packedExpiresAt(packed);
   }
 
-  /** Whether `value` is `appId`'s current or previous token. */
+  /** Whether `value` is `appId`'s current or previous token (read without making records). */
   holds(appId: string, value: string): boolean {
-    if (this.#current.get(appId)?.value === value) return true;
+    const current = this.#current.get(appId);
+    if (current !== undefined && packedValue(current) === value) return true;
     const previous = this.#previous.get(appId);
     return previous !== undefined && packedValue(previous) === value;
   }
@@ -87,12 +88,13 @@ export class TokenCache {
    * fetched later: see `supersedes`); returns whether it was applied.
    */
   offer(token: TokenRecord): boolean {
-    const cached = this.#current.get(token.appId);
+    const packed = this.#current.get(token.appId);
+    const cached = packed === undefined ? undefined : unpackRecord(token.appId, packed);
     if (cached && !supersedes(token, cached)) return false;
-    if (cached !== undefined && cached.value !== token.value) {
-      this.#previous.set(token.appId, packRecord(cached));
+    if (packed !== undefined && cached?.value !== token.value) {
+      this.#previous.set(token.appId, packed);
     }
-    this.#current.set(token);
+    this.#current.set(token.appId, packRecord(token));
     this.#sweeper?.sweep();
     for (const listener of this.#listeners.get(token.appId) ?? []) listener(token);
     for (const listener of this.#anyListeners) listener(token);
@@ -108,10 +110,7 @@ export class TokenCache {
 
   /** Every app's current token, in no particular order. */
   *tokens(): IterableIterator<TokenRecord> {
-    for (const appId of this.#current.ids()) {
-      const token = this.#current.get(appId);
-      if (token) yield token;
-    }
+    for (const [appId, packed] of this.#current) yield unpackRecord(appId, packed);
   }
 
   /** Calls `listener` with every app dropped from now on (see `drop`). */
