@@ -69,8 +69,7 @@ export class TokenIndex {
     for (const record of [this.cache.get(appId), this.cache.previous(appId)]) {
       if (record === undefined) continue;
       const key = digest(record.value);
-      // Whatever its deadline (-Infinity is before any), when the digest names this app.
-      if (this.#apps.getBefore(key, -Infinity)?.toString() === appId) this.#apps.delete(key);
+      if (this.#apps.get(key)?.toString() === appId) this.#apps.delete(key);
     }
   }
 

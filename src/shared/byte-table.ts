@@ -46,9 +46,8 @@ interface SlotSize {
  * line of the index and one slot (one page), and the garbage collector scans neither.
  *
  * Keys and values that fit no slot (`fits`) are refused by `set`: the caller keeps them
- * elsewhere. Freed slots are zeroed (values may be secrets) and reused. Its keys can be listed
- * (`keys`) and its entries swept (`sweep`), each a walk of the whole index or of a part of it:
- * for the rare reader, never for a hot path.
+ * elsewhere. Freed slots are zeroed (values may be secrets) and reused. Not iterable: its
+ * entries can only be swept (`sweep`), a walk of a part of the index per call.
  */
 export class ByteTable {
   readonly #sizes: readonly SlotSize[];
@@ -141,29 +140,6 @@ export class ByteTable {
     return at < 0 ? undefined : this.#valueOf(this.#index[at + 1]! - 1);
   }
 
-  /** `key`'s deadline, or undefined when it is not held. */
-  deadlineOf(key: string): number | undefined {
-    const at = this.#find(key, this.#hash(key));
-    return at < 0 ? undefined : this.#deadlineOf(this.#index[at + 1]! - 1);
-  }
-
-  /** Every key held, in no particular order (a new string each). */
-  keys(): string[] {
-    const keys: string[] = [];
-    const index = this.#index;
-    for (let at = 1; at < index.length; at += 2) {
-      if (index[at] === 0) continue;
-      const ref = index[at]! - 1;
-      const s = this.#sizes[ref & 1]!;
-      const slot = ref >>> 1;
-      const chunk = s.chunks[slot >>> s.shift]!;
-      const offset = (slot & ((1 << s.shift) - 1)) * s.bytes;
-      const from = offset + KEY_AT;
-      keys.push(chunk.toString('latin1', from, from + chunk[offset + KEY_LENGTH_AT]!));
-    }
-    return keys;
-  }
-
   delete(key: string): boolean {
     const at = this.#find(key, this.#hash(key));
     if (at < 0) return false;
@@ -174,10 +150,10 @@ export class ByteTable {
   /**
    * Looks at the next `places` places of the index, going round it like a clock hand, and
    * deletes the entries `isDead` names, given a copy of the entry's value and its deadline.
-   * Returns how many it deleted. Called once per write, it visits every entry once every
+   * Returns how many it deleted. Called once per write, it visits every entry about once every
    * `capacity / places` writes: a constant cost per write and no iterator or object per entry.
-   * An entry that a deletion shifts back behind the hand waits for the next round. `isDead`
-   * must not change the table.
+   * A deletion takes one place of the budget, and the pair shifted into its hole is looked at
+   * next. `isDead` must not change the table.
    */
   sweep(places: number, isDead: (value: Buffer, deadline: number) => boolean): number {
     let deleted = 0;
@@ -242,7 +218,7 @@ export class ByteTable {
     return s.deadlines[slot >>> s.shift]![((slot & ((1 << s.shift) - 1)) * s.bytes) / 8]!;
   }
 
-  /** A copy of the value in slot `ref`: the caller's bytes never change when the key is set again. */
+  /** A copy of the value in slot `ref`: the caller's bytes never change when the key is set. */
   #valueOf(ref: number): Buffer {
     const s = this.#sizes[ref & 1]!;
     const slot = ref >>> 1;

@@ -23,8 +23,11 @@ describe('ByteTable (the off-heap mirror GetToken answers from)', () => {
     expect(t.getBefore('wxa', 1_000)).toBeUndefined();
     expect(t.getBefore('wxa', Number.NaN)).toBeUndefined();
     expect(t.getBefore('wxb', 0)).toBeUndefined();
-    // Past its deadline an entry is refused, not forgotten: it goes when set again or deleted.
+    // Past its deadline an entry is refused, not forgotten: it goes when set again or deleted,
+    // and `get` reads it whatever its deadline.
     expect(t.size).toBe(1);
+    expect(text(t.get('wxa'))).toBe('reply-a');
+    expect(t.get('wxb')).toBeUndefined();
   });
 
   it('hands out copies: setting the key again never changes bytes already handed out', () => {
