@@ -1,9 +1,52 @@
 import { describe, expect, it } from 'vitest';
+import { AppDirectory } from '../../src/apps/app-directory.js';
 import { TokenUnavailableError } from '../../src/wechat/upstream-errors.js';
 import { APP_ID, coreHarness } from '../support/core-harness.js';
+import { flushPromises } from '../support/fake-clock.js';
 import { wechatError } from '../support/scripted-wechat.js';
 
 const HOUR = 3_600_000;
+
+/** ms until the app's next planned attempt, as ListApps reports it. */
+function untilNext(h: ReturnType<typeof coreHarness>): number | undefined {
+  const at = h.service.listApps()[0]?.nextRefreshAt;
+  return at === undefined ? undefined : at - h.clock.now();
+}
+
+/**
+ * An app (one that can leave) whose first three attempts failed and whose fourth is held in
+ * flight; `release` lets that one fail and settle without moving the clock, so the plan it
+ * leaves behind can be read before any timer fires. No token is ever cached, so no remaining
+ * life caps the backoff: with random 0.5 it is 1 s × 2^(n-1) × 0.75.
+ */
+async function fourthAttemptHeld() {
+  const directory = new AppDirectory([]);
+  const h = coreHarness({ directory });
+  for (let i = 0; i < 4; i++) h.wechat.failures.push(wechatError(-1, 'system error'));
+  const leadership = new AbortController();
+  const done = h.scheduler.run(leadership.signal);
+  await h.clock.advance(0);
+  const backoff: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    backoff.push(untilNext(h)!);
+    await h.clock.advance(untilNext(h)!);
+  }
+  backoff.push(untilNext(h)!);
+  let open!: () => void;
+  h.wechat.gate = new Promise((r) => (open = r));
+  await h.clock.advance(untilNext(h)!);
+  h.wechat.gate = undefined;
+  expect(h.wechat.tokenCalls).toBe(4);
+  const release = async (): Promise<void> => {
+    open();
+    await flushPromises();
+  };
+  const stop = async (): Promise<void> => {
+    leadership.abort();
+    await done;
+  };
+  return { h, directory, backoff, release, stop };
+}
 
 describe('RefreshScheduler', () => {
   it('invariant 4 + 3: 50 lifetimes, one fetch per rotation, never serves a dead token', async () => {
@@ -156,5 +199,34 @@ describe('RefreshScheduler', () => {
     expect(h.events.filter((e) => e.result === 'unchanged').length).toBe(h.wechat.stableCalls - 1);
     leadership.abort();
     await done;
+  });
+
+  it('backoff starts over for an app that leaves and comes back while its attempt runs', async () => {
+    const { h, directory, backoff, release, stop } = await fourthAttemptHeld();
+    expect(backoff).toEqual([750, 1_500, 3_000]);
+    directory.remove(APP_ID);
+    directory.add(h.app);
+    h.wechat.failures.push(wechatError(-1, 'system error'));
+    await release();
+    // The attempt that failed was the old membership's: the app that came back is a joiner
+    // with no token, fetched as that attempt settles (not 6 s later, as a fifth retry would
+    // be), and its first failure since it came back waits the first step of the backoff.
+    expect({ calls: h.wechat.tokenCalls, untilNext: untilNext(h) }).toEqual({
+      calls: 5,
+      untilNext: 750,
+    });
+    await stop();
+  });
+
+  it('an app that stays through a failed attempt escalates its backoff (control for the test above)', async () => {
+    const { h, backoff, release, stop } = await fourthAttemptHeld();
+    expect(backoff).toEqual([750, 1_500, 3_000]);
+    await release();
+    expect(untilNext(h)).toBe(6_000);
+    await h.clock.advance(5_999);
+    expect(h.wechat.tokenCalls).toBe(4);
+    await h.clock.advance(1);
+    expect(h.wechat.tokenCalls).toBe(5);
+    await stop();
   });
 });
