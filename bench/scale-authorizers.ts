@@ -81,21 +81,37 @@ const LATENCY_MS = 50;
 const RSS_LIMIT = 1024 * 2 ** 20;
 const LOOP_LIMIT_S = 0.05;
 const COUNT = N.toLocaleString('en-US');
-const COMPONENT = {
-  componentAppId: 'wxbenchcomponent1',
-  secret: randomBytes(16).toString('hex'),
-  messageToken: `bench${randomBytes(4).toString('hex')}`,
-  encodingAesKey: randomBytes(32).toString('base64').slice(0, 43),
-};
+const COMPONENT = benchComponent('wxbenchcomponent1');
 const MB = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MB`;
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const msOf = (s: number): string =>
   Number.isFinite(s) ? `≤ ${+(s * 1000).toFixed(1)} ms` : s === Infinity ? '> 10 s' : 'n/a';
 
 /** The platform and its authorizers in the simulator; wxtoken's `components:` and gateway. */
-type AuthorizerSource = ScaleAppSource & { sim?: WeChatSimulator; ids: string[] };
+export type AuthorizerSource = ScaleAppSource & { sim?: WeChatSimulator; ids: string[] };
 
-function authorizerSource(gatewayPort: number): AuthorizerSource {
+/** A platform of the bench: its id, AppSecret and message crypto keys. */
+export interface BenchComponent {
+  readonly componentAppId: string;
+  readonly secret: string;
+  readonly messageToken: string;
+  readonly encodingAesKey: string;
+}
+
+/** A fresh platform of the bench (its own keys), e.g. one per server of an A/B by hand. */
+export function benchComponent(componentAppId: string): BenchComponent {
+  return {
+    componentAppId,
+    secret: randomBytes(16).toString('hex'),
+    messageToken: `bench${randomBytes(4).toString('hex')}`,
+    encodingAesKey: randomBytes(32).toString('base64').slice(0, 43),
+  };
+}
+
+export function authorizerSource(
+  gatewayPort: number,
+  component: BenchComponent = COMPONENT,
+): AuthorizerSource {
   const source: AuthorizerSource = {
     ids: [],
     noun: 'authorizers',
@@ -104,12 +120,12 @@ function authorizerSource(gatewayPort: number): AuthorizerSource {
       const { url } = await sim.listen('127.0.0.1:0');
       const c = sim.backend.components;
       c.configure({
-        ...COMPONENT,
-        eventUrl: `http://127.0.0.1:${gatewayPort}/wechat/component/${COMPONENT.componentAppId}/events`,
+        ...component,
+        eventUrl: `http://127.0.0.1:${gatewayPort}/wechat/component/${component.componentAppId}/events`,
         latencyMs,
       });
       for (let made = 0; made < apps.length; made += 10_000) {
-        const created = c.createAuthorizers(COMPONENT.componentAppId, {
+        const created = c.createAuthorizers(component.componentAppId, {
           count: Math.min(10_000, apps.length - made),
           expiresInSeconds,
         });
@@ -123,12 +139,12 @@ function authorizerSource(gatewayPort: number): AuthorizerSource {
         'gateway:',
         `  listen: '127.0.0.1:${gatewayPort}'`,
         'components:',
-        `  - { componentAppId: ${COMPONENT.componentAppId}, secretEnv: BENCH_COMPONENT_SECRET, messageTokenEnv: BENCH_COMPONENT_TOKEN, encodingAesKeyEnv: BENCH_COMPONENT_AES }`,
+        `  - { componentAppId: ${component.componentAppId}, secretEnv: BENCH_COMPONENT_SECRET, messageTokenEnv: BENCH_COMPONENT_TOKEN, encodingAesKeyEnv: BENCH_COMPONENT_AES }`,
       ],
       env: {
-        BENCH_COMPONENT_SECRET: COMPONENT.secret,
-        BENCH_COMPONENT_TOKEN: COMPONENT.messageToken,
-        BENCH_COMPONENT_AES: COMPONENT.encodingAesKey,
+        BENCH_COMPONENT_SECRET: component.secret,
+        BENCH_COMPONENT_TOKEN: component.messageToken,
+        BENCH_COMPONENT_AES: component.encodingAesKey,
       },
     }),
   };
@@ -668,7 +684,7 @@ async function throughputAgainstOneApp(
  * collection has run since the load began (at most `limitMs` of load): its pause and how long
  * the load took.
  */
-async function drainGarbage(
+export async function drainGarbage(
   server: ScaleServer,
   trace: GcTrace,
   ids: readonly string[],
@@ -688,7 +704,7 @@ async function drainGarbage(
 }
 
 /** Apps whose access_token is healthy, from the all-app aggregate every scrape carries. */
-async function healthyTokens(url: string): Promise<number> {
+export async function healthyTokens(url: string): Promise<number> {
   const text = await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).text();
   const m = /^wxtoken_credentials\{credential="access_token",state="healthy"\} (\d+)$/m.exec(text);
   return m ? Number(m[1]) : 0;

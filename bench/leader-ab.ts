@@ -1,0 +1,162 @@
+/**
+ * An experiment by hand, not a scenario of `npm run bench`: what Node flags cost a leader of
+ * many authorizers, beside a 1-app server. Each arm of AB_ARMS (`name:flags;name:flags`, e.g.
+ * `a:;b:--heap-growing-percent=136`) is a leader of AB_AUTHORIZERS (default 100,000) authorizers
+ * of its own platform and simulator, filled the way the scale-authorizers scenario fills one
+ * (RecoverAuthorizers, then every token from an empty store; tokens live 7,200 s, so no wave
+ * comes). Then every server is loaded until a major collection has run, and AB_ROUNDS rounds
+ * of 5 s GetToken each go to every server in turn (the order rotates each round, so the
+ * machine's drift falls on all of them alike). Prints each round, the median of the per-round
+ * ratios against the 1-app server, and each server's CPU per call over the whole phase (idle
+ * CPU taken out), as the scenario's target row counts it.
+ * `npm run bench:build && AB_ARMS='a:;b:--heap-growing-percent=136' node dist-bench/bench/leader-ab.js`
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
+import { freePort } from '../test/support/free-port.js';
+import { cpuSeconds, LOAD_CORE, pinSelf, unpinSelf } from './procs.js';
+import { GcTrace } from './gc-trace.js';
+import {
+  authorizerSource,
+  benchComponent,
+  drainGarbage,
+  healthyTokens,
+} from './scale-authorizers.js';
+import { ScaleRig, type ScaleServer } from './scale-rig.js';
+import { loadRound, quiesce, type Round } from './scale-throughput.js';
+import { median } from './stats.js';
+
+const N = Number(process.env.AB_AUTHORIZERS ?? 100_000);
+const ROUNDS = Number(process.env.AB_ROUNDS ?? 12);
+/** Node flags for the 1-app server too (e.g. `--perf-basic-prof` on every server for `perf`). */
+const ONE_FLAGS = (process.env.AB_ONE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Each round loads every server at once (they share the server core) instead of in turn. */
+const TOGETHER = process.env.AB_TOGETHER === '1';
+const ARMS = (process.env.AB_ARMS ?? 'a:;b:--heap-growing-percent=136').split(';').map((arm) => {
+  const at = arm.indexOf(':');
+  return {
+    name: arm.slice(0, at),
+    flags: arm
+      .slice(at + 1)
+      .split(' ')
+      .filter(Boolean),
+  };
+});
+
+interface Subject {
+  readonly name: string;
+  readonly server: ScaleServer;
+  readonly trace: GcTrace;
+  readonly ids: readonly string[];
+  readonly rounds: Round[];
+  idle: number;
+}
+
+async function leader(rigs: ScaleRig[], name: string, flags: string[]): Promise<Subject> {
+  const component = benchComponent(`wxabcomponent${name}`);
+  const source = authorizerSource(await freePort(), component);
+  const rig = new ScaleRig(50, source);
+  rigs.push(rig);
+  const placeholders = Array.from({ length: N }, (_, i) => `wxplaceholder${i}`);
+  const { url } = await rig.startSim(placeholders, 7200);
+  const server = await rig.startServer(name, url, [], ['--trace-gc', ...flags]);
+  const trace = new GcTrace(server);
+  await source.sim!.backend.components.push(component.componentAppId, {
+    infoType: 'component_verify_ticket',
+  });
+  const client = componentClient(server.grpcAddr);
+  const t0 = Date.now();
+  await recoverAuthorizers(client, component.componentAppId);
+  client.close();
+  while ((await healthyTokens(server.metricsUrl)) < N) {
+    if (Date.now() - t0 > 600_000) throw new Error(`${name}: authorizers without a token`);
+    await sleep(1000);
+  }
+  console.log(`${name} (${flags.join(' ') || 'no extra flags'}): filled in ${Date.now() - t0} ms`);
+  return { name, server, trace, ids: source.ids, rounds: [], idle: 0 };
+}
+
+async function main(): Promise<void> {
+  pinSelf(LOAD_CORE, true);
+  const rigs: ScaleRig[] = [];
+  try {
+    const leaders = await Promise.all(ARMS.map((arm) => leader(rigs, arm.name, arm.flags)));
+    const oneRig = new ScaleRig(0);
+    rigs.push(oneRig);
+    const one = ['wxscaleone000001'];
+    const { url } = await oneRig.startSim(one, 7200);
+    const oneServer = await oneRig.startServer('one', url, one, ['--trace-gc', ...ONE_FLAGS]);
+    const subjects: Subject[] = [
+      {
+        name: 'one',
+        server: oneServer,
+        trace: new GcTrace(oneServer),
+        ids: one,
+        rounds: [],
+        idle: 0,
+      },
+      ...leaders,
+    ];
+    for (const s of subjects) {
+      const warm = await drainGarbage(s.server, s.trace, s.ids, 5_000, 60_000);
+      await quiesce(s.server.proc.pid);
+      const c0 = cpuSeconds(s.server.proc.pid);
+      await sleep(5_000);
+      s.idle = (cpuSeconds(s.server.proc.pid) - c0) / 5;
+      console.log(
+        `${s.name}: warm-up ${warm.loadMs} ms (major GC ${warm.pauseMs?.toFixed(0) ?? 'none'}), idle ${(s.idle * 100).toFixed(1)} % of a core`,
+      );
+    }
+    console.log(
+      `rounds start: pids ${subjects.map((s) => `${s.name} ${s.server.proc.pid}`).join(', ')}`,
+    );
+    const t0 = Date.now();
+    const cpu0 = subjects.map((s) => cpuSeconds(s.server.proc.pid));
+    const age0 = subjects.map((s) => t0 - s.server.spawnedAt);
+    for (let r = 0; r < ROUNDS; r++) {
+      if (TOGETHER) {
+        const got = await Promise.all(
+          subjects.map((s) => loadRound(s.server, s.ids, 5_000, 1_000)),
+        );
+        got.forEach((round, i) => subjects[i]!.rounds.push(round));
+      } else {
+        const order = subjects.map((_, i) => subjects[(i + r) % subjects.length]!);
+        for (const s of order) s.rounds.push(await loadRound(s.server, s.ids, 5_000, 1_000));
+      }
+      console.log(
+        `round ${r + 1}: ` +
+          subjects
+            .map(
+              (s) =>
+                `${s.name} ${s.rounds[r]!.cpuUsPerCall.toFixed(1)} µs (${(s.rounds[r]!.cps / 1000).toFixed(2)}k/s)`,
+            )
+            .join(', '),
+      );
+    }
+    await sleep(1_000);
+    const phaseMs = Date.now() - t0;
+    const sum = (xs: number[]): number => xs.reduce((t, x) => t + x, 0);
+    const whole = subjects.map((s, i) => {
+      const cpu = cpuSeconds(s.server.proc.pid) - cpu0[i]!;
+      const idleCpu = (s.idle * (phaseMs - sum(s.rounds.map((r) => r.loadMs)))) / 1000;
+      const calls = sum(s.rounds.map((r) => r.finished));
+      const majors = s.trace.majorsBetween(age0[i]!, Date.now() - s.server.spawnedAt);
+      return {
+        usPerCall: ((cpu - idleCpu) / calls) * 1e6,
+        majors: majors.length,
+        longest: Math.max(0, ...majors.map((e) => e.pauseMs)),
+      };
+    });
+    const base = subjects[0]!;
+    for (const [i, s] of subjects.entries()) {
+      const pairs = median(s.rounds.map((r, k) => r.cpuUsPerCall / base.rounds[k]!.cpuUsPerCall));
+      console.log(
+        `${s.name}: whole phase ${whole[i]!.usPerCall.toFixed(1)} µs a call, ratio ${(whole[i]!.usPerCall / whole[0]!.usPerCall).toFixed(3)}, median of rounds ${pairs.toFixed(3)}, ${whole[i]!.majors} major GCs (longest ${whole[i]!.longest.toFixed(0)} ms), growth ${JSON.stringify(s.trace.growth().at(-1) ?? null)}`,
+      );
+    }
+  } finally {
+    for (const rig of rigs.reverse()) await rig.close();
+    unpinSelf();
+  }
+}
+await main();
