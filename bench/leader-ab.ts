@@ -80,23 +80,34 @@ async function main(): Promise<void> {
   pinSelf(LOAD_CORE, true);
   const rigs: ScaleRig[] = [];
   try {
-    const leaders = await Promise.all(ARMS.map((arm) => leader(rigs, arm.name, arm.flags)));
+    // Arms named one… are more 1-app servers (e.g. the same flags as a leader's, to compare
+    // the two pairs in the same stretch of the machine).
+    const leaders = await Promise.all(
+      ARMS.filter((arm) => !arm.name.startsWith('one')).map((arm) =>
+        leader(rigs, arm.name, arm.flags),
+      ),
+    );
     const oneRig = new ScaleRig(0);
     rigs.push(oneRig);
     const one = ['wxscaleone000001'];
     const { url } = await oneRig.startSim(one, 7200);
-    const oneServer = await oneRig.startServer('one', url, one, ['--trace-gc', ...ONE_FLAGS]);
-    const subjects: Subject[] = [
-      {
-        name: 'one',
-        server: oneServer,
-        trace: new GcTrace(oneServer),
+    const oneArms = [
+      { name: 'one', flags: ONE_FLAGS },
+      ...ARMS.filter((arm) => arm.name.startsWith('one')),
+    ];
+    const ones: Subject[] = [];
+    for (const arm of oneArms) {
+      const server = await oneRig.startServer(arm.name, url, one, ['--trace-gc', ...arm.flags]);
+      ones.push({
+        name: arm.name,
+        server,
+        trace: new GcTrace(server),
         ids: one,
         rounds: [],
         idle: 0,
-      },
-      ...leaders,
-    ];
+      });
+    }
+    const subjects: Subject[] = [...ones, ...leaders];
     for (const s of subjects) {
       const warm = await drainGarbage(s.server, s.trace, s.ids, 5_000, 60_000);
       await quiesce(s.server.proc.pid);
