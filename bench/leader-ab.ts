@@ -30,6 +30,11 @@ const N = Number(process.env.AB_AUTHORIZERS ?? 100_000);
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 12);
 /** Node flags for the 1-app server too (e.g. `--perf-basic-prof` on every server for `perf`). */
 const ONE_FLAGS = (process.env.AB_ONE_FLAGS ?? '').split(' ').filter(Boolean);
+/**
+ * Leaders (by name, comma-separated) whose rounds ask for one authorizer only, the same record
+ * every call: what reading 100,000 replies at random costs, apart from the larger process.
+ */
+const ONE_ID = new Set((process.env.AB_ONE_ID ?? '').split(',').filter(Boolean));
 /** Each round loads every server at once (they share the server core) instead of in turn. */
 const TOGETHER = process.env.AB_TOGETHER === '1';
 const ARMS = (process.env.AB_ARMS ?? 'a:;b:--heap-growing-percent=136').split(';').map((arm) => {
@@ -73,7 +78,8 @@ async function leader(rigs: ScaleRig[], name: string, flags: string[]): Promise<
     await sleep(1000);
   }
   console.log(`${name} (${flags.join(' ') || 'no extra flags'}): filled in ${Date.now() - t0} ms`);
-  return { name, server, trace, ids: source.ids, rounds: [], idle: 0 };
+  const ids = ONE_ID.has(name) ? source.ids.slice(0, 1) : source.ids;
+  return { name, server, trace, ids, rounds: [], idle: 0 };
 }
 
 async function main(): Promise<void> {
