@@ -14,14 +14,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
 import { freePort } from '../test/support/free-port.js';
+import { newTestComponent } from '../test/support/component-sim.js';
 import { cpuSeconds, LOAD_CORE, pinSelf, unpinSelf } from './procs.js';
 import { GcTrace } from './gc-trace.js';
-import {
-  authorizerSource,
-  benchComponent,
-  drainGarbage,
-  healthyTokens,
-} from './scale-authorizers.js';
+import { authorizerSource, drainGarbage, healthyTokens } from './scale-authorizers.js';
 import { ScaleRig, type ScaleServer } from './scale-rig.js';
 import { loadRound, quiesce, type Round } from './scale-throughput.js';
 import { median } from './stats.js';
@@ -58,7 +54,7 @@ interface Subject {
 }
 
 async function leader(rigs: ScaleRig[], name: string, flags: string[]): Promise<Subject> {
-  const component = benchComponent(`wxabcomponent${name}`);
+  const component = newTestComponent(`wxabcomponent${name}`);
   const source = authorizerSource(await freePort(), component);
   const rig = new ScaleRig(50, source);
   rigs.push(rig);

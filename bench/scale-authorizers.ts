@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
 import { WeChatSimulator } from '../src/sim/wechat-simulator.js';
 import { terminate } from '../test/support/spawned.js';
 import { freePort } from '../test/support/free-port.js';
+import { newTestComponent, type TestComponent } from '../test/support/component-sim.js';
 import { cpuSeconds, LOAD_CORE, niceSelf, pinSelf, rssBytes, unpin, unpinSelf } from './procs.js';
 import { perSecond, type BenchContext, type BenchRow, type Scenario } from './report.js';
 import { median } from './stats.js';
@@ -81,7 +81,7 @@ const LATENCY_MS = 50;
 const RSS_LIMIT = 1024 * 2 ** 20;
 const LOOP_LIMIT_S = 0.05;
 const COUNT = N.toLocaleString('en-US');
-const COMPONENT = benchComponent('wxbenchcomponent1');
+const COMPONENT = newTestComponent('wxbenchcomponent1');
 const MB = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MB`;
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const msOf = (s: number): string =>
@@ -90,27 +90,9 @@ const msOf = (s: number): string =>
 /** The platform and its authorizers in the simulator; wxtoken's `components:` and gateway. */
 export type AuthorizerSource = ScaleAppSource & { sim?: WeChatSimulator; ids: string[] };
 
-/** A platform of the bench: its id, AppSecret and message crypto keys. */
-export interface BenchComponent {
-  readonly componentAppId: string;
-  readonly secret: string;
-  readonly messageToken: string;
-  readonly encodingAesKey: string;
-}
-
-/** A fresh platform of the bench (its own keys), e.g. one per server of an A/B by hand. */
-export function benchComponent(componentAppId: string): BenchComponent {
-  return {
-    componentAppId,
-    secret: randomBytes(16).toString('hex'),
-    messageToken: `bench${randomBytes(4).toString('hex')}`,
-    encodingAesKey: randomBytes(32).toString('base64').slice(0, 43),
-  };
-}
-
 export function authorizerSource(
   gatewayPort: number,
-  component: BenchComponent = COMPONENT,
+  component: TestComponent = COMPONENT,
 ): AuthorizerSource {
   const source: AuthorizerSource = {
     ids: [],
