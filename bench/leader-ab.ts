@@ -1,14 +1,15 @@
 /**
- * An experiment by hand, not a scenario of `npm run bench`: what Node flags cost a leader of
- * many authorizers, beside a 1-app server. Each arm of AB_ARMS (`name:flags;name:flags`, e.g.
+ * An experiment by hand, not a scenario of `npm run bench`: what Node flags, random reads or the
+ * way of loading cost a leader of many authorizers, beside a 1-app server (docs/benchmarks.md,
+ * sixteenth session, for what it found). Each arm of AB_ARMS (`name:flags;name:flags`, e.g.
  * `a:;b:--heap-growing-percent=136`) is a leader of AB_AUTHORIZERS (default 100,000) authorizers
  * of its own platform and simulator, filled the way the scale-authorizers scenario fills one
  * (RecoverAuthorizers, then every token from an empty store; tokens live 7,200 s, so no wave
  * comes). Then every server is loaded until a major collection has run, and AB_ROUNDS rounds
- * of 5 s GetToken each go to every server in turn (the order rotates each round, so the
- * machine's drift falls on all of them alike). Prints each round, the median of the per-round
- * ratios against the 1-app server, and each server's CPU per call over the whole phase (idle
- * CPU taken out), as the scenario's target row counts it.
+ * of GetToken (1 s of warm-up, 5 s recorded) go to every server in turn (the order rotates each
+ * round, so the machine's drift falls on all of them alike). Prints each round, the median of
+ * the per-round ratios against the 1-app server, and each server's CPU per call over the whole
+ * phase (idle CPU taken out), as the scenario's target row counts it.
  * `npm run bench:build && AB_ARMS='a:;b:--heap-growing-percent=136' node dist-bench/bench/leader-ab.js`
  */
 import { setTimeout as sleep } from 'node:timers/promises';
