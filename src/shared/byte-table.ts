@@ -152,8 +152,9 @@ export class ByteTable {
    * deletes the entries `isDead` names, given a copy of the entry's value and its deadline.
    * Returns how many it deleted. Called once per write, it visits every entry about once every
    * `capacity / places` writes: a constant cost per write, and nothing kept per entry (each
-   * entry looked at makes one short-lived copy of its value for `isDead`). A deletion takes one place of the budget, and the pair shifted into its hole is looked at
-   * next. `isDead` must not change the table.
+   * entry looked at makes one short-lived copy of its value for `isDead`). A deletion takes one
+   * place of the budget, and the pair shifted into its hole is looked at next. `isDead` must not
+   * change the table.
    */
   sweep(places: number, isDead: (value: Buffer, deadline: number) => boolean): number {
     let deleted = 0;
