@@ -9,14 +9,23 @@
  * of GetToken (1 s of warm-up, 5 s recorded) go to every server in turn (the order rotates each
  * round, so the machine's drift falls on all of them alike). Prints each round, the median of
  * the per-round ratios against the 1-app server, and each server's CPU per call over the whole
- * phase (idle CPU taken out), as the scenario's target row counts it.
+ * phase (idle CPU taken out), as the scenario's target row counts it; with it where that CPU
+ * went (user and system time of the main thread and of the helpers, minor page faults a call)
+ * and, with AB_TRACE_DIR, each server's GC trace lines in a file of its own.
  * `npm run bench:build && AB_ARMS='a:;b:--heap-growing-percent=136' node dist-bench/bench/leader-ab.js`
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
 import { freePort } from '../test/support/free-port.js';
 import { newTestComponent } from '../test/support/component-sim.js';
-import { cpuSeconds, LOAD_CORE, pinSelf, unpinSelf } from './procs.js';
+import {
+  cpuSeconds,
+  cpuSecondsByThread,
+  LOAD_CORE,
+  minorFaults,
+  pinSelf,
+  unpinSelf,
+} from './procs.js';
 import { GcTrace } from './gc-trace.js';
 import { authorizerSource, drainGarbage, healthyTokens } from './scale-authorizers.js';
 import { ScaleRig, type ScaleServer } from './scale-rig.js';
@@ -32,6 +41,9 @@ const ONE_FLAGS = (process.env.AB_ONE_FLAGS ?? '').split(' ').filter(Boolean);
  * every call: what reading 100,000 replies at random costs, apart from the larger process.
  */
 const ONE_ID = new Set((process.env.AB_ONE_ID ?? '').split(',').filter(Boolean));
+/** A directory for each server's GC trace lines (`<name>.gc`), e.g. with `--trace-gc-nvp` in flags. */
+const TRACE_DIR = process.env.AB_TRACE_DIR;
+const traceFile = (name: string): string | undefined => TRACE_DIR && `${TRACE_DIR}/${name}.gc`;
 /** Each round loads every server at once (they share the server core) instead of in turn. */
 const TOGETHER = process.env.AB_TOGETHER === '1';
 const ARMS = (process.env.AB_ARMS ?? 'a:;b:--heap-growing-percent=136').split(';').map((arm) => {
@@ -62,7 +74,7 @@ async function leader(rigs: ScaleRig[], name: string, flags: string[]): Promise<
   const placeholders = Array.from({ length: N }, (_, i) => `wxplaceholder${i}`);
   const { url } = await rig.startSim(placeholders, 7200);
   const server = await rig.startServer(name, url, [], ['--trace-gc', ...flags]);
-  const trace = new GcTrace(server);
+  const trace = new GcTrace(server, traceFile(name));
   await source.sim!.backend.components.push(component.componentAppId, {
     infoType: 'component_verify_ticket',
   });
@@ -104,7 +116,7 @@ async function main(): Promise<void> {
       ones.push({
         name: arm.name,
         server,
-        trace: new GcTrace(server),
+        trace: new GcTrace(server, traceFile(arm.name)),
         ids: one,
         rounds: [],
         idle: 0,
@@ -126,6 +138,8 @@ async function main(): Promise<void> {
     );
     const t0 = Date.now();
     const cpu0 = subjects.map((s) => cpuSeconds(s.server.proc.pid));
+    const threads0 = subjects.map((s) => cpuSecondsByThread(s.server.proc.pid));
+    const faults0 = subjects.map((s) => minorFaults(s.server.proc.pid));
     const age0 = subjects.map((s) => t0 - s.server.spawnedAt);
     for (let r = 0; r < ROUNDS; r++) {
       if (TOGETHER) {
@@ -155,7 +169,19 @@ async function main(): Promise<void> {
       const idleCpu = (s.idle * (phaseMs - sum(s.rounds.map((r) => r.loadMs)))) / 1000;
       const calls = sum(s.rounds.map((r) => r.finished));
       const majors = s.trace.majorsBetween(age0[i]!, Date.now() - s.server.spawnedAt);
+      const perCall = (sec: number): string => ((sec / calls) * 1e6).toFixed(1);
+      const threads = [...cpuSecondsByThread(s.server.proc.pid)]
+        .map(([name, t]) => {
+          const from = threads0[i]!.get(name) ?? { user: 0, sys: 0 };
+          return { name, user: t.user - from.user, sys: t.sys - from.sys };
+        })
+        .filter((t) => t.user + t.sys >= 0.05)
+        .map((t) => `${t.name} ${perCall(t.user)} user + ${perCall(t.sys)} sys`)
+        .join(', ');
+      const faults = (minorFaults(s.server.proc.pid) - faults0[i]!) / calls;
       return {
+        threads,
+        faults,
         usPerCall: ((cpu - idleCpu) / calls) * 1e6,
         majors: majors.length,
         longest: Math.max(0, ...majors.map((e) => e.pauseMs)),
@@ -165,7 +191,7 @@ async function main(): Promise<void> {
     for (const [i, s] of subjects.entries()) {
       const pairs = median(s.rounds.map((r, k) => r.cpuUsPerCall / base.rounds[k]!.cpuUsPerCall));
       console.log(
-        `${s.name}: whole phase ${whole[i]!.usPerCall.toFixed(1)} µs a call, ratio ${(whole[i]!.usPerCall / whole[0]!.usPerCall).toFixed(3)}, median of rounds ${pairs.toFixed(3)}, ${whole[i]!.majors} major GCs (longest ${whole[i]!.longest.toFixed(0)} ms), growth ${JSON.stringify(s.trace.growth().at(-1) ?? null)}`,
+        `${s.name}: whole phase ${whole[i]!.usPerCall.toFixed(1)} µs a call, ratio ${(whole[i]!.usPerCall / whole[0]!.usPerCall).toFixed(3)}, median of rounds ${pairs.toFixed(3)}, ${whole[i]!.majors} major GCs (longest ${whole[i]!.longest.toFixed(0)} ms), growth ${JSON.stringify(s.trace.growth().at(-1) ?? null)}; by thread (µs a call, idle in) ${whole[i]!.threads}; ${whole[i]!.faults.toFixed(2)} minor faults a call`,
       );
     }
   } finally {

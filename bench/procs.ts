@@ -30,10 +30,41 @@ export function mainThreadCpuSeconds(pid: number): number {
   return statCpu(`/proc/${pid}/task/${pid}/stat`);
 }
 
-function statCpu(path: string): number {
+/**
+ * User and system CPU seconds of each of the process's threads, summed by thread name (`comm`;
+ * the main thread as `main`): where a process's CPU went, e.g. over a phase of a benchmark.
+ */
+export function cpuSecondsByThread(pid: number): Map<string, { user: number; sys: number }> {
+  const byName = new Map<string, { user: number; sys: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name =
+        tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const fields = statFields(`/proc/${pid}/task/${tid}/stat`);
+      const got = byName.get(name) ?? { user: 0, sys: 0 };
+      got.user += Number(fields[11]) / 100;
+      got.sys += Number(fields[12]) / 100;
+      byName.set(name, got);
+    } catch {
+      // The thread ended between the listing and the read: its CPU is gone with it.
+    }
+  }
+  return byName;
+}
+
+/** Minor page faults of the process so far (pages the kernel mapped, e.g. zeroed, on first touch). */
+export function minorFaults(pid: number): number {
+  return Number(statFields(`/proc/${pid}/stat`)[7]);
+}
+
+function statFields(path: string): string[] {
   const stat = readFileSync(path, 'utf8');
   // Fields after the command name (which may contain spaces) start at index 2.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+function statCpu(path: string): number {
+  const fields = statFields(path);
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
