@@ -16,6 +16,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { componentClient, recoverAuthorizers } from '../src/cli/component-client.js';
+import { forceRefresh, getToken, tokenClient } from '../src/cli/grpc-client.js';
 import { freePort } from '../test/support/free-port.js';
 import { newTestComponent } from '../test/support/component-sim.js';
 import {
@@ -44,6 +45,13 @@ const ONE_ID = new Set((process.env.AB_ONE_ID ?? '').split(',').filter(Boolean))
 /** A directory for each server's GC trace lines (`<name>.gc`), e.g. with `--trace-gc-nvp` in flags. */
 const TRACE_DIR = process.env.AB_TRACE_DIR;
 const traceFile = (name: string): string | undefined => TRACE_DIR && `${TRACE_DIR}/${name}.gc`;
+/**
+ * 1-app servers (by name) that first refresh their token EXERCISE_REFRESHES times, one after the
+ * other (ForceRefresh with the current token: a fetch from the simulator each), and serve a
+ * scrape of /metrics every 10: the kinds of work a leader's startup did before its rounds.
+ */
+const EXERCISE = new Set((process.env.AB_EXERCISE ?? '').split(',').filter(Boolean));
+const EXERCISE_REFRESHES = Number(process.env.AB_EXERCISE_REFRESHES ?? 1000);
 /** Each round loads every server at once (they share the server core) instead of in turn. */
 const TOGETHER = process.env.AB_TOGETHER === '1';
 const ARMS = (process.env.AB_ARMS ?? 'a:;b:--heap-growing-percent=136').split(';').map((arm) => {
@@ -91,6 +99,21 @@ async function leader(rigs: ScaleRig[], name: string, flags: string[]): Promise<
   return { name, server, trace, ids, rounds: [], idle: 0 };
 }
 
+async function exercise(s: Subject): Promise<void> {
+  const c = tokenClient(s.server.grpcAddr);
+  try {
+    let token = (await getToken(c, s.ids[0]!)).access_token;
+    for (let i = 0; i < EXERCISE_REFRESHES; i++) {
+      const r = await forceRefresh(c, { app_id: s.ids[0]!, stale_token: token, reason: '' });
+      token = r.token?.access_token ?? token;
+      if (i % 10 === 0) await (await fetch(s.server.metricsUrl)).text();
+    }
+    console.log(`${s.name}: exercised, ${EXERCISE_REFRESHES} refreshes`);
+  } finally {
+    c.close();
+  }
+}
+
 async function main(): Promise<void> {
   pinSelf(LOAD_CORE, true);
   const rigs: ScaleRig[] = [];
@@ -123,6 +146,7 @@ async function main(): Promise<void> {
       });
     }
     const subjects: Subject[] = [...ones, ...leaders];
+    for (const s of ones.filter((o) => EXERCISE.has(o.name))) await exercise(s);
     for (const s of subjects) {
       const warm = await drainGarbage(s.server, s.trace, s.ids, 5_000, 60_000);
       await quiesce(s.server.proc.pid);
